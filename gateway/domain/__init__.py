@@ -1,0 +1,1 @@
+"""Domain facts shared by intake, mappings and simulators (DESIGN.md §4)."""

@@ -1,0 +1,116 @@
+"""The gateway's one exception tree.
+
+Foreign exceptions (aiohttp, SQLAlchemy, lxml, zeep, jsonschema) are translated into these where
+they enter, with ``raise ... from``, so the worker and the HTTP layer only ever handle ours::
+
+    GatewayError
+    ├── ConfigError            broken configuration, mapping or route table (found at load)
+    ├── InputError             a caller sent something we refuse (names the field or line)
+    │   ├── ValidationFailed   schema violations, one entry per failing JSON path
+    │   ├── ConflictError      same application number, different body
+    │   └── NoRouteError       an item no route rule matches
+    ├── NotFound               an id that does not exist
+    └── DeliveryError          sending to a partner failed
+        ├── RetryableError     timeouts, resets, 5xx, Receiver faults, throttling
+        └── PermanentError     Sender faults, schema errors, business rejections
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """Configuration (file, key, reason) that cannot be used. Raised at start-up or reload."""
+
+    def __init__(self, reason: str, *, file: str | None = None, key: str | None = None,
+                 line: int | None = None) -> None:
+        self.reason = reason
+        self.file = file
+        self.key = key
+        self.line = line
+        where = ":".join(str(p) for p in (file, line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        keypart = f"{key}: " if key else ""
+        super().__init__(f"{prefix}{keypart}{reason}")
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One failing location in a caller's document (JSON pointer style path)."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class InputError(GatewayError):
+    """The caller's input is refused; rendered as an RFC 9457 problem document."""
+
+    status = 400
+    title = "Bad request"
+    type_ = "about:blank"
+
+    def __init__(self, detail: str, problems: list[FieldProblem] | None = None) -> None:
+        self.detail = detail
+        self.problems = problems or []
+        super().__init__(detail)
+
+    def problem(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"type": self.type_, "title": self.title, "status": self.status,
+                               "detail": self.detail}
+        if self.problems:
+            doc["errors"] = [p.as_dict() for p in self.problems]
+        return doc
+
+
+class ValidationFailed(InputError):
+    status = 422
+    title = "Validation failed"
+    type_ = "urn:gateway:problem:validation"
+
+
+class ConflictError(InputError):
+    status = 409
+    title = "Conflict"
+    type_ = "urn:gateway:problem:conflict"
+
+
+class NoRouteError(InputError):
+    status = 422
+    title = "No route"
+    type_ = "urn:gateway:problem:no-route"
+
+
+class NotFound(GatewayError):
+    """An id that does not exist (404)."""
+
+
+@dataclass
+class DeliveryError(GatewayError):
+    """A send that did not succeed. ``partner_code`` and ``message`` are the partner's own."""
+
+    message: str
+    partner_code: str | None = None
+    http_status: int | None = None
+    retry_after: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        code = f" [{self.partner_code}]" if self.partner_code else ""
+        return f"{self.message}{code}"
+
+
+class RetryableError(DeliveryError):
+    """Worth trying again later: the partner may accept the same message then."""
+
+
+class PermanentError(DeliveryError):
+    """Sending the same message again cannot succeed; park it for an operator."""

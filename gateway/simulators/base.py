@@ -1,0 +1,163 @@
+"""What every partner simulator shares: dedupe by idempotency key, a log of what arrived, and a
+queue of misbehaviours that tests and the demo can order over HTTP.
+
+Control API (same on every simulator, under ``/__sim``):
+
+* ``GET  /__sim/state``      counts (received, unique, duplicates, concurrent overlaps) and messages
+* ``POST /__sim/behaviour``  ``{"mode": ..., "count": 1, "delay": 0, "code": ...}`` queued in order
+* ``POST /__sim/reset``      forget everything
+
+Modes every simulator understands: ``ok``, ``delay`` (answer normally after ``delay`` seconds),
+``http500``, ``reset`` (drop the connection without answering). Protocol-specific modes
+(``business_error``, ``throttle``, ``fault_sender``, ``fault_receiver``, ``malformed``) are
+interpreted by each simulator's handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+COMMON_MODES = {"ok", "delay", "http500", "reset"}
+
+
+@dataclass
+class Behaviour:
+    mode: str = "ok"
+    count: int = 1          # how many requests it applies to; -1 = until reset
+    delay: float = 0.0
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class Received:
+    idempotency_key: str
+    receipt_no: str
+    duplicate: bool
+    at: float
+    payload: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class SimulatorState:
+    """In-memory state of one simulator process (a partner's database, for test purposes)."""
+
+    def __init__(self, partner: str, receipt_prefix: str) -> None:
+        self.partner = partner
+        self.receipt_prefix = receipt_prefix
+        self.reset()
+
+    def reset(self) -> None:
+        self.messages: list[Received] = []
+        self.receipts: dict[str, str] = {}
+        self.behaviours: deque[Behaviour] = deque()
+        self.requests = 0
+        self.overlaps = 0
+        self._in_flight: dict[str, int] = {}
+        self._seq = itertools.count(1)
+
+    # -- behaviour queue -------------------------------------------------------------------
+    def push(self, b: Behaviour) -> None:
+        self.behaviours.append(b)
+
+    def next_behaviour(self) -> Behaviour:
+        self.requests += 1
+        if not self.behaviours:
+            return Behaviour()
+        b = self.behaviours[0]
+        if b.count > 0:
+            b.count -= 1
+            if b.count == 0:
+                self.behaviours.popleft()
+        return b
+
+    # -- dedupe ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def handling(self, key: str) -> Iterator[None]:
+        """Count requests that carry a key another request is still being handled with."""
+        if self._in_flight.get(key):
+            self.overlaps += 1
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self._in_flight[key] -= 1
+
+    def accept(self, key: str, payload: Any = None, headers: dict[str, str] | None = None) -> Received:
+        """Record a message; the same key always gets the same receipt (an idempotent partner)."""
+        duplicate = key in self.receipts
+        if not duplicate:
+            self.receipts[key] = f"{self.receipt_prefix}{next(self._seq):08d}"
+        r = Received(key, self.receipts[key], duplicate, time.time(), payload, headers or {})
+        self.messages.append(r)
+        return r
+
+    def summary(self, with_messages: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "partner": self.partner,
+            "requests": self.requests,
+            "received": len(self.messages),
+            "unique": len(self.receipts),
+            "duplicates": sum(1 for m in self.messages if m.duplicate),
+            "overlaps": self.overlaps,
+        }
+        if with_messages:
+            doc["messages"] = [asdict(m) for m in self.messages]
+        return doc
+
+
+SIM_STATE = web.AppKey("sim_state", SimulatorState)
+
+
+async def apply_common(request: web.Request, b: Behaviour) -> web.StreamResponse | None:
+    """Carry out the modes every simulator shares; ``None`` means "answer normally"."""
+    if b.mode == "delay" and b.delay > 0:
+        await asyncio.sleep(b.delay)
+    elif b.mode == "http500":
+        return web.Response(status=500, text=b.message or "simulated internal error")
+    elif b.mode == "reset":
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # nothing more is written on an aborted connection
+    return None
+
+
+async def _state(request: web.Request) -> web.Response:
+    with_messages = request.query.get("messages", "1") != "0"
+    return web.json_response(request.app[SIM_STATE].summary(with_messages), dumps=_dumps)
+
+
+async def _behaviour(request: web.Request) -> web.Response:
+    try:
+        doc = await request.json()
+        b = Behaviour(**doc)
+    except (ValueError, TypeError) as e:
+        return web.json_response({"error": f"bad behaviour: {e}"}, status=400)
+    request.app[SIM_STATE].push(b)
+    return web.json_response({"queued": asdict(b)})
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[SIM_STATE].reset()
+    return web.json_response({"reset": True})
+
+
+def _dumps(obj: Any) -> str:
+    import json
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def add_control_routes(app: web.Application, state: SimulatorState) -> None:
+    app[SIM_STATE] = state
+    app.router.add_get("/__sim/state", _state)
+    app.router.add_post("/__sim/behaviour", _behaviour)
+    app.router.add_post("/__sim/reset", _reset)
