@@ -1,0 +1,1 @@
+"""HTTP handlers of the gateway's own API (cases, operations)."""

@@ -1,0 +1,83 @@
+"""``/api/v1/cases``: the city platform submits cases and looks them up."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.keys import INTAKE, METRICS, STORE, WORKER
+from gateway.errors import InputError, NotFound
+from gateway.store import CaseRecord, DeliveryRecord
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": d.id, "partner": d.partner, "items": d.item_nos, "region": d.region,
+        "route": d.route_rule, "mapping": d.mapping, "mappingVersion": d.mapping_version,
+        "idempotencyKey": d.idempotency_key, "state": d.state, "attempts": d.attempts,
+        "nextAttemptAt": _iso(d.next_attempt_at) if d.state == "pending" else None,
+        "receiptNo": d.receipt_no, "partnerStatus": d.partner_status,
+        "lastOutcome": d.last_outcome, "lastCode": d.last_code, "lastMessage": d.last_message,
+        "deliveredAt": _iso(d.delivered_at),
+    }
+    if d.history:
+        doc["history"] = [{k: _iso(v) for k, v in h.items() if k != "id"} for h in d.history]
+    return doc
+
+
+def case_doc(c: CaseRecord) -> dict[str, Any]:
+    return {
+        "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
+        "receivedAt": _iso(c.received_at), "homeItems": c.home_items,
+        "deliveries": [delivery_doc(d) for d in c.deliveries],
+        "case": c.body,
+    }
+
+
+async def submit_case(request: web.Request) -> web.Response:
+    ctype = request.content_type
+    if ctype not in ("application/json", "application/problem+json") and not ctype.endswith("+json"):
+        raise InputError(f"Content-Type must be application/json, not {ctype or 'missing'}")
+    correlation_id = request.headers.get("X-Correlation-Id") or uuid.uuid4().hex
+    metrics = request.app[METRICS]
+    try:
+        accepted = await request.app[INTAKE].submit(await request.read(),
+                                                   correlation_id=correlation_id)
+    except InputError:
+        metrics.cases.labels("rejected").inc()
+        raise
+    if accepted.result.created:
+        metrics.cases.labels("accepted").inc()
+        if WORKER in request.app:
+            request.app[WORKER].notify()
+    else:
+        metrics.cases.labels("duplicate").inc()
+    case = accepted.result.case
+    doc = case_doc(case)
+    doc.pop("case")
+    headers = {"Location": f"/api/v1/cases/{case.id}"}
+    return web.json_response(doc, status=accepted.status, headers=headers)
+
+
+async def get_case(request: web.Request) -> web.Response:
+    case_id = request.match_info["case_id"]
+    case = await request.app[STORE].get_case(case_id, with_history=True)
+    if case is None:
+        raise NotFound(f"no case with id {case_id}")
+    return web.json_response(case_doc(case), dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    import json
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/cases", submit_case)
+    app.router.add_get("/api/v1/cases/{case_id}", get_case)

@@ -1,0 +1,50 @@
+"""Health, readiness and metrics for operators and orchestrators."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.api.keys import CONTRACTS, METRICS, STORE, WORKER
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers: nothing more (liveness)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and the delivery worker is alive."""
+    checks: dict[str, str] = {}
+    try:
+        await request.app[STORE].ping()
+        checks["database"] = "ok"
+    except Exception as e:  # any driver error means "not ready", reported by name
+        checks["database"] = f"unreachable: {type(e).__name__}"
+    if WORKER in request.app:
+        checks["worker"] = "ok" if request.app[WORKER].alive() else "not running"
+    else:
+        checks["worker"] = "disabled"
+    checks["contracts"] = f"generation {request.app[CONTRACTS].generation}"
+    ok = checks["database"] == "ok" and checks["worker"] in ("ok", "disabled")
+    return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks},
+                             status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    try:
+        counts = await request.app[STORE].delivery_counts()
+    except Exception:  # metrics must answer even when the database does not
+        counts = {}
+    m.deliveries.clear()
+    for (partner, state), n in counts.items():
+        m.deliveries.labels(partner, state).set(n)
+    body = generate_latest(m.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,78 @@
+"""``create_app()``: routes, middlewares and cleanup contexts — wiring only.
+
+Resources open in order (database → contracts → HTTP client → partner clients → worker) and
+close in reverse; the worker is stopped first so in-flight deliveries finish or are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from gateway.api import cases, ops
+from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
+from gateway.api.problems import problems_middleware
+from gateway.config import Settings
+from gateway.intake import Intake
+from gateway.metrics import Metrics
+from gateway.protocols import PartnerClient, create_client
+from gateway.runtime import ContractsHolder, load_contracts
+from gateway.store import Store, create_engine
+from gateway.store.migrate import upgrade
+from gateway.validation import CaseValidator
+from gateway.worker import Worker
+
+log = logging.getLogger("gateway.app")
+
+
+def create_app(settings: Settings, *, worker_id: str | None = None,
+               shutdown_grace: float = 10.0) -> web.Application:
+    app = web.Application(client_max_size=settings.server.max_body_bytes,
+                          middlewares=[problems_middleware])
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    # Contracts are loaded here, synchronously, so a broken mapping or route fails start-up.
+    app[CONTRACTS] = ContractsHolder(load_contracts(settings))
+    validator = CaseValidator(settings.path(settings.schemas_dir) / "beijing" / "case.schema.json")
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database.url, pool_size=settings.database.pool_size)
+        if settings.database.auto_migrate:
+            await upgrade(engine)
+        app[STORE] = Store(engine)
+        app[INTAKE] = Intake(app[STORE], validator, app[CONTRACTS])
+        yield
+        await app[STORE].close()
+
+    async def delivery(app: web.Application) -> AsyncIterator[None]:
+        http = aiohttp.ClientSession(raise_for_status=False)
+        clients: dict[str, PartnerClient] = {}
+        try:
+            for name, p in settings.partners.items():
+                clients[name] = create_client(name, p, http)
+            worker = None
+            task = None
+            if settings.worker.enabled:
+                worker = Worker(store=app[STORE], contracts=app[CONTRACTS], clients=clients,
+                                settings=settings, metrics=app[METRICS], worker_id=worker_id)
+                app[WORKER] = worker
+                task = asyncio.create_task(worker.run(), name="delivery-worker")
+            yield
+            if worker is not None and task is not None:
+                await worker.stop(shutdown_grace)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            for c in clients.values():
+                await c.close()
+            await http.close()
+
+    app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(delivery)
+    cases.add_routes(app)
+    ops.add_routes(app)
+    return app

@@ -1,0 +1,88 @@
+"""The schema, declared once; Alembic migrations must produce exactly this (tested)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from gateway.store.types import UTCDateTime
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+cases = Table(
+    "cases", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("application_no", String(64), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("home_items", JSON, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("application_no"),
+)
+
+# A delivery is one message to one partner. ``state`` is pending | in_flight | delivered | dead.
+# A pending delivery is due when next_attempt_at <= now; an in_flight one whose lease expired is
+# due again (its worker died). ``lease_token`` fences a late worker out of a re-claimed delivery.
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("item_nos", JSON, nullable=False),
+    Column("region", String(12), nullable=False),
+    Column("route_rule", String(128), nullable=False),
+    Column("mapping", String(128), nullable=False),
+    Column("mapping_version", String(32), nullable=True),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("first_attempt_at", UTCDateTime(), nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_token", String(36), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("receipt_no", String(128), nullable=True),
+    Column("partner_status", String(32), nullable=True),
+    Column("last_outcome", String(16), nullable=True),
+    Column("last_code", String(64), nullable=True),
+    Column("last_message", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("idempotency_key"),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_deliveries_case", "case_id"),
+)
+
+attempts = Table(
+    "attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(36), ForeignKey("deliveries.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("attempt_no", Integer, nullable=False),
+    Column("worker", String(64), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("http_status", Integer, nullable=True),
+    Column("partner_code", String(64), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("mapping_version", String(32), nullable=True),
+    Index("ix_attempts_delivery", "delivery_id"),
+)

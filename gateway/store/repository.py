@@ -1,0 +1,287 @@
+"""The typed store API: every read and write of cases, deliveries and attempts goes through here.
+
+The claim is one atomic statement on both engines: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE
+SKIP LOCKED) RETURNING …``. PostgreSQL skips rows another instance holds; SQLite renders no
+``FOR UPDATE`` but runs the whole statement under its single write lock (``BEGIN IMMEDIATE``), so
+there too no two workers can claim the same row. Each claim carries a fresh ``lease_token``;
+finishing requires the token, so a worker whose lease expired cannot overwrite the result of the
+worker that took over.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.store.models import attempts, cases, deliveries
+from gateway.store.types import utcnow
+
+PENDING, IN_FLIGHT, DELIVERED, DEAD = "pending", "in_flight", "delivered", "dead"
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    partner: str
+    item_nos: tuple[str, ...]
+    region: str
+    route_rule: str
+    mapping: str
+    mapping_version: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class NewCase:
+    application_no: str
+    body: dict[str, Any]
+    body_hash: str
+    correlation_id: str
+    home_items: tuple[str, ...]
+    deliveries: tuple[NewDelivery, ...]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: str
+    case_id: str
+    partner: str
+    item_nos: list[str]
+    region: str
+    route_rule: str
+    mapping: str
+    mapping_version: str | None
+    idempotency_key: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    first_attempt_at: datetime | None
+    receipt_no: str | None
+    partner_status: str | None
+    last_outcome: str | None
+    last_code: str | None
+    last_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    id: str
+    application_no: str
+    body: dict[str, Any]
+    body_hash: str
+    correlation_id: str
+    home_items: list[str]
+    received_at: datetime
+    deliveries: list[DeliveryRecord]
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    case: CaseRecord
+    created: bool
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery leased to one worker, with the case body it needs to build the message."""
+
+    delivery: DeliveryRecord
+    lease_token: str
+    case_body: dict[str, Any]
+    correlation_id: str
+
+
+_DELIVERY_COLS = [c for c in deliveries.c if c.name != "lease_token"]
+
+
+def _delivery(row: Any) -> DeliveryRecord:
+    m = row._mapping
+    return DeliveryRecord(
+        id=m["id"], case_id=m["case_id"], partner=m["partner"], item_nos=list(m["item_nos"]),
+        region=m["region"], route_rule=m["route_rule"], mapping=m["mapping"],
+        mapping_version=m["mapping_version"], idempotency_key=m["idempotency_key"],
+        state=m["state"], attempts=m["attempts"], next_attempt_at=m["next_attempt_at"],
+        first_attempt_at=m["first_attempt_at"], receipt_no=m["receipt_no"],
+        partner_status=m["partner_status"], last_outcome=m["last_outcome"],
+        last_code=m["last_code"], last_message=m["last_message"], created_at=m["created_at"],
+        updated_at=m["updated_at"], delivered_at=m["delivered_at"],
+        lease_owner=m["lease_owner"], lease_expires_at=m["lease_expires_at"],
+    )
+
+
+class Store:
+    """All persistence. Construct with an engine; the schema is managed by migrations."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- intake ------------------------------------------------------------------------------
+    async def submit_case(self, new: NewCase, *, now: datetime | None = None) -> SubmitResult:
+        """Store a case and its planned deliveries in one transaction, or find the existing one.
+
+        The unique application number makes a second submission (even a concurrent one) return
+        the first case; the caller compares ``body_hash`` to tell a replay from a conflict.
+        """
+        now = now or utcnow()
+        case_id = str(uuid.uuid4())
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(cases.insert().values(
+                    id=case_id, application_no=new.application_no, body=new.body,
+                    body_hash=new.body_hash, correlation_id=new.correlation_id,
+                    home_items=list(new.home_items), received_at=now))
+                if new.deliveries:
+                    await conn.execute(deliveries.insert(), [
+                        dict(id=str(uuid.uuid4()), case_id=case_id, partner=d.partner,
+                             item_nos=list(d.item_nos), region=d.region, route_rule=d.route_rule,
+                             mapping=d.mapping, mapping_version=d.mapping_version,
+                             idempotency_key=d.idempotency_key, state=PENDING, attempts=0,
+                             next_attempt_at=now, created_at=now, updated_at=now)
+                        for d in new.deliveries])
+        except IntegrityError:
+            existing = await self.find_case_by_application_no(new.application_no)
+            if existing is None:
+                raise
+            return SubmitResult(existing, created=False)
+        found = await self.get_case(case_id)
+        assert found is not None
+        return SubmitResult(found, created=True)
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def find_case_by_application_no(self, application_no: str) -> CaseRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(cases.c.id).where(
+                cases.c.application_no == application_no))).first()
+        return await self.get_case(row.id) if row else None
+
+    async def get_case(self, case_id: str, *, with_history: bool = False) -> CaseRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
+            if row is None:
+                return None
+            drows = (await conn.execute(
+                select(*_DELIVERY_COLS).where(deliveries.c.case_id == case_id)
+                .order_by(deliveries.c.created_at, deliveries.c.partner, deliveries.c.id))).all()
+            dels = [_delivery(r) for r in drows]
+            if with_history and dels:
+                hist = await self._history(conn, [d.id for d in dels])
+                dels = [DeliveryRecord(**{**d.__dict__, "history": hist.get(d.id, [])})
+                        for d in dels]
+        m = row._mapping
+        return CaseRecord(id=m["id"], application_no=m["application_no"], body=m["body"],
+                          body_hash=m["body_hash"], correlation_id=m["correlation_id"],
+                          home_items=list(m["home_items"]), received_at=m["received_at"],
+                          deliveries=dels)
+
+    async def _history(self, conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        rows = (await conn.execute(select(attempts).where(attempts.c.delivery_id.in_(ids))
+                                   .order_by(attempts.c.delivery_id, attempts.c.attempt_no))).all()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            m = dict(r._mapping)
+            out.setdefault(m.pop("delivery_id"), []).append(m)
+        return out
+
+    async def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """(partner, state) → count, for metrics gauges and the demo's progress."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(deliveries.c.partner, deliveries.c.state,
+                                              func.count()).group_by(deliveries.c.partner,
+                                                                     deliveries.c.state))).all()
+        return {(p, s): n for p, s, n in rows}
+
+    # -- the worker's queries -----------------------------------------------------------------
+    async def claim_due(self, worker: str, *, limit: int, lease_seconds: float,
+                        now: datetime | None = None,
+                        partners: Sequence[str] | None = None) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries to ``worker`` in one atomic statement."""
+        now = now or utcnow()
+        token = str(uuid.uuid4())
+        due = or_(and_(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now),
+                  and_(deliveries.c.state == IN_FLIGHT, deliveries.c.lease_expires_at < now))
+        if partners is not None:
+            due = and_(due, deliveries.c.partner.in_(list(partners)))
+        candidates = (select(deliveries.c.id).where(due)
+                      .order_by(deliveries.c.next_attempt_at).limit(limit)
+                      .with_for_update(skip_locked=True))
+        stmt = (update(deliveries)
+                .where(deliveries.c.id.in_(candidates.scalar_subquery()))
+                .where(due)
+                .values(state=IN_FLIGHT, lease_owner=worker, lease_token=token,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+                .returning(*_DELIVERY_COLS))
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return []
+            dels = [_delivery(r) for r in rows]
+            case_rows = (await conn.execute(
+                select(cases.c.id, cases.c.body, cases.c.correlation_id)
+                .where(cases.c.id.in_({d.case_id for d in dels})))).all()
+        bodies = {r.id: (r.body, r.correlation_id) for r in case_rows}
+        return [Claim(d, token, *bodies[d.case_id]) for d in dels]
+
+    async def finish_attempt(self, claim: Claim, *, worker: str, started_at: datetime,
+                             outcome: str, state: str, next_attempt_at: datetime | None,
+                             receipt_no: str | None = None, partner_code: str | None = None,
+                             message: str | None = None, http_status: int | None = None,
+                             mapping_version: str | None = None,
+                             now: datetime | None = None) -> bool:
+        """Record one attempt and the delivery's new state; False if the lease was lost."""
+        now = now or utcnow()
+        d = claim.delivery
+        values: dict[str, Any] = dict(
+            state=state, attempts=deliveries.c.attempts + 1, lease_owner=None, lease_token=None,
+            lease_expires_at=None, last_outcome=outcome, last_code=partner_code,
+            last_message=(message or "")[:2000], updated_at=now,
+            first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, started_at))
+        if mapping_version is not None:
+            values["mapping_version"] = mapping_version
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if state == DELIVERED:
+            values.update(receipt_no=receipt_no, delivered_at=now, partner_status="SUBMITTED")
+        async with self.engine.begin() as conn:
+            res = await conn.execute(update(deliveries).where(
+                deliveries.c.id == d.id, deliveries.c.lease_token == claim.lease_token,
+                deliveries.c.state == IN_FLIGHT).values(**values))
+            if res.rowcount != 1:
+                return False
+            n = (await conn.execute(select(deliveries.c.attempts)
+                                    .where(deliveries.c.id == d.id))).scalar_one()
+            await conn.execute(attempts.insert().values(
+                delivery_id=d.id, attempt_no=n, worker=worker, started_at=started_at,
+                finished_at=now, outcome=outcome, http_status=http_status,
+                partner_code=partner_code, message=(message or "")[:2000],
+                mapping_version=mapping_version))
+        return True
+
+    async def release(self, claim: Claim, *, now: datetime | None = None) -> bool:
+        """Give a claimed delivery back untouched (graceful shutdown before it was sent)."""
+        now = now or utcnow()
+        async with self.engine.begin() as conn:
+            res = await conn.execute(update(deliveries).where(
+                deliveries.c.id == claim.delivery.id,
+                deliveries.c.lease_token == claim.lease_token).values(
+                state=PENDING, lease_owner=None, lease_token=None, lease_expires_at=None,
+                updated_at=now))
+        return res.rowcount == 1

@@ -1,0 +1,155 @@
+"""The delivery worker: claim due deliveries → map → validate → send → record.
+
+It knows no protocol details (clients translate the wire into :class:`Outcome`) and makes no
+retry decision itself (:func:`gateway.retry.policy.decide` does). A failing delivery is parked
+alone; every other delivery keeps moving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from gateway.config import Settings
+from gateway.errors import ConfigError, GatewayError, PermanentError
+from gateway.metrics import Metrics
+from gateway.protocols.base import Outcome, OutcomeKind, PartnerClient
+from gateway.retry.policy import Decision, RetryPolicy, decide
+from gateway.runtime import ContractsHolder
+from gateway.store import Claim, Store
+from gateway.store.repository import DEAD, DELIVERED, PENDING
+from gateway.store.types import utcnow
+
+log = logging.getLogger("gateway.worker")
+BEIJING = timezone(timedelta(hours=8))
+_DEFAULT_POLICY = RetryPolicy()
+
+
+def delivery_view(case: dict[str, Any], item_nos: list[str]) -> dict[str, Any]:
+    """The case as one delivery sees it: only its items, and the materials serving them."""
+    wanted = set(item_nos)
+    items = [i for i in case["items"] if i["itemNo"] in wanted]
+    materials = [m for m in case.get("materials") or []
+                 if not m.get("itemNos") or wanted.intersection(m["itemNos"])]
+    return {**case, "items": items, "materials": materials}
+
+
+class Worker:
+    def __init__(self, *, store: Store, contracts: ContractsHolder,
+                 clients: dict[str, PartnerClient], settings: Settings, metrics: Metrics,
+                 worker_id: str | None = None) -> None:
+        self.store = store
+        self.contracts = contracts
+        self.clients = clients
+        self.settings = settings
+        self.metrics = metrics
+        self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.heartbeat = time.monotonic()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._policies = {name: RetryPolicy.from_settings(p.retry)
+                          for name, p in settings.partners.items()}
+
+    def notify(self) -> None:
+        """New work was committed; look now instead of at the next poll."""
+        self._wake.set()
+
+    def alive(self, within: float | None = None) -> bool:
+        limit = within or max(10.0, self.settings.worker.poll_interval * 20)
+        return not self._stopping and time.monotonic() - self.heartbeat < limit
+
+    async def run(self) -> None:
+        w = self.settings.worker
+        while not self._stopping:
+            self.heartbeat = time.monotonic()
+            self.metrics.worker_heartbeat.set_to_current_time()
+            free = w.concurrency - len(self._tasks)
+            claims: list[Claim] = []
+            if free > 0:
+                try:
+                    claims = await self.store.claim_due(self.worker_id, limit=min(free, w.batch_size),
+                                                        lease_seconds=w.lease_seconds)
+                except Exception:  # database unreachable: keep the worker alive, try again
+                    log.exception("claim failed; retrying after the poll interval")
+            for c in claims:
+                task = asyncio.create_task(self._process(c), name=f"deliver-{c.delivery.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if not claims or free <= len(claims):
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), w.poll_interval)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; let in-flight sends finish for ``grace`` seconds, then cancel them
+        (their leases expire and another worker takes them up; the partner dedupes)."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _process(self, claim: Claim) -> None:
+        d = claim.delivery
+        started = utcnow()
+        version: str | None = None
+        try:
+            outcome, version = await self._attempt(claim)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug must park this delivery, not stop the worker
+            log.exception("delivery %s failed unexpectedly", d.id)
+            outcome = Outcome.permanent(f"internal error: {type(e).__name__}: {e}")
+        now = utcnow()
+        self.metrics.attempts.labels(d.partner, outcome.kind.value).inc()
+        decision = decide(self._policies.get(d.partner, _DEFAULT_POLICY), outcome=outcome,
+                          attempts=d.attempts + 1, first_attempt_at=d.first_attempt_at or started,
+                          now=now)
+        state = {Decision.DELIVERED: DELIVERED, Decision.RETRY: PENDING,
+                 Decision.DEAD: DEAD}[decision.kind]
+        ok = await self.store.finish_attempt(
+            claim, worker=self.worker_id, started_at=started, outcome=outcome.kind.value,
+            state=state, next_attempt_at=decision.next_attempt_at, receipt_no=outcome.receipt_no,
+            partner_code=outcome.partner_code, message=decision.reason or outcome.message,
+            http_status=outcome.http_status, mapping_version=version, now=now)
+        if not ok:
+            log.warning("lease on delivery %s was lost before its result was recorded", d.id)
+        elif state != PENDING:
+            self.metrics.finished.labels(d.partner, state).inc()
+
+    async def _attempt(self, claim: Claim) -> tuple[Outcome, str | None]:
+        d = claim.delivery
+        client = self.clients.get(d.partner)
+        if client is None:
+            return Outcome.permanent(f"partner {d.partner!r} is not configured"), None
+        try:
+            mapping = self.contracts.current.mappings.get(d.mapping, d.mapping_version)
+        except ConfigError as e:
+            return Outcome.permanent(f"mapping unavailable: {e}"), None
+        context = {"caseId": d.case_id, "deliveryId": d.id, "idempotencyKey": d.idempotency_key,
+                   "partner": d.partner, "now": datetime.now(BEIJING).isoformat()}
+        try:
+            payload = mapping.render(delivery_view(claim.case_body, d.item_nos), context)
+            mapping.validate_output(payload)
+        except (PermanentError, ConfigError) as e:
+            return Outcome.permanent(f"mapping {mapping.name} v{mapping.version}: {e}"), mapping.version
+        except GatewayError as e:
+            return Outcome.permanent(str(e)), mapping.version
+        t0 = time.perf_counter()
+        outcome = await client.send(payload, idempotency_key=d.idempotency_key,
+                                    correlation_id=claim.correlation_id)
+        self.metrics.latency.labels(d.partner).observe(time.perf_counter() - t0)
+        return outcome, mapping.version
+
+
+__all__ = ["Worker", "delivery_view", "OutcomeKind"]

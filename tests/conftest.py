@@ -1,0 +1,75 @@
+"""Shared fixtures: a fresh database on each engine, settings pointing at local simulators.
+
+PostgreSQL tests use a new database per test on the server named by
+``GATEWAY_TEST_POSTGRES_URL`` (default: 127.0.0.1:5432, database ``test`` for admin). When
+``GATEWAY_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), an unreachable server fails the run
+instead of skipping those tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL",
+                              "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("GATEWAY_REQUIRE_POSTGRES") == "1"
+
+
+async def _pg_admin() -> Any:
+    import asyncpg
+    u = make_url(PG_ADMIN_URL)
+    return await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                                 password=u.password, database=u.database, timeout=5)
+
+
+async def create_pg_database() -> str:
+    """A new empty database; returns its SQLAlchemy URL."""
+    try:
+        conn = await _pg_admin()
+    except (OSError, Exception) as e:  # asyncpg raises several unrelated types when down
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL required but unreachable at {PG_ADMIN_URL}: {e}")
+        pytest.skip(f"PostgreSQL unreachable: {e}")
+    name = f"gw_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_pg_database(url: str) -> None:
+    name = make_url(url).database
+    conn = await _pg_admin()
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty database, once per engine."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+        return
+    url = await create_pg_database()
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@pytest.fixture
+def samples() -> dict[str, dict[str, Any]]:
+    import json
+    return {p.stem: json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted((ROOT / "samples" / "cases").glob("*.json"))}
