@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from gateway.errors import ConfigError
 
@@ -49,11 +50,96 @@ class WorkerSettings(_Frozen):
     lease_seconds: float = Field(60.0, gt=0)
 
 
-class RetrySettings(_Frozen):
-    """Bounded schedule in seconds between attempts; the last wait repeats until max_attempts."""
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
-    schedule: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+
+def _seconds(v: Any) -> Any:
+    """Accept ``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` for a duration; numbers are seconds."""
+    if isinstance(v, str):
+        m = _DURATION.match(v)
+        if not m:
+            raise ValueError(f"not a duration: {v!r} (use seconds or 500ms / 30s / 15m / 2h / 1d)")
+        return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    return v
+
+
+class RetrySettings(_Frozen):
+    """The long retry schedule of one partner (durable: the worker stores ``next_attempt_at``).
+
+    Waits grow exponentially from ``initial_wait`` by ``multiplier`` and are capped at ``max_wait``;
+    ``jitter`` spreads them so many deliveries failing together do not return together.
+    A delivery is dead-lettered after ``max_attempts`` attempts or once ``max_age`` has passed since
+    its first attempt. ``Retry-After`` (and throttling: HTTP 429 or a ``throttle_codes`` business
+    code) sets a floor on the next wait, itself capped at ``retry_after_cap`` so a partner cannot
+    park a delivery for days. Durations accept seconds or ``30s`` / ``15m`` / ``2h`` / ``1d``.
+    """
+
+    initial_wait: float = Field(1.0, gt=0)
+    multiplier: float = Field(2.0, ge=1.0)
+    max_wait: float = Field(600.0, gt=0)
+    jitter: Literal["full", "decorrelated", "none"] = "full"
     max_attempts: int = Field(6, ge=1)
+    max_age: float = Field(86400.0, gt=0)
+    retry_after_cap: float = Field(3600.0, gt=0)
+    throttle_codes: tuple[str, ...] = ()
+    throttle_wait: float = Field(60.0, ge=0)
+
+    _durations = field_validator("initial_wait", "max_wait", "max_age", "retry_after_cap",
+                                 "throttle_wait", mode="before")(_seconds)
+
+    @field_validator("throttle_codes", mode="before")
+    @classmethod
+    def _codes(cls, v: Any) -> Any:
+        return tuple(str(c) for c in v) if isinstance(v, (list, tuple)) else v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetrySettings:
+        if self.max_wait < self.initial_wait:
+            raise ValueError("max_wait must not be smaller than initial_wait")
+        return self
+
+
+class BreakerSettings(_Frozen):
+    """Circuit breaker of one partner (shared by all gateway instances through the database).
+
+    It opens after ``failure_threshold`` consecutive retryable failures, or when at least
+    ``min_calls`` outcomes in the last ``window`` seconds fail at ``failure_ratio`` or more. It stays
+    open for ``cool_down`` (multiplied by ``cool_down_multiplier`` after each failed probe, up to
+    ``max_cool_down``), then lets exactly one probe through; a probe that has not reported after
+    ``probe_timeout`` is presumed lost (its instance died) and another one is allowed.
+    """
+
+    enabled: bool = True
+    failure_threshold: int = Field(5, ge=1)
+    failure_ratio: float = Field(0.5, gt=0, le=1)
+    min_calls: int = Field(20, ge=1)
+    window: float = Field(60.0, gt=0)
+    cool_down: float = Field(30.0, gt=0)
+    cool_down_multiplier: float = Field(2.0, ge=1.0)
+    max_cool_down: float = Field(600.0, gt=0)
+    probe_timeout: float = Field(60.0, gt=0)
+
+    _durations = field_validator("window", "cool_down", "max_cool_down", "probe_timeout",
+                                 mode="before")(_seconds)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BreakerSettings:
+        if self.max_cool_down < self.cool_down:
+            raise ValueError("max_cool_down must not be smaller than cool_down")
+        return self
+
+
+class LimitSettings(_Frozen):
+    """Per-partner, per-instance limits: deliveries in flight, and sends per second (token bucket).
+
+    ``rate`` is ``None`` for no rate limit; ``burst`` is the bucket size. With several gateway
+    instances the partner sees up to N times these numbers: divide by the instance count.
+    """
+
+    max_concurrency: int = Field(4, ge=1)
+    rate: float | None = Field(None, gt=0)
+    burst: int = Field(1, ge=1)
 
 
 class PartnerSettings(_Frozen):
@@ -71,6 +157,8 @@ class PartnerSettings(_Frozen):
     credentials: dict[str, str] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    limits: LimitSettings = LimitSettings()
 
 
 class Settings(_Frozen):

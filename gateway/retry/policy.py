@@ -1,0 +1,183 @@
+"""The long retry schedule as a pure function: an outcome in, a decision out.
+
+The worker calls :func:`decide` after every attempt and only *records* the result (``DELIVERED``,
+``RETRY`` at ``next_attempt_at``, or ``DEAD`` with a reason). Nothing here sleeps, reads a clock or
+touches the database, so the schedule is tested by tables of cases and survives restarts because
+the worker stores ``next_attempt_at``.
+
+Order of the rules, and why:
+
+1. ``DELIVERED`` is final.
+2. ``PERMANENT`` goes straight to the dead letters: sending the same bytes again cannot succeed.
+3. ``RETRYABLE`` after ``max_attempts`` attempts is dead: the budget is spent.
+4. The wait is exponential backoff with jitter, capped at ``max_wait``. ``Retry-After`` and
+   throttling (HTTP 429 or one of the partner's ``throttle_codes``) set a *floor* on that wait,
+   capped at ``retry_after_cap``, so we never come back earlier than the partner asked and a
+   partner cannot park a delivery forever.
+5. ``max_age`` bounds the whole life of a delivery. A backoff wait that would cross it is shortened
+   to end at the deadline (one last try); a wait the partner imposed (``Retry-After``/throttling)
+   is not shortened, so the delivery is dead instead.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+
+from gateway.protocols.base import Outcome, OutcomeKind
+
+if TYPE_CHECKING:
+    from gateway.config import RetrySettings
+
+Jitter = Literal["full", "decorrelated", "none"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Value object with the knobs of :class:`gateway.config.RetrySettings` (seconds throughout)."""
+
+    initial_wait: float = 1.0
+    multiplier: float = 2.0
+    max_wait: float = 600.0
+    jitter: Jitter = "full"
+    max_attempts: int = 6
+    max_age: float = 86400.0
+    retry_after_cap: float = 3600.0
+    throttle_codes: frozenset[str] = frozenset()
+    throttle_wait: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.initial_wait <= 0 or self.max_wait < self.initial_wait:
+            raise ValueError("need 0 < initial_wait <= max_wait")
+        if self.multiplier < 1 or self.max_attempts < 1 or self.max_age <= 0:
+            raise ValueError("need multiplier >= 1, max_attempts >= 1, max_age > 0")
+        if self.retry_after_cap < 0 or self.throttle_wait < 0:
+            raise ValueError("retry_after_cap and throttle_wait must not be negative")
+
+    @classmethod
+    def from_settings(cls, s: RetrySettings) -> RetryPolicy:
+        return cls(initial_wait=s.initial_wait, multiplier=s.multiplier, max_wait=s.max_wait,
+                   jitter=s.jitter, max_attempts=s.max_attempts, max_age=s.max_age,
+                   retry_after_cap=s.retry_after_cap, throttle_codes=frozenset(s.throttle_codes),
+                   throttle_wait=s.throttle_wait)
+
+    def backoff_ceiling(self, attempts: int) -> float:
+        """The un-jittered wait after ``attempts`` attempts: ``initial * multiplier**(n-1)``, capped."""
+        n = max(attempts, 1) - 1
+        # Compare in log space would be exact; a loop bound keeps big exponents from overflowing.
+        wait = self.initial_wait
+        for _ in range(n):
+            wait *= self.multiplier
+            if wait >= self.max_wait:
+                return self.max_wait
+        return min(wait, self.max_wait)
+
+
+class Decision(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """What the worker records. ``delay`` is stored if the policy uses decorrelated jitter."""
+
+    kind: Decision
+    reason: str
+    next_attempt_at: datetime | None = None
+    delay: float | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind is not Decision.RETRY
+
+
+def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attempt_at: datetime,
+           now: datetime, rng: random.Random | None = None,
+           previous_delay: float | None = None) -> RetryDecision:
+    """Decide what happens after attempt number ``attempts`` (1-based) ended with ``outcome``.
+
+    ``first_attempt_at`` and ``now`` must both be aware or both naive. ``rng`` defaults to a fresh
+    ``random.Random()``; pass a seeded one for reproducible tests. ``previous_delay`` is the wait
+    chosen last time (decorrelated jitter needs it; without it the un-jittered previous wait is
+    assumed, so the function stays usable when the worker does not store it).
+    """
+    if attempts < 1:
+        raise ValueError("attempts counts the attempt just made, so it is at least 1")
+    if outcome.kind is OutcomeKind.DELIVERED:
+        return RetryDecision(Decision.DELIVERED, _describe(outcome) or "delivered")
+    if outcome.kind is OutcomeKind.PERMANENT:
+        return RetryDecision(Decision.DEAD, f"permanent: {_describe(outcome)}")
+    if attempts >= policy.max_attempts:
+        return RetryDecision(Decision.DEAD, f"max attempts {policy.max_attempts} reached")
+    deadline = first_attempt_at + timedelta(seconds=policy.max_age)
+    age_reason = f"max age {format_duration(policy.max_age)} exceeded"
+    if now >= deadline:
+        return RetryDecision(Decision.DEAD, age_reason)
+
+    rng = rng if rng is not None else random.Random()
+    backoff = _jittered(policy, attempts, rng, previous_delay)
+    floor, why = _partner_floor(policy, outcome)
+    delay, source = (floor, why) if floor is not None and floor > backoff else (backoff, "backoff")
+    next_at = now + timedelta(seconds=delay)
+    if next_at > deadline:
+        if source != "backoff":
+            return RetryDecision(Decision.DEAD, age_reason)
+        next_at, delay, source = deadline, (deadline - now).total_seconds(), "max age"
+    reason = (f"{_describe(outcome)}; attempt {attempts} of {policy.max_attempts}, "
+              f"retry in {format_duration(delay)} ({source})")
+    return RetryDecision(Decision.RETRY, reason, next_at, delay)
+
+
+def _jittered(policy: RetryPolicy, attempts: int, rng: random.Random,
+              previous_delay: float | None) -> float:
+    """Full jitter: uniform in [0, ceiling]. Decorrelated: uniform in [initial, 3 × previous]."""
+    ceiling = policy.backoff_ceiling(attempts)
+    if policy.jitter == "none":
+        return ceiling
+    if policy.jitter == "full":
+        return rng.uniform(0.0, ceiling)
+    prev = previous_delay if previous_delay is not None else (
+        policy.backoff_ceiling(attempts - 1) if attempts > 1 else policy.initial_wait)
+    upper = max(policy.initial_wait, prev * 3)
+    return min(policy.max_wait, rng.uniform(policy.initial_wait, upper))
+
+
+def _partner_floor(policy: RetryPolicy, outcome: Outcome) -> tuple[float | None, str]:
+    """The earliest the partner allows us back, from Retry-After or throttling, capped."""
+    throttled = outcome.http_status == 429 or (
+        outcome.partner_code is not None and outcome.partner_code in policy.throttle_codes)
+    if outcome.retry_after is not None:
+        wanted = max(outcome.retry_after, 0.0)
+        capped = min(wanted, policy.retry_after_cap)
+        note = "Retry-After" + (f" {format_duration(wanted)} capped" if capped < wanted else "")
+        return capped, ("throttled, " + note) if throttled else note
+    if throttled:
+        return min(policy.throttle_wait, policy.retry_after_cap), "throttled"
+    return None, ""
+
+
+def _describe(outcome: Outcome) -> str:
+    """``<partner code> <message>``, falling back to the HTTP status; the partner's words kept."""
+    code = outcome.partner_code if outcome.partner_code is not None else (
+        str(outcome.http_status) if outcome.http_status is not None else None)
+    return " ".join(p for p in (code, outcome.message) if p)
+
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
+
+
+def format_duration(seconds: float) -> str:
+    """``86400`` → ``1 day``, ``7200`` → ``2 hours``, ``90`` → ``90s``, ``2.5`` → ``2.5s``."""
+    if seconds >= 60 and float(seconds).is_integer():
+        for name, size in _UNITS:
+            if seconds % size == 0:
+                n = int(seconds // size)
+                return f"{n} {name}{'s' if n != 1 else ''}"
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{seconds:.1f}s"
