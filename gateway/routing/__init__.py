@@ -1,0 +1,30 @@
+"""Routing: which partner, mapping and mapping version handle each item of a case.
+
+Public surface (checked by tests/test_routing.py)::
+
+    table = RouteTable.build(settings.routes, settings.partners, settings.home_region,
+                             source=settings.source_file)      # ConfigError at load
+    plan = table.plan(case)            # RoutingPlan; NoRouteError (422) naming items and rules
+    table.explain(case).render()       # per item: rules tried, verdicts, choice and why
+
+The rule format and the specificity order are described in README.md in this package.
+"""
+
+from gateway.routing.explain import Explanation, RuleVerdict, UnitExplanation
+from gateway.routing.plan import Assignment, PlannedDelivery, RoutingPlan
+from gateway.routing.rules import DIMENSION_KEYS, HOME, Rule
+from gateway.routing.table import BUILTIN_HOME, RouteTable
+
+__all__ = [
+    "BUILTIN_HOME",
+    "DIMENSION_KEYS",
+    "HOME",
+    "Assignment",
+    "Explanation",
+    "PlannedDelivery",
+    "RouteTable",
+    "RoutingPlan",
+    "Rule",
+    "RuleVerdict",
+    "UnitExplanation",
+]
