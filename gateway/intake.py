@@ -10,29 +10,27 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway.domain.regions import normalise as normalise_region
 from gateway.errors import ConflictError, FieldProblem
-from gateway.runtime import ContractsHolder
 from gateway.store import NewCase, NewDelivery, Store, SubmitResult
 from gateway.validation import CaseValidator, diff_paths, parse_json
 
+if TYPE_CHECKING:
+    from gateway.runtime import ContractsHolder
+
 BEIJING = timezone(timedelta(hours=8))
-
-
-def region12(code: str) -> str:
-    """Platforms use 12-digit area codes; accept 6 and store 12."""
-    return code if len(code) == 12 else code + "000000"
 
 
 def normalise(case: dict[str, Any]) -> dict[str, Any]:
     """The stored form: 12-digit regions, submit time in Beijing time (+08:00)."""
     out = json.loads(json.dumps(case))
-    out["receivingRegion"] = region12(out["receivingRegion"])
+    out["receivingRegion"] = normalise_region(out["receivingRegion"])
     for item in out["items"]:
-        item["handlingRegion"] = region12(item["handlingRegion"])
+        item["handlingRegion"] = normalise_region(item["handlingRegion"])
         if "jointRegions" in item:
-            item["jointRegions"] = [region12(r) for r in item["jointRegions"]]
+            item["jointRegions"] = [normalise_region(r) for r in item["jointRegions"]]
     ts = datetime.fromisoformat(out["submitTime"].replace("Z", "+00:00"))
     out["submitTime"] = ts.astimezone(BEIJING).isoformat()
     return out

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv and install the gateway with the pinned versions of requirements.lock.
+# Sourced by run.sh and test.sh; reinstalls only when pyproject.toml or the lock file changed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+extras="${1:-}"
+py="${PYTHON:-python3}"
+if [ ! -x "$root/.venv/bin/python" ]; then
+  "$py" -m venv "$root/.venv"
+fi
+stamp="$root/.venv/.installed${extras:+-$extras}"
+want="$(cat "$root/pyproject.toml" "$root/requirements.lock" | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "installing dependencies into .venv ..." >&2
+  "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
+  "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check \
+      -c "$root/requirements.lock" -e "$root${extras:+[$extras]}" >&2
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, against SQLite and a real PostgreSQL (127.0.0.1:5432, trust auth,
+# database `test`, or $GATEWAY_TEST_POSTGRES_URL). Installs what it needs first.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/bootstrap.sh test
+if ! .venv/bin/python - <<'PY' 2>/dev/null
+import socket; socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+PY
+then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "starting the local PostgreSQL cluster ..." >&2
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do
+      .venv/bin/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), timeout=1).close()' 2>/dev/null && break
+      sleep 1
+    done
+  fi
+fi
+export GATEWAY_REQUIRE_POSTGRES="${GATEWAY_REQUIRE_POSTGRES:-1}"
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: failing on purpose" >&2
+  exit 1
+fi
+exit "$rc"
