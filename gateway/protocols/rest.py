@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -18,15 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
-from gateway.protocols.base import Outcome
+from gateway.protocols.base import Outcome, OutcomeKind
 from gateway.protocols.envelopes import ENVELOPES
-from gateway.protocols.http import outcome_for_exception, outcome_for_http_status
+from gateway.retry.classify import BusinessCodes, classify_exception, outcome_from_http
 
 
 class RestJsonOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     envelope: str = "none"
-    success_codes: tuple[str, ...] = ("0",)
+    success_codes: tuple[str, ...] = ("0",)   # read by BusinessCodes.from_options
     retryable_codes: tuple[str, ...] = ()
     code_field: str = "code"
     message_field: str = "msg"
@@ -49,6 +50,7 @@ class RestJsonClient:
         self.http = http
         self.options = options
         self.envelope = ENVELOPES[options.envelope]
+        self.codes = BusinessCodes.from_options(settings.options, settings.retry.throttle_codes)
         self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
     async def send(self, payload: Any, *, idempotency_key: str, correlation_id: str) -> Outcome:
@@ -62,8 +64,9 @@ class RestJsonClient:
                 raw = await resp.read()
                 status, resp_headers = resp.status, resp.headers
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            return outcome_for_exception(e, self.settings.timeout)
-        failed = outcome_for_http_status(status, resp_headers, raw)
+            return classify_exception(e)
+        failed = outcome_from_http(status, resp_headers, now=datetime.now(UTC),
+                                   message=f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}")
         if failed is not None:
             return failed
         return self._business(raw, status)
@@ -78,21 +81,15 @@ class RestJsonClient:
                                      http_status=status)
         code = _dig(doc, o.code_field)
         msg = str(_dig(doc, o.message_field) or "")
-        code_s = None if code is None else str(code)
-        if code_s in o.success_codes:
-            receipt = _dig(doc, o.receipt_field)
-            if not receipt:
-                return Outcome.retryable(f"success without {o.receipt_field}", partner_code=code_s,
-                                         http_status=status)
-            return Outcome.delivered(str(receipt), partner_code=code_s, message=msg or "ok",
-                                     http_status=status)
-        if code_s is None:
+        if code is None:
             return Outcome.retryable(f"reply has no {o.code_field}", http_status=status)
-        if code_s in o.retryable_codes:
-            return Outcome.retryable(msg or "partner asked to retry", partner_code=code_s,
+        receipt = _dig(doc, o.receipt_field)
+        outcome = self.codes.outcome(code, msg, receipt_no=None if receipt is None else str(receipt),
                                      http_status=status)
-        return Outcome.permanent(msg or "rejected by partner", partner_code=code_s,
-                                 http_status=status)
+        if outcome.kind is OutcomeKind.DELIVERED and not outcome.receipt_no:
+            return Outcome.retryable(f"success without {o.receipt_field}",
+                                     partner_code=outcome.partner_code, http_status=status)
+        return outcome
 
     async def close(self) -> None:
         return None
