@@ -1,0 +1,418 @@
+"""Shared SOAP 1.1/1.2 machinery: WSDL facts, envelopes, faults, and the HTTP exchange.
+
+The two versions differ only in namespaces, content type, where the action travels, and fault
+shape (as in zeep's ``Soap11Binding``/``Soap12Binding``); everything else is shared.
+
+Division of labour:
+
+* **zeep** loads each vendored WSDL once, off the event loop, with
+  ``Settings(strict=True, forbid_external=True, forbid_dtd=True, forbid_entities=True)``; it tells
+  us the binding's SOAP version, ``soapAction``, body and header element names, and can render a
+  ``dict`` into a typed element (:meth:`SoapOperation.render`). It never does HTTP.
+* **lxml** builds and reads envelopes (``zeep``'s ``create_message`` costs ~10× more per message,
+  see ``tests/test_soap_base.py::test_envelope_cost``), through the one hardened parser.
+* **aiohttp** (the gateway's shared session) carries the bytes, so timeouts, retries and metrics
+  are the same for REST and SOAP partners.
+
+Classification (:func:`classify_reply`) is pure: HTTP status, headers and body in, either a parsed
+envelope or an :class:`~gateway.protocols.base.Outcome` out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from lxml import etree
+
+from gateway.errors import ConfigError
+from gateway.protocols import xml as safexml
+from gateway.protocols.base import Outcome
+
+SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+
+@dataclass(frozen=True)
+class SoapVersion:
+    """What differs between SOAP 1.1 and 1.2 on the wire."""
+
+    name: str
+    ns: str
+    media_type: str
+
+    def content_type(self, action: str | None) -> str:
+        if self.name == "1.2" and action:
+            return f'{self.media_type}; charset=utf-8; action="{action}"'
+        return f"{self.media_type}; charset=utf-8"
+
+    def http_headers(self, action: str | None) -> dict[str, str]:
+        h = {"Content-Type": self.content_type(action)}
+        if self.name == "1.1":
+            h["SOAPAction"] = f'"{action or ""}"'
+        return h
+
+
+SOAP11 = SoapVersion("1.1", SOAP11_NS, "text/xml")
+SOAP12 = SoapVersion("1.2", SOAP12_NS, "application/soap+xml")
+_BY_NS = {SOAP11_NS: SOAP11, SOAP12_NS: SOAP12}
+
+ZEEP_SETTINGS_KW: dict[str, Any] = dict(strict=True, forbid_external=True, forbid_dtd=True,
+                                        forbid_entities=True, xml_huge_tree=False)
+
+
+# -- WSDL facts --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SoapOperation:
+    """One operation of one binding, read from a vendored WSDL (loaded once per process)."""
+
+    wsdl_path: str
+    name: str
+    version: SoapVersion
+    action: str
+    address: str
+    input_qname: etree.QName
+    output_qname: etree.QName
+    header_qnames: tuple[etree.QName, ...]
+    _client: Any = field(repr=False, compare=False)
+
+    def render(self, params: Mapping[str, Any]) -> etree._Element:
+        """Render a ``dict`` of the input element's fields into a typed element via zeep's
+        XSD types (slow path; mappings that produce lxml elements skip it)."""
+        elem = self._client.get_element(self.input_qname.text)
+        parent = etree.Element("_")
+        try:
+            elem.render(parent, elem(**params))
+        except (TypeError, ValueError) as e:
+            raise safexml.XmlError(f"cannot render {self.input_qname.localname}: {e}") from e
+        return parent[0]
+
+    def render_header(self, qname: etree.QName, params: Mapping[str, Any]) -> etree._Element:
+        elem = self._client.get_element(qname.text)
+        parent = etree.Element("_")
+        elem.render(parent, elem(**params))
+        return parent[0]
+
+
+@functools.lru_cache(maxsize=32)
+def _load_client(path: str) -> Any:
+    import zeep
+    from zeep.exceptions import Error as ZeepError
+
+    try:
+        return zeep.Client(path, settings=zeep.Settings(**ZEEP_SETTINGS_KW))
+    except (OSError, ZeepError, etree.XMLSyntaxError) as e:
+        raise ConfigError(f"cannot load WSDL: {e}", file=path) from e
+
+
+def load_operation(wsdl: Path | str, operation: str, *, service: str | None = None,
+                   port: str | None = None) -> SoapOperation:
+    """Read an operation's binding facts from a vendored WSDL file (cached per path).
+
+    Synchronous and slowish (tens of ms): call at start-up, or via ``asyncio.to_thread``.
+    Raises :class:`ConfigError` naming the file and what is missing.
+    """
+    path = str(Path(wsdl).resolve())
+    if not Path(path).is_file():
+        raise ConfigError("WSDL file not found", file=path, key="options.wsdl")
+    client = _load_client(path)
+    from zeep.wsdl.bindings.soap import Soap12Binding
+
+    for svc_name, svc in client.wsdl.services.items():
+        if service and svc_name != service:
+            continue
+        for port_name, p in svc.ports.items():
+            if port and port_name != port:
+                continue
+            ops = p.binding._operations
+            if operation not in ops:
+                continue
+            op = ops[operation]
+            headers = tuple(etree.QName(e.qname) for e in _header_elements(op))
+            return SoapOperation(
+                wsdl_path=path, name=operation,
+                version=SOAP12 if isinstance(p.binding, Soap12Binding) else SOAP11,
+                action=op.soapaction or "", address=p.binding_options.get("address", ""),
+                input_qname=etree.QName(op.input.body.qname),
+                output_qname=etree.QName(op.output.body.qname),
+                header_qnames=headers, _client=client)
+    raise ConfigError(f"operation {operation!r} not found in any matching service/port",
+                      file=path, key="options.operation")
+
+
+def _header_elements(op: Any) -> list[Any]:
+    header = op.input.header
+    if header is None or header.type is None:
+        return []
+    return [e for _, e in header.type.elements]
+
+
+# -- envelopes -----------------------------------------------------------------------------------
+
+def build_envelope(version: SoapVersion, body: etree._Element,
+                   headers: Sequence[etree._Element] = ()) -> bytes:
+    """Wrap ``body`` (and header blocks) in an envelope, serialised as UTF-8 with a prolog."""
+    env = etree.Element(etree.QName(version.ns, "Envelope"), nsmap={"soap": version.ns})
+    if headers:
+        h = etree.SubElement(env, etree.QName(version.ns, "Header"))
+        for block in headers:
+            h.append(block)
+    b = etree.SubElement(env, etree.QName(version.ns, "Body"))
+    b.append(body)
+    return etree.tostring(env, encoding="utf-8", xml_declaration=True)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A SOAP fault in version-neutral terms.
+
+    ``code`` is the local name of the top-level code (1.2 ``Sender``/``Receiver``/…, 1.1
+    ``Client``/``Server``/…); ``subcode`` is the innermost 1.2 subcode's local name or the
+    ``errorCode`` found in the detail, whichever the partner gave (it is kept on the delivery).
+    """
+
+    code: str
+    reason: str
+    subcode: str | None = None
+    detail: etree._Element | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in {"Receiver", "Server"}
+
+    def outcome(self, http_status: int | None, retry_after: float | None = None) -> Outcome:
+        msg = f"SOAP fault {self.code}: {self.reason}"
+        if self.retryable:
+            return Outcome.retryable(msg, partner_code=self.subcode or self.code,
+                                     http_status=http_status, retry_after=retry_after)
+        return Outcome.permanent(msg, partner_code=self.subcode or self.code,
+                                 http_status=http_status)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    version: SoapVersion
+    headers: tuple[etree._Element, ...]
+    body: tuple[etree._Element, ...]
+    fault: Fault | None
+
+    def header(self, qname: etree.QName | str) -> etree._Element | None:
+        q = etree.QName(qname).text
+        return next((h for h in self.headers if h.tag == q), None)
+
+
+class SoapError(safexml.XmlError):
+    """Well-formed XML that is not a usable SOAP envelope."""
+
+
+def parse_envelope(data: bytes, *, max_bytes: int = safexml.MAX_XML_BYTES) -> Envelope:
+    """Parse and take apart an envelope of either version (the namespace decides)."""
+    root = safexml.parse(data, max_bytes=max_bytes)
+    q = etree.QName(root)
+    version = _BY_NS.get(q.namespace or "")
+    if q.localname != "Envelope" or version is None:
+        raise SoapError(f"not a SOAP envelope: root is {root.tag}")
+    header = root.find(f"{{{version.ns}}}Header")
+    body = root.find(f"{{{version.ns}}}Body")
+    if body is None:
+        raise SoapError("envelope has no Body")
+    children = tuple(c for c in body if isinstance(c.tag, str))
+    fault = None
+    if children and children[0].tag == f"{{{version.ns}}}Fault":
+        fault = _read_fault(children[0], version)
+    hdrs = tuple(c for c in header if isinstance(c.tag, str)) if header is not None else ()
+    return Envelope(version, hdrs, children, fault)
+
+
+def _local(qname_text: str | None) -> str:
+    text = (qname_text or "").strip()
+    return text.rsplit(":", 1)[-1] if text else ""
+
+
+def _read_fault(f: etree._Element, v: SoapVersion) -> Fault:
+    if v is SOAP12:
+        ns = {"e": SOAP12_NS}
+        code = _local(f.findtext("e:Code/e:Value", namespaces=ns))
+        subs = f.findall(".//e:Subcode/e:Value", namespaces=ns)
+        subcode = _local(subs[-1].text) if subs else None
+        texts = f.findall("e:Reason/e:Text", namespaces=ns)
+        reason = next((t.text or "" for t in texts if t.get(f"{{{XML_NS}}}lang", "").startswith("zh")),
+                      texts[0].text or "" if texts else "")
+        detail = f.find("e:Detail", namespaces=ns)
+    else:
+        code = _local(f.findtext("faultcode"))
+        subcode = None
+        reason = f.findtext("faultstring") or ""
+        detail = f.find("detail")
+    if detail is not None and not subcode:
+        found = next((e.text for e in detail.iter() if isinstance(e.tag, str)
+                      and etree.QName(e).localname in {"errorCode", "code", "CODE"}), None)
+        subcode = found.strip() if found else None
+    return Fault(code or "Receiver", reason, subcode, detail)
+
+
+def build_fault(version: SoapVersion, code: str, reason: str, *, subcode: etree.QName | None = None,
+                detail: etree._Element | None = None, lang: str = "zh-CN") -> bytes:
+    """A fault envelope (simulators; code is ``Sender``/``Receiver`` and mapped for 1.1)."""
+    ns = version.ns
+    if version is SOAP12:
+        f = etree.Element(etree.QName(ns, "Fault"), nsmap={"env": ns})
+        c = etree.SubElement(etree.SubElement(f, etree.QName(ns, "Code")), etree.QName(ns, "Value"))
+        c.text = f"env:{code}"
+        if subcode is not None:
+            sc = etree.SubElement(c.getparent(), etree.QName(ns, "Subcode"))
+            v = etree.SubElement(sc, etree.QName(ns, "Value"), nsmap={"p": subcode.namespace})
+            v.text = f"p:{subcode.localname}"
+        t = etree.SubElement(etree.SubElement(f, etree.QName(ns, "Reason")), etree.QName(ns, "Text"))
+        t.set(f"{{{XML_NS}}}lang", lang)
+        t.text = reason
+        if detail is not None:
+            etree.SubElement(f, etree.QName(ns, "Detail")).append(detail)
+    else:
+        f = etree.Element(etree.QName(ns, "Fault"), nsmap={"soap": ns})
+        etree.SubElement(f, "faultcode").text = "soap:" + {"Sender": "Client", "Receiver": "Server"}.get(code, code)
+        etree.SubElement(f, "faultstring").text = reason
+        if detail is not None:
+            etree.SubElement(f, "detail").append(detail)
+    return build_envelope(version, f)
+
+
+# -- HTTP exchange -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    elapsed: float
+
+
+async def exchange(http: aiohttp.ClientSession, url: str, body: bytes, *, version: SoapVersion,
+                   action: str | None, timeout: float, max_bytes: int = safexml.MAX_XML_BYTES,
+                   extra_headers: Mapping[str, str] | None = None) -> HttpReply | Outcome:
+    """POST one envelope; transport failures come back as a retryable :class:`Outcome`.
+
+    Everything aiohttp can raise for a broken exchange is translated here; nothing escapes.
+    """
+    headers = version.http_headers(action)
+    if extra_headers:
+        headers.update(extra_headers)
+    start = time.perf_counter()
+    try:
+        async with http.post(url, data=body, headers=headers,
+                             timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            data = await resp.content.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                return Outcome.retryable(f"reply larger than {max_bytes} bytes",
+                                         http_status=resp.status)
+            return HttpReply(resp.status, dict(resp.headers), data, time.perf_counter() - start)
+    except asyncio.TimeoutError:
+        return Outcome.retryable(f"timed out after {timeout:g}s")
+    except aiohttp.ClientResponseError as e:
+        return Outcome.retryable(f"bad HTTP response: {e.message}", http_status=e.status)
+    except (aiohttp.ClientError, OSError) as e:
+        return Outcome.retryable(f"connection failed: {type(e).__name__}: {e}")
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` as seconds (delta or HTTP date), ``None`` when absent or unreadable."""
+    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def classify_reply(reply: HttpReply, expected: SoapVersion) -> Envelope | Outcome:
+    """Decide what an HTTP reply means before the style looks at the body.
+
+    * a SOAP fault decides by its code (1.2 Receiver / 1.1 Server → retryable, else permanent);
+    * throttling (429/503) and other 5xx/408 → retryable, keeping ``Retry-After``;
+    * a reply that cannot be read as an envelope → retryable: we cannot tell whether the partner
+      took the message, and resending is safe because it dedupes on our idempotency key (a
+      partner that keeps answering garbage reaches the attempt limit and is parked);
+    * other 4xx → permanent; 2xx with a body → the envelope, for the style to interpret.
+    """
+    ra = retry_after(reply.headers)
+    try:
+        env = parse_envelope(reply.body)
+    except safexml.XmlError as e:
+        if reply.status in RETRYABLE_STATUS or 200 <= reply.status < 300:
+            return Outcome.retryable(f"malformed reply (HTTP {reply.status}): {e.reason}",
+                                     http_status=reply.status, retry_after=ra)
+        return Outcome.permanent(f"HTTP {reply.status} without a SOAP envelope",
+                                 http_status=reply.status)
+    if env.fault is not None:
+        if reply.status in {429, 503} and not env.fault.retryable:
+            return Outcome.retryable(f"throttled: {env.fault.reason}",
+                                     partner_code=env.fault.subcode, http_status=reply.status,
+                                     retry_after=ra)
+        return env.fault.outcome(reply.status, ra)
+    if env.version is not expected:
+        return Outcome.permanent(f"partner answered SOAP {env.version.name}, "
+                                 f"binding says {expected.name}", http_status=reply.status)
+    if reply.status in RETRYABLE_STATUS:
+        return Outcome.retryable(f"HTTP {reply.status}", http_status=reply.status, retry_after=ra)
+    if not 200 <= reply.status < 300:
+        return Outcome.permanent(f"HTTP {reply.status}", http_status=reply.status)
+    if not env.body:
+        return Outcome.retryable("empty SOAP Body in reply", http_status=reply.status)
+    return env
+
+
+# -- option helpers shared by the SOAP styles ----------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def resolve_path(value: str) -> Path:
+    """A vendored file named in configuration: absolute, relative to the working directory, or
+    relative to the project root (so ``schemas/hebei/CaseExchange.wsdl`` works from anywhere)."""
+    p = Path(value)
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
+
+
+def option_str(partner: str, section: Mapping[str, Any], key: str, *, where: str = "options",
+               default: str | None = None) -> str:
+    """A required (or defaulted) non-empty string option; ``ConfigError`` names the key."""
+    value = section.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError("is required and must be a non-empty string",
+                          key=f"partners.{partner}.{where}.{key}")
+    return value
+
+
+def option_codes(partner: str, options: Mapping[str, Any], key: str,
+                 default: Sequence[str]) -> frozenset[str]:
+    value = options.get(key, list(default))
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str | int) for v in value):
+        raise ConfigError("must be a list of codes", key=f"partners.{partner}.options.{key}")
+    return frozenset(str(v) for v in value)
+
+
+def check_known(partner: str, options: Mapping[str, Any], known: set[str]) -> None:
+    """Refuse option keys the style does not know (a typo must not pass silently)."""
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                          key=f"partners.{partner}.options.{unknown[0]}")

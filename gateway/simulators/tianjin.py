@@ -1,0 +1,155 @@
+"""Tianjin simulator: SOAP 1.1 ``submitCase(authCode, xmlData)`` with a GBK inner document.
+
+Speaks the contract of ``schemas/tianjin/`` the way such services behave: almost everything is an
+HTTP 200 whose embedded RESULT carries the verdict (``CODE`` 0 ok, -1 bad authCode, -2 invalid
+inner document, -3 unknown collaboration number, -9 busy); only a broken envelope or an internal
+error is a SOAP fault. Dedupes on ``PACKAGEHEAD/SJBBH``.
+
+Extra ``/__sim/behaviour`` modes: ``business_error`` (``code``/``message`` override -3),
+``throttle`` (CODE -9), ``fault_sender`` (``soap:Client``), ``fault_receiver`` (``soap:Server``,
+HTTP 500), ``malformed`` (a ``<return>`` whose document is cut off).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from lxml import etree
+
+from gateway.protocols import soap
+from gateway.protocols import xml as safexml
+from gateway.protocols.soap_xml_string import encode_inner
+from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, apply_common
+
+SCHEMAS = soap.PROJECT_ROOT / "schemas" / "tianjin"
+WSDL = SCHEMAS / "ExchangeService.wsdl"
+TNS = "http://exchange.zwfw.tj.example/"
+DEFAULT_AUTH_CODE = "TJ-DEMO-AUTHCODE-0001"
+DEFAULT_COLLABORATIONS = ("BJTJ-XZ-2024-001",)
+MAX_BODY = 2 * 1024 * 1024
+
+CONFIG = web.AppKey("tianjin_config", dict)
+
+
+def create_app(*, auth_code: str = DEFAULT_AUTH_CODE,
+               collaboration_numbers: tuple[str, ...] | list[str] = DEFAULT_COLLABORATIONS,
+               path: str = "/tianjin/ExchangeService", receipt_prefix: str = "TJSL",
+               **_: Any) -> web.Application:
+    """The simulator application; keyword options only (same style as every simulator)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[CONFIG] = {
+        "auth_code": auth_code,
+        "collaborations": frozenset(collaboration_numbers),
+        "schema": safexml.load_schema(SCHEMAS / "package.xsd"),
+        "wsdl": WSDL.read_bytes(),
+    }
+    add_control_routes(app, SimulatorState("tianjin", receipt_prefix))
+    app.router.add_get(path, _wsdl)
+    app.router.add_post(path, _submit)
+    return app
+
+
+async def _wsdl(request: web.Request) -> web.Response:
+    if "wsdl" not in {k.lower() for k in request.query}:
+        return web.Response(status=404, text="append ?wsdl")
+    return web.Response(body=served_wsdl(request.app[CONFIG]["wsdl"], str(request.url.with_query(None))),
+                        content_type="text/xml", charset="utf-8")
+
+
+def served_wsdl(wsdl: bytes, address: str) -> bytes:
+    """The vendored WSDL with its endpoint address pointing at this server."""
+    root = safexml.parse(wsdl)
+    for addr in root.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address",
+                          "{http://schemas.xmlsoap.org/wsdl/soap12/}address"):
+        addr.set("location", address)
+    return safexml.to_bytes(root)
+
+
+def _reply(status: int, body: bytes) -> web.Response:
+    return web.Response(status=status, body=body, content_type="text/xml", charset="utf-8")
+
+
+def _fault(code: str, reason: str) -> web.Response:
+    status = 500  # SOAP 1.1 over HTTP: every fault is a 500
+    return _reply(status, soap.build_fault(soap.SOAP11, code, reason))
+
+
+def result_document(code: int, msg: str, *, sjbbh: str | None = None, slbh: str | None = None) -> str:
+    """The RESULT document as the text that goes inside ``<return>`` (declared GBK)."""
+    r = etree.Element("RESULT")
+    etree.SubElement(r, "CODE").text = str(code)
+    etree.SubElement(r, "MSG").text = msg
+    if sjbbh:
+        etree.SubElement(r, "SJBBH").text = sjbbh
+    if slbh:
+        etree.SubElement(r, "SLBH").text = slbh
+    return encode_inner(r, "GBK", reject_rare=False)
+
+
+def _result(text: str) -> web.Response:
+    wrapper = etree.Element(etree.QName(TNS, "submitCaseResponse"), nsmap={"ns2": TNS})
+    etree.SubElement(wrapper, "return").text = text
+    return _reply(200, soap.build_envelope(soap.SOAP11, wrapper))
+
+
+async def _submit(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM_STATE]
+    cfg = request.app[CONFIG]
+    b = state.next_behaviour()
+    common = await apply_common(request, b)
+    if common is not None:
+        return common
+    raw = await request.read()
+    try:
+        env = soap.parse_envelope(raw)
+    except safexml.XmlError as e:
+        return _fault("Sender", f"报文格式错误: {e.reason}")
+    if env.version is not soap.SOAP11:
+        return _fault("VersionMismatch", "only SOAP 1.1 is supported")
+    if b.mode == "fault_sender":
+        return _fault("Sender", b.message or "请求参数错误")
+    if b.mode == "fault_receiver":
+        return _fault("Receiver", b.message or "服务内部错误")
+    if b.mode == "throttle":
+        return _result(result_document(int(b.code or -9), b.message or "系统繁忙，请稍后重试"))
+    if b.mode == "malformed":
+        return _result(result_document(0, "接收成功")[:60])
+    call = env.body[0] if env.body else None
+    if call is None or call.tag != f"{{{TNS}}}submitCase":
+        return _fault("Sender", "unknown operation")
+    auth = call.findtext("authCode") or ""
+    data = call.findtext("xmlData") or ""
+    if auth != cfg["auth_code"]:
+        return _result(result_document(-1, "授权码无效"))
+    try:
+        pkg = safexml.parse_text(data)
+    except safexml.XmlError as e:
+        return _result(result_document(-2, f"数据包不是合法的XML: {e.reason}"))
+    errors = safexml.schema_errors(cfg["schema"], pkg)
+    if errors:
+        return _result(result_document(-2, "数据校验失败: " + "; ".join(errors)))
+    key = pkg.findtext("PACKAGEHEAD/SJBBH") or ""
+    if pkg.findtext("PACKAGEHEAD/XZBH") not in cfg["collaborations"]:
+        return _result(result_document(-3, "协作编号不存在", sjbbh=key))
+    if b.mode == "business_error":
+        return _result(result_document(int(b.code or -3), b.message or "协作编号不存在", sjbbh=key))
+    with state.handling(key):
+        got = state.accept(key, payload={"records": records(pkg), "xmlData": data},
+                           headers={"X-Correlation-Id": request.headers.get("X-Correlation-Id", "")})
+    msg = "重复数据包，已受理" if got.duplicate else "接收成功"
+    return _result(result_document(0, msg, sjbbh=key, slbh=got.receipt_no))
+
+
+def records(pkg: etree._Element) -> list[dict[str, Any]]:
+    """RECORDs as flat dicts (materials as a list under CLXX), for tests and the demo."""
+    out = []
+    for rec in pkg.iterfind("DATA/RECORD"):
+        d: dict[str, Any] = {}
+        for f in rec:
+            if f.tag == "CLXX":
+                d["CLXX"] = [{c.tag: c.text for c in cl} for cl in f]
+            else:
+                d[f.tag] = f.text
+        out.append(d)
+    return out
