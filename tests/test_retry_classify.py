@@ -22,6 +22,7 @@ from gateway.retry.classify import (
     classify_exception,
     classify_http,
     classify_soap_fault,
+    is_transient,
     outcome_from_http,
     parse_retry_after,
 )
@@ -204,3 +205,26 @@ def test_exception_keeps_status_retry_after_and_partner_code() -> None:
     assert (o.partner_code, o.http_status, o.retry_after) == ("50001", 200, 9)
     o = classify_exception(PermanentError("bad", partner_code="40012", http_status=200))
     assert (o.partner_code, o.http_status) == ("40012", 200)
+
+
+TRANSIENT: list[tuple[str, BaseException, bool]] = [
+    ("dns blip", aiohttp.ClientConnectorDNSError(KEY, OSError(-3, "Temporary failure")), True),
+    ("refused", aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "refused")), True),
+    ("connect timeout", aiohttp.ConnectionTimeoutError("connect"), True),
+    ("stale keep-alive", aiohttp.ServerDisconnectedError(), True),
+    ("reset", ConnectionResetError(104, "reset"), True),
+    ("aiohttp reset", aiohttp.ClientConnectionResetError("closing transport"), True),
+    ("read timeout", aiohttp.SocketTimeoutError("read"), False),
+    ("asyncio timeout", asyncio.TimeoutError(), False),
+    ("certificate", aiohttp.ClientConnectorCertificateError(
+        KEY, ssl.SSLCertVerificationError(1, "verify failed")), False),
+    ("tls", aiohttp.ClientConnectorSSLError(KEY, ssl.SSLError(1, "wrong version")), False),
+    ("invalid url", aiohttp.InvalidURL("::"), False),
+    ("503", response_error(aiohttp.ClientResponseError, 503), False),
+    ("bug", KeyError("x"), False),
+]
+
+
+@pytest.mark.parametrize(("name", "exc", "expected"), TRANSIENT, ids=[t[0] for t in TRANSIENT])
+def test_is_transient(name: str, exc: BaseException, expected: bool) -> None:
+    assert is_transient(exc) is expected

@@ -23,6 +23,7 @@ from gateway.retry.classify import (
     classify_exception,
     classify_http,
     classify_soap_fault,
+    is_transient,
     outcome_from_http,
     parse_retry_after,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "classify_soap_fault",
     "decide",
     "format_duration",
+    "is_transient",
     "outcome_from_http",
     "parse_retry_after",
 ]

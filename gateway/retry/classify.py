@@ -230,3 +230,20 @@ def classify_exception(exc: Exception, *, now: datetime | None = None) -> Outcom
 def _is_malformed_reply(exc: Exception) -> bool:
     """A reply we could not parse (JSON, XML, text encoding) is garbled, not a refusal."""
     return isinstance(exc, (json.JSONDecodeError, etree.XMLSyntaxError, UnicodeDecodeError))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth an immediate in-process retry (a ``tenacity`` predicate) rather than the schedule.
+
+    Only failures that are over in a moment and cost the partner nothing: DNS blips, refused or
+    timed-out *connects*, a pooled keep-alive connection the partner had already closed, a reset.
+    A *read* timeout is not one (the partner is slow: back off through the durable schedule and
+    free the worker's slot), nor is any TLS, URL or HTTP-status problem.
+    """
+    if isinstance(exc, (ssl.SSLError, aiohttp.ClientSSLError, aiohttp.InvalidURL)):
+        return False
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return False
+    return isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError,
+                            aiohttp.ServerDisconnectedError, ConnectionResetError,
+                            ConnectionRefusedError))
