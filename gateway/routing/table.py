@@ -166,6 +166,15 @@ class RouteTable:
                 why=_why(matching) if chosen else self._no_route_message(unit)))
         return Explanation(tuple(units))
 
+    def mapping_refs(self) -> list[tuple[str, str, str | None]]:
+        """(rule, mapping, version) for every delivering rule: what a reload must find."""
+        refs = []
+        for rule in self.rules:
+            mapping, version = self._mapping(rule)
+            if mapping is not None:
+                refs.append((rule.name, mapping, version))
+        return refs
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _mapping(self, rule: Rule) -> tuple[str | None, str | None]:
