@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gateway.config import RetrySettings
 
 Jitter = Literal["full", "decorrelated", "none"]
+_RNG = random.Random()  # shared default: seeding a fresh generator per decision costs more
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,9 @@ def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attemp
            previous_delay: float | None = None) -> RetryDecision:
     """Decide what happens after attempt number ``attempts`` (1-based) ended with ``outcome``.
 
-    ``first_attempt_at`` and ``now`` must both be aware or both naive. ``rng`` defaults to a fresh
-    ``random.Random()``; pass a seeded one for reproducible tests. ``previous_delay`` is the wait
-    chosen last time (decorrelated jitter needs it; without it the un-jittered previous wait is
+    ``first_attempt_at`` and ``now`` must both be aware or both naive. ``rng`` defaults to a
+    module-wide ``random.Random()``; pass a seeded one for reproducible tests. ``previous_delay`` is
+    the wait chosen last time (decorrelated jitter needs it; without it the un-jittered previous wait is
     assumed, so the function stays usable when the worker does not store it).
     """
     if attempts < 1:
@@ -119,7 +120,7 @@ def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attemp
     if now >= deadline:
         return RetryDecision(Decision.DEAD, age_reason)
 
-    rng = rng if rng is not None else random.Random()
+    rng = rng if rng is not None else _RNG
     backoff = _jittered(policy, attempts, rng, previous_delay)
     floor, why = _partner_floor(policy, outcome)
     delay, source = (floor, why) if floor is not None and floor > backoff else (backoff, "backoff")
