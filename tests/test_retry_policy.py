@@ -199,7 +199,8 @@ def test_jittered_wait_within_bounds(policy: RetryPolicy, attempts: int, seed: i
        jitter=st.sampled_from(["full", "decorrelated", "none"]))
 def test_retry_after_is_honoured_up_to_the_cap(retry_after: float, attempts: int, seed: int,
                                                jitter: str) -> None:
-    policy = RetryPolicy(jitter=jitter, max_age=10**9, retry_after_cap=3600)  # type: ignore[arg-type]
+    policy = RetryPolicy(jitter=jitter,  # type: ignore[arg-type]
+                         max_age=10**9, retry_after_cap=3600)
     d = decide(policy, outcome=Outcome.retryable("busy", http_status=503, retry_after=retry_after),
                attempts=attempts, first_attempt_at=T0, now=T0, rng=random.Random(seed))
     assert d.delay is not None

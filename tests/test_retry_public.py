@@ -8,7 +8,8 @@ EXPECTED = {
     "STATE_GAUGE", "BreakerPolicy", "BreakerSnapshot", "BreakerState", "BusinessCodes",
     "CircuitBreaker", "ConcurrencyLimit", "Decision", "PartnerLimits", "RetryDecision",
     "RetryPolicy", "TokenBucket", "classify_business_code", "classify_exception", "classify_http",
-    "classify_soap_fault", "decide", "is_transient", "format_duration", "outcome_from_http", "parse_retry_after",
+    "classify_soap_fault", "decide", "is_transient", "format_duration", "outcome_from_http",
+    "parse_retry_after",
 }
 
 

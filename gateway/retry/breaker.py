@@ -240,7 +240,8 @@ class CircuitBreaker:
         ok, self._snap = allow(self.policy, self._snap, now)
         return ok
 
-    def record(self, outcome_kind: OutcomeKind, now: datetime, *, detail: str | None = None) -> None:
+    def record(self, outcome_kind: OutcomeKind, now: datetime, *,
+               detail: str | None = None) -> None:
         self._snap = record(self.policy, self._snap, outcome_kind, now, detail=detail)
 
     def retry_at(self, now: datetime) -> datetime | None:

@@ -127,7 +127,7 @@ class BusinessCodes:
                    frozenset(str(c).strip() for c in throttle_codes))
 
     def classify(self, code: str | int | None) -> OutcomeKind:
-        """``DELIVERED`` for a success code, ``RETRYABLE`` for retryable/throttle, else permanent."""
+        """``DELIVERED`` for success codes, ``RETRYABLE`` for retryable/throttle, else permanent."""
         key = "" if code is None else str(code).strip()
         if key in self.success:
             return OutcomeKind.DELIVERED
@@ -193,7 +193,8 @@ def classify_exception(exc: Exception, *, now: datetime | None = None) -> Outcom
     if isinstance(exc, aiohttp.ContentTypeError):
         return Outcome.retryable(f"unreadable reply: {exc.message}", http_status=exc.status or None)
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return Outcome.permanent(f"too many redirects: {exc.message}", http_status=exc.status or None)
+        return Outcome.permanent(f"too many redirects: {exc.message}",
+                                 http_status=exc.status or None)
     if isinstance(exc, aiohttp.ClientResponseError):
         headers = exc.headers if exc.headers is not None else {}
         out = outcome_from_http(exc.status, headers,

@@ -112,7 +112,7 @@ class TokenBucket:
         return max(tokens - self._tokens, 0.0) / self.rate
 
     def try_acquire(self, tokens: int = 1) -> bool:
-        """Take ``tokens`` if available now. Does not jump ahead of callers waiting in ``acquire``."""
+        """Take ``tokens`` if available now; never jumps ahead of callers waiting in ``acquire``."""
         self._check(tokens)
         if self._lock.locked():
             return False

@@ -66,7 +66,7 @@ class RetryPolicy:
                    throttle_wait=s.throttle_wait)
 
     def backoff_ceiling(self, attempts: int) -> float:
-        """The un-jittered wait after ``attempts`` attempts: ``initial * multiplier**(n-1)``, capped."""
+        """The un-jittered wait after ``attempts`` attempts: ``initial × multiplier^(n-1)``, capped."""
         n = max(attempts, 1) - 1
         # Compare in log space would be exact; a loop bound keeps big exponents from overflowing.
         wait = self.initial_wait
@@ -104,8 +104,8 @@ def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attemp
 
     ``first_attempt_at`` and ``now`` must both be aware or both naive. ``rng`` defaults to a
     module-wide ``random.Random()``; pass a seeded one for reproducible tests. ``previous_delay`` is
-    the wait chosen last time (decorrelated jitter needs it; without it the un-jittered previous wait is
-    assumed, so the function stays usable when the worker does not store it).
+    the wait chosen last time (decorrelated jitter needs it; without it the un-jittered previous
+    wait is assumed, so the function stays usable when the worker does not store it).
     """
     if attempts < 1:
         raise ValueError("attempts counts the attempt just made, so it is at least 1")
