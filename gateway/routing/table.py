@@ -63,10 +63,11 @@ def units_of(case: Mapping[str, Any]) -> list[Unit]:
     return units
 
 
-def _norm(code: Any, pointer: str) -> str | None:
-    if code is None:
-        return None
+def _norm(code: Any, pointer: str) -> str:
+    """12-digit region, or ``ValidationFailed`` for a case that skipped schema validation."""
     try:
+        if not isinstance(code, str):
+            raise ValueError("a region code is required")
         return normalise(code)
     except ValueError as e:
         raise ValidationFailed("region code is not valid",
