@@ -19,9 +19,11 @@ from gateway.api.problems import problems_middleware
 from gateway.config import Settings
 from gateway.intake import Intake
 from gateway.metrics import Metrics
+from gateway.partner_gates import PartnerGates
 from gateway.protocols import PartnerClient, create_client
 from gateway.runtime import ContractsHolder, load_contracts
 from gateway.store import Store, create_engine
+from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
 from gateway.validation import CaseValidator
 from gateway.worker import Worker
@@ -57,8 +59,10 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
             worker = None
             task = None
             if settings.worker.enabled:
+                gates = PartnerGates(settings, BreakerRows(app[STORE].engine), app[METRICS])
                 worker = Worker(store=app[STORE], contracts=app[CONTRACTS], clients=clients,
-                                settings=settings, metrics=app[METRICS], worker_id=worker_id)
+                                settings=settings, metrics=app[METRICS], gates=gates,
+                                worker_id=worker_id)
                 app[WORKER] = worker
                 task = asyncio.create_task(worker.run(), name="delivery-worker")
             yield

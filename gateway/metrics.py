@@ -21,6 +21,9 @@ class Metrics:
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.deliveries = Gauge("gateway_deliveries", "Deliveries by partner and state",
                                 ["partner", "state"], registry=self.registry)
+        self.breaker = Gauge("gateway_breaker_state",
+                             "Circuit breaker per partner: 0 closed, 1 half-open, 2 open",
+                             ["partner"], registry=self.registry)
         self.worker_heartbeat = Gauge("gateway_worker_heartbeat_timestamp_seconds",
                                       "Last time the delivery worker looked for work",
                                       registry=self.registry)

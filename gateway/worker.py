@@ -18,6 +18,7 @@ from typing import Any
 from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, PermanentError
 from gateway.metrics import Metrics
+from gateway.partner_gates import PartnerGates
 from gateway.protocols.base import Outcome, OutcomeKind, PartnerClient
 from gateway.retry.policy import Decision, RetryPolicy, decide
 from gateway.runtime import ContractsHolder
@@ -42,8 +43,9 @@ def delivery_view(case: dict[str, Any], item_nos: list[str]) -> dict[str, Any]:
 class Worker:
     def __init__(self, *, store: Store, contracts: ContractsHolder,
                  clients: dict[str, PartnerClient], settings: Settings, metrics: Metrics,
-                 worker_id: str | None = None) -> None:
+                 gates: PartnerGates, worker_id: str | None = None) -> None:
         self.store = store
+        self.gates = gates
         self.contracts = contracts
         self.clients = clients
         self.settings = settings
@@ -69,24 +71,38 @@ class Worker:
         while not self._stopping:
             self.heartbeat = time.monotonic()
             self.metrics.worker_heartbeat.set_to_current_time()
-            free = w.concurrency - len(self._tasks)
-            claims: list[Claim] = []
-            if free > 0:
-                try:
-                    claims = await self.store.claim_due(self.worker_id, limit=min(free, w.batch_size),
-                                                        lease_seconds=w.lease_seconds)
-                except Exception:  # database unreachable: keep the worker alive, try again
-                    log.exception("claim failed; retrying after the poll interval")
-            for c in claims:
-                task = asyncio.create_task(self._process(c), name=f"deliver-{c.delivery.id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            if not claims or free <= len(claims):
+            try:
+                claimed = await self._claim_round()
+            except Exception:  # database unreachable: keep the worker alive, try again
+                log.exception("claim failed; retrying after the poll interval")
+                claimed = 0
+            if claimed == 0:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), w.poll_interval)
                 except asyncio.TimeoutError:
                     pass
+
+    async def _claim_round(self) -> int:
+        """Claim what each partner may take now (breaker, limits) and start sending it."""
+        w = self.settings.worker
+        await self.gates.sync()
+        free = w.concurrency - len(self._tasks)
+        claimed = 0
+        for partner, cap in (await self.gates.capacity(utcnow())).items():
+            n = min(cap, free - claimed, w.batch_size)
+            if n <= 0:
+                continue
+            for c in await self.store.claim_due(self.worker_id, limit=n,
+                                                lease_seconds=w.lease_seconds, partners=[partner]):
+                if not await self.gates.acquire(partner):
+                    await self.store.release(c)
+                    continue
+                claimed += 1
+                task = asyncio.create_task(self._process(c), name=f"deliver-{c.delivery.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return claimed
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let in-flight sends finish for ``grace`` seconds, then cancel them
@@ -100,6 +116,13 @@ class Worker:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _process(self, claim: Claim) -> None:
+        try:
+            await self._process_claimed(claim)
+        finally:
+            self.gates.release(claim.delivery.partner)
+            self._wake.set()  # a slot is free: look for more work now
+
+    async def _process_claimed(self, claim: Claim) -> None:
         d = claim.delivery
         started = utcnow()
         version: str | None = None
@@ -111,10 +134,11 @@ class Worker:
             log.exception("delivery %s failed unexpectedly", d.id)
             outcome = Outcome.permanent(f"internal error: {type(e).__name__}: {e}")
         now = utcnow()
+        await self.gates.record(d.partner, outcome.kind, now, outcome.message)
         self.metrics.attempts.labels(d.partner, outcome.kind.value).inc()
         decision = decide(self._policies.get(d.partner, _DEFAULT_POLICY), outcome=outcome,
-                          attempts=d.attempts + 1, first_attempt_at=d.first_attempt_at or started,
-                          now=now)
+                          attempts=d.attempts - d.attempts_base + 1,
+                          first_attempt_at=d.first_attempt_at or started, now=now)
         state = {Decision.DELIVERED: DELIVERED, Decision.RETRY: PENDING,
                  Decision.DEAD: DEAD}[decision.kind]
         ok = await self.store.finish_attempt(

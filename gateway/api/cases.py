@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.api.keys import INTAKE, METRICS, STORE, WORKER
 from gateway.errors import InputError, NotFound
+from gateway.status import CaseStatus, ChildView, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord
 
 
@@ -31,10 +32,21 @@ def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
     return doc
 
 
+def _child(d: DeliveryRecord) -> ChildView:
+    return ChildView(key=d.id, status=CaseStatus(d.partner_status) if d.partner_status else None,
+                     partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
+                     dead_letter=d.state == "dead")
+
+
 def case_doc(c: CaseRecord) -> dict[str, Any]:
+    """The case as the city platform sees it: one derived status (the bundle view), the status
+    per item (a 多地联办 item needs every region), and each child delivery."""
+    children = [_child(d) for d in c.deliveries]
     return {
         "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
         "receivedAt": _iso(c.received_at), "homeItems": c.home_items,
+        "bundle": derive_bundle(children).as_dict(),
+        "items": {no: v.status.value for no, v in derive_items(children).items()},
         "deliveries": [delivery_doc(d) for d in c.deliveries],
         "case": c.body,
     }
@@ -70,7 +82,13 @@ async def get_case(request: web.Request) -> web.Response:
     case = await request.app[STORE].get_case(case_id, with_history=True)
     if case is None:
         raise NotFound(f"no case with id {case_id}")
-    return web.json_response(case_doc(case), dumps=_dumps)
+    doc = case_doc(case)
+    if WORKER in request.app:
+        gates = request.app[WORKER].gates
+        for d in doc["deliveries"]:
+            snap = gates.snapshot(d["partner"])
+            d["partnerBreaker"] = None if snap is None else snap["state"]
+    return web.json_response(doc, dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:

@@ -65,6 +65,10 @@ deliveries = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime(), nullable=True),
+    # A replay from the dead-letter queue gives the delivery a fresh retry budget: the policy
+    # counts attempts since ``attempts_base``; the attempt history itself is never rewritten.
+    Column("attempts_base", Integer, nullable=False, server_default="0"),
+    Column("replays", Integer, nullable=False, server_default="0"),
     UniqueConstraint("idempotency_key"),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
     Index("ix_deliveries_case", "case_id"),
@@ -85,4 +89,26 @@ attempts = Table(
     Column("message", Text, nullable=True),
     Column("mapping_version", String(32), nullable=True),
     Index("ix_attempts_delivery", "delivery_id"),
+)
+
+# One circuit breaker per partner, shared by every gateway instance. ``snapshot`` is
+# gateway.retry.breaker.BreakerSnapshot.to_dict(); writes are compare-and-set on ``version``.
+partner_breakers = Table(
+    "partner_breakers", metadata,
+    Column("partner", String(64), primary_key=True),
+    Column("snapshot", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# What operators did (replay, discard, reload), with who, why and to what: an audit trail.
+operator_actions = Table(
+    "operator_actions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(64), nullable=True),
+    Column("detail", JSON, nullable=False),
+    Index("ix_operator_actions_target", "target"),
 )

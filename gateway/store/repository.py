@@ -72,6 +72,8 @@ class DeliveryRecord:
     delivered_at: datetime | None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    attempts_base: int = 0
+    replays: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -118,6 +120,7 @@ def _delivery(row: Any) -> DeliveryRecord:
         last_code=m["last_code"], last_message=m["last_message"], created_at=m["created_at"],
         updated_at=m["updated_at"], delivered_at=m["delivered_at"],
         lease_owner=m["lease_owner"], lease_expires_at=m["lease_expires_at"],
+        attempts_base=m["attempts_base"], replays=m["replays"],
     )
 
 

@@ -1,0 +1,43 @@
+"""Shared circuit-breaker rows: read all, write one with compare-and-set on ``version``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.store.models import partner_breakers
+from gateway.store.types import utcnow
+
+
+class BreakerRows:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def load(self) -> dict[str, dict[str, Any]]:
+        """partner → snapshot dict (as written by ``BreakerSnapshot.to_dict``)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(partner_breakers.c.partner,
+                                              partner_breakers.c.snapshot))).all()
+        return {p: s for p, s in rows}
+
+    async def compare_and_set(self, partner: str, expected_version: int | None,
+                              snapshot: dict[str, Any], version: int) -> bool:
+        """Write ``snapshot`` if the row still has ``expected_version`` (None: no row yet)."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            if expected_version is None:
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(partner_breakers.insert().values(
+                            partner=partner, snapshot=snapshot, version=version, updated_at=now))
+                    return True
+                except IntegrityError:
+                    return False
+            res = await conn.execute(update(partner_breakers).where(
+                partner_breakers.c.partner == partner,
+                partner_breakers.c.version == expected_version).values(
+                snapshot=snapshot, version=version, updated_at=now))
+            return res.rowcount == 1
