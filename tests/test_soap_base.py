@@ -58,7 +58,8 @@ def test_lxml_body_equals_zeep_create_message_body():
     ours = soap.parse_envelope(soap.build_envelope(soap.SOAP12, doc))
     zbody = zenv.find(f"{{{soap.SOAP12_NS}}}Body")[0]
     def canon(el: etree._Element) -> str:
-        return etree.canonicalize(etree.tostring(el), strip_text=True, rewrite_prefixes=True)
+        return etree.canonicalize(etree.tostring(el, encoding="unicode"), strip_text=True,
+                                 rewrite_prefixes=True)
     assert canon(ours.body[0]) == canon(zbody)
     assert zenv.find(f"{{{soap.SOAP12_NS}}}Header/{{{HB}}}MessageHeader/{{{HB}}}messageId").text == "k"
 
