@@ -169,6 +169,10 @@ class Rule:
     def label(self) -> str:
         return f"routes[{self.index}] '{self.name}'" if not self.builtin else f"'{self.name}'"
 
+    def matches(self, facts: Mapping[str, str | None]) -> bool:
+        """The hot path: every condition holds (no reasons built)."""
+        return all(c.matches(facts.get(k)) for k, c in self.conditions.items())
+
     def evaluate(self, facts: Mapping[str, str | None]) -> tuple[bool, tuple[str, ...]]:
         """(matched, reasons): one line per condition, saying whether and why it held."""
         ok = True

@@ -127,7 +127,7 @@ class RouteTable:
     def choose(self, facts: Mapping[str, str | None]) -> Rule | None:
         """The most specific rule matching ``facts`` (unique: ties were refused at build)."""
         for rule in self.rules:
-            if rule.evaluate(facts)[0]:
+            if rule.matches(facts):
                 return rule
         return None
 
@@ -156,7 +156,7 @@ class RouteTable:
                 verdicts.append(RuleVerdict(rule.name, rule.index, rule.target,
                                             describe_specificity(rule.specificity),
                                             matched, reasons))
-            matching = [r for r in self.rules if r.evaluate(unit.facts)[0]]
+            matching = [r for r in self.rules if r.matches(unit.facts)]
             chosen = matching[0] if matching else None
             units.append(UnitExplanation(
                 item_no=unit.item_no, item_index=unit.item_index, region=unit.region,
