@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-from gateway.api import cases, ops
+from gateway.api import admin, cases, ops
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problems_middleware
 from gateway.config import Settings
+from gateway.errors import ConfigError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.partner_gates import PartnerGates
@@ -31,8 +33,19 @@ from gateway.worker import Worker
 log = logging.getLogger("gateway.app")
 
 
+async def _reload(app: web.Application) -> None:
+    """SIGHUP: load every mapping and route anew; swap only if all of it loads."""
+    try:
+        fresh = await asyncio.to_thread(load_contracts, app[SETTINGS])
+    except ConfigError as e:
+        log.error("reload refused, previous contracts stay live: %s", e)
+        return
+    app[CONTRACTS].swap(fresh)
+    log.info("contracts reloaded (generation %d)", app[CONTRACTS].generation)
+
+
 def create_app(settings: Settings, *, worker_id: str | None = None,
-               shutdown_grace: float = 10.0) -> web.Application:
+               shutdown_grace: float = 10.0, reload_on_sighup: bool = False) -> web.Application:
     app = web.Application(client_max_size=settings.server.max_body_bytes,
                           middlewares=[problems_middleware])
     app[SETTINGS] = settings
@@ -75,8 +88,17 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
                 await c.close()
             await http.close()
 
+    async def sighup(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(app)))
+        yield
+        loop.remove_signal_handler(signal.SIGHUP)
+
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(delivery)
+    if reload_on_sighup:
+        app.cleanup_ctx.append(sighup)
     cases.add_routes(app)
     ops.add_routes(app)
+    admin.add_routes(app)
     return app

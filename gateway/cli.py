@@ -52,7 +52,7 @@ def serve(config: str | None, database_url: str | None, host: str | None, port: 
     from gateway.app import create_app
     s = _settings(config, database_url)
     try:
-        app = create_app(s)
+        app = create_app(s, reload_on_sighup=True)
     except ConfigError as e:
         raise click.ClickException(f"configuration error: {e}") from e
     web.run_app(app, host=host or s.server.host, port=port or s.server.port,
@@ -163,3 +163,4 @@ def _mount(module: str, attr: str) -> None:
 
 _mount("gateway.mapping.cli", "cli")
 _mount("gateway.routing.cli", "route")
+_mount("gateway.dlq_cli", "cli")

@@ -105,10 +105,10 @@ class Claim:
     correlation_id: str
 
 
-_DELIVERY_COLS = [c for c in deliveries.c if c.name != "lease_token"]
+DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "lease_token"]
 
 
-def _delivery(row: Any) -> DeliveryRecord:
+def delivery_from_row(row: Any) -> DeliveryRecord:
     m = row._mapping
     return DeliveryRecord(
         id=m["id"], case_id=m["case_id"], partner=m["partner"], item_nos=list(m["item_nos"]),
@@ -182,9 +182,9 @@ class Store:
             if row is None:
                 return None
             drows = (await conn.execute(
-                select(*_DELIVERY_COLS).where(deliveries.c.case_id == case_id)
+                select(*DELIVERY_COLUMNS).where(deliveries.c.case_id == case_id)
                 .order_by(deliveries.c.created_at, deliveries.c.partner, deliveries.c.id))).all()
-            dels = [_delivery(r) for r in drows]
+            dels = [delivery_from_row(r) for r in drows]
             if with_history and dels:
                 hist = await self._history(conn, [d.id for d in dels])
                 dels = [DeliveryRecord(**{**d.__dict__, "history": hist.get(d.id, [])})
@@ -231,12 +231,12 @@ class Store:
                 .where(due)
                 .values(state=IN_FLIGHT, lease_owner=worker, lease_token=token,
                         lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-                .returning(*_DELIVERY_COLS))
+                .returning(*DELIVERY_COLUMNS))
         async with self.engine.begin() as conn:
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return []
-            dels = [_delivery(r) for r in rows]
+            dels = [delivery_from_row(r) for r in rows]
             case_rows = (await conn.execute(
                 select(cases.c.id, cases.c.body, cases.c.correlation_id)
                 .where(cases.c.id.in_({d.case_id for d in dels})))).all()

@@ -1,0 +1,117 @@
+"""The dead-letter queue: deliveries in state ``dead``, parked with their full history.
+
+Operators list them, replay them (one, a filter, or all; optionally with the current mapping
+version) or discard them. Nothing is deleted: a discarded delivery stays, marked ``discarded``
+with partner status VOIDED, and every action is written to ``operator_actions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.store.models import cases, deliveries, operator_actions
+from gateway.store.repository import DEAD, DELIVERY_COLUMNS, PENDING, DeliveryRecord, delivery_from_row
+from gateway.store.types import utcnow
+
+DISCARDED = "discarded"
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which dead letters an operator means. Empty filter with ``everything`` = all of them."""
+
+    ids: tuple[str, ...] = ()
+    partner: str | None = None
+    code: str | None = None
+    application_no: str | None = None
+    everything: bool = False
+
+    def is_empty(self) -> bool:
+        return not (self.ids or self.partner or self.code or self.application_no or self.everything)
+
+    def where(self) -> ColumnElement[bool]:
+        cond: list[ColumnElement[bool]] = [deliveries.c.state == DEAD]
+        if self.ids:
+            cond.append(deliveries.c.id.in_(self.ids))
+        if self.partner:
+            cond.append(deliveries.c.partner == self.partner)
+        if self.code:
+            cond.append(deliveries.c.last_code == self.code)
+        if self.application_no:
+            cond.append(deliveries.c.case_id.in_(
+                select(cases.c.id).where(cases.c.application_no == self.application_no)))
+        return and_(*cond)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    delivery: DeliveryRecord
+    application_no: str
+
+
+class DeadLetters:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def list(self, f: DeadLetterFilter = DeadLetterFilter(everything=True), *,
+                   limit: int = 100) -> list[DeadLetter]:
+        stmt = (select(*DELIVERY_COLUMNS, cases.c.application_no)
+                .join(cases, cases.c.id == deliveries.c.case_id)
+                .where(f.where()).order_by(deliveries.c.updated_at).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [DeadLetter(delivery_from_row(r), r.application_no) for r in rows]
+
+    async def replay(self, f: DeadLetterFilter, *, actor: str, reason: str,
+                     current_mapping: bool = False, now: datetime | None = None) -> list[str]:
+        """Put matching dead letters back in the queue with a fresh retry budget."""
+        return await self._act(f, "replay", actor, reason, now, {
+            "state": PENDING, "attempts_base": deliveries.c.attempts, "first_attempt_at": None,
+            "replays": deliveries.c.replays + 1,
+            **({"mapping_version": None} if current_mapping else {}),
+        }, {"currentMapping": current_mapping})
+
+    async def discard(self, f: DeadLetterFilter, *, actor: str, reason: str,
+                      now: datetime | None = None) -> list[str]:
+        """Mark matching dead letters as given up (kept, never deleted)."""
+        return await self._act(f, "discard", actor, reason, now,
+                               {"state": DISCARDED, "partner_status": "VOIDED"}, {})
+
+    async def _act(self, f: DeadLetterFilter, action: str, actor: str, reason: str,
+                   now: datetime | None, values: dict[str, Any],
+                   detail: dict[str, Any]) -> list[str]:
+        if f.is_empty():
+            raise ValueError("name the dead letters: ids, a filter, or everything")
+        now = now or utcnow()
+        async with self.engine.begin() as conn:
+            ids = list((await conn.execute(
+                select(deliveries.c.id).where(f.where()).with_for_update())).scalars())
+            if not ids:
+                return []
+            await conn.execute(update(deliveries).where(
+                deliveries.c.id.in_(ids), deliveries.c.state == DEAD).values(
+                next_attempt_at=now, updated_at=now, **values))
+            await conn.execute(operator_actions.insert(), [
+                {"at": now, "actor": actor, "action": action, "target": i,
+                 "detail": {"reason": reason, **detail}} for i in ids])
+        return ids
+
+    async def record(self, *, actor: str, action: str, target: str | None,
+                     detail: dict[str, Any]) -> None:
+        """An operator action that is not about dead letters (e.g. a contract reload)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(operator_actions.insert().values(
+                at=utcnow(), actor=actor, action=action, target=target, detail=detail))
+
+    async def actions(self, target: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(operator_actions).order_by(operator_actions.c.id)
+        if target:
+            stmt = stmt.where(operator_actions.c.target == target)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
