@@ -5,6 +5,7 @@ the first message. Environment overrides:
 
 * ``GATEWAY_DATABASE_URL`` — ``database.url``
 * ``GATEWAY_HOST`` / ``GATEWAY_PORT`` — ``server.host`` / ``server.port``
+* ``GATEWAY_ADMIN_TOKEN`` — ``server.admin_token`` (the admin API is off without one)
 * ``GATEWAY_PARTNER_<NAME>_URL`` — a partner's ``url`` (``NAME`` upper-cased, ``-`` → ``_``)
 * a credential value written as ``${ENV_NAME}`` is read from the environment at load.
 """
@@ -34,6 +35,7 @@ class ServerSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    admin_token: str | None = None  # bearer token of the admin API; unset = admin API off
 
 
 class DatabaseSettings(_Frozen):
@@ -194,6 +196,8 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str], file: str) -> dict[str,
         raw.setdefault("server", {})["host"] = host
     if port := env.get("GATEWAY_PORT"):
         raw.setdefault("server", {})["port"] = port
+    if token := env.get("GATEWAY_ADMIN_TOKEN"):
+        raw.setdefault("server", {})["admin_token"] = token
     partners = raw.get("partners") or {}
     if not isinstance(partners, dict):
         raise ConfigError("must be a mapping of partner name to settings", file=file, key="partners")
