@@ -116,7 +116,7 @@ def check(config: str | None) -> None:
 def _check_mappings(settings: Settings, table: RouteTable) -> list[str]:
     """Every mapping a rule or a partner names must load; skipped without a registry."""
     try:
-        from gateway.mapping import MappingRegistry  # type: ignore[attr-defined]
+        from gateway.mapping import MappingRegistry
     except ImportError:
         click.echo("mappings: registry not available, checked partner names only")
         return []
