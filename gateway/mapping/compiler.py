@@ -1,0 +1,682 @@
+"""Mapping spec (YAML tree with line numbers) → Python source → one compiled ``render`` function.
+
+Why generate source: a mapping runs for every delivery, so it must cost about what a hand-written
+function costs. Closures per field would pay a Python call per field; generated straight-line
+code pays none. Every check that can be made without data (paths against the source schema,
+field names against the target schema, transform arguments, code tables) is made here, at load,
+with the file and line of the offending key; the generated code only moves data.
+
+The generated function has the signature ``render(root, ctx)`` and uses locals: ``root`` (source
+document), ``ctx`` (context mapping), ``lv_<name>`` (``let`` values) and numbered temporaries.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from gateway.errors import ConfigError
+from gateway.mapping.codes import CodeTable
+from gateway.mapping.errors import MappingError
+from gateway.mapping.jsonview import ANY, JsonView
+from gateway.mapping.transforms import TRANSFORMS
+from gateway.mapping.xsdmodel import XNode, constant_fits, global_element
+from gateway.mapping.yamlload import LDict, LList
+
+CTX_STANDARD = ("caseId", "deliveryId", "idempotencyKey", "partner", "now")
+_PRODUCERS = ("from", "const", "first", "concat", "list", "fields", "document")
+_MODIFIERS = {"pipe", "code", "decode", "default", "required", "when"}
+_AUX = {"sep", "then", "else", "where", "value", "omit_empty", "text"}
+_SEG = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
+
+
+@dataclass
+class Report:
+    """What ``check`` and ``coverage`` need to know, gathered while compiling."""
+
+    produced: list[tuple[str, int]] = field(default_factory=list)
+    missing_required: list[tuple[str, int]] = field(default_factory=list)
+    code_uses: list[tuple[str, list[Any], int, str]] = field(default_factory=list)
+    mismatches: list[tuple[str, int, str]] = field(default_factory=list)
+    documents: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Scope:
+    var: str                  # python expression of the current source element
+    schema: Any               # its JSON Schema node (None = unchecked)
+
+
+def _xb(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    s = str(v).lower()
+    return "true" if s in ("1", "true") else "false" if s in ("0", "false") else s
+
+
+def _ix(x: Any, i: int) -> Any:
+    if x.__class__ is list:
+        try:
+            return x[i]
+        except IndexError:
+            return None
+    if x is None:
+        return None
+    return x if i in (0, -1) else None  # a single element where a list was allowed
+
+
+def _seq(x: Any) -> Any:
+    if x.__class__ is list:
+        return x
+    return () if x is None else (x,)
+
+
+def _merr(e: Exception, path: str) -> MappingError:
+    return MappingError(str(e), path=path)
+
+
+class Compiler:
+    """Compiles one mapping file. ``target`` is a JSON Schema node (json) or an XNode (xml)."""
+
+    def __init__(self, file: str, tables: dict[str, CodeTable], source: JsonView | None,
+                 ctx_names: set[str], xsd_loader: Any) -> None:
+        self.file = file
+        self.tables = tables
+        self.source = source
+        self.ctx_names = ctx_names
+        self.xsd_loader = xsd_loader       # (rel path, line) -> XsdSchema
+        self.lines: list[str] = []
+        self.ns: dict[str, Any] = {"_E": {}, "_ix": _ix, "_seq": _seq, "_merr": _merr,
+                                   "_xb": _xb, "_SE": etree.SubElement, "_El": etree.Element,
+                                   "_MErr": MappingError, "_deepcopy": copy.deepcopy}
+        self.n = 0
+        self.lets: dict[str, tuple[str, Any]] = {}
+        self.report = Report()
+
+    # ---- helpers -------------------------------------------------------------------------
+    def err(self, reason: str, line: int | None, key: str | None = None) -> ConfigError:
+        return ConfigError(reason, file=self.file, line=line, key=key)
+
+    def tmp(self, p: str = "v") -> str:
+        self.n += 1
+        return f"{p}{self.n}"
+
+    def bind(self, value: Any, p: str = "_k") -> str:
+        name = self.tmp(p)
+        self.ns[name] = value
+        return name
+
+    def emit(self, ind: int, text: str) -> None:
+        self.lines.append("    " * ind + text)
+
+    # ---- source paths --------------------------------------------------------------------
+    def path(self, raw: str, line: int, scope: Scope) -> tuple[str, Any]:
+        if not raw:
+            raise self.err("empty source path", line)
+        schema: Any
+        if raw.startswith("$"):
+            m = re.match(r"\$([A-Za-z_]\w*)", raw)
+            if not m:
+                raise self.err(f"bad context reference {raw!r}", line)
+            name, rest = m.group(1), raw[m.end():]
+            if name in self.lets:
+                expr, schema = self.lets[name]
+            elif name in self.ctx_names:
+                expr, schema = f"ctx.get({name!r})", None
+            else:
+                known = sorted(self.ctx_names | set(self.lets))
+                raise self.err(f"unknown context or let name ${name} (known: "
+                               f"{', '.join('$' + k for k in known)}; declare extra context "
+                               f"keys under 'context:')", line)
+            rest = rest[1:] if rest.startswith(".") else rest
+        elif raw.startswith("/"):
+            expr, schema, rest = "root", self.source.root if self.source else None, raw[1:]
+        else:
+            expr, schema, rest = scope.var, scope.schema, raw
+        pos, walked = 0, raw[: len(raw) - len(rest)]
+        while pos < len(rest):
+            m = _SEG.match(rest, pos)
+            if not m:
+                raise self.err(f"bad source path {raw!r} at {rest[pos:]!r}", line)
+            pos = m.end()
+            if pos < len(rest) and rest[pos] == ".":
+                pos += 1
+            if m.group(1) is not None:
+                key = m.group(1)
+                if schema is not None and self.source is not None:
+                    if self.source.is_array(schema):
+                        raise self.err(f"source path {raw!r}: {walked or 'root'} is a list; "
+                                       f"use {walked}[0].{key} or each:", line)
+                    child = self.source.child(schema, key)
+                    if child is None:
+                        known = sorted(self.source.properties(schema) or [])
+                        raise self.err(f"unknown source path {raw!r}: no field {key!r} "
+                                       f"(known here: {', '.join(known)})", line)
+                    schema = child
+                expr = f"root.get({key!r})" if expr == "root" else f"({expr} or _E).get({key!r})"
+                walked += ("." if walked and not walked.endswith(("/", "$")) else "") + key
+            else:
+                idx = int(m.group(2))
+                if schema is not None and self.source is not None:
+                    schema = self.source.item(schema) if self.source.is_array(schema) else schema
+                expr = f"_ix({expr}, {idx})"
+                walked += f"[{idx}]"
+        return expr, schema
+
+    # ---- conditions ----------------------------------------------------------------------
+    def cond(self, spec: Any, line: int, scope: Scope, ind: int, tpath: str) -> str:
+        if not isinstance(spec, dict) or len(spec) != 1:
+            raise self.err("a condition is one of exists, missing, eq, ne, in, matches, not, "
+                           "all, any", line)
+        op, arg = next(iter(spec.items()))
+        line = spec.line_of(op) if isinstance(spec, LDict) else line
+        if op in ("exists", "missing"):
+            v = self.tmp()
+            self.val(arg, line, scope, v, ind, tpath)
+            return f"({v} is not None and {v} != '')" if op == "exists" else \
+                f"({v} is None or {v} == '')"
+        if op in ("eq", "ne", "in", "matches"):
+            if not isinstance(arg, list) or len(arg) != 2:
+                raise self.err(f"{op} takes [value, literal]", line)
+            v = self.tmp()
+            self.val(arg[0], line, scope, v, ind, tpath)
+            lit = arg[1]
+            if op == "in":
+                if not isinstance(lit, list):
+                    raise self.err("in takes [value, [literal, ...]]", line)
+                return f"({v} in {self.bind(frozenset(lit) if all(isinstance(x, (str, int)) for x in lit) else tuple(lit))})"
+            if op == "matches":
+                try:
+                    rx = re.compile(str(lit))
+                except re.error as e:
+                    raise self.err(f"bad regex {lit!r}: {e}", line) from e
+                return f"({v} is not None and {self.bind(rx)}.search(str({v})) is not None)"
+            return f"({v} {'==' if op == 'eq' else '!='} {self.bind(lit)})"
+        if op == "not":
+            return f"(not {self.cond(arg, line, scope, ind, tpath)})"
+        if op in ("all", "any"):
+            if not isinstance(arg, list) or not arg:
+                raise self.err(f"{op} takes a list of conditions", line)
+            parts = [self.cond(c, getattr(c, "line", line), scope, ind, tpath) for c in arg]
+            return "(" + (" and " if op == "all" else " or ").join(parts) + ")"
+        raise self.err(f"unknown condition {op!r} (use exists, missing, eq, ne, in, matches, "
+                       f"not, all, any)", line)
+
+    # ---- transforms ----------------------------------------------------------------------
+    def table(self, name: Any, line: int, reverse: bool) -> CodeTable:
+        if not isinstance(name, str) or name not in self.tables:
+            raise self.err(f"unknown code table {name!r} (known: {', '.join(sorted(self.tables))})",
+                           line)
+        t = self.tables[name]
+        if reverse and t.reverse is None:
+            raise self.err(f"code table {name} is not one-to-one; add an explicit 'reverse:' "
+                           f"map to it to decode", line)
+        return t
+
+    def pipe_fns(self, spec: LDict) -> list[tuple[Any, int, str | None]]:
+        """(render function, line, code-table name if a forward code step) for each step."""
+        out: list[tuple[Any, int, str | None]] = []
+        steps = spec.get("pipe", [])
+        if not isinstance(steps, list):
+            steps = [steps]
+        for step in steps:
+            line = getattr(step, "line", spec.line_of("pipe"))
+            if isinstance(step, str):
+                name, arg = step, None
+            elif isinstance(step, dict) and len(step) == 1:
+                name, arg = next(iter(step.items()))
+            else:
+                raise self.err(f"a pipe step is a transform name or {{name: argument}}, got {step!r}",
+                               line)
+            if name in ("code", "decode"):
+                t = self.table(arg, line, name == "decode")
+                out.append((t.decode if name == "decode" else t.encode, line,
+                            t.name if name == "code" else None))
+                continue
+            factory = TRANSFORMS.get(name)
+            if factory is None:
+                raise self.err(f"unknown transform {name!r} (allowed: code, decode, "
+                               f"{', '.join(sorted(TRANSFORMS))})", line)
+            try:
+                out.append((factory(arg), line, None))
+            except (ValueError, LookupError, TypeError) as e:
+                raise self.err(f"transform {name}: {e}", line) from e
+        for key in ("code", "decode"):
+            if key in spec:
+                t = self.table(spec[key], spec.line_of(key), key == "decode")
+                out.append((t.decode if key == "decode" else t.encode, spec.line_of(key),
+                            t.name if key == "code" else None))
+        return out
+
+    # ---- values --------------------------------------------------------------------------
+    def val(self, spec: Any, line: int, scope: Scope, var: str, ind: int, tpath: str,
+            tjson: Any = None) -> Any:
+        """Emit statements that leave the value of ``spec`` (or None) in ``var``.
+        Returns the source schema node when the value is a plain path (for code-table checks)."""
+        if isinstance(spec, str):
+            expr, schema = self.path(spec, line, scope)
+            self.emit(ind, f"{var} = {expr}")
+            return schema
+        if spec is None or isinstance(spec, (bool, int, float)):
+            self.emit(ind, f"{var} = {spec!r}")
+            return None
+        if not isinstance(spec, LDict):
+            raise self.err(f"cannot use {type(spec).__name__} {spec!r} as a value "
+                           f"(write {{const: ...}} for a constant list)", line)
+        line = spec.line
+        keys = set(spec)
+        if "each" in spec:
+            producer = "each"
+        elif "if" in spec:
+            producer = "if"
+        else:
+            found = [k for k in _PRODUCERS if k in keys]
+            if len(found) != 1:
+                raise self.err(f"a value needs exactly one of from, const, first, concat, list, if, "
+                               f"each, fields, document (found: {', '.join(sorted(keys)) or 'none'})",
+                               line)
+            producer = found[0]
+        unknown = keys - {producer} - _MODIFIERS - _AUX - ({"fields"} if producer == "each" else set())
+        if unknown:
+            raise self.err(f"unknown key(s) {', '.join(sorted(map(str, unknown)))} in a {producer} "
+                           f"value", spec.line_of(sorted(unknown, key=str)[0]))
+        inner = ind
+        if "when" in spec:
+            c = self.cond(spec["when"], spec.line_of("when"), scope, ind, tpath)
+            self.emit(ind, f"{var} = None")
+            self.emit(ind, f"if {c}:")
+            inner = ind + 1
+        src_schema = self.produce(producer, spec, scope, var, inner, tpath, tjson)
+        steps = self.pipe_fns(spec)
+        if steps and steps[0][2] and src_schema is not None and self.source is not None:
+            enum = self.source.enum(src_schema)
+            if enum is not None:
+                self.report.code_uses.append((steps[0][2], enum, steps[0][1], tpath))
+        for fn, _l, _t in steps:
+            f = self.bind(fn, "_t")
+            self.emit(inner, f"if {var} is not None:")
+            self.emit(inner + 1, "try:")
+            self.emit(inner + 2, f"{var} = {f}({var})")
+            self.emit(inner + 1, "except (ValueError, TypeError, OverflowError, KeyError) as e:")
+            self.emit(inner + 2, f"raise _merr(e, {tpath!r}) from e")
+        if "default" in spec:
+            d = spec["default"]
+            expr = f"_deepcopy({self.bind(d)})" if isinstance(d, (list, dict)) else repr(d) \
+                if d is None or isinstance(d, (bool, int, float)) else self.bind(d)
+            self.emit(inner, f"if {var} is None:")
+            self.emit(inner + 1, f"{var} = {expr}")
+        if spec.get("required"):
+            self.emit(inner, f"if {var} is None:")
+            self.emit(inner + 1, f"raise _MErr('required value is missing', path={tpath!r})")
+        return src_schema if producer == "from" and not steps else \
+            (src_schema if producer == "from" else None)
+
+    def produce(self, producer: str, spec: LDict, scope: Scope, var: str, ind: int,
+                tpath: str, tjson: Any) -> Any:
+        line = spec.line_of(producer)
+        arg = spec[producer]
+        if producer == "from":
+            return self.val(arg, line, scope, var, ind, tpath)
+        if producer == "const":
+            if arg is None or isinstance(arg, (bool, int, float)):
+                self.emit(ind, f"{var} = {arg!r}")
+            elif isinstance(arg, (list, dict)):
+                self.emit(ind, f"{var} = _deepcopy({self.bind(_plain(arg))})")
+            else:
+                self.emit(ind, f"{var} = {self.bind(arg)}")
+            return None
+        if producer == "first":
+            if not isinstance(arg, list) or not arg:
+                raise self.err("first takes a non-empty list of values", line)
+            self.val(arg[0], getattr(arg[0], "line", line), scope, var, ind, tpath)
+            for alt in arg[1:]:
+                self.emit(ind, f"if {var} is None or {var} == '':")
+                self.val(alt, getattr(alt, "line", line), scope, var, ind + 1, tpath)
+            return None
+        if producer == "concat":
+            if not isinstance(arg, list) or not arg:
+                raise self.err("concat takes a non-empty list of values", line)
+            sep = spec.get("sep", "")
+            parts = []
+            for p in arg:
+                t = self.tmp()
+                self.val(p, getattr(p, "line", line), scope, t, ind, tpath)
+                parts.append(t)
+            nulls = " or ".join(f"{p} is None" for p in parts)
+            joined = self.bind(str(sep)) + ".join((" + ", ".join(f"str({p})" for p in parts) + ",))" \
+                if sep else "f'" + "".join(f"{{{p}}}" for p in parts) + "'"
+            self.emit(ind, f"{var} = None if {nulls} else {joined}")
+            return None
+        if producer == "if":
+            c = self.cond(arg, line, scope, ind, tpath)
+            self.emit(ind, f"if {c}:")
+            if "then" not in spec:
+                raise self.err("if needs then:", line)
+            self.val(spec["then"], spec.line_of("then"), scope, var, ind + 1, tpath, tjson)
+            self.emit(ind, "else:")
+            if "else" in spec:
+                self.val(spec["else"], spec.line_of("else"), scope, var, ind + 1, tpath, tjson)
+            else:
+                self.emit(ind + 1, f"{var} = None")
+            return None
+        if producer == "each":
+            return self.each_json(spec, scope, var, ind, tpath, tjson)
+        if producer == "list":
+            if not isinstance(arg, list):
+                raise self.err("list takes a list of values", line)
+            item_t = self.tview.item(tjson) if tjson is not None and self.tview else None
+            self.emit(ind, f"{var} = []")
+            for el in arg:
+                t = self.tmp()
+                self.val(el, getattr(el, "line", line), scope, t, ind, tpath + "[]", item_t)
+                self.emit(ind, f"if {t} is not None:")
+                self.emit(ind + 1, f"{var}.append({t})")
+            if spec.get("omit_empty"):
+                self.emit(ind, f"if not {var}:")
+                self.emit(ind + 1, f"{var} = None")
+            return None
+        if producer == "fields":
+            self.json_object(arg, spec.line_of("fields"), scope, var, ind, tpath,
+                             tjson if tjson is not None else None)
+            return None
+        if producer == "document":
+            self.document(arg, line, scope, var, ind, tpath)
+            return None
+        raise AssertionError(producer)
+
+    def each_json(self, spec: LDict, scope: Scope, var: str, ind: int, tpath: str,
+                  tjson: Any) -> None:
+        line = spec.line_of("each")
+        src = spec["each"]
+        if not isinstance(src, str):
+            raise self.err("each takes a source path", line)
+        expr, schema = self.path(src, line, scope)
+        if schema is not None and self.source is not None and not self.source.is_array(schema) \
+                and schema is not ANY:
+            raise self.err(f"each: {src!r} is not a list in the source schema", line)
+        el_schema = self.source.item(schema) if schema is not None and self.source else None
+        if ("fields" in spec) == ("value" in spec):
+            raise self.err("each needs exactly one of fields: or value:", line)
+        item_t = self.tview.item(tjson) if tjson is not None and self.tview else None
+        el = self.tmp("el")
+        inner = Scope(el, el_schema)
+        self.emit(ind, f"{var} = []")
+        self.emit(ind, f"for {el} in _seq({expr}):")
+        if "where" in spec:
+            c = self.cond(spec["where"], spec.line_of("where"), inner, ind + 1, tpath)
+            self.emit(ind + 1, f"if not {c}:")
+            self.emit(ind + 2, "continue")
+        o = self.tmp()
+        if "fields" in spec:
+            self.json_object(spec["fields"], spec.line_of("fields"), inner, o, ind + 1,
+                             tpath + "[]", item_t)
+        else:
+            self.val(spec["value"], spec.line_of("value"), inner, o, ind + 1, tpath + "[]", item_t)
+            self.emit(ind + 1, f"if {o} is None:")
+            self.emit(ind + 2, "continue")
+        self.emit(ind + 1, f"{var}.append({o})")
+        if spec.get("omit_empty"):
+            self.emit(ind, f"if not {var}:")
+            self.emit(ind + 1, f"{var} = None")
+
+    tview: JsonView | None = None
+
+    def json_object(self, fields: Any, line: int, scope: Scope, var: str, ind: int,
+                    tpath: str, tjson: Any) -> None:
+        if not isinstance(fields, LDict):
+            raise self.err("fields must be a mapping of target field → value", line)
+        view = self.tview
+        if tjson is not None and view is not None:
+            props = view.properties(tjson)
+            for key in fields:
+                if props is not None and key not in props:
+                    raise self.err(f"target has no field {key!r} at {tpath or 'top level'} "
+                                   f"(allowed: {', '.join(sorted(props))})", fields.line_of(key),
+                                   key=str(key))
+            for req in view.required(tjson):
+                if req not in fields:
+                    self.report.missing_required.append((_join(tpath, req), fields.line))
+        self.emit(ind, f"{var} = {{}}")
+        for key, spec in fields.items():
+            kline = fields.line_of(key)
+            kpath = _join(tpath, str(key))
+            child_t = view.child(tjson, str(key)) if tjson is not None and view is not None else None
+            if child_t is not None and _is_const(spec):
+                cval = _const_value(spec)
+                if cval is not None and not view.type_ok(child_t, cval):  # type: ignore[union-attr]
+                    self.report.mismatches.append(
+                        (kpath, kline, f"constant {cval!r} does not fit {view.describe(child_t)}"))  # type: ignore[union-attr]
+            v = self.tmp()
+            self.val(spec, kline, scope, v, ind, kpath, child_t)
+            self.report.produced.append((kpath, kline))
+            self.check_codes_target(spec, kpath, kline, child_t)
+            self.emit(ind, f"if {v} is not None:")
+            self.emit(ind + 1, f"{var}[{key!r}] = {v}")
+
+    def check_codes_target(self, spec: Any, kpath: str, line: int, child_t: Any) -> None:
+        """Code table values must fit the target field (json only)."""
+        if not isinstance(spec, LDict) or "code" not in spec or child_t is None or not self.tview:
+            return
+        t = self.tables.get(spec["code"])
+        if t is None or spec.get("pipe"):
+            return
+        for v in t.forward.values():
+            if not self.tview.type_ok(child_t, v):
+                self.report.mismatches.append(
+                    (kpath, line, f"code table {t.name} yields {v!r}, which does not fit "
+                                  f"{self.tview.describe(child_t)}"))
+
+    # ---- XML -----------------------------------------------------------------------------
+    def xml_children(self, fields: Any, line: int, scope: Scope, parent: str, ind: int,
+                     tpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
+        """Emit children of ``parent`` (an lxml element variable), in XSD order when typed."""
+        if not isinstance(fields, LDict):
+            raise self.err("fields must be a mapping of element name → value", line)
+        entries: list[tuple[int, str, Any]] = []
+        for i, (key, spec) in enumerate(fields.items()):
+            key = str(key)
+            if key.startswith("@"):
+                entries.append((-1, key, spec))
+                continue
+            if node is not None:
+                if node.simple or key not in node.children:
+                    allowed = sorted(node.children) + sorted("@" + a for a in node.attributes)
+                    raise self.err(f"element {node.local} has no child {key!r} "
+                                   f"(allowed: {', '.join(allowed) or 'none: text only'})",
+                                   fields.line_of(key), key=key)
+                entries.append((node.children[key][0], key, spec))
+            else:
+                entries.append((i, key, spec))
+        if node is not None:
+            for name, (_pos, child) in node.children.items():
+                if child.min_occurs >= 1 and name not in fields:
+                    self.report.missing_required.append((_join(tpath, name), fields.line))
+            for aname, a in node.attributes.items():
+                if a.required and "@" + aname not in fields:
+                    self.report.missing_required.append((_join(tpath, "@" + aname), fields.line))
+        for _pos, key, spec in sorted(entries, key=lambda e: e[0]):
+            kline = fields.line_of(key)
+            kpath = _join(tpath, key)
+            self.report.produced.append((kpath, kline))
+            if key.startswith("@"):
+                self.xml_attr(key[1:], spec, kline, scope, parent, ind, kpath, node, nsmap)
+            else:
+                child = node.children[key][1] if node is not None else None
+                self.xml_element(key, spec, kline, scope, parent, ind, kpath, child, nsmap)
+
+    def xml_attr(self, name: str, spec: Any, line: int, scope: Scope, parent: str, ind: int,
+                 kpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
+        kind, qname = "str", _qname(name, nsmap, None, self, line)
+        if node is not None:
+            a = node.attributes.get(name.split(":")[-1])
+            if a is None:
+                raise self.err(f"element {node.local} has no attribute {name!r} (allowed: "
+                               f"{', '.join('@' + k for k in sorted(node.attributes)) or 'none'})",
+                               line, key="@" + name)
+            kind, qname = a.kind, a.name
+            if _is_const(spec) and not constant_fits(a.type, _const_value(spec)):
+                self.report.mismatches.append((kpath, line, f"constant {_const_value(spec)!r} "
+                                               f"is not a valid {a.type.prefixed_name if a.type.name else 'value'}"))
+        v = self.tmp()
+        self.val(spec, line, scope, v, ind, kpath)
+        self.emit(ind, f"if {v} is not None:")
+        self.emit(ind + 1, f"{parent}.set({qname!r}, {_conv(kind, v)})")
+
+    def xml_element(self, key: str, spec: Any, line: int, scope: Scope, parent: str, ind: int,
+                    kpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
+        tag = node.tag if node is not None else _qname(key, nsmap, nsmap.get(""), self, line)
+        repeated = node.repeated if node is not None else (isinstance(spec, LDict) and "each" in spec)
+        structured = isinstance(spec, LDict) and ("fields" in spec or "text" in spec)
+        if node is not None and node.simple is False and not structured:
+            raise self.err(f"element {key} has child elements: map it with fields: "
+                           f"(children: {', '.join(node.children)})", line, key=key)
+        if isinstance(spec, LDict) and "each" in spec and node is not None and not node.repeated:
+            raise self.err(f"element {key} occurs at most once in the schema; each: needs "
+                           f"maxOccurs > 1 (use items[0] or a path)", line, key=key)
+        if node is not None and node.simple and _is_const(spec) and \
+                not constant_fits(node.simple_type, _const_value(spec)):
+            self.report.mismatches.append((kpath, line, f"constant {_const_value(spec)!r} is not "
+                                           f"a valid {node.type_name}"))
+        kind = node.text_kind if node is not None else "str"
+        ind0 = ind
+        loop_scope = scope
+        if isinstance(spec, LDict) and "each" in spec:
+            src = spec["each"]
+            expr, schema = self.path(str(src), spec.line_of("each"), scope)
+            el_schema = self.source.item(schema) if schema is not None and self.source else None
+            el = self.tmp("el")
+            self.emit(ind, f"for {el} in _seq({expr}):")
+            ind += 1
+            loop_scope = Scope(el, el_schema)
+            if "where" in spec:
+                c = self.cond(spec["where"], spec.line_of("where"), loop_scope, ind, kpath)
+                self.emit(ind, f"if not {c}:")
+                self.emit(ind + 1, "continue")
+            spec = _strip(spec, ("each", "where"))
+            if "value" in spec:
+                spec = spec["value"]
+                structured = False
+        elif repeated and not structured:
+            # a repeated simple element fed from one value: one element per list entry
+            v = self.tmp()
+            self.val(spec, line, scope, v, ind, kpath)
+            x = self.tmp("x")
+            self.emit(ind, f"for {x} in _seq({v}):")
+            self.emit(ind + 1, f"_SE({parent}, {tag!r}).text = {_conv(kind, x)}")
+            return
+        if structured:
+            assert isinstance(spec, LDict)
+            when = spec.get("when")
+            if when is not None:
+                c = self.cond(when, spec.line_of("when"), loop_scope, ind, kpath)
+                self.emit(ind, f"if {c}:")
+                ind += 1
+            e = self.tmp("e")
+            self.emit(ind, f"{e} = _El({tag!r})")
+            if "text" in spec:
+                t = self.tmp()
+                self.val(spec["text"], spec.line_of("text"), loop_scope, t, ind, kpath)
+                self.emit(ind, f"if {t} is not None:")
+                self.emit(ind + 1, f"{e}.text = {_conv(kind, t)}")
+            if "fields" in spec:
+                self.xml_children(spec["fields"], spec.line_of("fields"), loop_scope, e, ind,
+                                  kpath + ("[]" if repeated else ""), node if node is not None
+                                  else None, nsmap)
+            self.emit(ind, f"if len({e}) or {e}.attrib or {e}.text is not None:")
+            self.emit(ind + 1, f"{parent}.append({e})")
+        else:
+            v = self.tmp()
+            self.val(spec, line, loop_scope, v, ind, kpath)
+            self.emit(ind, f"if {v} is not None:")
+            self.emit(ind + 1, f"_SE({parent}, {tag!r}).text = {_conv(kind, v)}")
+        del ind0
+
+    def document(self, spec: Any, line: int, scope: Scope, var: str, ind: int, tpath: str) -> None:
+        if not isinstance(spec, LDict) or "root" not in spec or "fields" not in spec:
+            raise self.err("document needs root: and fields:", line)
+        unknown = set(spec) - {"root", "schema", "encoding", "declaration", "namespaces", "fields"}
+        if unknown:
+            raise self.err(f"unknown key(s) in document: {', '.join(sorted(unknown))}", line)
+        enc = str(spec.get("encoding", "UTF-8"))
+        try:
+            "".encode(enc)
+        except LookupError as e:
+            raise self.err(f"unknown encoding {enc!r}", spec.line_of("encoding")) from e
+        nsmap = dict(spec.get("namespaces") or {})
+        node: XNode | None = None
+        xsd = None
+        if "schema" in spec:
+            xsd = self.xsd_loader(str(spec["schema"]), spec.line_of("schema"))
+            try:
+                node = global_element(xsd.model, str(spec["root"]))
+            except KeyError as e:
+                raise self.err(str(e.args[0]), spec.line_of("root")) from e
+            tag = node.tag
+        else:
+            tag = _qname(str(spec["root"]), nsmap, nsmap.get(""), self, spec.line_of("root"))
+        e = self.tmp("d")
+        nm = {None if k == "" else k: v for k, v in nsmap.items()}
+        if node is not None and not nm and tag.startswith("{"):
+            nm = {None: tag[1:].split("}")[0]}
+        self.emit(ind, f"{e} = _El({tag!r}, nsmap={self.bind(nm)})")
+        self.xml_children(spec["fields"], spec.line_of("fields"), scope, e, ind,
+                          tpath + "#" + str(spec["root"]), node, nsmap)
+        py_enc = "gb18030" if enc.lower() in ("gbk", "gb2312", "gb18030") else enc
+        decl = f'<?xml version="1.0" encoding="{enc}"?>' if spec.get("declaration", True) else ""
+
+        def serialise(el: Any, _enc: str = enc, _py: str = py_enc, _decl: str = decl) -> str:
+            return _decl + etree.tostring(el, encoding=_enc, xml_declaration=False).decode(_py)
+        self.emit(ind, f"{var} = {self.bind(serialise, '_doc')}({e})")
+        if xsd is not None:
+            self.report.documents.append((tpath, xsd))
+
+
+def _join(base: str, key: str) -> str:
+    return f"{base}.{key}" if base else key
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _is_const(spec: Any) -> bool:
+    return (spec is not None and isinstance(spec, (bool, int, float))) or \
+        (isinstance(spec, LDict) and set(spec) <= {"const", "when"} and "const" in spec)
+
+
+def _const_value(spec: Any) -> Any:
+    return spec["const"] if isinstance(spec, dict) else spec
+
+
+def _strip(spec: LDict, keys: tuple[str, ...]) -> LDict:
+    out = LDict({k: v for k, v in spec.items() if k not in keys})
+    out.line, out.key_lines = spec.line, spec.key_lines
+    return out
+
+
+def _conv(kind: str, v: str) -> str:
+    return f"_xb({v})" if kind == "bool" else f"str({v})"
+
+
+def _qname(name: str, nsmap: dict[str, str], default_ns: str | None, comp: Compiler,
+           line: int) -> str:
+    if name.startswith("{"):
+        return name
+    if ":" in name:
+        prefix, local = name.split(":", 1)
+        if prefix not in nsmap:
+            raise comp.err(f"undeclared namespace prefix {prefix!r} in {name!r}", line)
+        return f"{{{nsmap[prefix]}}}{local}"
+    return f"{{{default_ns}}}{name}" if default_ns else name
+
+
+__all__ = ["Compiler", "Report", "Scope", "CTX_STANDARD", "LList"]

@@ -1,0 +1,303 @@
+"""Loading mapping files into compiled mappings, and the registry the spine holds.
+
+Hot reload is *build a whole new registry, then swap the reference*: :meth:`MappingRegistry.load`
+either returns a registry in which every mapping compiled and every schema loaded, or raises
+``ConfigError`` — so a failed reload leaves the previous registry in service untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lxml import etree
+
+from gateway.errors import ConfigError, FieldProblem
+from gateway.mapping.codes import CodeTable, load_tables
+from gateway.mapping.compiler import CTX_STANDARD, Compiler, Report, Scope
+from gateway.mapping.errors import MappingError, OutputInvalid
+from gateway.mapping.schemas import JsonSchema, SchemaCache, XsdSchema
+from gateway.mapping.xmlsource import element_to_dict, parse_document
+from gateway.mapping.xsdmodel import XNode, global_element
+from gateway.mapping.yamlload import LDict, load_yaml
+
+_TOP = {"version", "direction", "description", "source", "target", "context", "let", "fields"}
+_VERSION_SUFFIX = re.compile(r"^(?P<base>.+)\.v(?P<v>[0-9][0-9.]*)$")
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+@dataclass
+class CompiledMapping:
+    """One version of one mapping, compiled. ``render`` is pure and does no I/O."""
+
+    name: str
+    version: str
+    file: str
+    direction: Literal["outbound", "inbound"]
+    target_kind: Literal["json", "xml"]
+    description: str
+    report: Report
+    source_code: str
+    target_schema: JsonSchema | XsdSchema | None
+    target_node: XNode | None
+    _fn: Any = field(repr=False)
+
+    def render(self, source: Any, context: Mapping[str, Any]) -> Any:
+        """Map one source document. Raises ``MappingError`` (a ``PermanentError``) when the data
+        cannot be mapped; the message names the target path."""
+        if not isinstance(source, dict):
+            if isinstance(source, etree._Element):
+                source = element_to_dict(source)
+            elif isinstance(source, (str, bytes)):
+                source = element_to_dict(parse_document(source))
+        try:
+            return self._fn(source, context)
+        except MappingError:
+            raise
+        except _SHAPE_ERRORS as e:
+            raise MappingError(f"source document has an unexpected shape ({type(e).__name__}: "
+                               f"{e}) in mapping {self.name} v{self.version}") from e
+
+    def validate_output(self, payload: Any) -> None:
+        """Check ``payload`` against the partner schema (and any nested documents against
+        theirs); raise ``OutputInvalid`` listing every failing path."""
+        problems: list[FieldProblem] = []
+        if self.target_schema is not None:
+            problems += self.target_schema.problems(payload)  # type: ignore[arg-type]
+        for tpath, xsd in self.report.documents:
+            text = _locate(payload, tpath.split("#")[0])
+            if text is None:
+                continue
+            try:
+                inner = parse_document(text)
+            except etree.XMLSyntaxError as e:
+                problems.append(FieldProblem(tpath, f"inner document is not well-formed: {e}"))
+                continue
+            problems += [FieldProblem(f"{tpath.split('#')[0]}#{p.path}", p.message)
+                         for p in xsd.problems(inner)]
+        if problems:
+            raise OutputInvalid(f"{self.name} v{self.version}", problems)
+
+    def pretty(self, payload: Any) -> str:
+        """Human-readable rendering for the CLI."""
+        if self.target_kind == "xml":
+            return etree.tostring(payload, pretty_print=True, encoding="unicode")
+        import json
+        return json.dumps(payload, ensure_ascii=False, indent=2)
+
+
+def _locate(payload: Any, path: str) -> Any:
+    cur = payload
+    for part in path.split("."):
+        if "[]" in part:
+            return None
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        elif isinstance(cur, etree._Element):
+            found = [c for c in cur if isinstance(c.tag, str) and etree.QName(c).localname == part]
+            cur = found[0] if found else None
+        else:
+            return None
+    return cur.text if isinstance(cur, etree._Element) else cur
+
+
+def _version_key(v: str) -> tuple[Any, ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in v.split("."))
+
+
+def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
+                 cache: SchemaCache) -> CompiledMapping:
+    """Load and compile one mapping file; every problem is a ``ConfigError`` with file and line."""
+    file = str(path)
+    raw = load_yaml(path)
+    if not isinstance(raw, LDict):
+        raise ConfigError("a mapping file must be a YAML mapping", file=file, line=1)
+    unknown = set(raw) - _TOP
+    if unknown:
+        k = sorted(map(str, unknown))[0]
+        raise ConfigError(f"unknown top-level key {k!r} (allowed: {', '.join(sorted(_TOP))})",
+                          file=file, line=raw.line_of(k), key=k)
+    for k in ("version", "target", "fields"):
+        if k not in raw:
+            raise ConfigError(f"missing required key {k!r}", file=file, line=1, key=k)
+    version = raw["version"]
+    if not isinstance(version, str) or not re.fullmatch(r"[0-9][0-9.]*", version):
+        raise ConfigError(f"version must be a quoted dotted number like \"1\", got {version!r}",
+                          file=file, line=raw.line_of("version"), key="version")
+    direction = raw.get("direction", "outbound")
+    if direction not in ("outbound", "inbound"):
+        raise ConfigError("direction must be outbound or inbound", file=file,
+                          line=raw.line_of("direction"), key="direction")
+
+    src_view = None
+    source = raw.get("source")
+    if source is not None:
+        if not isinstance(source, LDict) or set(source) - {"schema"}:
+            raise ConfigError("source takes {schema: file}", file=file, line=raw.line_of("source"),
+                              key="source")
+        if "schema" in source and str(source["schema"]).endswith(".json"):
+            sp = cache.resolve(str(source["schema"]), file=file, line=source.line_of("schema"))
+            src_view = cache.json(sp, file=file, line=source.line_of("schema")).view
+
+    target = raw["target"]
+    tline = raw.line_of("target")
+    if not isinstance(target, LDict) or target.get("kind") not in ("json", "xml"):
+        raise ConfigError("target needs kind: json or kind: xml", file=file, line=tline,
+                          key="target")
+    unknown = set(target) - {"kind", "schema", "element", "namespaces"}
+    if unknown:
+        raise ConfigError(f"unknown key(s) in target: {', '.join(sorted(unknown))}", file=file,
+                          line=tline, key="target")
+    kind = target["kind"]
+    ctx_extra = raw.get("context", []) or []
+    if not isinstance(ctx_extra, list) or not all(isinstance(c, str) for c in ctx_extra):
+        raise ConfigError("context is a list of extra context key names", file=file,
+                          line=raw.line_of("context"), key="context")
+
+    def xsd_loader(rel: str, line: int) -> XsdSchema:
+        p = cache.resolve(rel, file=file, line=line, base=path.parent)
+        return cache.xsd(p, file=file, line=line)
+
+    comp = Compiler(file, tables, src_view, set(CTX_STANDARD) | set(ctx_extra), xsd_loader)
+    schema_obj: JsonSchema | XsdSchema | None = None
+    node: XNode | None = None
+    nsmap = {str(k): str(v) for k, v in (target.get("namespaces") or {}).items()}
+    if kind == "json":
+        if "schema" in target:
+            sp = cache.resolve(str(target["schema"]), file=file, line=target.line_of("schema"),
+                               base=path.parent)
+            schema_obj = cache.json(sp, file=file, line=target.line_of("schema"))
+            comp.tview = schema_obj.view
+    else:
+        if "schema" not in target or "element" not in target:
+            raise ConfigError("an xml target needs schema: and element:", file=file, line=tline,
+                              key="target")
+        schema_obj = xsd_loader(str(target["schema"]), target.line_of("schema"))
+        el = str(target["element"])
+        if ":" in el and not el.startswith("{"):
+            prefix, local = el.split(":", 1)
+            if prefix not in nsmap:
+                raise ConfigError(f"undeclared prefix {prefix!r} in element", file=file,
+                                  line=target.line_of("element"), key="target.element")
+            el = f"{{{nsmap[prefix]}}}{local}"
+        try:
+            node = global_element(schema_obj.model, el)
+        except KeyError as e:
+            raise ConfigError(str(e.args[0]), file=file, line=target.line_of("element"),
+                              key="target.element") from e
+
+    root_scope = Scope("root", src_view.root if src_view else None)
+    comp.emit(0, "def render(root, ctx):")
+    lets = raw.get("let") or LDict()
+    if not isinstance(lets, LDict):
+        raise ConfigError("let is a mapping of name → value", file=file, line=raw.line_of("let"))
+    for lname, lspec in lets.items():
+        if not isinstance(lname, str) or not re.fullmatch(r"[A-Za-z_]\w*", lname):
+            raise ConfigError(f"bad let name {lname!r}", file=file, line=lets.line_of(lname))
+        if lname in comp.ctx_names:
+            raise ConfigError(f"let name {lname!r} hides a context key", file=file,
+                              line=lets.line_of(lname))
+        var = f"lv_{lname}"
+        schema = comp.val(lspec, lets.line_of(lname), root_scope, var, 1, f"${lname}")
+        comp.lets[lname] = (var, schema)
+    if kind == "json":
+        comp.json_object(raw["fields"], raw.line_of("fields"), root_scope, "out", 1, "",
+                         schema_obj.doc if schema_obj is not None else None)  # type: ignore[union-attr]
+    else:
+        assert node is not None
+        nm: dict[str | None, str] = {(None if k == "" else k): v for k, v in nsmap.items()}
+        ns = node.tag[1:].split("}")[0] if node.tag.startswith("{") else None
+        if ns and ns not in nm.values():
+            nm[None] = ns
+        comp.emit(1, f"out = _El({node.tag!r}, nsmap={comp.bind(nm)})")
+        comp.xml_children(raw["fields"], raw.line_of("fields"), root_scope, "out", 1, "", node,
+                          nsmap)
+    comp.emit(1, "return out")
+    code_text = "\n".join(comp.lines) + "\n"
+    try:
+        code = compile(code_text, f"<mapping {name} v{version}>", "exec")
+    except SyntaxError as e:  # a compiler bug, not the author's: say so plainly
+        raise ConfigError(f"internal error compiling mapping: {e}", file=file) from e
+    ns_env = dict(comp.ns)
+    exec(code, ns_env)  # noqa: S102 - code generated from a checked spec, no user text inlined
+    return CompiledMapping(name, version, file, direction, kind,
+                           str(raw.get("description", "")), comp.report, code_text,
+                           schema_obj, node, ns_env["render"])
+
+
+def mapping_files(mappings_dir: Path) -> list[Path]:
+    """Every mapping file: ``*.yaml`` except under ``codes/`` and ``tests/``."""
+    out = []
+    for p in sorted(mappings_dir.rglob("*.yaml")):
+        rel = p.relative_to(mappings_dir).parts
+        if rel[0] in ("codes", "tests"):
+            continue
+        out.append(p)
+    return out
+
+
+def name_of(path: Path, mappings_dir: Path) -> tuple[str, str | None]:
+    """(mapping name, version suffix from the file name or None)."""
+    rel = path.relative_to(mappings_dir).with_suffix("").as_posix()
+    m = _VERSION_SUFFIX.match(rel)
+    return (m.group("base"), m.group("v")) if m else (rel, None)
+
+
+class MappingRegistry:
+    """All compiled mappings of one load. Immutable after :meth:`load`; swap to reload."""
+
+    def __init__(self, mappings: dict[str, dict[str, CompiledMapping]],
+                 tables: dict[str, CodeTable], mappings_dir: Path, schemas_dir: Path) -> None:
+        self._m = mappings
+        self.tables = tables
+        self.mappings_dir = mappings_dir
+        self.schemas_dir = schemas_dir
+
+    @classmethod
+    def load(cls, mappings_dir: Path, schemas_dir: Path) -> MappingRegistry:
+        """Load and compile everything, or raise ``ConfigError`` (file, line, reason)."""
+        mappings_dir, schemas_dir = Path(mappings_dir), Path(schemas_dir)
+        if not mappings_dir.is_dir():
+            raise ConfigError("mappings folder does not exist", file=str(mappings_dir))
+        tables = load_tables(mappings_dir / "codes")
+        cache = SchemaCache(schemas_dir)
+        found: dict[str, dict[str, CompiledMapping]] = {}
+        for path in mapping_files(mappings_dir):
+            name, suffix = name_of(path, mappings_dir)
+            m = compile_file(path, name, tables, cache)
+            if suffix is not None and suffix != m.version:
+                raise ConfigError(f"file name says version {suffix} but the file declares "
+                                  f"{m.version}", file=str(path), key="version")
+            versions = found.setdefault(name, {})
+            if m.version in versions:
+                raise ConfigError(f"{name} version {m.version} is also declared in "
+                                  f"{versions[m.version].file}", file=str(path), key="version")
+            versions[m.version] = m
+        return cls(found, tables, mappings_dir, schemas_dir)
+
+    def names(self) -> list[str]:
+        return sorted(self._m)
+
+    def versions(self, name: str) -> list[str]:
+        return sorted(self._versions(name), key=_version_key)
+
+    def _versions(self, name: str) -> dict[str, CompiledMapping]:
+        if name not in self._m:
+            raise ConfigError(f"unknown mapping {name!r} (known: {', '.join(self.names()) or 'none'})",
+                              key=name)
+        return self._m[name]
+
+    def get(self, name: str, version: str | None = None) -> CompiledMapping:
+        versions = self._versions(name)
+        if version is None:
+            return versions[max(versions, key=_version_key)]
+        if version not in versions:
+            raise ConfigError(f"mapping {name} has no version {version!r} (known: "
+                              f"{', '.join(self.versions(name))})", key=name)
+        return versions[version]
+
+    def all(self) -> list[CompiledMapping]:
+        return [m for n in self.names() for m in (self._m[n][v] for v in self.versions(n))]

@@ -1,0 +1,96 @@
+"""Partner and source schemas, loaded once per registry and shared by every mapping that names
+them. Also the validators used on the hot path.
+
+Validator choice (measured in ``bench/bench_mapping.py``): XML output is validated with lxml's
+``XMLSchema`` (libxml2, an order of magnitude faster than ``xmlschema``); ``xmlschema`` is used
+only at load, to read the XSD's structure (order, namespaces, types, cardinality) for the compiler.
+JSON output is validated with ``jsonschema``'s Draft 2020-12 validator built once per schema.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from lxml import etree
+
+from gateway import catalog
+from gateway.errors import ConfigError, FieldProblem
+from gateway.mapping.jsonview import JsonView
+from gateway.mapping.xsdmodel import load_schema
+
+
+@dataclass
+class JsonSchema:
+    path: Path
+    doc: dict[str, Any]
+    view: JsonView
+    validator: Any
+
+    def problems(self, payload: Any) -> list[FieldProblem]:
+        out = []
+        for err in sorted(self.validator.iter_errors(payload), key=lambda e: list(e.absolute_path)):
+            path = "/" + "/".join(str(p) for p in err.absolute_path)
+            out.append(FieldProblem(path, err.message))
+        return out
+
+
+@dataclass
+class XsdSchema:
+    path: Path
+    model: Any            # xmlschema.XMLSchema: structure for the compiler
+    validator: etree.XMLSchema
+
+    def problems(self, element: Any) -> list[FieldProblem]:
+        if self.validator.validate(element):
+            return []
+        out = []
+        for e in self.validator.error_log:
+            where = e.path or f"line {e.line}"
+            out.append(FieldProblem(where, e.message))
+        return out
+
+
+class SchemaCache:
+    """Loads each schema file once; errors become ``ConfigError`` naming the schema and the
+    mapping (file, line) that referred to it."""
+
+    def __init__(self, schemas_dir: Path) -> None:
+        self.dir = schemas_dir
+        self._json: dict[Path, JsonSchema] = {}
+        self._xsd: dict[Path, XsdSchema] = {}
+
+    def resolve(self, rel: str, *, file: str, line: int | None, base: Path | None = None) -> Path:
+        p = Path(rel)
+        candidates = [p] if p.is_absolute() else [self.dir / p] + ([base / p] if base else [])
+        for c in candidates:
+            if c.is_file():
+                return c.resolve()
+        raise ConfigError(f"schema {rel!r} not found under {self.dir}", file=file, line=line,
+                          key="schema")
+
+    def json(self, path: Path, *, file: str, line: int | None) -> JsonSchema:
+        if path not in self._json:
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                cls = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
+                cls.check_schema(doc)
+            except (OSError, ValueError, jsonschema.SchemaError) as e:
+                raise ConfigError(f"schema {path.name} cannot be used: {e}", file=file,
+                                  line=line, key="schema") from e
+            self._json[path] = JsonSchema(path, doc, JsonView(doc), cls(doc))
+        return self._json[path]
+
+    def xsd(self, path: Path, *, file: str, line: int | None) -> XsdSchema:
+        if path not in self._xsd:
+            try:
+                model = load_schema(path)
+                validator = etree.XMLSchema(etree.parse(str(path), catalog.lxml_parser()))
+            except Exception as e:  # xmlschema/lxml raise many types; all mean "unusable schema"
+                raise ConfigError(f"XSD {path.name} cannot be used: {e}", file=file, line=line,
+                                  key="schema") from e
+            self._xsd[path] = XsdSchema(path, model, validator)
+        return self._xsd[path]

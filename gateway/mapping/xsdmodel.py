@@ -1,0 +1,157 @@
+"""The partner XSD, seen the way a mapping needs it: for each element its namespace-qualified tag,
+its children in schema order with cardinality, its attributes and how to write its text.
+
+Read once at load through ``xmlschema`` (which follows imports and includes; standard schemas come
+from :mod:`gateway.catalog`, remote locations are refused). The render path never touches
+xmlschema: the compiler bakes tags, order and text conversion into the generated code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import xmlschema
+
+from gateway import catalog
+
+_BOOL = {"boolean"}
+_NUM = {"decimal", "float", "double", "integer", "int", "long", "short", "byte",
+        "nonNegativeInteger", "positiveInteger", "unsignedInt", "unsignedLong", "unsignedShort",
+        "unsignedByte", "negativeInteger", "nonPositiveInteger"}
+
+
+def load_schema(path: Path) -> xmlschema.XMLSchemaBase:
+    """Load an XSD offline; ``xmlschema`` errors propagate for the caller to translate."""
+    return xmlschema.XMLSchema(str(path), uri_mapper=catalog.uri_mapper,
+                               locations=catalog.xmlschema_locations(), allow="local")
+
+
+def _text_kind(simple: Any) -> str:
+    try:
+        prim = simple.primitive_type.local_name
+        base = simple
+        while base is not None and getattr(base, "local_name", None) not in _NUM | _BOOL:
+            base = getattr(base, "base_type", None)
+        name = base.local_name if base is not None else prim
+    except AttributeError:
+        return "str"
+    if name in _BOOL:
+        return "bool"
+    if name in _NUM:
+        return "num"
+    return "str"
+
+
+@dataclass
+class XAttr:
+    name: str          # as written in the document (Clark notation when qualified)
+    local: str
+    type: Any
+    required: bool
+    kind: str
+
+
+@dataclass
+class XNode:
+    """One element declaration, lazily expanded (recursive types are fine)."""
+
+    decl: Any
+    tag: str = ""
+    local: str = ""
+    min_occurs: int = 1
+    max_occurs: int | None = 1
+    _children: dict[str, tuple[int, XNode]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tag = self.decl.name if self.decl.qualified or self.decl.is_global() else self.decl.local_name
+        if self.tag and not self.tag.startswith("{") and self.decl.target_namespace and \
+                (self.decl.qualified or self.decl.is_global()):
+            self.tag = f"{{{self.decl.target_namespace}}}{self.decl.local_name}"
+        self.local = self.decl.local_name
+        self.min_occurs = self.decl.min_occurs
+        self.max_occurs = self.decl.max_occurs
+
+    @property
+    def repeated(self) -> bool:
+        return self.max_occurs is None or self.max_occurs > 1
+
+    @property
+    def simple(self) -> bool:
+        """Text-only element (no children, maybe attributes)."""
+        t = self.decl.type
+        return bool(t.is_simple() or t.has_simple_content())
+
+    @property
+    def simple_type(self) -> Any:
+        t = self.decl.type
+        if t.is_simple():
+            return t
+        if t.has_simple_content():
+            return t.content
+        return None
+
+    @property
+    def text_kind(self) -> str:
+        st = self.simple_type
+        return _text_kind(st) if st is not None else "str"
+
+    @property
+    def type_name(self) -> str:
+        t = self.decl.type
+        st = self.simple_type
+        named = st if st is not None and st.name else t
+        return named.prefixed_name if getattr(named, "name", None) else "anonymous"
+
+    @property
+    def children(self) -> dict[str, tuple[int, XNode]]:
+        """Local name → (position in schema order, node)."""
+        if self._children is None:
+            self._children = {}
+            t = self.decl.type
+            if not self.simple and t.content is not None:
+                for pos, el in enumerate(t.content.iter_elements()):
+                    if not hasattr(el, "local_name") or el.local_name is None:
+                        continue  # xs:any
+                    self._children.setdefault(el.local_name, (pos, XNode(el)))
+        return self._children
+
+    @cached_property
+    def attributes(self) -> dict[str, XAttr]:
+        out: dict[str, XAttr] = {}
+        for name, a in getattr(self.decl.type, "attributes", {}).items():
+            if name is None or not hasattr(a, "local_name"):
+                continue
+            out[a.local_name] = XAttr(a.name if a.qualified or a.is_global() else a.local_name,
+                                      a.local_name, a.type, a.use == "required", _text_kind(a.type))
+        return out
+
+    def cardinality(self) -> str:
+        hi = "*" if self.max_occurs is None else str(self.max_occurs)
+        return f"{self.min_occurs}..{hi}"
+
+
+def global_element(schema: xmlschema.XMLSchemaBase, name: str) -> XNode:
+    """Find a global element by Clark name or local name (unique)."""
+    if name.startswith("{"):
+        decl = schema.maps.elements.get(name)
+    else:
+        found = [e for qn, e in schema.maps.elements.items() if qn.split("}")[-1] == name]
+        decl = found[0] if len(found) == 1 else None
+    if decl is None:
+        known = sorted(q for q in schema.elements)
+        raise KeyError(f"no global element {name!r} in the schema (declared: {', '.join(known)})")
+    return XNode(decl)
+
+
+def constant_fits(simple_type: Any, value: Any) -> bool:
+    """Whether a constant is valid text for a simple type (load-time type check)."""
+    if simple_type is None:
+        return True
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    try:
+        return bool(simple_type.is_valid(text))
+    except Exception:  # noqa: BLE001 - an exotic type: do not block loading on the check itself
+        return True
