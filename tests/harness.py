@@ -38,7 +38,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
+def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
                 **worker: Any) -> Path:
     """A config file like the shipped one, pointed at the given database and simulators, with
     short waits so retries happen within a test."""
@@ -54,7 +54,8 @@ def test_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
             continue
         p = raw["partners"][name]
         p["url"] = partner_urls[name]
-        p.setdefault("retry", {}).update({"initial_wait": 0.05, "max_wait": 0.2, "jitter": "none"})
+        p.setdefault("retry", {}).update({"initial_wait": 0.05, "max_wait": 0.2, "jitter": "none",
+                                         "throttle_wait": 0.1, "retry_after_cap": 0.5})
     path = tmp_path / "gateway-test.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -145,7 +146,7 @@ class GatewayProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config),
+            [sys.executable, "-m", "gateway", "serve", "--config", str(self.config),
              "--port", str(self.port)], stdout=out, stderr=out, env=env, cwd=ROOT)
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
@@ -179,8 +180,8 @@ class GatewayProcess:
 
 
 def settings_for(tmp_path: Path, db_url: str, partner_urls: dict[str, str], **worker: Any) -> Settings:
-    return load_settings(test_config(tmp_path, db_url, partner_urls, **worker))
+    return load_settings(write_config(tmp_path, db_url, partner_urls, **worker))
 
 
-__all__ = ["Gateway", "GatewayProcess", "Simulator", "free_port", "settings_for", "test_config",
+__all__ = ["Gateway", "GatewayProcess", "Simulator", "free_port", "settings_for", "write_config",
            "wait_final", "web"]

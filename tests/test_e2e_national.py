@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.harness import Gateway, GatewayProcess, Simulator, free_port, settings_for, test_config
+from tests.harness import Gateway, GatewayProcess, Simulator, free_port, settings_for, write_config
 
 
 async def test_a_case_arrives_translated(db_url: str, tmp_path: Path,
@@ -171,7 +171,7 @@ async def test_restart_between_accept_and_delivery_still_delivers(
     case = samples["01-person-shanghai-social-security"]
     async with Simulator("national") as sim:
         sim.misbehave("delay", delay=3.0)
-        cfg = test_config(tmp_path, db_url, {"national": sim.url()}, lease_seconds=1.0)
+        cfg = write_config(tmp_path, db_url, {"national": sim.url()}, lease_seconds=1.0)
         port = free_port()
         proc = GatewayProcess(cfg, port, tmp_path / "gateway.log")
         await proc.start()
