@@ -577,7 +577,7 @@ class Compiler:
                 self.emit(ind, f"if {c}:")
                 ind += 1
             e = self.tmp("e")
-            self.emit(ind, f"{e} = _El({tag!r})")
+            self.emit(ind, f"{e} = _SE({parent}, {tag!r})")
             if "text" in spec:
                 t = self.tmp()
                 self.val(spec["text"], spec.line_of("text"), loop_scope, t, ind, kpath)
@@ -587,8 +587,8 @@ class Compiler:
                 self.xml_children(spec["fields"], spec.line_of("fields"), loop_scope, e, ind,
                                   kpath + ("[]" if repeated else ""), node if node is not None
                                   else None, nsmap)
-            self.emit(ind, f"if len({e}) or {e}.attrib or {e}.text is not None:")
-            self.emit(ind + 1, f"{parent}.append({e})")
+            self.emit(ind, f"if not len({e}) and {e}.text is None and not {e}.attrib:")
+            self.emit(ind + 1, f"{parent}.remove({e})")
         else:
             v = self.tmp()
             self.val(spec, line, loop_scope, v, ind, kpath)

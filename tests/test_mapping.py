@@ -1,0 +1,357 @@
+"""The mapping engine: public interface, JSON and XML targets, nested documents, registry
+versions and reload, and load-time error messages (file, line, reason)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+import gateway.mapping as mapping_pkg
+from gateway.errors import ConfigError, PermanentError
+from gateway.mapping import CompiledMapping, MappingError, MappingRegistry, OutputInvalid
+from gateway.mapping.xmlsource import parse_document
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "schemas"
+FIX = ROOT / "tests" / "fixtures" / "xml"
+CTX = {"caseId": "C1", "deliveryId": "D1", "idempotencyKey": "K1", "partner": "x",
+       "now": "2026-11-30T10:00:00+08:00"}
+
+
+def sample(n: str = "01") -> dict[str, Any]:
+    path = next((ROOT / "samples" / "cases").glob(f"{n}-*.json"))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write(tmp: Path, rel: str, text: str) -> Path:
+    p = tmp / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return p
+
+
+def load_one(tmp: Path, body: str, name: str = "p/m", schemas: Path = SCHEMAS) -> CompiledMapping:
+    write(tmp, f"m/{name}.yaml", body)
+    return MappingRegistry.load(tmp / "m", schemas).get(name)
+
+
+def load_error(tmp: Path, body: str, name: str = "p/m") -> ConfigError:
+    with pytest.raises(ConfigError) as ei:
+        load_one(tmp, body, name)
+    return ei.value
+
+
+# ---- public surface ----------------------------------------------------------------------------
+
+def test_public_surface() -> None:
+    assert set(mapping_pkg.__all__) == {"CompiledMapping", "MappingError", "MappingRegistry",
+                                        "OutputInvalid"}
+    assert issubclass(MappingError, PermanentError) and issubclass(OutputInvalid, MappingError)
+
+
+def test_registry_interface_on_shipped_mappings() -> None:
+    reg = MappingRegistry.load(ROOT / "mappings", SCHEMAS)
+    assert "national/case-submit" in reg.names()
+    m = reg.get("national/case-submit")
+    assert (m.name, m.version, m.target_kind, m.direction) == \
+        ("national/case-submit", "1", "json", "outbound")
+    assert reg.versions("national/case-submit") == ["1"]
+    with pytest.raises(ConfigError, match="national/case-submit"):
+        reg.get("nope")
+    with pytest.raises(ConfigError, match="no version '9'"):
+        reg.get("national/case-submit", "9")
+
+
+# ---- JSON target -------------------------------------------------------------------------------
+
+def test_json_values_transforms_conditions(tmp_path: Path) -> None:
+    m = load_one(tmp_path, """
+        version: "1"
+        source: {schema: beijing/case.schema.json}
+        target: {kind: json}
+        let: {item: "items[0]"}
+        fields:
+          no: {concat: [{const: "11"}, applicationNo], sep: "-"}
+          masked: {from: applicant.certNo, pipe: [{mask: {keep_start: 3, keep_end: 2}}]}
+          when: {from: submitTime, pipe: [{datetime: yyyyMMddHHmmss}]}
+          ms: {from: submitTime, pipe: [{datetime: {out: epoch_ms}}]}
+          area6: {from: $item.handlingRegion, pipe: [region12, region6]}
+          short: {from: $item.itemName, pipe: [{maxlen: 2}]}
+          gbk: {from: applicant.name, pipe: [{maxbytes: {n: 4, encoding: GBK}}]}
+          pages: {from: "materials[1].pages", pipe: [{number: {decimals: 2}}]}
+          kind: {if: {in: [applicant.type, [LEGAL_PERSON, OTHER]]}, then: {const: org}, else: {const: person}}
+          none: {from: agent.name, when: {exists: agent}}
+          dflt: {from: agent.name, default: n/a}
+          who: $caseId
+          list: {each: materials, where: {exists: fileRef}, value: materialCode}
+          nested: {fields: {a: applicant.name, b: {const: [1, 2]}}}
+    """)
+    out = m.render(sample("01"), CTX)
+    assert out == {
+        "no": "11-BJ2026113000000001", "masked": "110*************39",
+        "when": "20261130091500", "ms": 1796001300000, "area6": "310115", "short": "养老",
+        "gbk": "测试", "pages": "2.00", "kind": "person",
+        "dflt": "n/a", "who": "C1", "list": ["M002"],
+        "nested": {"a": "测试甲", "b": [1, 2]},
+    }
+    assert "none" not in out
+
+
+def test_untranslatable_code_is_a_permanent_mapping_error(tmp_path: Path) -> None:
+    write(tmp_path, "m/codes/t.yaml", 'map: {"A": "1"}\n')
+    m = load_one(tmp_path, """
+        version: "1"
+        target: {kind: json}
+        fields:
+          x: {from: channel, code: t}
+          y: {from: missing, required: true}
+    """)
+    with pytest.raises(MappingError) as ei:
+        m.render({"channel": "B"}, CTX)
+    assert ei.value.path == "x" and "'B' is not in table t" in str(ei.value)
+    with pytest.raises(MappingError, match="y: required value is missing"):
+        m.render({"channel": "A"}, CTX)
+
+
+def test_bad_date_names_the_target_path(tmp_path: Path) -> None:
+    m = load_one(tmp_path, """
+        version: "1"
+        target: {kind: json}
+        fields: {d: {from: t, pipe: [{datetime: "yyyy-MM-dd"}]}}
+    """)
+    with pytest.raises(MappingError, match="^d: "):
+        m.render({"t": "not a date"}, CTX)
+
+
+def test_validate_output_names_each_failing_path() -> None:
+    reg = MappingRegistry.load(ROOT / "mappings", SCHEMAS)
+    m = reg.get("national/case-submit")
+    out = m.render(sample("01"), CTX)
+    out["areaCode"] = "31"
+    out["materials"][1]["materialName"] = 5
+    with pytest.raises(OutputInvalid) as ei:
+        m.validate_output(out)
+    paths = {p.path for p in ei.value.problems}
+    assert paths == {"/areaCode", "/materials/1/materialName"}
+    assert "/areaCode" in str(ei.value)
+
+
+# ---- XML target --------------------------------------------------------------------------------
+
+def test_xml_worked_example_of_the_readme() -> None:
+    reg = MappingRegistry.load(FIX / "mappings", FIX / "schemas")
+    m = reg.get("example/order")
+    assert m.target_kind == "xml"
+    el = m.render(sample("01"), CTX)
+    m.validate_output(el)
+    ns = "{urn:example:order}"
+    assert [etree.QName(c).localname for c in el] == ["orderNo", "urgent", "customer", "line"]
+    assert el.findtext(f"{ns}urgent") == "false"
+    assert el.findtext(f"{ns}customer/{ns}idNo") == "110105********1239"
+    assert el.find(f"{ns}line").get("no") == "1"
+
+
+def test_xml_repeated_elements_follow_the_source_and_invalid_output_is_reported() -> None:
+    reg = MappingRegistry.load(FIX / "mappings", FIX / "schemas")
+    m = reg.get("example/order")
+    el = m.render(sample("02"), CTX)
+    assert len(el.findall("{urn:example:order}line")) == 2
+    el.remove(el.find("{urn:example:order}customer"))
+    with pytest.raises(OutputInvalid, match="customer"):
+        m.validate_output(el)
+
+
+def test_xml_unknown_child_is_a_load_error(tmp_path: Path) -> None:
+    write(tmp_path, "s/order.xsd", (FIX / "schemas" / "order.xsd").read_text())
+    write(tmp_path, "m/p/m.yaml", """
+        version: "1"
+        target: {kind: xml, schema: order.xsd, element: order}
+        fields:
+          orderNo: applicationNo
+          ordreNo: applicationNo
+    """)
+    with pytest.raises(ConfigError) as ei:
+        MappingRegistry.load(tmp_path / "m", tmp_path / "s")
+    e = ei.value
+    assert e.file and e.file.endswith("m.yaml") and e.line == 5
+    assert "no child 'ordreNo'" in e.reason and "orderNo" in e.reason
+
+
+def test_nested_document_gbk_with_character_references(tmp_path: Path) -> None:
+    m = load_one(tmp_path, """
+        version: "1"
+        target: {kind: json}
+        fields:
+          authCode: {const: secret}
+          xmlData:
+            document:
+              root: PACKAGE
+              encoding: GBK
+              fields:
+                PACKAGEHEAD: {fields: {SJBBH: $idempotencyKey}}
+                DATA:
+                  fields:
+                    RECORD:
+                      each: items
+                      fields:
+                        SBLSH: /applicationNo
+                        SQRMC: /applicant.name
+    """)
+    case = sample("01")
+    case["applicant"]["name"] = "测试𠀀甲"          # U+20000 is not in GBK
+    out = m.render(case, CTX)
+    text = out["xmlData"]
+    assert text.startswith('<?xml version="1.0" encoding="GBK"?><PACKAGE>')
+    assert "&#131072;" in text
+    root = parse_document(text)
+    assert root.findtext("DATA/RECORD/SQRMC") == "测试𠀀甲"
+    assert root.findtext("PACKAGEHEAD/SJBBH") == "K1"
+
+
+# ---- inbound -----------------------------------------------------------------------------------
+
+def test_inbound_from_an_xml_element_and_an_embedded_document(tmp_path: Path) -> None:
+    m = load_one(tmp_path, """
+        version: "1"
+        direction: inbound
+        target: {kind: json}
+        let:
+          pkg: {from: xmlData, pipe: [xml]}
+        fields:
+          auth: authCode
+          numbers: {each: $pkg.PACKAGE.DATA.RECORD, value: SBLSH}
+          first: $pkg.PACKAGE.DATA.RECORD[0].SBLSH
+    """)
+    inner = '<?xml version="1.0" encoding="GBK"?><PACKAGE><DATA><RECORD><SBLSH>A1</SBLSH>' \
+            '</RECORD></DATA></PACKAGE>'
+    outer = etree.Element("{urn:t}submitCase")
+    etree.SubElement(outer, "authCode").text = "secret"
+    etree.SubElement(outer, "xmlData").text = inner
+    assert m.render(outer, CTX) == {"auth": "secret", "numbers": ["A1"], "first": "A1"}
+
+
+# ---- versions and reload -----------------------------------------------------------------------
+
+def test_versions_coexist_and_latest_wins(tmp_path: Path) -> None:
+    body = 'version: "{v}"\ntarget: {{kind: json}}\nfields: {{v: {{const: "{v}"}}}}\n'
+    write(tmp_path, "m/p/m.yaml", body.format(v="1"))
+    write(tmp_path, "m/p/m.v2.yaml", body.format(v="2"))
+    write(tmp_path, "m/p/m.v10.yaml", body.format(v="10"))
+    reg = MappingRegistry.load(tmp_path / "m", SCHEMAS)
+    assert reg.versions("p/m") == ["1", "2", "10"]
+    assert reg.get("p/m").render({}, CTX) == {"v": "10"}
+    assert reg.get("p/m", "2").render({}, CTX) == {"v": "2"}
+
+
+def test_failed_reload_raises_and_leaves_the_old_registry_usable(tmp_path: Path) -> None:
+    write(tmp_path, "m/p/m.yaml", 'version: "1"\ntarget: {kind: json}\nfields: {a: x}\n')
+    live = MappingRegistry.load(tmp_path / "m", SCHEMAS)
+    write(tmp_path, "m/p/m.yaml", 'version: "1"\ntarget: {kind: json}\nfields: {a: {bogus: 1}}\n')
+    with pytest.raises(ConfigError):
+        live = MappingRegistry.load(tmp_path / "m", SCHEMAS)
+    assert live.get("p/m").render({"x": 1}, CTX) == {"a": 1}
+
+
+# ---- load-time errors, checked by content ------------------------------------------------------
+
+@pytest.mark.parametrize("body, line, reason", [
+    ("""
+     version: "1"
+     source: {schema: beijing/case.schema.json}
+     target: {kind: json}
+     fields:
+       a: applicant.nmae
+     """, 5, "unknown source path 'applicant.nmae': no field 'nmae'"),
+    ("""
+     version: "1"
+     target: {kind: json}
+     fields:
+       a: {from: x, pipe: [frobnicate]}
+     """, 4, "unknown transform 'frobnicate'"),
+    ("""
+     version: "1"
+     target: {kind: json}
+     fields:
+       a: x
+       b:
+         from: y
+         code: no-such-table
+     """, 7, "unknown code table 'no-such-table'"),
+    ("""
+     version: "1"
+     target: {kind: json, schema: national/case-submit.schema.json}
+     fields:
+       projectNo: x
+       projectNumber: y
+     """, 5, "target has no field 'projectNumber'"),
+    ("""
+     version: 1
+     target: {kind: json}
+     fields: {}
+     """, 1, "version must be a quoted dotted number"),
+    ("""
+     version: "1"
+     target: {kind: json}
+     fields:
+       a: {from: x, pipe: [{maxlen: -3}]}
+     """, 4, "transform maxlen: maxlen takes a non-negative integer"),
+    ("""
+     version: "1"
+     target: {kind: json}
+     fields:
+       a: $tenant
+     """, 4, "unknown context or let name $tenant"),
+    ("""
+     version: "1"
+     target: {kind: json}
+     fields:
+       a: {from: x, frm: y}
+     """, 4, "unknown key(s) frm"),
+    ("""
+     version: "1"
+     target: {kind: json}
+     fields:
+       a: {from: x
+     """, 5, "not valid YAML"),
+    ("""
+     version: "1"
+     source: {schema: beijing/case.schema.json}
+     target: {kind: json}
+     fields:
+       a: items.itemName
+     """, 5, "items is a list"),
+    ("""
+     version: "1"
+     target: {kind: json}
+     fields:
+       a: {from: x, decode: national-user-prop}
+       b: x
+       a: y
+     """, 6, "duplicate key 'a'"),
+])
+def test_broken_mapping_errors_name_file_line_reason(tmp_path: Path, body: str, line: int,
+                                                     reason: str) -> None:
+    (tmp_path / "m" / "codes").mkdir(parents=True)
+    (tmp_path / "m" / "codes" / "national-user-prop.yaml").write_text('map: {"A": 1}\n')
+    e = load_error(tmp_path, body)
+    assert e.file is not None and e.file.endswith("m.yaml"), e
+    assert e.line == line, str(e)
+    assert reason in e.reason, str(e)
+    assert str(e).startswith(f"{e.file}:{line}: ")
+
+
+def test_code_table_errors(tmp_path: Path) -> None:
+    write(tmp_path, "m/codes/t.yaml", "map:\n  A: 1\n  001: 2\n")
+    e = load_error(tmp_path, 'version: "1"\ntarget: {kind: json}\nfields: {}\n')
+    assert e.file and e.file.endswith("t.yaml") and e.line == 3 and "must be quoted" in e.reason
+
+
+def test_decode_needs_a_one_to_one_table(tmp_path: Path) -> None:
+    write(tmp_path, "m/codes/t.yaml", 'map: {"A": 1, "B": 1}\n')
+    e = load_error(tmp_path, 'version: "1"\ntarget: {kind: json}\nfields:\n  a: {from: x, decode: t}\n')
+    assert e.line == 4 and "not one-to-one" in e.reason
