@@ -4,5 +4,5 @@
 # Extra arguments go to `gateway demo` (e.g. --exit-after).
 set -euo pipefail
 cd "$(dirname "$0")"
-source scripts/bootstrap.sh
+bash scripts/bootstrap.sh
 exec .venv/bin/gateway demo "$@"

@@ -4,7 +4,7 @@
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
-source scripts/bootstrap.sh test
+bash scripts/bootstrap.sh test
 if ! .venv/bin/python - <<'PY' 2>/dev/null
 import socket; socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
 PY

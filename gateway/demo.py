@@ -145,8 +145,11 @@ async def _push_samples(base: str, samples: Path, timeout: float,
 
 def _print_table(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="Sample cases")
-    for col in ("case", "target", "outcome", "partner receipt", "time"):
-        table.add_column(col)
+    table.add_column("case", no_wrap=True)
+    table.add_column("target", no_wrap=True)
+    table.add_column("outcome")
+    table.add_column("partner receipt", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
     for r in rows:
         style = "green" if r["outcome"] == "delivered" else (
             "cyan" if r["outcome"].startswith("handled") else "red")

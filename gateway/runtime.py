@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.config import Settings
+from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
 from gateway.routing import RouteTable
 
@@ -27,6 +28,12 @@ def load_contracts(settings: Settings) -> Contracts:
         mappings.get(p.mapping, p.mapping_version)
     routes = RouteTable.build(settings.routes, settings.partners, settings.home_region,
                               source=settings.source_file)
+    for rule, mapping, version in routes.mapping_refs():
+        try:
+            mappings.get(mapping, version)
+        except ConfigError as e:
+            raise ConfigError(f"route {rule!r}: {e.reason}", file=settings.source_file,
+                              key="routes") from e
     return Contracts(routes=routes, mappings=mappings)
 
 

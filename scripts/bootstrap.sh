@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install the gateway with the pinned versions of requirements.lock.
-# Sourced by run.sh and test.sh; reinstalls only when pyproject.toml or the lock file changed.
+# Run by run.sh and test.sh (argument: the extras, e.g. "test"); reinstalls only when pyproject.toml or the lock file changed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 extras="${1:-}"

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("partner", sa.String(64), nullable=False),
         sa.Column("item_nos", sa.JSON(), nullable=False),
         sa.Column("region", sa.String(12), nullable=False),
-        sa.Column("route_rule", sa.String(128), nullable=False),
+        sa.Column("route_rule", sa.Text(), nullable=False),
         sa.Column("mapping", sa.String(128), nullable=False),
         sa.Column("mapping_version", sa.String(32), nullable=True),
         sa.Column("idempotency_key", sa.String(64), nullable=False),
