@@ -102,6 +102,8 @@ F_RECEIVER = soap.build_fault(soap.SOAP12, "Receiver", "down")
     (reply(502, b""), OutcomeKind.RETRYABLE),
     (reply(200, b"<soap:Envelope"), OutcomeKind.RETRYABLE),
     (reply(404, b"not found"), OutcomeKind.PERMANENT),
+    (reply(501, b"not implemented"), OutcomeKind.PERMANENT),
+    (reply(500, soap.build_fault(soap.SOAP12, "Sender", "spyne style")), OutcomeKind.PERMANENT),
     (reply(200, soap.build_envelope(soap.SOAP11, etree.Element("x"))), OutcomeKind.PERMANENT),
     (reply(429, OK12, **{"Retry-After": "5"}), OutcomeKind.RETRYABLE),
     (reply(200, b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'), OutcomeKind.RETRYABLE),

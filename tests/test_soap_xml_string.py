@@ -172,7 +172,7 @@ async def test_reset_and_http500(sim, http):
     c = client(sim, http)
     await behave(http, sim, mode="reset")
     out = await c.send(package(), idempotency_key="k", correlation_id="c")
-    assert out.kind is OutcomeKind.RETRYABLE and "connection" in out.message
+    assert out.kind is OutcomeKind.RETRYABLE and "disconnected" in out.message
     await behave(http, sim, mode="http500")
     out = await c.send(package(), idempotency_key="k", correlation_id="c")
     assert (out.kind, out.http_status) == (OutcomeKind.RETRYABLE, 500)

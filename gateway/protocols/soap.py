@@ -22,12 +22,11 @@ envelope or an :class:`~gateway.protocols.base.Outcome` out.
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,9 @@ from lxml import etree
 
 from gateway.errors import ConfigError
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import Outcome
+from gateway.protocols.base import Outcome, OutcomeKind
+from gateway.retry.classify import (BusinessCodes, classify_exception, classify_http, classify_soap_fault,
+                                    parse_retry_after)
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -189,7 +190,7 @@ class Fault:
 
     @property
     def retryable(self) -> bool:
-        return self.code in {"Receiver", "Server"}
+        return classify_soap_fault(self.code) is OutcomeKind.RETRYABLE
 
     def outcome(self, http_status: int | None, retry_after: float | None = None) -> Outcome:
         msg = f"SOAP fault {self.code}: {self.reason}"
@@ -317,47 +318,38 @@ async def exchange(http: aiohttp.ClientSession, url: str, body: bytes, *, versio
                 return Outcome.retryable(f"reply larger than {max_bytes} bytes",
                                          http_status=resp.status)
             return HttpReply(resp.status, dict(resp.headers), data, time.perf_counter() - start)
-    except asyncio.TimeoutError:
+    except TimeoutError:  # asyncio.TimeoutError is TimeoutError since 3.11
         return Outcome.retryable(f"timed out after {timeout:g}s")
-    except aiohttp.ClientResponseError as e:
-        return Outcome.retryable(f"bad HTTP response: {e.message}", http_status=e.status)
-    except (aiohttp.ClientError, OSError) as e:
-        return Outcome.retryable(f"connection failed: {type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - translated at the boundary, never escapes
+        # one shared translation for REST and SOAP (gateway.retry.classify); CancelledError is
+        # a BaseException and passes through untouched
+        return classify_exception(e)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """``Retry-After`` as seconds (delta or HTTP date), ``None`` when absent or unreadable."""
     raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw.isdigit():
-        return float(raw)
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+    return parse_retry_after(raw, datetime.now(UTC))
 
 
 def classify_reply(reply: HttpReply, expected: SoapVersion) -> Envelope | Outcome:
     """Decide what an HTTP reply means before the style looks at the body.
 
-    * a SOAP fault decides by its code (1.2 Receiver / 1.1 Server → retryable, else permanent);
-    * throttling (429/503) and other 5xx/408 → retryable, keeping ``Retry-After``;
-    * a reply that cannot be read as an envelope → retryable: we cannot tell whether the partner
-      took the message, and resending is safe because it dedupes on our idempotency key (a
-      partner that keeps answering garbage reaches the attempt limit and is parked);
-    * other 4xx → permanent; 2xx with a body → the envelope, for the style to interpret.
+    * a SOAP fault decides by its code (1.2 Receiver / 1.1 Server → retryable, else permanent),
+      whatever the HTTP status (spyne, for one, sends Sender faults with 500);
+    * without a fault, the status decides as for REST partners (``classify_http``: 408/425/429
+      and 5xx except 501/505 retryable, keeping ``Retry-After``; other 4xx permanent);
+    * a 2xx reply that cannot be read as an envelope → retryable: we cannot tell whether the
+      partner took the message, and resending is safe because it dedupes on our idempotency key
+      (a partner that keeps answering garbage reaches the attempt limit and is parked);
+    * 2xx with a body → the envelope, for the style to interpret.
     """
     ra = retry_after(reply.headers)
+    kind = classify_http(reply.status, reply.headers)
     try:
         env = parse_envelope(reply.body)
     except safexml.XmlError as e:
-        if reply.status in RETRYABLE_STATUS or 200 <= reply.status < 300:
+        if kind is None or kind is OutcomeKind.RETRYABLE:
             return Outcome.retryable(f"malformed reply (HTTP {reply.status}): {e.reason}",
                                      http_status=reply.status, retry_after=ra)
         return Outcome.permanent(f"HTTP {reply.status} without a SOAP envelope",
@@ -371,9 +363,9 @@ def classify_reply(reply: HttpReply, expected: SoapVersion) -> Envelope | Outcom
     if env.version is not expected:
         return Outcome.permanent(f"partner answered SOAP {env.version.name}, "
                                  f"binding says {expected.name}", http_status=reply.status)
-    if reply.status in RETRYABLE_STATUS:
+    if kind is OutcomeKind.RETRYABLE:
         return Outcome.retryable(f"HTTP {reply.status}", http_status=reply.status, retry_after=ra)
-    if not 200 <= reply.status < 300:
+    if kind is OutcomeKind.PERMANENT:
         return Outcome.permanent(f"HTTP {reply.status}", http_status=reply.status)
     if not env.body:
         return Outcome.retryable("empty SOAP Body in reply", http_status=reply.status)
@@ -410,6 +402,15 @@ def option_codes(partner: str, options: Mapping[str, Any], key: str,
     if not isinstance(value, list | tuple) or not all(isinstance(v, str | int) for v in value):
         raise ConfigError("must be a list of codes", key=f"partners.{partner}.options.{key}")
     return frozenset(str(v) for v in value)
+
+
+def business_codes(partner: str, settings: Any, success: Sequence[str],
+                   retryable: Sequence[str]) -> BusinessCodes:
+    """The partner's result codes (options ``success_codes``/``retryable_codes``, plus
+    ``retry.throttle_codes``), classified by the same rules as REST partners."""
+    return BusinessCodes(option_codes(partner, settings.options, "success_codes", success),
+                         option_codes(partner, settings.options, "retryable_codes", retryable),
+                         frozenset(settings.retry.throttle_codes))
 
 
 def check_known(partner: str, options: Mapping[str, Any], known: set[str]) -> None:

@@ -39,7 +39,8 @@ from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import Outcome
+from gateway.protocols.base import Outcome, OutcomeKind
+from gateway.retry.classify import BusinessCodes
 from gateway.protocols.wsse import UsernameToken
 
 STYLE = "soap-typed"
@@ -61,8 +62,7 @@ class TypedOptions:
     result_code_field: str
     result_message_field: str
     receipt_field: str
-    success_codes: frozenset[str]
-    retryable_codes: frozenset[str]
+    codes: BusinessCodes
 
 
 def parse_options(name: str, settings: PartnerSettings) -> TypedOptions:
@@ -98,8 +98,7 @@ def parse_options(name: str, settings: PartnerSettings) -> TypedOptions:
         result_message_field=soap.option_str(name, o, "result_message_field",
                                              default="resultMessage"),
         receipt_field=soap.option_str(name, o, "receipt_field", default="receiptNo"),
-        success_codes=soap.option_codes(name, o, "success_codes", ["0000"]),
-        retryable_codes=soap.option_codes(name, o, "retryable_codes", ["9001"]),
+        codes=soap.business_codes(name, settings, ["0000"], ["9001"]),
     )
 
 
@@ -194,18 +193,12 @@ class TypedSoapClient:
         if not code:
             return Outcome.retryable(f"malformed reply: no {o.result_code_field}",
                                      http_status=status)
-        if code in o.success_codes:
-            receipt = fields.get(o.receipt_field, "")
-            if not receipt:
-                return Outcome.retryable(f"malformed reply: success without {o.receipt_field}",
-                                         partner_code=code, http_status=status)
-            return Outcome.delivered(receipt, partner_code=code, message=msg or "ok",
-                                     http_status=status)
-        if code in o.retryable_codes:
-            return Outcome.retryable(msg or f"partner code {code}", partner_code=code,
-                                     http_status=status)
-        return Outcome.permanent(msg or f"partner code {code}", partner_code=code,
-                                 http_status=status)
+        receipt = fields.get(o.receipt_field) or None
+        if o.codes.classify(code) is OutcomeKind.DELIVERED and receipt is None:
+            return Outcome.retryable(f"malformed reply: success without {o.receipt_field}",
+                                     partner_code=code, http_status=status)
+        return o.codes.outcome(code, msg or f"partner code {code}", receipt_no=receipt,
+                               http_status=status)
 
     async def close(self) -> None:
         """Nothing to release: the HTTP session is shared and owned by the application."""

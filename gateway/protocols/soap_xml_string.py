@@ -42,6 +42,7 @@ from gateway.errors import ConfigError
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.base import Outcome
+from gateway.retry.classify import BusinessCodes
 
 STYLE = "soap-xml-string"
 _KNOWN = {"wsdl", "operation", "service", "port", "inner_schema", "result_schema", "auth_field",
@@ -64,8 +65,7 @@ class XmlStringOptions:
     code_element: str
     message_element: str
     receipt_element: str
-    success_codes: frozenset[str]
-    retryable_codes: frozenset[str]
+    codes: BusinessCodes
 
 
 def parse_options(name: str, settings: PartnerSettings) -> XmlStringOptions:
@@ -104,8 +104,7 @@ def parse_options(name: str, settings: PartnerSettings) -> XmlStringOptions:
         code_element=soap.option_str(name, o, "code_element", default="CODE"),
         message_element=soap.option_str(name, o, "message_element", default="MSG"),
         receipt_element=soap.option_str(name, o, "receipt_element", default="SLBH"),
-        success_codes=soap.option_codes(name, o, "success_codes", ["0"]),
-        retryable_codes=soap.option_codes(name, o, "retryable_codes", ["-9"]),
+        codes=soap.business_codes(name, settings, ["0"], ["-9"]),
     )
 
 
@@ -212,15 +211,9 @@ class XmlStringClient:
         msg = (result.findtext(o.message_element) or "").strip()
         if not code:
             return Outcome.retryable(f"malformed reply: no {o.code_element}", http_status=status)
-        if code in o.success_codes:
-            receipt = (result.findtext(o.receipt_element) or "").strip()
-            return Outcome.delivered(receipt, partner_code=code, message=msg or "ok",
-                                     http_status=status)
-        if code in o.retryable_codes:
-            return Outcome.retryable(msg or f"partner code {code}", partner_code=code,
-                                     http_status=status)
-        return Outcome.permanent(msg or f"partner code {code}", partner_code=code,
-                                 http_status=status)
+        receipt = (result.findtext(o.receipt_element) or "").strip() or None
+        return o.codes.outcome(code, msg or f"partner code {code}", receipt_no=receipt,
+                               http_status=status)
 
     async def close(self) -> None:
         """Nothing to release: the HTTP session is shared and owned by the application."""
