@@ -106,12 +106,22 @@ def zeep_transport() -> Any:
             if found is not None:
                 return found.read_bytes()
             if is_remote(url):
-                raise OSError(f"refusing to fetch {url}: not in the bundled catalog")
+                raise OSError(f"refusing to fetch {url}: not in the bundled catalog "
+                              f"(gateway/catalog); vendor the file next to the WSDL instead")
             return super().load(url)
+
+        def _load_remote_data(self, url: str) -> bytes:
+            raise OSError(f"refusing to fetch {url}: no network access for schemas")
 
     return CatalogTransport()
 
 
-def zeep_settings() -> Any:
+def zeep_settings(*, catalog_transport: bool = True) -> Any:
+    """Hardened zeep settings. With :func:`zeep_transport` the *transport* is the gate to the
+    outside (bundled catalog and local files only, every other URL refused), because zeep's
+    ``forbid_external`` refuses any http(s) import before the transport is asked — including the
+    standard schemas this catalog serves. Without the catalog transport, ``forbid_external`` is on.
+    DTDs and entities are always forbidden."""
     from zeep import Settings
-    return Settings(forbid_external=True, forbid_dtd=True, forbid_entities=True, strict=True)
+    return Settings(forbid_external=not catalog_transport, forbid_dtd=True, forbid_entities=True,
+                    strict=True, xml_huge_tree=False)
