@@ -193,3 +193,47 @@ def test_config_errors_name_the_key(change, key):
         soap_typed.create_client("hebei", settings("http://127.0.0.1:1/", credentials=creds,
                                                    **change), None)  # type: ignore[arg-type]
     assert e.value.key == key
+
+
+async def test_replayed_envelope_is_refused(sim, http):
+    """The same bytes twice: the nonce cache refuses the second (an attacker's replay)."""
+    c = client(sim, http)
+    body = c.build_request(request_doc(), "replay-1", "c")
+    headers = {"Content-Type": 'application/soap+xml; charset=utf-8; action="urn:hebei:exchange:SubmitCase"'}
+    async with http.post(sim.make_url(PATH), data=body, headers=headers) as r:
+        assert r.status == 200
+    async with http.post(sim.make_url(PATH), data=body, headers=headers) as r:
+        assert r.status == 400
+        assert b"replay" in await r.read()
+
+
+async def test_unknown_must_understand_header_is_refused(sim, http):
+    c = client(sim, http)
+    body = c.build_request(request_doc(), "mu-1", "c")
+    env = safexml.parse(body)
+    extra = etree.SubElement(env.find("{http://www.w3.org/2003/05/soap-envelope}Header"),
+                             "{urn:x}Unknown")
+    extra.set("{http://www.w3.org/2003/05/soap-envelope}mustUnderstand", "true")
+    async with http.post(sim.make_url(PATH), data=etree.tostring(env),
+                         headers={"Content-Type": "application/soap+xml"}) as r:
+        assert r.status == 500 and b"MustUnderstand" in await r.read()  # SOAP 1.2 part 2 §7.5.1
+
+
+async def test_concurrent_duplicates_get_one_receipt(sim, http):
+    import asyncio
+    c = client(sim, http)
+    outs = await asyncio.gather(*(c.send(request_doc(), idempotency_key="same", correlation_id="c")
+                                  for _ in range(5)))
+    assert {o.kind for o in outs} == {OutcomeKind.DELIVERED}
+    assert len({o.receipt_no for o in outs}) == 1
+    st = await sim_state(http, sim)
+    assert (st["unique"], st["duplicates"]) == (1, 4)
+
+
+async def test_wsdl_and_xsd_served(sim, http):
+    async with http.get(sim.make_url(PATH + "?wsdl")) as r:
+        wsdl = safexml.parse(await r.read())
+    imp = wsdl.find(".//{http://www.w3.org/2001/XMLSchema}import").get("schemaLocation")
+    assert imp.endswith("?xsd=case.xsd")
+    async with http.get(imp) as r:
+        assert b"SubmitCaseRequest" in await r.read()

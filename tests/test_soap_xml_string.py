@@ -220,3 +220,28 @@ async def test_wsdl_is_served_with_local_address(sim, http):
         root = safexml.parse(await r.read())
     loc = root.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address").get("location")
     assert loc == str(sim.make_url(PATH))
+
+
+async def test_accepts_wrapper_or_text_from_a_document_mapping(sim, http):
+    """A mapping may render the submitCase wrapper with xmlData as text (``document:``)."""
+    c = client(sim, http)
+    text = etree.tostring(package(SQRMC=RARE), encoding="GBK", xml_declaration=True).decode("gb18030")
+    wrapper = etree.Element("{http://exchange.zwfw.tj.example/}submitCase")
+    etree.SubElement(wrapper, "authCode").text = "from-the-mapping-ignored"
+    etree.SubElement(wrapper, "xmlData").text = text
+    a = await c.send(wrapper, idempotency_key="w-1", correlation_id="c")
+    b = await c.send(text, idempotency_key="w-2", correlation_id="c")
+    assert a.kind is b.kind is OutcomeKind.DELIVERED, (a, b)
+    names = [m["payload"]["records"][0]["SQRMC"] for m in (await sim_state(http, sim))["messages"]]
+    assert names == [RARE, RARE]
+    bad = await c.send("<PACKAGE>", idempotency_key="w-3", correlation_id="c")
+    assert bad.kind is OutcomeKind.PERMANENT and "not usable XML" in bad.message
+
+
+async def test_ip_allow_list(aiohttp_server, http):
+    blocked = await aiohttp_server(tianjin.create_app(allowed_ips=["10.12.0.8"]))
+    out = await client(blocked, http).send(package(), idempotency_key="k", correlation_id="c")
+    assert (out.kind, out.http_status) == (OutcomeKind.PERMANENT, 403)
+    allowed = await aiohttp_server(tianjin.create_app(allowed_ips=["127.0.0.1"]))
+    out = await client(allowed, http).send(package(), idempotency_key="k", correlation_id="c")
+    assert out.kind is OutcomeKind.DELIVERED

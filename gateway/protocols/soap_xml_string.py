@@ -156,10 +156,7 @@ class XmlStringClient:
     def build_request(self, payload: Any, idempotency_key: str) -> bytes:
         """Envelope bytes for one message; ``ValueError`` for a payload we must not send."""
         o = self.opts
-        root = payload.getroot() if isinstance(payload, etree._ElementTree) else payload
-        if not isinstance(root, etree._Element):
-            raise ValueError(f"payload must be an XML element, got {type(payload).__name__}")
-        root = copy.deepcopy(root)
+        root = self.inner_document(payload)
         key_el = root.find(o.idempotency_element)
         if key_el is None:
             raise ValueError(f"payload has no {o.idempotency_element} to carry the idempotency key")
@@ -172,6 +169,32 @@ class XmlStringClient:
         etree.SubElement(wrapper, o.auth_qname).text = self._auth_code
         etree.SubElement(wrapper, o.data_qname).text = inner
         return soap.build_envelope(o.operation.version, wrapper)
+
+    def inner_document(self, payload: Any) -> etree._Element:
+        """A private copy of the inner document, whichever form the mapping produced.
+
+        Accepted: the inner root element (``PACKAGE``), the operation's wrapper element whose
+        data field already holds the document as text (a mapping using ``document:``), or that
+        text itself. Text is parsed again so the key, the schema check and the encoding rule
+        are applied in one place whatever the mapping did.
+        """
+        o = self.opts
+        if isinstance(payload, etree._ElementTree):
+            payload = payload.getroot()
+        if isinstance(payload, etree._Element) and payload.tag == o.operation.input_qname.text:
+            field = payload.find(o.data_qname)
+            if field is None or not (field.text or "").strip():
+                raise ValueError(f"wrapper has no {o.data_qname.localname} document")
+            payload = field.text
+        if isinstance(payload, str):
+            try:
+                return safexml.parse_text(payload.strip())
+            except safexml.XmlError as e:
+                raise ValueError(f"inner document is not usable XML: {e.reason}") from None
+        if not isinstance(payload, etree._Element):
+            raise ValueError(f"payload must be an XML element or document text, "
+                             f"got {type(payload).__name__}")
+        return copy.deepcopy(payload)
 
     async def send(self, payload: Any, *, idempotency_key: str, correlation_id: str) -> Outcome:
         try:

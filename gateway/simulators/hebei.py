@@ -2,7 +2,8 @@
 
 Behaves as a WS-* stack would: a broken envelope, bad credentials, a stale or replayed token,
 a body that fails ``case.xsd`` or a missing ``hb:MessageHeader`` is an ``env:Sender`` fault
-(HTTP 400); its own trouble is an ``env:Receiver`` fault (HTTP 500). A business rejection is a
+(HTTP 400); its own trouble is an ``env:Receiver`` fault, and ``MustUnderstand`` /
+``VersionMismatch`` faults are HTTP 500 (SOAP 1.2 part 2, §7.5.1). A business rejection is a
 normal reply with a non-``0000`` ``resultCode``. Dedupes on ``MessageHeader/messageId``.
 
 Extra ``/__sim/behaviour`` modes: ``business_error`` (``code``/``message``, default 2001
@@ -118,7 +119,7 @@ async def _submit(request: web.Request) -> web.StreamResponse:
     except safexml.XmlError as e:
         return _fault("Sender", f"malformed message: {e.reason}", "hb:MalformedMessage")
     if env.version is not soap.SOAP12:
-        return _fault("VersionMismatch", "SOAP 1.2 required", "hb:VersionMismatch", status=400)
+        return _fault("VersionMismatch", "SOAP 1.2 required", "hb:VersionMismatch")
     if (tag := _not_understood(env)) is not None:
         return _fault("MustUnderstand", f"header {tag} not understood", "hb:MustUnderstand")
     try:

@@ -35,10 +35,16 @@ CONFIG = web.AppKey("tianjin_config", dict)
 def create_app(*, auth_code: str = DEFAULT_AUTH_CODE,
                collaboration_numbers: tuple[str, ...] | list[str] = DEFAULT_COLLABORATIONS,
                path: str = "/tianjin/ExchangeService", receipt_prefix: str = "TJSL",
+               allowed_ips: tuple[str, ...] | list[str] | None = None,
                **_: Any) -> web.Application:
-    """The simulator application; keyword options only (same style as every simulator)."""
+    """The simulator application; keyword options only (same style as every simulator).
+
+    ``allowed_ips`` plays the IP allow-list Tianjin keeps in front of the service (HTTP 403
+    for anyone else); ``None`` allows every caller.
+    """
     app = web.Application(client_max_size=MAX_BODY)
     app[CONFIG] = {
+        "allowed_ips": frozenset(allowed_ips) if allowed_ips is not None else None,
         "auth_code": auth_code,
         "collaborations": frozenset(collaboration_numbers),
         "schema": safexml.load_schema(SCHEMAS / "package.xsd"),
@@ -96,6 +102,8 @@ def _result(text: str) -> web.Response:
 async def _submit(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM_STATE]
     cfg = request.app[CONFIG]
+    if cfg["allowed_ips"] is not None and request.remote not in cfg["allowed_ips"]:
+        return web.Response(status=403, text="403 Forbidden: address not on the allow-list")
     b = state.next_behaviour()
     common = await apply_common(request, b)
     if common is not None:
