@@ -440,7 +440,7 @@ class Compiler:
                                    key=str(key))
             for req in view.required(tjson):
                 if req not in fields:
-                    self.report.missing_required.append((_join(tpath, req), fields.line))
+                    self.report.missing_required.append((_join(tpath, req), line))
         self.emit(ind, f"{var} = {{}}")
         for key, spec in fields.items():
             kline = fields.line_of(key)
@@ -495,10 +495,10 @@ class Compiler:
         if node is not None:
             for name, (_pos, child) in node.children.items():
                 if child.min_occurs >= 1 and name not in fields:
-                    self.report.missing_required.append((_join(tpath, name), fields.line))
+                    self.report.missing_required.append((_join(tpath, name), line))
             for aname, a in node.attributes.items():
                 if a.required and "@" + aname not in fields:
-                    self.report.missing_required.append((_join(tpath, "@" + aname), fields.line))
+                    self.report.missing_required.append((_join(tpath, "@" + aname), line))
         for _pos, key, spec in sorted(entries, key=lambda e: e[0]):
             kline = fields.line_of(key)
             kpath = _join(tpath, key)
