@@ -209,7 +209,7 @@ class Envelope:
     fault: Fault | None
 
     def header(self, qname: etree.QName | str) -> etree._Element | None:
-        q = etree.QName(qname).text
+        q = qname.text if isinstance(qname, etree.QName) else etree.QName(qname).text
         return next((h for h in self.headers if h.tag == q), None)
 
 
@@ -269,10 +269,11 @@ def build_fault(version: SoapVersion, code: str, reason: str, *, subcode: etree.
     ns = version.ns
     if version is SOAP12:
         f = etree.Element(etree.QName(ns, "Fault"), nsmap={"env": ns})
-        c = etree.SubElement(etree.SubElement(f, etree.QName(ns, "Code")), etree.QName(ns, "Value"))
+        code_el = etree.SubElement(f, etree.QName(ns, "Code"))
+        c = etree.SubElement(code_el, etree.QName(ns, "Value"))
         c.text = f"env:{code}"
         if subcode is not None:
-            sc = etree.SubElement(c.getparent(), etree.QName(ns, "Subcode"))
+            sc = etree.SubElement(code_el, etree.QName(ns, "Subcode"))
             v = etree.SubElement(sc, etree.QName(ns, "Value"), nsmap={"p": subcode.namespace})
             v.text = f"p:{subcode.localname}"
         t = etree.SubElement(etree.SubElement(f, etree.QName(ns, "Reason")), etree.QName(ns, "Text"))

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from lxml import etree
@@ -135,7 +135,7 @@ def encode_inner(root: etree._Element, encoding: str, *, reject_rare: bool) -> s
                         bad = text[e.start:e.end]
                         raise ValueError(f"{el.tag} holds U+{ord(bad[0]):04X}, which "
                                          f"{encoding} cannot carry") from None
-    body = etree.tostring(root, encoding=encoding, xml_declaration=False)
+    body = cast(bytes, etree.tostring(root, encoding=encoding, xml_declaration=False))
     # GB18030 decodes every GBK/GB2312 byte sequence, and the rest are ASCII references.
     codec = "gb18030" if encoding.lower() in safexml.GBK_FAMILY else encoding
     return (declaration(encoding) + body).decode(codec)
@@ -182,7 +182,7 @@ class XmlStringClient:
         if isinstance(payload, etree._ElementTree):
             payload = payload.getroot()
         if isinstance(payload, etree._Element) and payload.tag == o.operation.input_qname.text:
-            field = payload.find(o.data_qname)
+            field = payload.find(o.data_qname.text)
             if field is None or not (field.text or "").strip():
                 raise ValueError(f"wrapper has no {o.data_qname.localname} document")
             payload = field.text
@@ -219,10 +219,11 @@ class XmlStringClient:
             return Outcome.retryable(f"malformed reply: unexpected {wrapper.tag}", http_status=status)
         ret = next((c for c in wrapper if isinstance(c.tag, str)
                     and etree.QName(c).localname == o.return_field), None)
-        if ret is None or not (ret.text or "").strip():
+        text = (ret.text or "").strip() if ret is not None else ""
+        if not text:
             return Outcome.retryable(f"malformed reply: no <{o.return_field}>", http_status=status)
         try:
-            result = safexml.parse_text(ret.text.strip())
+            result = safexml.parse_text(text)
         except safexml.XmlError as e:
             return Outcome.retryable(f"malformed reply document: {e.reason}", http_status=status)
         if o.result_schema is not None:

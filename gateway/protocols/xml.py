@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import cast
 
 from lxml import etree
 
@@ -96,7 +97,7 @@ def parse(data: bytes, *, max_bytes: int = MAX_XML_BYTES,
         raise XmlError(f"unreadable XML: {e}") from e
     if root is None:
         raise XmlError("empty document")
-    if root.getroottree().docinfo.doctype:
+    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise XmlError("DOCTYPE is forbidden", forbidden=True)
     return root
 
@@ -166,10 +167,10 @@ def schema_errors(schema: etree.XMLSchema, root: etree._Element, limit: int = 5)
     """Validate and return at most ``limit`` readable messages (empty list = valid)."""
     if schema.validate(root):
         return []
-    return [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:limit]]
+    return [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:limit]]  # type: ignore[call-overload]
 
 
 def to_bytes(root: etree._Element, *, encoding: str = "utf-8", declaration: bool = True) -> bytes:
     """Serialise. With a non-Unicode ``encoding``, characters it cannot hold become numeric
     character references (``&#134071;``) — lossless by construction, never a ``?``."""
-    return etree.tostring(root, encoding=encoding, xml_declaration=declaration)
+    return cast(bytes, etree.tostring(root, encoding=encoding, xml_declaration=declaration))

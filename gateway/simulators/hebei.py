@@ -162,6 +162,8 @@ def summary(call: etree._Element) -> dict[str, Any]:
     """What tests and the demo look at: case number, applicant, item and material codes."""
     ns = {"hb": HB}
     c = call.find("hb:case", ns)
+    if c is None:  # schema-checked before; kept for the type checker
+        return {}
     return {
         "caseNo": c.findtext("hb:caseNo", namespaces=ns),
         "applicantName": c.findtext("hb:applicant/hb:name", namespaces=ns),
