@@ -355,3 +355,12 @@ def test_decode_needs_a_one_to_one_table(tmp_path: Path) -> None:
     write(tmp_path, "m/codes/t.yaml", 'map: {"A": 1, "B": 1}\n')
     e = load_error(tmp_path, 'version: "1"\ntarget: {kind: json}\nfields:\n  a: {from: x, decode: t}\n')
     assert e.line == 4 and "not one-to-one" in e.reason
+
+
+def test_xml_render_into_a_parent_element() -> None:
+    reg = MappingRegistry.load(FIX / "mappings", FIX / "schemas")
+    env = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Envelope")
+    body = etree.SubElement(env, "{http://www.w3.org/2003/05/soap-envelope}Body")
+    el = reg.get("example/order").render(sample("01"), CTX, parent=body)
+    assert el.getparent() is body and etree.QName(el).localname == "order"
+    reg.get("example/order").validate_output(el)

@@ -45,16 +45,20 @@ class CompiledMapping:
     target_node: XNode | None
     _fn: Any = field(repr=False)
 
-    def render(self, source: Any, context: Mapping[str, Any]) -> Any:
+    def render(self, source: Any, context: Mapping[str, Any], *, parent: Any = None) -> Any:
         """Map one source document. Raises ``MappingError`` (a ``PermanentError``) when the data
-        cannot be mapped; the message names the target path."""
+        cannot be mapped; the message names the target path.
+
+        XML targets only: ``parent`` (an lxml element, e.g. a SOAP ``Body``) makes the result a
+        new child of it. Moving a finished tree into another document costs lxml about as much
+        as building it, so a SOAP layer that owns the envelope should pass its Body here."""
         if not isinstance(source, dict):
             if isinstance(source, etree._Element):
                 source = element_to_dict(source)
             elif isinstance(source, (str, bytes)):
                 source = element_to_dict(parse_document(source))
         try:
-            return self._fn(source, context)
+            return self._fn(source, context, parent)
         except MappingError:
             raise
         except _SHAPE_ERRORS as e:
@@ -190,7 +194,7 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
                               key="target.element") from e
 
     root_scope = Scope("root", src_view.root if src_view else None)
-    comp.emit(0, "def render(root, ctx):")
+    comp.emit(0, "def render(root, ctx, parent=None):")
     lets = raw.get("let") or LDict()
     if not isinstance(lets, LDict):
         raise ConfigError("let is a mapping of name → value", file=file, line=raw.line_of("let"))
@@ -212,7 +216,9 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
         ns = node.tag[1:].split("}")[0] if node.tag.startswith("{") else None
         if ns and ns not in nm.values():
             nm[None] = ns
-        comp.emit(1, f"out = _El({node.tag!r}, nsmap={comp.bind(nm)})")
+        nm_name = comp.bind(nm)
+        comp.emit(1, f"out = _El({node.tag!r}, nsmap={nm_name}) if parent is None else "
+                     f"_SE(parent, {node.tag!r}, nsmap={nm_name})")
         comp.xml_children(raw["fields"], raw.line_of("fields"), root_scope, "out", 1, "", node,
                           nsmap)
     comp.emit(1, "return out")
