@@ -17,6 +17,8 @@ independent check (``tests/test_wsse.py``).
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import hashlib
 import hmac
 import os
@@ -61,21 +63,37 @@ class UsernameToken:
     nonce_source: Callable[[int], bytes] = os.urandom
 
     def header(self, envelope_ns: str) -> etree._Element:
+        """A fresh ``wsse:Security`` block: new nonce, current time, digest over both.
+
+        The element skeleton is built once per envelope namespace and copied (building it with
+        namespaces costs ~50 µs, a copy ~6 µs); only the four per-message values are written.
+        """
         nonce = self.nonce_source(16)
         created = format_created(self.clock())
-        sec = etree.Element(SECURITY, nsmap={"wsse": WSSE_NS, "wsu": WSU_NS})
-        if self.must_understand:
-            # SOAP 1.1 wants "1"; SOAP 1.2 accepts "1" or "true": "1" is valid for both.
-            sec.set(etree.QName(envelope_ns, "mustUnderstand").text, "1")
-        tok = etree.SubElement(sec, etree.QName(WSSE_NS, "UsernameToken"))
-        tok.set(etree.QName(WSU_NS, "Id").text, "UsernameToken-" + nonce[:6].hex())
-        etree.SubElement(tok, etree.QName(WSSE_NS, "Username")).text = self.username
-        pw = etree.SubElement(tok, etree.QName(WSSE_NS, "Password"), Type=PASSWORD_DIGEST)
-        pw.text = password_digest(nonce, created, self.password)
-        n = etree.SubElement(tok, etree.QName(WSSE_NS, "Nonce"), EncodingType=BASE64_BINARY)
-        n.text = base64.b64encode(nonce).decode("ascii")
-        etree.SubElement(tok, etree.QName(WSU_NS, "Created")).text = created
+        sec = copy.deepcopy(_template(self.username, envelope_ns, self.must_understand))
+        tok = sec[0]
+        tok.set(_WSU_ID, "UsernameToken-" + nonce[:6].hex())
+        tok[1].text = password_digest(nonce, created, self.password)
+        tok[2].text = base64.b64encode(nonce).decode("ascii")
+        tok[3].text = created
         return sec
+
+
+_WSU_ID = etree.QName(WSU_NS, "Id").text
+
+
+@functools.lru_cache(maxsize=64)
+def _template(username: str, envelope_ns: str, must_understand: bool) -> etree._Element:
+    sec = etree.Element(SECURITY, nsmap={"wsse": WSSE_NS, "wsu": WSU_NS})
+    if must_understand:
+        # SOAP 1.1 wants "1"; SOAP 1.2 accepts "1" or "true": "1" is valid for both.
+        sec.set(etree.QName(envelope_ns, "mustUnderstand").text, "1")
+    tok = etree.SubElement(sec, etree.QName(WSSE_NS, "UsernameToken"))
+    etree.SubElement(tok, etree.QName(WSSE_NS, "Username")).text = username
+    etree.SubElement(tok, etree.QName(WSSE_NS, "Password"), Type=PASSWORD_DIGEST)
+    etree.SubElement(tok, etree.QName(WSSE_NS, "Nonce"), EncodingType=BASE64_BINARY)
+    etree.SubElement(tok, etree.QName(WSU_NS, "Created"))
+    return sec
 
 
 class WsseError(Exception):
