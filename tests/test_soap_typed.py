@@ -237,3 +237,9 @@ async def test_wsdl_and_xsd_served(sim, http):
     assert imp.endswith("?xsd=case.xsd")
     async with http.get(imp) as r:
         assert b"SubmitCaseRequest" in await r.read()
+
+
+async def test_odd_correlation_id_never_fails_a_delivery(sim, http):
+    out = await client(sim, http).send(request_doc(), idempotency_key="k-odd",
+                                       correlation_id="办件 #42 / 测试" + "x" * 100)
+    assert out.kind is OutcomeKind.DELIVERED, out

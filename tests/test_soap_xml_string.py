@@ -245,3 +245,9 @@ async def test_ip_allow_list(aiohttp_server, http):
     allowed = await aiohttp_server(tianjin.create_app(allowed_ips=["127.0.0.1"]))
     out = await client(allowed, http).send(package(), idempotency_key="k", correlation_id="c")
     assert out.kind is OutcomeKind.DELIVERED
+
+
+async def test_odd_correlation_id_never_fails_a_delivery(sim, http):
+    out = await client(sim, http).send(package(), idempotency_key="k-odd", correlation_id="办件 #42")
+    assert out.kind is OutcomeKind.DELIVERED, out
+    assert (await sim_state(http, sim))["messages"][0]["headers"]["X-Correlation-Id"] == "42"

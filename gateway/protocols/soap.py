@@ -23,6 +23,7 @@ envelope or an :class:`~gateway.protocols.base.Outcome` out.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -412,6 +413,16 @@ def business_codes(partner: str, settings: Any, success: Sequence[str],
     return BusinessCodes(option_codes(partner, settings.options, "success_codes", success),
                          option_codes(partner, settings.options, "retryable_codes", retryable),
                          frozenset(settings.retry.throttle_codes))
+
+
+_NOT_TOKEN = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def token(value: str, limit: int = 64) -> str:
+    """An informational id (the caller-chosen correlation id) reduced to ``[A-Za-z0-9._-]``
+    and ``limit`` characters, so it fits token-typed header fields and HTTP headers and can
+    never be the reason a delivery fails."""
+    return _NOT_TOKEN.sub("-", value)[:limit].strip("-") or "-"
 
 
 def check_known(partner: str, options: Mapping[str, Any], known: set[str]) -> None:

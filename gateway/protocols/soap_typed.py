@@ -15,7 +15,8 @@ Options (``partners.<name>.options``):
     wsdl, operation, service, port   vendored WSDL and operation (required: wsdl, operation)
     body_schema                      XSD the input element is validated against (recommended)
     header_fields                    {field: value} for the WSDL's header element; the values
-                                     ``$idempotency_key``, ``$correlation_id``, ``$now`` are filled
+                                     ``$idempotency_key``, ``$correlation_id`` (reduced to token
+                                     characters), ``$now`` are filled
                                      per message (default: messageId/correlationId/sentAt)
     wsse                             ``digest`` (default) or ``none``
     result_code_field, result_message_field, receipt_field   (``resultCode``, ``resultMessage``,
@@ -123,7 +124,7 @@ class TypedSoapClient:
         o = self.opts
         if o.header_qname is None:
             return None
-        values = {"$idempotency_key": idempotency_key, "$correlation_id": correlation_id}
+        values = {"$idempotency_key": idempotency_key, "$correlation_id": soap.token(correlation_id)}
         block = etree.Element(o.header_qname, nsmap={"hb": o.header_qname.namespace})
         # Children in the order the header type declares them (xsd:sequence).
         for fname, qname in o.header_children.items():
@@ -172,7 +173,7 @@ class TypedSoapClient:
         op = self.opts.operation
         reply = await soap.exchange(self.http, self.url, body, version=op.version,
                                     action=op.action, timeout=self.timeout,
-                                    extra_headers={"X-Correlation-Id": correlation_id})
+                                    extra_headers={"X-Correlation-Id": soap.token(correlation_id)})
         if isinstance(reply, Outcome):
             return reply
         env = soap.classify_reply(reply, op.version)

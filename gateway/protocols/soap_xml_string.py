@@ -203,7 +203,7 @@ class XmlStringClient:
             return Outcome.permanent(f"not sent: {e}")
         reply = await soap.exchange(self.http, self.url, body, version=self.opts.operation.version,
                                     action=self.opts.operation.action, timeout=self.timeout,
-                                    extra_headers={"X-Correlation-Id": correlation_id})
+                                    extra_headers={"X-Correlation-Id": soap.token(correlation_id)})
         if isinstance(reply, Outcome):
             return reply
         env = soap.classify_reply(reply, self.opts.operation.version)
