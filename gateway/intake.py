@@ -65,10 +65,6 @@ class Intake:
     async def submit(self, raw: bytes, *, correlation_id: str) -> Accepted:
         case = normalise(self.validator.validate(parse_json(raw)))
         digest = body_hash(case)
-        existing = await self.store.find_case_by_application_no(case["applicationNo"])
-        if existing is not None:
-            return Accepted(self._same_or_conflict(existing.body, existing.body_hash, case, digest,
-                                                   SubmitResult(existing, created=False)))
         plan = self.contracts.current.routes.plan(case)
         new = NewCase(
             application_no=case["applicationNo"], body=case, body_hash=digest,
@@ -79,7 +75,7 @@ class Intake:
                 idempotency_key=idempotency_key(case["applicationNo"], d.key))
                 for d in plan.deliveries))
         result = await self.store.submit_case(new)
-        if not result.created:  # lost a race with a concurrent identical number
+        if not result.created:  # submitted before (or concurrently): same body, or a conflict
             self._same_or_conflict(result.case.body, result.case.body_hash, case, digest, result)
         return Accepted(result)
 

@@ -35,7 +35,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is turned off so that BEGIN IMMEDIATE below is ours:
-    # every transaction takes the write lock up front, so two writers never deadlock on upgrade.
+    # every writing transaction takes the write lock up front, so two writers never deadlock on
+    # a lock upgrade. synchronous=FULL: a committed case survives power loss, not only kill -9.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -46,4 +47,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers (engine.connect()) get a deferred BEGIN: in WAL mode they never wait for writers.
+    if conn.get_execution_options().get("gateway_readonly"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

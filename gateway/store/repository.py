@@ -10,8 +10,10 @@ worker that took over.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,16 +127,37 @@ def delivery_from_row(row: Any) -> DeliveryRecord:
 
 
 class Store:
-    """All persistence. Construct with an engine; the schema is managed by migrations."""
+    """All persistence. Construct with an engine; the schema is managed by migrations.
+
+    On SQLite, writers of one process take turns on an asyncio lock before they ask SQLite for
+    its write lock: SQLite's own busy handler sleeps in steps of up to 100 ms, which would cap
+    a busy gateway at a few dozen commits per second. Readers never wait (WAL, deferred BEGIN).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        if self._sqlite:
+            async with self._write_lock, self.engine.begin() as conn:
+                yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(gateway_readonly=True)
 
     async def close(self) -> None:
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             await conn.execute(text("SELECT 1"))
 
     # -- intake ------------------------------------------------------------------------------
@@ -146,38 +169,43 @@ class Store:
         """
         now = now or utcnow()
         case_id = str(uuid.uuid4())
+        rows = [dict(id=str(uuid.uuid4()), case_id=case_id, partner=d.partner,
+                     item_nos=list(d.item_nos), region=d.region, route_rule=d.route_rule,
+                     mapping=d.mapping, mapping_version=d.mapping_version,
+                     idempotency_key=d.idempotency_key, state=PENDING, attempts=0,
+                     next_attempt_at=now, first_attempt_at=None, lease_owner=None,
+                     lease_expires_at=None, receipt_no=None, partner_status=None,
+                     last_outcome=None, last_code=None, last_message=None, created_at=now,
+                     updated_at=now, delivered_at=None, attempts_base=0, replays=0)
+                for d in new.deliveries]
         try:
-            async with self.engine.begin() as conn:
+            async with self._write() as conn:
                 await conn.execute(cases.insert().values(
                     id=case_id, application_no=new.application_no, body=new.body,
                     body_hash=new.body_hash, correlation_id=new.correlation_id,
                     home_items=list(new.home_items), received_at=now))
-                if new.deliveries:
-                    await conn.execute(deliveries.insert(), [
-                        dict(id=str(uuid.uuid4()), case_id=case_id, partner=d.partner,
-                             item_nos=list(d.item_nos), region=d.region, route_rule=d.route_rule,
-                             mapping=d.mapping, mapping_version=d.mapping_version,
-                             idempotency_key=d.idempotency_key, state=PENDING, attempts=0,
-                             next_attempt_at=now, created_at=now, updated_at=now)
-                        for d in new.deliveries])
+                if rows:
+                    await conn.execute(deliveries.insert(), rows)
         except IntegrityError:
             existing = await self.find_case_by_application_no(new.application_no)
             if existing is None:
                 raise
             return SubmitResult(existing, created=False)
-        found = await self.get_case(case_id)
-        assert found is not None
-        return SubmitResult(found, created=True)
+        record = CaseRecord(id=case_id, application_no=new.application_no, body=new.body,
+                            body_hash=new.body_hash, correlation_id=new.correlation_id,
+                            home_items=list(new.home_items), received_at=now,
+                            deliveries=[DeliveryRecord(**r) for r in rows])
+        return SubmitResult(record, created=True)
 
     # -- reads ---------------------------------------------------------------------------------
     async def find_case_by_application_no(self, application_no: str) -> CaseRecord | None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(select(cases.c.id).where(
                 cases.c.application_no == application_no))).first()
         return await self.get_case(row.id) if row else None
 
     async def get_case(self, case_id: str, *, with_history: bool = False) -> CaseRecord | None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
             if row is None:
                 return None
@@ -206,7 +234,7 @@ class Store:
 
     async def delivery_counts(self) -> dict[tuple[str, str], int]:
         """(partner, state) → count, for metrics gauges and the demo's progress."""
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(select(deliveries.c.partner, deliveries.c.state,
                                               func.count()).group_by(deliveries.c.partner,
                                                                      deliveries.c.state))).all()
@@ -226,13 +254,16 @@ class Store:
         candidates = (select(deliveries.c.id).where(due)
                       .order_by(deliveries.c.next_attempt_at).limit(limit)
                       .with_for_update(skip_locked=True))
+        async with self._read() as conn:  # idle polls must not take SQLite's write lock
+            if (await conn.execute(select(deliveries.c.id).where(due).limit(1))).first() is None:
+                return []
         stmt = (update(deliveries)
                 .where(deliveries.c.id.in_(candidates.scalar_subquery()))
                 .where(due)
                 .values(state=IN_FLIGHT, lease_owner=worker, lease_token=token,
                         lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
                 .returning(*DELIVERY_COLUMNS))
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return []
@@ -263,7 +294,7 @@ class Store:
             values["next_attempt_at"] = next_attempt_at
         if state == DELIVERED:
             values.update(receipt_no=receipt_no, delivered_at=now, partner_status="SUBMITTED")
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             res = await conn.execute(update(deliveries).where(
                 deliveries.c.id == d.id, deliveries.c.lease_token == claim.lease_token,
                 deliveries.c.state == IN_FLIGHT).values(**values))
@@ -281,7 +312,7 @@ class Store:
     async def release(self, claim: Claim, *, now: datetime | None = None) -> bool:
         """Give a claimed delivery back untouched (graceful shutdown before it was sent)."""
         now = now or utcnow()
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             res = await conn.execute(update(deliveries).where(
                 deliveries.c.id == claim.delivery.id,
                 deliveries.c.lease_token == claim.lease_token).values(
