@@ -24,11 +24,13 @@ import aiohttp
 import pytest
 from lxml import etree
 
-spyne = pytest.importorskip("spyne")
-from spyne import (Application, ComplexModel, DateTime, Fault, Integer,  # noqa: E402
-                   ServiceBase, Unicode, rpc)
-from spyne.protocol.soap import Soap11, Soap12  # noqa: E402
-from spyne.server.wsgi import WsgiApplication  # noqa: E402
+try:  # test-only dependency; spyne 2.14 imports `cgi`, which Python 3.13 removed
+    from spyne import (Application, ComplexModel, DateTime, Fault, Integer, ServiceBase,
+                       Unicode, rpc)
+    from spyne.protocol.soap import Soap11, Soap12
+    from spyne.server.wsgi import WsgiApplication
+except ImportError as e:  # pragma: no cover - depends on the environment
+    pytest.skip(f"spyne unavailable: {e}", allow_module_level=True)
 
 from gateway.config import PartnerSettings  # noqa: E402
 from gateway.protocols import soap_typed, soap_xml_string  # noqa: E402

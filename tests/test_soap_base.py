@@ -28,7 +28,7 @@ def test_wsdl_facts():
     assert hb.header_qnames == (etree.QName(HB, "MessageHeader"),)
     tj = soap.load_operation("schemas/tianjin/ExchangeService.wsdl", "submitCase")
     assert tj.version is soap.SOAP11 and tj.action == "" and tj.header_qnames == ()
-    assert soap.load_operation("schemas/hebei/CaseExchange.wsdl", "SubmitCase")._client is hb._client
+    assert soap.load_operation("schemas/hebei/CaseExchange.wsdl", "SubmitCase").zeep_client is hb.zeep_client
 
 
 def test_wsdl_with_external_entity_is_refused(tmp_path):
@@ -49,7 +49,7 @@ def test_http_headers_per_version():
 def test_lxml_body_equals_zeep_create_message_body():
     op = hebei_op()
     doc = safexml.parse((FIX / "hebei-request.xml").read_bytes())
-    client = op._client
+    client = op.zeep_client
     from zeep.helpers import serialize_object
     value = serialize_object(client.get_element(op.input_qname.text).parse(doc, client.wsdl.types), dict)
     zenv = client.create_message(client.service, "SubmitCase", **value,

@@ -89,6 +89,17 @@ class SoapOperation:
     header_qnames: tuple[etree.QName, ...]
     _client: Any = field(repr=False, compare=False)
 
+    @property
+    def zeep_client(self) -> Any:
+        """The zeep client holding this WSDL (a codec: never used for HTTP)."""
+        return self._client
+
+    def element_fields(self, qname: etree.QName) -> dict[str, etree.QName]:
+        """Child name → exact QName (qualified or not, as the schema says) of a global element
+        of complex type, in declaration order."""
+        elem = self._client.get_element(qname.text)
+        return {n: etree.QName(e.qname) for n, e in elem.type.elements}
+
     def render(self, params: Mapping[str, Any]) -> etree._Element:
         """Render a ``dict`` of the input element's fields into a typed element via zeep's
         XSD types (slow path; mappings that produce lxml elements skip it)."""

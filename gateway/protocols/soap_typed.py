@@ -81,8 +81,7 @@ def parse_options(name: str, settings: PartnerSettings) -> TypedOptions:
     header_qname = op.header_qnames[0] if op.header_qnames else None
     children: dict[str, etree.QName] = {}
     if header_qname is not None:
-        elem = op._client.get_element(header_qname.text)
-        children = {n: etree.QName(e.qname) for n, e in elem.type.elements}
+        children = op.element_fields(header_qname)
         unknown = sorted(set(fields) - set(children))
         if unknown:
             raise ConfigError(f"{', '.join(unknown)} not in {header_qname.localname} "

@@ -110,8 +110,7 @@ def parse_options(name: str, settings: PartnerSettings) -> XmlStringOptions:
 
 def _input_params(op: soap.SoapOperation) -> dict[str, etree.QName]:
     """Parameter name → exact element QName (qualified or not, as the WSDL's schema says)."""
-    elem = op._client.get_element(op.input_qname.text)
-    return {n: etree.QName(e.qname) for n, e in elem.type.elements}
+    return op.element_fields(op.input_qname)
 
 
 def declaration(encoding: str) -> bytes:
