@@ -251,3 +251,37 @@ async def test_odd_correlation_id_never_fails_a_delivery(sim, http):
     out = await client(sim, http).send(package(), idempotency_key="k-odd", correlation_id="办件 #42")
     assert out.kind is OutcomeKind.DELIVERED, out
     assert (await sim_state(http, sim))["messages"][0]["headers"]["X-Correlation-Id"] == "42"
+
+
+def reply_with(return_xml: bytes) -> bytes:
+    return (b'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="'
+            b'http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><ns2:submitCaseResponse '
+            b'xmlns:ns2="http://exchange.zwfw.tj.example/">' + return_xml +
+            b"</ns2:submitCaseResponse></soap:Body></soap:Envelope>")
+
+
+@pytest.mark.parametrize("ret,kind,code", [
+    # escaped, GBK-declared (the contract)
+    (b"<return>&lt;?xml version=\"1.0\" encoding=\"GBK\"?&gt;&lt;RESULT&gt;&lt;CODE&gt;0&lt;/CODE&gt;"
+     b"&lt;MSG&gt;ok&lt;/MSG&gt;&lt;SLBH&gt;R1&lt;/SLBH&gt;&lt;/RESULT&gt;</return>",
+     OutcomeKind.DELIVERED, "0"),
+    # CDATA instead of escaping, UTF-8 declaration, rare character by reference
+    (b"<return><![CDATA[<?xml version=\"1.0\" encoding=\"UTF-8\"?><RESULT><CODE>-3</CODE>"
+     b"<MSG>\xe5\x8d\x8f&#134071;</MSG></RESULT>]]></return>", OutcomeKind.PERMANENT, "-3"),
+    # no declaration at all, surrounding whitespace
+    (b"<return>\n  &lt;RESULT&gt;&lt;CODE&gt;-9&lt;/CODE&gt;&lt;MSG&gt;busy&lt;/MSG&gt;&lt;/RESULT&gt;\n"
+     b"</return>", OutcomeKind.RETRYABLE, "-9"),
+    (b"<return>&lt;RESULT&gt;&lt;MSG&gt;no code&lt;/MSG&gt;&lt;/RESULT&gt;</return>",
+     OutcomeKind.RETRYABLE, None),
+    (b"<return/>", OutcomeKind.RETRYABLE, None),
+])
+def test_reply_variants(ret, kind, code):
+    from gateway.protocols import soap
+    c = soap_xml_string.create_client("tianjin", settings("http://127.0.0.1:1/"), None)  # type: ignore[arg-type]
+    env = soap.parse_envelope(reply_with(ret))
+    out = c.interpret(env, 200)
+    assert (out.kind, out.partner_code) == (kind, code), out
+    if code == "-3":
+        assert out.message == "协\U00020BB7"
+    if kind is OutcomeKind.DELIVERED:
+        assert out.receipt_no == "R1"

@@ -129,6 +129,12 @@ def _load_client(path: str) -> Any:
         raise ConfigError(f"cannot load WSDL: {e}", file=path) from e
 
 
+def forget_wsdls() -> None:
+    """Drop the loaded WSDLs, so clients built afterwards read the files again (a contract
+    reload that replaces a vendored WSDL rebuilds its partner clients after calling this)."""
+    _load_client.cache_clear()
+
+
 def load_operation(wsdl: Path | str, operation: str, *, service: str | None = None,
                    port: str | None = None) -> SoapOperation:
     """Read an operation's binding facts from a vendored WSDL file (cached per path).
