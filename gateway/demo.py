@@ -51,6 +51,8 @@ async def start_simulators(settings: Settings, console: Console) -> list[web.App
 async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_after: bool,
                    timeout: float, port: int | None = None) -> int:
     console = Console()
+    if not console.is_terminal and console.width < 120:
+        console = Console(width=120)
     db_url = settings.database.url
     if db_url.startswith("sqlite") and "GATEWAY_DATABASE_URL" not in os.environ:
         db_url = f"sqlite+aiosqlite:///{data_dir / 'gateway.db'}"
@@ -133,7 +135,7 @@ async def _push_samples(base: str, samples: Path, timeout: float,
             continue
         for item in case["homeItems"]:
             rows.append({"case": app_no, "target": f"home (item {item})",
-                         "outcome": "handled in Beijing", "receipt": "", "ms": None})
+                         "outcome": "stays in Beijing", "receipt": "", "ms": None})
         for d in case["deliveries"]:
             ok = d["state"] == "delivered"
             all_ok &= ok
@@ -147,12 +149,12 @@ def _print_table(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="Sample cases")
     table.add_column("case", no_wrap=True)
     table.add_column("target", no_wrap=True)
-    table.add_column("outcome")
+    table.add_column("outcome", no_wrap=True)
     table.add_column("partner receipt", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     for r in rows:
         style = "green" if r["outcome"] == "delivered" else (
-            "cyan" if r["outcome"].startswith("handled") else "red")
+            "cyan" if r["outcome"].startswith("stays") else "red")
         table.add_row(r["case"], r["target"], f"[{style}]{r['outcome']}[/]", r["receipt"],
                       "" if r["ms"] is None else f"{r['ms']:.0f} ms")
     console.print(table)

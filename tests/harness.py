@@ -185,3 +185,367 @@ def settings_for(tmp_path: Path, db_url: str, partner_urls: dict[str, str], **wo
 
 __all__ = ["Gateway", "GatewayProcess", "Simulator", "free_port", "settings_for", "write_config",
            "wait_final", "web"]
+
+
+# -- crash, multi-instance, fault and breaker helpers (issue 6) ---------------------------------
+
+def numbered_case(template: dict[str, Any], n: int, *, prefix: str = "CR",
+                  handling_region: str | None = None) -> dict[str, Any]:
+    """A copy of a sample case with its own application number (and optionally region)."""
+    import copy
+    case = copy.deepcopy(template)
+    case["applicationNo"] = f"{prefix}{n:012d}"
+    if handling_region is not None:
+        for item in case["items"]:
+            item["handlingRegion"] = handling_region
+    return case
+
+
+def edit_config(path: Path, edit: Any) -> Path:
+    """Apply ``edit(raw_dict)`` to a config file written by :func:`write_config`."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(raw)
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+class SendLog:
+    """A simulator middleware recording every partner request: idempotency key, the ``via``
+    query tag of the sending instance, and when it started and ended (monotonic seconds).
+
+    Install before the simulator starts: ``SendLog().install(sim)``.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def install(self, sim: Simulator) -> SendLog:
+        entries = self.entries
+
+        @web.middleware
+        async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+            key = request.headers.get("X-Idempotency-Key")
+            if key is None or request.path.startswith("/__sim"):
+                return await handler(request)
+            entry: dict[str, Any] = {"key": key, "via": request.query.get("via"),
+                                     "start": time.monotonic(), "end": None, "status": None}
+            entries.append(entry)
+            try:
+                response = await handler(request)
+                entry["status"] = response.status
+                return response
+            finally:
+                entry["end"] = time.monotonic()
+
+        sim.app.middlewares.append(record)
+        return self
+
+    def concurrent(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Pairs of requests with the same key whose handling overlapped in time."""
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for e in self.entries:
+            by_key.setdefault(e["key"], []).append(e)
+        out = []
+        for reqs in by_key.values():
+            reqs = sorted(reqs, key=lambda e: e["start"])
+            for a, b in zip(reqs, reqs[1:]):
+                if b["start"] < (a["end"] if a["end"] is not None else float("inf")):
+                    out.append((a, b))
+        return out
+
+
+_LAUNCH_WITH_WORKER_ID = """
+import sys
+from aiohttp import web
+from gateway.app import create_app
+from gateway.config import load_settings
+from gateway.logs import configure
+configure("INFO")
+settings = load_settings(sys.argv[1])
+web.run_app(create_app(settings, worker_id=sys.argv[2], reload_on_sighup=True),
+            host="127.0.0.1", port=int(sys.argv[3]))
+"""
+
+
+class GatewayInstance(GatewayProcess):
+    """One of several gateway processes on one database: ``gateway serve`` as the CLI runs it,
+    but with a fixed worker id (so attempt histories name it) and extra environment (e.g.
+    ``GATEWAY_PARTNER_NATIONAL_URL`` with a ``?via=`` tag that a :class:`SendLog` records)."""
+
+    def __init__(self, config: Path, port: int, log: Path, worker_id: str,
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__(config, port, log, worker_id)
+        self.worker_id = worker_id
+        self.env = env or {}
+
+    async def start(self, timeout: float = 40.0) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCH_WITH_WORKER_ID, str(self.config), self.worker_id,
+             str(self.port)], stdout=out, stderr=out, env=env, cwd=ROOT)
+        await wait_ready(self, timeout)
+
+
+async def wait_ready(p: GatewayProcess, timeout: float = 40.0) -> None:
+    """Wait until a started gateway process answers ``/readyz`` with 200."""
+    assert p.proc is not None
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if p.proc.poll() is not None:
+                raise AssertionError(f"gateway exited: {p.log.read_text()[-3000:]}")
+            try:
+                async with http.get(f"{p.base}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"gateway not ready: {p.log.read_text()[-3000:]}")
+
+
+async def db_rows(db_url: str, sql: str, **params: Any) -> list[Any]:
+    """Run one read query against the gateway's database from the test process."""
+    from sqlalchemy import text
+
+    from gateway.store import create_engine
+    engine = create_engine(db_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(text(sql), params)).all())
+    finally:
+        await engine.dispose()
+
+
+async def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``await check()`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class LiveSimulator(Simulator):
+    """A simulator served the way ``gateway simulate`` serves it: a request whose client went
+    away is still handled to the end (aiohttp's TestServer would cancel it), like a real partner
+    that commits an application although the gateway that sent it died meanwhile."""
+
+    def __init__(self, partner: str) -> None:
+        super().__init__(partner)
+        self.port = free_port()
+        self.runner = web.AppRunner(self.app, handler_cancellation=False)
+
+    async def __aenter__(self) -> LiveSimulator:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.runner.cleanup()
+
+    def url(self, path: str = NATIONAL_PATH) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+# -- the kill -9 harness (tests/test_crash.py, bench/crash_soak.py) ------------------------------
+
+from dataclasses import asdict, dataclass, field  # noqa: E402
+
+@dataclass
+class CrashReport:
+    """What a kill -9 run proved and counted."""
+
+    engine: str
+    seed: int
+    cycles: int = 0                  # SIGKILL + restart cycles
+    kills_with_send_in_flight: int = 0
+    cases: int = 0                   # distinct cases the client submitted
+    accepted: int = 0                # cases that got a 202 or 200
+    answers_lost: int = 0            # committed, but the client saw the crash and retried (→ 200)
+    client_retries: int = 0          # client POSTs that failed on a connection error
+    stored: int = 0                  # case rows in the database
+    stored_twice: int = 0            # application numbers stored more than once (must be 0)
+    deliveries: int = 0              # planned deliveries in the database
+    delivered: int = 0               # deliveries in state delivered with the partner's receipt
+    lost: int = 0                    # accepted cases not delivered to the partner (must be 0)
+    partner_requests: int = 0        # submissions that reached the partner
+    partner_unique: int = 0          # distinct idempotency keys the partner holds
+    partner_duplicates: int = 0      # submissions the partner recognised and deduped
+    partner_overlaps: int = 0        # same key handled concurrently (a dead worker's send still
+                                     # running when the lease expired and another resent it)
+    wall_seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        skip = {"problems"}
+        lines = [f"{k:26} {v}" for k, v in asdict(self).items() if k not in skip]
+        lines += [f"problem: {p}" for p in self.problems[:20]]
+        return "\n".join(lines)
+
+
+async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], *,
+                         cases: int, cycles: int, seed: int, lease_seconds: float = 1.0,
+                         slow_ratio: float = 0.5, clients: int = 8,
+                         progress: Any = None) -> CrashReport:
+    """Post ``cases`` unique cases over HTTP to a ``gateway serve`` child process while killing
+    it with SIGKILL ``cycles`` times at moments drawn from ``random.Random(seed)`` (about half
+    of them while the partner is slow, so sends are in flight), restarting it each time; then
+    let the last instance finish and check the database and the partner against each other."""
+    import random
+    rng = random.Random(seed)
+    engine = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    report = CrashReport(engine=engine, seed=seed)
+    t0 = time.monotonic()
+    sim = LiveSimulator("national")  # entered by hand: the SendLog must be in place before start
+    sends = SendLog().install(sim)
+    await sim.__aenter__()
+    try:
+        cfg = write_config(tmp_path, db_url, {"national": sim.url()},
+                           lease_seconds=lease_seconds, poll_interval=0.05)
+
+        def tune(raw: dict[str, Any]) -> None:
+            p = raw["partners"]["national"]
+            p["timeout"] = 5
+            p["retry"].update({"max_attempts": 1000, "max_age": "1d"})
+            p["breaker"] = {**p.get("breaker", {}), "failure_threshold": 1000,
+                            "min_calls": 1000}
+        edit_config(cfg, tune)
+        port = free_port()
+        log = tmp_path / "gateway-crash.log"
+        proc = GatewayProcess(cfg, port, log)
+        await proc.start(timeout=60)
+        base = proc.base
+        numbers = list(range(1, cases + 1))
+        batches = [numbers[i::cycles] for i in range(cycles)] if cycles else [numbers]
+        accepted: dict[str, str] = {}
+        first_status: dict[str, int] = {}
+        unexpected: list[str] = []
+        limit = asyncio.Semaphore(clients)
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
+                                     timeout=aiohttp.ClientTimeout(total=15))
+
+        async def post(n: int, after: float) -> None:
+            case = numbered_case(template, n, prefix=f"CR{seed % 100:02d}")
+            body = json.dumps(case, ensure_ascii=False).encode()
+            await asyncio.sleep(after)
+            async with limit:
+                while True:
+                    try:
+                        async with http.post(f"{base}/api/v1/cases", data=body,
+                                             headers={"Content-Type": "application/json"}) as r:
+                            status = r.status
+                            doc = await r.json(content_type=None)
+                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                        report.client_retries += 1
+                        await asyncio.sleep(0.1)
+                        continue
+                    if status in (200, 202):
+                        accepted[case["applicationNo"]] = doc["id"]
+                        first_status[case["applicationNo"]] = status
+                        return
+                    unexpected.append(f"{case['applicationNo']}: HTTP {status} {doc}")
+                    return
+
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for cycle in range(cycles):
+                kill_at = rng.uniform(0.05, 0.9)  # the moment of the kill
+                # this cycle's cases arrive spread over the time before and just after the kill
+                tasks += [asyncio.create_task(post(n, rng.uniform(0, kill_at + 0.2)))
+                          for n in batches[cycle]]
+                slow = rng.random() < slow_ratio
+                if slow:
+                    sim.misbehave(rng.choice(["delay", "slow_accept"]), count=rng.randint(1, 4),
+                                  delay=round(rng.uniform(0.3, 1.5), 2))
+                await asyncio.sleep(kill_at)
+                if slow:  # give a send the chance to be on the wire when the kill comes
+                    for _ in range(20):
+                        if any(e["end"] is None for e in sends.entries):
+                            break
+                        await asyncio.sleep(0.05)
+                if any(e["end"] is None for e in sends.entries):
+                    report.kills_with_send_in_flight += 1
+                proc.kill()
+                report.cycles += 1
+                if progress is not None:
+                    progress(report.cycles, len(accepted))
+                proc = GatewayProcess(cfg, port, log)
+                await proc.start(timeout=60)
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
+            report.cases = cases
+            report.accepted = len(accepted)
+            report.answers_lost = sum(1 for s in first_status.values() if s == 200)
+            report.problems += unexpected
+
+            async def all_final() -> bool:
+                rows = await db_rows(db_url, "SELECT count(*) FROM deliveries "
+                                             "WHERE state NOT IN ('delivered', 'dead')")
+                return rows[0][0] == 0
+            try:
+                await wait_until(all_final, timeout=60 + cases * 0.2, what="every delivery final")
+            except AssertionError as e:
+                report.problems.append(str(e))
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await http.close()
+            code = proc.stop()
+            if code != 0:
+                report.problems.append(f"last gateway exited with {code}")
+
+        case_rows = await db_rows(db_url, "SELECT id, application_no FROM cases")
+        del_rows = await db_rows(db_url, "SELECT case_id, idempotency_key, state, receipt_no "
+                                         "FROM deliveries")
+        report.stored = len(case_rows)
+        per_no: dict[str, int] = {}
+        for _, no in case_rows:
+            per_no[no] = per_no.get(no, 0) + 1
+        report.stored_twice = sum(1 for n in per_no.values() if n > 1)
+        ids = {cid for cid, _ in case_rows}
+        dels: dict[str, list[Any]] = {}
+        for r in del_rows:
+            dels.setdefault(r.case_id, []).append(r)
+        report.deliveries = len(del_rows)
+        receipts = dict(sim.state.receipts)
+        for no, cid in accepted.items():
+            if cid not in ids:
+                report.problems.append(f"{no}: accepted as {cid} but not stored")
+                report.lost += 1
+                continue
+            mine = dels.get(cid, [])
+            if len(mine) != 1:
+                report.problems.append(f"{no}: {len(mine)} deliveries planned, expected 1")
+            ok = [d for d in mine if d.state == "delivered"
+                  and receipts.get(d.idempotency_key) == d.receipt_no]
+            if len(ok) == len(mine) == 1:
+                report.delivered += 1
+            else:
+                report.lost += 1
+                report.problems.append(f"{no}: not delivered: {[tuple(d) for d in mine]}")
+        summary = sim.state.summary(False)
+        report.partner_requests = summary["received"]
+        report.partner_unique = summary["unique"]
+        report.partner_duplicates = summary["duplicates"]
+        report.partner_overlaps = len(sends.concurrent())
+        planned_keys = {r.idempotency_key for r in del_rows}
+        if set(receipts) != planned_keys:
+            report.problems.append(
+                f"partner keys != planned keys: {len(set(receipts) - planned_keys)} unknown, "
+                f"{len(planned_keys - set(receipts))} missing")
+    finally:
+        await sim.__aexit__(None, None, None)
+    report.wall_seconds = round(time.monotonic() - t0, 1)
+    return report
+
+
+def default_partner_path(partner: str) -> str:
+    """The URL path a partner has in the shipped configuration (its simulator serves it)."""
+    from urllib.parse import urlsplit
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    return urlsplit(raw["partners"][partner]["url"]).path

@@ -19,6 +19,8 @@ from gateway.protocols.base import Outcome, OutcomeKind, PartnerClient
 # protocol style → "module:factory"; factories validate their options and raise ConfigError.
 FACTORIES: dict[str, str] = {
     "rest-json": "gateway.protocols.rest:create_client",
+    "soap-xml-string": "gateway.protocols.soap_xml_string:create_client",
+    "soap-typed": "gateway.protocols.soap_typed:create_client",
 }
 
 
