@@ -77,13 +77,19 @@ def _instant(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
+def _derived(application_no: str) -> str | None:
+    """The national number the push derives; Beijing keeps it only when it fits its pattern."""
+    n = "11" + application_no
+    return n if len(n) <= 40 else None
+
+
 def carried(case: dict[str, Any]) -> dict[str, Any]:
     """The fields both formats carry, normalised (12-digit regions, instants)."""
     r12 = lambda r: r if len(r) == 12 else r + "000000"  # noqa: E731
     a, it = case["applicant"], case["items"][0]
     return {
         "applicationNo": case["applicationNo"],
-        "nationalCaseNo": case.get("nationalCaseNo", "11" + case["applicationNo"]),
+        "nationalCaseNo": case.get("nationalCaseNo", _derived(case["applicationNo"])),
         "channel": case["channel"], "submitTime": _instant(case["submitTime"]),
         "receivingRegion": r12(case["receivingRegion"]),
         "crossRegionMode": case.get("crossRegionMode"),

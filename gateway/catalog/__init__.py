@@ -84,10 +84,10 @@ def lxml_parser() -> Any:
     from lxml import etree
 
     class _Resolver(etree.Resolver):  # type: ignore[misc]
-        def resolve(self, url: str, pubid: str, context: Any) -> Any:
+        def resolve(self, url: str, pubid: str, context: Any) -> Any:  # type: ignore[override]
             found = lookup(url)
             if found is not None:
-                return self.resolve_filename(str(found), context)
+                return self.resolve_filename(str(found), context)  # type: ignore[attr-defined]
             return None
 
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,

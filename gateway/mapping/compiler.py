@@ -506,8 +506,8 @@ class Compiler:
             if key.startswith("@"):
                 self.xml_attr(key[1:], spec, kline, scope, parent, ind, kpath, node, nsmap)
             else:
-                child = node.children[key][1] if node is not None else None
-                self.xml_element(key, spec, kline, scope, parent, ind, kpath, child, nsmap)
+                sub = node.children[key][1] if node is not None else None
+                self.xml_element(key, spec, kline, scope, parent, ind, kpath, sub, nsmap)
 
     def xml_attr(self, name: str, spec: Any, line: int, scope: Scope, parent: str, ind: int,
                  kpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
@@ -614,24 +614,25 @@ class Compiler:
             xsd = self.xsd_loader(str(spec["schema"]), spec.line_of("schema"))
             try:
                 node = global_element(xsd.model, str(spec["root"]))
-            except KeyError as e:
-                raise self.err(str(e.args[0]), spec.line_of("root")) from e
+            except KeyError as ke:
+                raise self.err(str(ke.args[0]), spec.line_of("root")) from ke
             tag = node.tag
         else:
             tag = _qname(str(spec["root"]), nsmap, nsmap.get(""), self, spec.line_of("root"))
-        e = self.tmp("d")
-        nm = {None if k == "" else k: v for k, v in nsmap.items()}
+        d = self.tmp("d")
+        nm: dict[str | None, str] = {None if k == "" else k: v for k, v in nsmap.items()}
         if node is not None and not nm and tag.startswith("{"):
             nm = {None: tag[1:].split("}")[0]}
-        self.emit(ind, f"{e} = _El({tag!r}, nsmap={self.bind(nm)})")
-        self.xml_children(spec["fields"], spec.line_of("fields"), scope, e, ind,
+        self.emit(ind, f"{d} = _El({tag!r}, nsmap={self.bind(nm)})")
+        self.xml_children(spec["fields"], spec.line_of("fields"), scope, d, ind,
                           tpath + "#" + str(spec["root"]), node, nsmap)
         py_enc = "gb18030" if enc.lower() in ("gbk", "gb2312", "gb18030") else enc
         decl = f'<?xml version="1.0" encoding="{enc}"?>' if spec.get("declaration", True) else ""
 
         def serialise(el: Any, _enc: str = enc, _py: str = py_enc, _decl: str = decl) -> str:
-            return _decl + etree.tostring(el, encoding=_enc, xml_declaration=False).decode(_py)
-        self.emit(ind, f"{var} = {self.bind(serialise, '_doc')}({e})")
+            raw: Any = etree.tostring(el, encoding=_enc, xml_declaration=False)
+            return _decl + raw.decode(_py)
+        self.emit(ind, f"{var} = {self.bind(serialise, '_doc')}({d})")
         if xsd is not None:
             self.report.documents.append((tpath, xsd))
 

@@ -48,7 +48,8 @@ class XsdSchema:
         if self.validator.validate(element):
             return []
         out = []
-        for e in self.validator.error_log:
+        log: Any = self.validator.error_log
+        for e in log:
             where = e.path or f"line {e.line}"
             out.append(FieldProblem(where, e.message))
         return out
