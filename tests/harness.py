@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
-                **worker: Any) -> Path:
+                partner_timeout: float = 4.0, **worker: Any) -> Path:
     """A config file like the shipped one, pointed at the given database and simulators, with
     short waits so retries happen within a test."""
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
@@ -54,6 +54,7 @@ def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
             continue
         p = raw["partners"][name]
         p["url"] = partner_urls[name]
+        p["timeout"] = partner_timeout
         p.setdefault("retry", {}).update({"initial_wait": 0.05, "max_wait": 0.2, "jitter": "none",
                                          "throttle_wait": 0.1, "retry_after_cap": 0.5})
     path = tmp_path / "gateway-test.yaml"
