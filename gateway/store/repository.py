@@ -251,14 +251,18 @@ class Store:
                   and_(deliveries.c.state == IN_FLIGHT, deliveries.c.lease_expires_at < now))
         if partners is not None:
             due = and_(due, deliveries.c.partner.in_(list(partners)))
+        # A materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``: PostgreSQL
+        # may rescan such a sub-select once per outer row, each rescan skipping the rows this very
+        # statement already updated and locking the next n, so a claim of 4 took every due row.
         candidates = (select(deliveries.c.id).where(due)
                       .order_by(deliveries.c.next_attempt_at).limit(limit)
-                      .with_for_update(skip_locked=True))
+                      .with_for_update(skip_locked=True)
+                      .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
         async with self._read() as conn:  # idle polls must not take SQLite's write lock
             if (await conn.execute(select(deliveries.c.id).where(due).limit(1))).first() is None:
                 return []
         stmt = (update(deliveries)
-                .where(deliveries.c.id.in_(candidates.scalar_subquery()))
+                .where(deliveries.c.id.in_(select(candidates.c.id)))
                 .where(due)
                 .values(state=IN_FLIGHT, lease_owner=worker, lease_token=token,
                         lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
