@@ -181,6 +181,17 @@ class Settings(_Frozen):
             raise ValueError("must be a 6- or 12-digit region code")
         return v
 
+    @model_validator(mode="after")
+    def _lease_outlives_sends(self) -> Settings:
+        # A send that outlives its lease is claimed again while still in flight: the partner
+        # dedupes, but the work is done twice and the first result is thrown away.
+        for name, p in self.partners.items():
+            if p.timeout >= self.worker.lease_seconds:
+                raise ValueError(
+                    f"worker.lease_seconds ({self.worker.lease_seconds:g}) must be longer than "
+                    f"partners.{name}.timeout ({p.timeout:g})")
+        return self
+
     def path(self, relative: str) -> Path:
         """Resolve a path named in the file relative to the file's own folder's parent."""
         p = Path(relative)

@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
-                partner_timeout: float = 4.0, **worker: Any) -> Path:
+                partner_timeout: float | None = None, **worker: Any) -> Path:
     """A config file like the shipped one, pointed at the given database and simulators, with
     short waits so retries happen within a test."""
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
@@ -47,6 +47,8 @@ def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
     raw["mappings_dir"] = str(ROOT / "mappings")
     raw["schemas_dir"] = str(ROOT / "schemas")
     raw["worker"].update({"poll_interval": 0.05, "lease_seconds": 5, **worker})
+    if partner_timeout is None:  # a send must end before its lease does (config rule)
+        partner_timeout = min(4.0, raw["worker"]["lease_seconds"] * 0.75)
     for name in list(raw["partners"]):
         if name not in partner_urls:
             del raw["partners"][name]

@@ -41,6 +41,9 @@ def test_environment_overrides_urls_and_secrets(tmp_path: Path) -> None:
      " credentials: {k: '${MISSING_SECRET}'}}\n",
      "c.yaml: partners.national.credentials.k: environment variable MISSING_SECRET is not set"),
     ("wroker: {}\n", "c.yaml: wroker: Extra inputs are not permitted"),
+    ("worker: {lease_seconds: 5}\npartners:\n  national: {protocol: rest-json, url: http://a,"
+     " mapping: m, timeout: 10}\n",
+     "c.yaml: Value error, worker.lease_seconds (5) must be longer than partners.national.timeout (10)"),
 ])
 def test_broken_config_names_file_key_and_reason(tmp_path: Path, text: str, expected: str) -> None:
     cfg = tmp_path / "c.yaml"

@@ -170,8 +170,9 @@ async def test_restart_between_accept_and_delivery_still_delivers(
     """kill -9 right after the 202, while the partner is slow: the case was committed first."""
     case = samples["01-person-shanghai-social-security"]
     async with Simulator("national") as sim:
-        sim.misbehave("delay", delay=3.0)
-        cfg = write_config(tmp_path, db_url, {"national": sim.url()}, lease_seconds=1.0)
+        sim.misbehave("delay", delay=1.0)
+        cfg = write_config(tmp_path, db_url, {"national": sim.url()}, lease_seconds=2.0,
+                           partner_timeout=1.5)
         port = free_port()
         proc = GatewayProcess(cfg, port, tmp_path / "gateway.log")
         await proc.start()
