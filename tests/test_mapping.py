@@ -364,3 +364,14 @@ def test_xml_render_into_a_parent_element() -> None:
     el = reg.get("example/order").render(sample("01"), CTX, parent=body)
     assert el.getparent() is body and etree.QName(el).localname == "order"
     reg.get("example/order").validate_output(el)
+
+
+def test_status_callback_rejects_an_unknown_status() -> None:
+    reg = MappingRegistry.load(ROOT / "mappings", SCHEMAS)
+    m = reg.get("national/status-callback")
+    push = {"projectNo": "11BJ2026113000000001", "taskCode": "T", "proStatus": "ALMOST_DONE",
+            "statusTime": "2026-11-30 11:20:00"}
+    with pytest.raises(MappingError, match="status: code 'ALMOST_DONE' is not in table status-exchange"):
+        m.render(push, CTX)
+    push["proStatus"] = "97"
+    assert m.render(push, CTX)["status"] == "NOT_ACCEPTED"
