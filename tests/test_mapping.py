@@ -375,3 +375,28 @@ def test_status_callback_rejects_an_unknown_status() -> None:
         m.render(push, CTX)
     push["proStatus"] = "97"
     assert m.render(push, CTX)["status"] == "NOT_ACCEPTED"
+
+
+def test_readme_worked_example_is_the_tested_fixture() -> None:
+    """The XML example engineers copy from mappings/README.md is the one this suite runs."""
+    readme = (ROOT / "mappings" / "README.md").read_text(encoding="utf-8")
+    fixture = (FIX / "mappings" / "example" / "order.yaml").read_text(encoding="utf-8")
+    body = fixture.split("\n", 1)[1]                      # minus the fixture's own comment line
+    assert body.strip() in readme
+    xsd = (FIX / "schemas" / "order.xsd").read_text(encoding="utf-8")
+    assert xsd.split("\n", 1)[1].strip() in readme
+
+
+def test_each_over_a_non_list_is_a_load_error(tmp_path: Path) -> None:
+    write(tmp_path, "s/order.xsd", (FIX / "schemas" / "order.xsd").read_text())
+    write(tmp_path, "s/beijing/case.schema.json", (SCHEMAS / "beijing/case.schema.json").read_text())
+    write(tmp_path, "m/p/m.yaml", """
+        version: "1"
+        source: {schema: beijing/case.schema.json}
+        target: {kind: xml, schema: order.xsd, element: order}
+        fields:
+          line: {each: applicant, fields: {code: name}}
+    """)
+    with pytest.raises(ConfigError, match="'applicant' is not a list") as ei:
+        MappingRegistry.load(tmp_path / "m", tmp_path / "s")
+    assert ei.value.line == 5

@@ -548,6 +548,10 @@ class Compiler:
         if isinstance(spec, LDict) and "each" in spec:
             src = spec["each"]
             expr, schema = self.path(str(src), spec.line_of("each"), scope)
+            if schema is not None and self.source is not None and schema is not ANY and \
+                    not self.source.is_array(schema):
+                raise self.err(f"each: {src!r} is not a list in the source schema",
+                               spec.line_of("each"))
             el_schema = self.source.item(schema) if schema is not None and self.source else None
             el = self.tmp("el")
             self.emit(ind, f"for {el} in _seq({expr}):")
