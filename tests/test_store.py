@@ -126,3 +126,14 @@ async def test_release_returns_a_claim_untouched(store: Store) -> None:
     assert await store.release(c)
     [again] = await store.claim_due("w2", limit=1, lease_seconds=30)
     assert again.delivery.id == c.delivery.id and again.delivery.attempts == 0
+
+
+async def test_due_partners_names_only_partners_with_work_due(store: Store) -> None:
+    assert await store.due_partners() == set()
+    await store.submit_case(new_case("DP1"))
+    now = utcnow()
+    assert await store.due_partners(now) == {"national"}
+    [c] = await store.claim_due("w", limit=1, lease_seconds=5, now=now, check_first=False)
+    assert await store.due_partners(now) == set()
+    assert await store.due_partners(now + timedelta(seconds=6)) == {"national"}  # lease expired
+    assert c.delivery.partner == "national"

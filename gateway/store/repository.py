@@ -241,14 +241,31 @@ class Store:
         return {(p, s): n for p, s, n in rows}
 
     # -- the worker's queries -----------------------------------------------------------------
+    @staticmethod
+    def _due(now: datetime) -> Any:
+        return or_(and_(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now),
+                   and_(deliveries.c.state == IN_FLIGHT, deliveries.c.lease_expires_at < now))
+
+    async def due_partners(self, now: datetime | None = None) -> set[str]:
+        """Partners with at least one due delivery: one cheap read, so a worker asks SQLite for
+        its write lock (and PostgreSQL for row locks) only where there is work."""
+        now = now or utcnow()
+        async with self._read() as conn:
+            rows = await conn.execute(select(deliveries.c.partner).where(self._due(now))
+                                      .group_by(deliveries.c.partner))
+            return {r[0] for r in rows}
+
     async def claim_due(self, worker: str, *, limit: int, lease_seconds: float,
                         now: datetime | None = None,
-                        partners: Sequence[str] | None = None) -> list[Claim]:
-        """Lease up to ``limit`` due deliveries to ``worker`` in one atomic statement."""
+                        partners: Sequence[str] | None = None,
+                        check_first: bool = True) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries to ``worker`` in one atomic statement.
+
+        ``check_first=False`` skips the read that avoids an idle write (the caller has just
+        asked :meth:`due_partners`)."""
         now = now or utcnow()
         token = str(uuid.uuid4())
-        due = or_(and_(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now),
-                  and_(deliveries.c.state == IN_FLIGHT, deliveries.c.lease_expires_at < now))
+        due = self._due(now)
         if partners is not None:
             due = and_(due, deliveries.c.partner.in_(list(partners)))
         # A materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``: PostgreSQL
@@ -258,9 +275,11 @@ class Store:
                       .order_by(deliveries.c.next_attempt_at).limit(limit)
                       .with_for_update(skip_locked=True)
                       .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
-        async with self._read() as conn:  # idle polls must not take SQLite's write lock
-            if (await conn.execute(select(deliveries.c.id).where(due).limit(1))).first() is None:
-                return []
+        if check_first:
+            async with self._read() as conn:  # idle polls must not take SQLite's write lock
+                found = await conn.execute(select(deliveries.c.id).where(due).limit(1))
+                if found.first() is None:
+                    return []
         stmt = (update(deliveries)
                 .where(deliveries.c.id.in_(select(candidates.c.id)))
                 .where(due)
