@@ -400,3 +400,31 @@ def test_each_over_a_non_list_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'applicant' is not a list") as ei:
         MappingRegistry.load(tmp_path / "m", tmp_path / "s")
     assert ei.value.line == 5
+
+
+def test_nested_document_with_schema_is_ordered_and_validated(tmp_path: Path) -> None:
+    write(tmp_path, "s/package.xsd", (FIX / "schemas" / "package.xsd").read_text())
+    write(tmp_path, "m/p/m.yaml", """
+        version: "1"
+        target: {kind: json}
+        fields:
+          xmlData:
+            document:
+              root: PACKAGE
+              schema: package.xsd
+              encoding: GBK
+              fields:
+                RECORD:
+                  each: items
+                  fields: {SQRMC: /applicant.name, SBLSH: /applicationNo}
+                HEAD: {fields: {JLS: 1}}
+    """)
+    m = MappingRegistry.load(tmp_path / "m", tmp_path / "s").get("p/m")
+    out = m.render(sample("01"), CTX)
+    assert out["xmlData"].startswith('<?xml version="1.0" encoding="GBK"?><PACKAGE><HEAD><JLS>1')
+    assert "<RECORD><SBLSH>BJ2026113000000001</SBLSH><SQRMC>" in out["xmlData"]   # XSD order
+    m.validate_output(out)
+    case = sample("01")
+    case["applicant"]["name"] = "测试名字太长了"
+    with pytest.raises(OutputInvalid, match=r"xmlData#.*SQRMC"):
+        m.validate_output(m.render(case, CTX))
