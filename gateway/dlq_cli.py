@@ -74,7 +74,7 @@ def list_(config: str | None, database_url: str | None, ids: tuple[str, ...],
     """List dead letters (all of them unless filtered)."""
     f = DeadLetterFilter(ids=ids, partner=partner, code=code, application_no=application_no,
                          everything=not (ids or partner or code or application_no))
-    found = _run(config, database_url, lambda d: d.list(f, limit=limit))
+    found = _run(config, database_url, lambda d: d.find(f, limit=limit))
     if as_json:
         click.echo(json.dumps([{"id": x.delivery.id, "applicationNo": x.application_no,
                                 "partner": x.delivery.partner, "attempts": x.delivery.attempts,
@@ -103,7 +103,7 @@ def show(config: str | None, database_url: str | None, ids: tuple[str, ...], par
     async def go(d: DeadLetters) -> list[dict[str, Any]]:
         store = Store(d.engine)
         out = []
-        for x in await d.list(f):
+        for x in await d.find(f):
             case = await store.get_case(x.delivery.case_id, with_history=True)
             assert case is not None
             full = next(c for c in case.deliveries if c.id == x.delivery.id)

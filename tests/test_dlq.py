@@ -41,8 +41,8 @@ async def test_replay_gives_a_fresh_budget_and_keeps_history(store: Store) -> No
     a = await _park(store, "D1", "40003")
     b = await _park(store, "D2", "40100")
     dlq = DeadLetters(store.engine)
-    assert {x.delivery.id for x in await dlq.list()} == {a, b}
-    assert [x.delivery.id for x in await dlq.list(DeadLetterFilter(code="40100"))] == [b]
+    assert {x.delivery.id for x in await dlq.find()} == {a, b}
+    assert [x.delivery.id for x in await dlq.find(DeadLetterFilter(code="40100"))] == [b]
     assert await dlq.replay(DeadLetterFilter(ids=(a,)), actor="ops1", reason="item code fixed",
                             current_mapping=True) == [a]
     [claim] = await store.claim_due("w2", limit=5, lease_seconds=30)
@@ -74,7 +74,7 @@ async def test_discard_keeps_the_delivery_and_needs_a_filter(store: Store) -> No
     assert case is not None
     [d] = case.deliveries
     assert (d.state, d.partner_status) == (DISCARDED, "VOIDED")
-    assert await dlq.list() == []
+    assert await dlq.find() == []
 
 
 def test_cli_list_replay_discard(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ async def list_dead(request: web.Request) -> web.Response:
     q = request.query
     f = DeadLetterFilter(partner=q.get("partner"), code=q.get("code"),
                          application_no=q.get("applicationNo"), everything=True)
-    found = await DeadLetters(request.app[STORE].engine).list(f, limit=int(q.get("limit", 100)))
+    found = await DeadLetters(request.app[STORE].engine).find(f, limit=int(q.get("limit", 100)))
     return web.json_response([{"applicationNo": x.application_no, **delivery_doc(x.delivery)}
                               for x in found], dumps=_dumps)
 

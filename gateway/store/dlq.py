@@ -59,7 +59,7 @@ class DeadLetters:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def list(self, f: DeadLetterFilter = DeadLetterFilter(everything=True), *,
+    async def find(self, f: DeadLetterFilter = DeadLetterFilter(everything=True), *,
                    limit: int = 100) -> list[DeadLetter]:
         stmt = (select(*DELIVERY_COLUMNS, cases.c.application_no)
                 .join(cases, cases.c.id == deliveries.c.case_id)

@@ -169,7 +169,8 @@ class Store:
         """
         now = now or utcnow()
         case_id = str(uuid.uuid4())
-        rows = [dict(id=str(uuid.uuid4()), case_id=case_id, partner=d.partner,
+        rows: list[dict[str, Any]] = [dict(
+                id=str(uuid.uuid4()), case_id=case_id, partner=d.partner,
                      item_nos=list(d.item_nos), region=d.region, route_rule=d.route_rule,
                      mapping=d.mapping, mapping_version=d.mapping_version,
                      idempotency_key=d.idempotency_key, state=PENDING, attempts=0,
