@@ -428,3 +428,37 @@ def test_nested_document_with_schema_is_ordered_and_validated(tmp_path: Path) ->
     case["applicant"]["name"] = "测试名字太长了"
     with pytest.raises(OutputInvalid, match=r"xmlData#.*SQRMC"):
         m.validate_output(m.render(case, CTX))
+
+
+def test_xml_target_across_includes_imports_namespaces_and_the_catalog(tmp_path: Path) -> None:
+    """A partner XSD written by others: xs:include, xs:import of a second namespace that itself
+    imports xml.xsd by URL (served from gateway/catalog), attributes from both."""
+    wsdl_dir = ROOT / "tests" / "fixtures" / "wsdl" / "doc11"
+    write(tmp_path, "m/p/m.yaml", """
+        version: "1"
+        target:
+          kind: xml
+          schema: types.xsd
+          element: "o:PlaceOrder"
+          namespaces: {o: "urn:test:order:v1", p: "urn:test:party:v1"}
+        fields:
+          express: {if: {eq: [channel, WINDOW]}, then: true, else: false}
+          line: {each: items, fields: {qty: 1, code: itemNo}}
+          buyer:
+            fields:
+              "@kind": applicant.type
+              idNo: {from: applicant.certNo, pipe: [mask]}
+              name: {text: applicant.name, fields: {"@lang": {const: zh-CN}}}
+          orderNo: applicationNo
+    """)
+    m = MappingRegistry.load(tmp_path / "m", wsdl_dir).get("p/m")
+    el = m.render(sample("02"), CTX)
+    m.validate_output(el)
+    o, p = "{urn:test:order:v1}", "{urn:test:party:v1}"
+    assert [etree.QName(c).localname for c in el] == ["orderNo", "buyer", "line", "line", "express"]
+    name = el.find(f"{o}buyer/{p}name")
+    assert name.text == "北京示例科技有限公司"
+    assert name.get("{http://www.w3.org/XML/1998/namespace}lang") == "zh-CN"
+    assert el.find(f"{o}buyer").get("kind") == "LEGAL_PERSON"
+    text = etree.tostring(el, encoding="unicode")
+    assert 'xmlns:o="urn:test:order:v1"' in text and 'xmlns:p="urn:test:party:v1"' in text

@@ -45,6 +45,11 @@ def _text_kind(simple: Any) -> str:
     return "str"
 
 
+def _qualified(decl: Any) -> bool:
+    """Written with its namespace: global, a ``ref`` to a global, or form="qualified"."""
+    return bool(decl.qualified or decl.is_global() or getattr(decl, "ref", None) is not None)
+
+
 @dataclass
 class XAttr:
     name: str          # as written in the document (Clark notation when qualified)
@@ -66,9 +71,9 @@ class XNode:
     _children: dict[str, tuple[int, XNode]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.tag = self.decl.name if self.decl.qualified or self.decl.is_global() else self.decl.local_name
-        if self.tag and not self.tag.startswith("{") and self.decl.target_namespace and \
-                (self.decl.qualified or self.decl.is_global()):
+        qualified = _qualified(self.decl)
+        self.tag = self.decl.name if qualified else self.decl.local_name
+        if self.tag and not self.tag.startswith("{") and self.decl.target_namespace and qualified:
             self.tag = f"{{{self.decl.target_namespace}}}{self.decl.local_name}"
         self.local = self.decl.local_name
         self.min_occurs = self.decl.min_occurs
@@ -124,7 +129,7 @@ class XNode:
         for name, a in getattr(self.decl.type, "attributes", {}).items():
             if name is None or not hasattr(a, "local_name"):
                 continue
-            out[a.local_name] = XAttr(a.name if a.qualified or a.is_global() else a.local_name,
+            out[a.local_name] = XAttr(a.name if _qualified(a) else a.local_name,
                                       a.local_name, a.type, a.use == "required", _text_kind(a.type))
         return out
 
