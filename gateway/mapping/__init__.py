@@ -9,7 +9,7 @@ Public surface (kept stable for the spine)::
 
 The language is documented in ``mappings/README.md``. Modules: ``yamlload`` (line-aware YAML),
 ``codes`` (code tables), ``transforms`` (whitelist), ``jsonview``/``xsdmodel`` (schema views),
-``compiler`` (spec → Python source), ``registry`` (files → compiled mappings), ``schemas``
+``compiler``+``xmlemit``+``codegen_util`` (spec → Python source), ``registry`` (files → compiled mappings), ``schemas``
 (validators), ``check``/``golden``/``scaffold``/``cli`` (tools).
 """
 

@@ -1,5 +1,8 @@
 """Mapping spec (YAML tree with line numbers) → Python source → one compiled ``render`` function.
 
+XML emission lives in :mod:`gateway.mapping.xmlemit` (a mixin), shared pieces in
+:mod:`gateway.mapping.codegen_util`.
+
 Why generate source: a mapping runs for every delivery, so it must cost about what a hand-written
 function costs. Closures per field would pay a Python call per field; generated straight-line
 code pays none. Every check that can be made without data (paths against the source schema,
@@ -14,17 +17,17 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 
 from gateway.errors import ConfigError
+from gateway.mapping.codegen_util import Report, Scope, _const_value, _is_const, _join, _plain
 from gateway.mapping.codes import CodeTable
 from gateway.mapping.errors import MappingError
 from gateway.mapping.jsonview import ANY, JsonView
 from gateway.mapping.transforms import TRANSFORMS
-from gateway.mapping.xsdmodel import XNode, constant_fits, global_element
+from gateway.mapping.xmlemit import XmlEmitter
 from gateway.mapping.yamlload import LDict, LList
 
 CTX_STANDARD = ("caseId", "deliveryId", "idempotencyKey", "partner", "now")
@@ -32,24 +35,6 @@ _PRODUCERS = ("from", "const", "first", "concat", "list", "fields", "document")
 _MODIFIERS = {"pipe", "code", "decode", "default", "required", "when"}
 _AUX = {"sep", "then", "else", "where", "value", "omit_empty", "text"}
 _SEG = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
-_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
-
-
-@dataclass
-class Report:
-    """What ``check`` and ``coverage`` need to know, gathered while compiling."""
-
-    produced: list[tuple[str, int]] = field(default_factory=list)
-    missing_required: list[tuple[str, int]] = field(default_factory=list)
-    code_uses: list[tuple[str, list[Any], int, str]] = field(default_factory=list)
-    mismatches: list[tuple[str, int, str]] = field(default_factory=list)
-    documents: list[tuple[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Scope:
-    var: str                  # python expression of the current source element
-    schema: Any               # its JSON Schema node (None = unchecked)
 
 
 def _xb(v: Any) -> str:
@@ -80,7 +65,7 @@ def _merr(e: Exception, path: str) -> MappingError:
     return MappingError(str(e), path=path)
 
 
-class Compiler:
+class Compiler(XmlEmitter):
     """Compiles one mapping file. ``target`` is a JSON Schema node (json) or an XNode (xml)."""
 
     def __init__(self, file: str, tables: dict[str, CodeTable], source: JsonView | None,
@@ -470,218 +455,6 @@ class Compiler:
                 self.report.mismatches.append(
                     (kpath, line, f"code table {t.name} yields {v!r}, which does not fit "
                                   f"{self.tview.describe(child_t)}"))
-
-    # ---- XML -----------------------------------------------------------------------------
-    def xml_children(self, fields: Any, line: int, scope: Scope, parent: str, ind: int,
-                     tpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
-        """Emit children of ``parent`` (an lxml element variable), in XSD order when typed."""
-        if not isinstance(fields, LDict):
-            raise self.err("fields must be a mapping of element name → value", line)
-        entries: list[tuple[int, str, Any]] = []
-        for i, (key, spec) in enumerate(fields.items()):
-            key = str(key)
-            if key.startswith("@"):
-                entries.append((-1, key, spec))
-                continue
-            if node is not None:
-                if node.simple or key not in node.children:
-                    allowed = sorted(node.children) + sorted("@" + a for a in node.attributes)
-                    raise self.err(f"element {node.local} has no child {key!r} "
-                                   f"(allowed: {', '.join(allowed) or 'none: text only'})",
-                                   fields.line_of(key), key=key)
-                entries.append((node.children[key][0], key, spec))
-            else:
-                entries.append((i, key, spec))
-        if node is not None:
-            for name, (_pos, child) in node.children.items():
-                if child.min_occurs >= 1 and name not in fields:
-                    self.report.missing_required.append((_join(tpath, name), line))
-            for aname, a in node.attributes.items():
-                if a.required and "@" + aname not in fields:
-                    self.report.missing_required.append((_join(tpath, "@" + aname), line))
-        for _pos, key, spec in sorted(entries, key=lambda e: e[0]):
-            kline = fields.line_of(key)
-            kpath = _join(tpath, key)
-            self.report.produced.append((kpath, kline))
-            if key.startswith("@"):
-                self.xml_attr(key[1:], spec, kline, scope, parent, ind, kpath, node, nsmap)
-            else:
-                sub = node.children[key][1] if node is not None else None
-                self.xml_element(key, spec, kline, scope, parent, ind, kpath, sub, nsmap)
-
-    def xml_attr(self, name: str, spec: Any, line: int, scope: Scope, parent: str, ind: int,
-                 kpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
-        kind, qname = "str", _qname(name, nsmap, None, self, line)
-        if node is not None:
-            a = node.attributes.get(name.split(":")[-1])
-            if a is None:
-                raise self.err(f"element {node.local} has no attribute {name!r} (allowed: "
-                               f"{', '.join('@' + k for k in sorted(node.attributes)) or 'none'})",
-                               line, key="@" + name)
-            kind, qname = a.kind, a.name
-            if _is_const(spec) and not constant_fits(a.type, _const_value(spec)):
-                self.report.mismatches.append((kpath, line, f"constant {_const_value(spec)!r} "
-                                               f"is not a valid {a.type.prefixed_name if a.type.name else 'value'}"))
-        v = self.tmp()
-        self.val(spec, line, scope, v, ind, kpath)
-        self.emit(ind, f"if {v} is not None:")
-        self.emit(ind + 1, f"{parent}.set({qname!r}, {_conv(kind, v)})")
-
-    def xml_element(self, key: str, spec: Any, line: int, scope: Scope, parent: str, ind: int,
-                    kpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
-        tag = node.tag if node is not None else _qname(key, nsmap, nsmap.get(""), self, line)
-        repeated = node.repeated if node is not None else (isinstance(spec, LDict) and "each" in spec)
-        structured = isinstance(spec, LDict) and ("fields" in spec or "text" in spec)
-        if node is not None and node.simple is False and not structured:
-            raise self.err(f"element {key} has child elements: map it with fields: "
-                           f"(children: {', '.join(node.children)})", line, key=key)
-        if isinstance(spec, LDict) and "each" in spec and node is not None and not node.repeated:
-            raise self.err(f"element {key} occurs at most once in the schema; each: needs "
-                           f"maxOccurs > 1 (use items[0] or a path)", line, key=key)
-        if node is not None and node.simple and _is_const(spec) and \
-                not constant_fits(node.simple_type, _const_value(spec)):
-            self.report.mismatches.append((kpath, line, f"constant {_const_value(spec)!r} is not "
-                                           f"a valid {node.type_name}"))
-        kind = node.text_kind if node is not None else "str"
-        ind0 = ind
-        loop_scope = scope
-        if isinstance(spec, LDict) and "each" in spec:
-            src = spec["each"]
-            expr, schema = self.path(str(src), spec.line_of("each"), scope)
-            if schema is not None and self.source is not None and schema is not ANY and \
-                    not self.source.is_array(schema):
-                raise self.err(f"each: {src!r} is not a list in the source schema",
-                               spec.line_of("each"))
-            el_schema = self.source.item(schema) if schema is not None and self.source else None
-            el = self.tmp("el")
-            self.emit(ind, f"for {el} in _seq({expr}):")
-            ind += 1
-            loop_scope = Scope(el, el_schema)
-            if "where" in spec:
-                c = self.cond(spec["where"], spec.line_of("where"), loop_scope, ind, kpath)
-                self.emit(ind, f"if not {c}:")
-                self.emit(ind + 1, "continue")
-            spec = _strip(spec, ("each", "where"))
-            if "value" in spec:
-                spec = spec["value"]
-                structured = False
-        elif repeated and not structured:
-            # a repeated simple element fed from one value: one element per list entry
-            v = self.tmp()
-            self.val(spec, line, scope, v, ind, kpath)
-            x = self.tmp("x")
-            self.emit(ind, f"for {x} in _seq({v}):")
-            self.emit(ind + 1, f"_SE({parent}, {tag!r}).text = {_conv(kind, x)}")
-            return
-        if structured:
-            assert isinstance(spec, LDict)
-            when = spec.get("when")
-            if when is not None:
-                c = self.cond(when, spec.line_of("when"), loop_scope, ind, kpath)
-                self.emit(ind, f"if {c}:")
-                ind += 1
-            e = self.tmp("e")
-            self.emit(ind, f"{e} = _SE({parent}, {tag!r})")
-            if "text" in spec:
-                t = self.tmp()
-                self.val(spec["text"], spec.line_of("text"), loop_scope, t, ind, kpath)
-                self.emit(ind, f"if {t} is not None:")
-                self.emit(ind + 1, f"{e}.text = {_conv(kind, t)}")
-            if "fields" in spec:
-                self.xml_children(spec["fields"], spec.line_of("fields"), loop_scope, e, ind,
-                                  kpath + ("[]" if repeated else ""), node if node is not None
-                                  else None, nsmap)
-            self.emit(ind, f"if not len({e}) and {e}.text is None and not {e}.attrib:")
-            self.emit(ind + 1, f"{parent}.remove({e})")
-        else:
-            v = self.tmp()
-            self.val(spec, line, loop_scope, v, ind, kpath)
-            self.emit(ind, f"if {v} is not None:")
-            self.emit(ind + 1, f"_SE({parent}, {tag!r}).text = {_conv(kind, v)}")
-        del ind0
-
-    def document(self, spec: Any, line: int, scope: Scope, var: str, ind: int, tpath: str) -> None:
-        if not isinstance(spec, LDict) or "root" not in spec or "fields" not in spec:
-            raise self.err("document needs root: and fields:", line)
-        unknown = set(spec) - {"root", "schema", "encoding", "declaration", "namespaces", "fields"}
-        if unknown:
-            raise self.err(f"unknown key(s) in document: {', '.join(sorted(unknown))}", line)
-        enc = str(spec.get("encoding", "UTF-8"))
-        try:
-            "".encode(enc)
-        except LookupError as e:
-            raise self.err(f"unknown encoding {enc!r}", spec.line_of("encoding")) from e
-        nsmap = dict(spec.get("namespaces") or {})
-        node: XNode | None = None
-        xsd = None
-        if "schema" in spec:
-            xsd = self.xsd_loader(str(spec["schema"]), spec.line_of("schema"))
-            try:
-                node = global_element(xsd.model, str(spec["root"]))
-            except KeyError as ke:
-                raise self.err(str(ke.args[0]), spec.line_of("root")) from ke
-            tag = node.tag
-        else:
-            tag = _qname(str(spec["root"]), nsmap, nsmap.get(""), self, spec.line_of("root"))
-        d = self.tmp("d")
-        nm: dict[str | None, str] = {None if k == "" else k: v for k, v in nsmap.items()}
-        if node is not None and not nm and tag.startswith("{"):
-            nm = {None: tag[1:].split("}")[0]}
-        self.emit(ind, f"{d} = _El({tag!r}, nsmap={self.bind(nm)})")
-        self.xml_children(spec["fields"], spec.line_of("fields"), scope, d, ind,
-                          tpath + "#" + str(spec["root"]), node, nsmap)
-        py_enc = "gb18030" if enc.lower() in ("gbk", "gb2312", "gb18030") else enc
-        decl = f'<?xml version="1.0" encoding="{enc}"?>' if spec.get("declaration", True) else ""
-
-        def serialise(el: Any, _enc: str = enc, _py: str = py_enc, _decl: str = decl) -> str:
-            raw: Any = etree.tostring(el, encoding=_enc, xml_declaration=False)
-            return _decl + raw.decode(_py)
-        self.emit(ind, f"{var} = {self.bind(serialise, '_doc')}({d})")
-        if xsd is not None:
-            self.report.documents.append((tpath, xsd))
-
-
-def _join(base: str, key: str) -> str:
-    return f"{base}.{key}" if base else key
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    return v
-
-
-def _is_const(spec: Any) -> bool:
-    return (spec is not None and isinstance(spec, (bool, int, float))) or \
-        (isinstance(spec, LDict) and set(spec) <= {"const", "when"} and "const" in spec)
-
-
-def _const_value(spec: Any) -> Any:
-    return spec["const"] if isinstance(spec, dict) else spec
-
-
-def _strip(spec: LDict, keys: tuple[str, ...]) -> LDict:
-    out = LDict({k: v for k, v in spec.items() if k not in keys})
-    out.line, out.key_lines = spec.line, spec.key_lines
-    return out
-
-
-def _conv(kind: str, v: str) -> str:
-    return f"_xb({v})" if kind == "bool" else f"str({v})"
-
-
-def _qname(name: str, nsmap: dict[str, str], default_ns: str | None, comp: Compiler,
-           line: int) -> str:
-    if name.startswith("{"):
-        return name
-    if ":" in name:
-        prefix, local = name.split(":", 1)
-        if prefix not in nsmap:
-            raise comp.err(f"undeclared namespace prefix {prefix!r} in {name!r}", line)
-        return f"{{{nsmap[prefix]}}}{local}"
-    return f"{{{default_ns}}}{name}" if default_ns else name
 
 
 __all__ = ["Compiler", "Report", "Scope", "CTX_STANDARD", "LList"]

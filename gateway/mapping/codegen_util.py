@@ -1,0 +1,53 @@
+"""Small shared pieces of the mapping compiler: the compile report, the source scope, and
+helpers on YAML spec nodes. Kept apart so the JSON and XML emitters can both use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.mapping.yamlload import LDict
+
+
+@dataclass
+class Report:
+    """What ``check`` and ``coverage`` need to know, gathered while compiling."""
+
+    produced: list[tuple[str, int]] = field(default_factory=list)
+    missing_required: list[tuple[str, int]] = field(default_factory=list)
+    code_uses: list[tuple[str, list[Any], int, str]] = field(default_factory=list)
+    mismatches: list[tuple[str, int, str]] = field(default_factory=list)
+    documents: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Scope:
+    var: str                  # python expression of the current source element
+    schema: Any               # its JSON Schema node (None = unchecked)
+
+
+def _join(base: str, key: str) -> str:
+    return f"{base}.{key}" if base else key
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _is_const(spec: Any) -> bool:
+    return (spec is not None and isinstance(spec, (bool, int, float))) or \
+        (isinstance(spec, LDict) and set(spec) <= {"const", "when"} and "const" in spec)
+
+
+def _const_value(spec: Any) -> Any:
+    return spec["const"] if isinstance(spec, dict) else spec
+
+
+def _strip(spec: LDict, keys: tuple[str, ...]) -> LDict:
+    out = LDict({k: v for k, v in spec.items() if k not in keys})
+    out.line, out.key_lines = spec.line, spec.key_lines
+    return out
