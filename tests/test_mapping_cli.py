@@ -155,3 +155,19 @@ def test_scaffold_xsd_needs_an_element_when_several(tmp_path: Path) -> None:
     assert yaml.safe_load(out.read_text())["fields"]["express"] is None
     r = CliRunner().invoke(cli, ["scaffold", "--schema", xsd, "--element", "PlaceOrder", "-o", str(out)])
     assert r.exit_code == 2 and "not overwriting" in r.output
+
+
+def test_check_flags_code_values_that_do_not_fit_an_xsd_type(tmp_path: Path) -> None:
+    fx = ROOT / "tests" / "fixtures" / "xml" / "schemas"
+    write(tmp_path / "codes" / "qty.yaml", 'map: {"WEB": 1, "APP": "many"}\n')
+    write(tmp_path / "x" / "m.yaml", """
+        version: "1"
+        target: {kind: xml, schema: order.xsd, element: order}
+        fields:
+          orderNo: applicationNo
+          customer: {fields: {name: applicant.name, idNo: applicant.certNo}}
+          line: {each: items, fields: {"@no": 1, code: itemNo, qty: {from: /channel, code: qty}}}
+    """)
+    r = run("check", "--mappings", str(tmp_path), "--schemas", str(fx))
+    assert r.exit_code == 1
+    assert "m.yaml:6: error: line[].qty: type mismatch: code table qty yields 'many', not valid xs:int" in r.output

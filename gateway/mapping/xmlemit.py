@@ -31,6 +31,7 @@ class XmlEmitter:
     source: Any
     report: Any
     xsd_loader: Any
+    tables: Any
 
     def xml_children(self, fields: Any, line: int, scope: Scope, parent: str, ind: int,
                      tpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
@@ -102,6 +103,14 @@ class XmlEmitter:
                 not constant_fits(node.simple_type, _const_value(spec)):
             self.report.mismatches.append((kpath, line, f"constant {_const_value(spec)!r} is not "
                                            f"a valid {node.type_name}"))
+        if node is not None and node.simple and isinstance(spec, LDict) and "code" in spec \
+                and not spec.get("pipe") and spec["code"] in self.tables:
+            table = self.tables[spec["code"]]
+            bad = [v for v in table.forward.values() if not constant_fits(node.simple_type, v)]
+            if bad:
+                self.report.mismatches.append(
+                    (kpath, line, f"code table {table.name} yields {', '.join(map(repr, bad))}, "
+                                  f"not valid {node.type_name}"))
         kind = node.text_kind if node is not None else "str"
         ind0 = ind
         loop_scope = scope
