@@ -23,7 +23,7 @@ from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.partner_gates import PartnerGates
 from gateway.protocols import PartnerClient, create_client
-from gateway.runtime import ContractsHolder, load_contracts
+from gateway.runtime import ContractsHolder, load_contracts, reload_contracts
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
@@ -36,7 +36,7 @@ log = logging.getLogger("gateway.app")
 async def _reload(app: web.Application) -> None:
     """SIGHUP: load every mapping and route anew; swap only if all of it loads."""
     try:
-        fresh = await asyncio.to_thread(load_contracts, app[SETTINGS])
+        fresh = await asyncio.to_thread(reload_contracts, app[SETTINGS])
     except ConfigError as e:
         log.error("reload refused, previous contracts stay live: %s", e)
         return

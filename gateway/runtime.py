@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config import Settings
+from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
 from gateway.routing import RouteTable
@@ -35,6 +35,28 @@ def load_contracts(settings: Settings) -> Contracts:
             raise ConfigError(f"route {rule!r}: {e.reason}", file=settings.source_file,
                               key="routes") from e
     return Contracts(routes=routes, mappings=mappings)
+
+
+def reload_contracts(running: Settings) -> Contracts:
+    """Read the configuration file again and load its routes with fresh mappings.
+
+    Routes and mappings change at reload; partners (URLs, credentials, protocol clients) change
+    at restart, so a file whose partners differ from the running ones is refused as a whole
+    rather than half applied.
+    """
+    if running.source_file is None:
+        return load_contracts(running)
+    fresh = load_settings(running.source_file)
+    if fresh.partners != running.partners:
+        changed = sorted(set(fresh.partners) ^ set(running.partners) | {
+            n for n in set(fresh.partners) & set(running.partners)
+            if fresh.partners[n] != running.partners[n]})
+        raise ConfigError(f"partners changed ({', '.join(changed)}): restart to apply them; "
+                          "a reload applies routes and mappings only",
+                          file=running.source_file, key="partners")
+    return load_contracts(running.model_copy(update={
+        "routes": fresh.routes, "mappings_dir": fresh.mappings_dir,
+        "schemas_dir": fresh.schemas_dir}))
 
 
 class ContractsHolder:

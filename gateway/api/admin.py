@@ -16,7 +16,7 @@ from gateway.api.cases import delivery_doc
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problem
 from gateway.errors import ConfigError, FieldProblem, InputError
-from gateway.runtime import load_contracts
+from gateway.runtime import reload_contracts
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
 from gateway.validation import parse_json
 
@@ -98,13 +98,13 @@ async def breakers(request: web.Request) -> web.Response:
     return web.json_response({p: gates.snapshot(p) for p in gates.gates}, dumps=_dumps)
 
 
-async def reload_contracts(request: web.Request) -> web.Response:
+async def reload(request: web.Request) -> web.Response:
     """Load mappings and routes anew; swap only if everything loads (else the old set stays)."""
     if denied := _authorised(request):
         return denied
     holder = request.app[CONTRACTS]
     try:
-        fresh = await asyncio.to_thread(load_contracts, request.app[SETTINGS])
+        fresh = await asyncio.to_thread(reload_contracts, request.app[SETTINGS])
     except ConfigError as e:
         return problem(422, "Reload refused", f"{e}; the previous contracts stay live",
                        generation=holder.generation)
@@ -126,4 +126,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/admin/dead-letters/replay", replay)
     app.router.add_post("/api/v1/admin/dead-letters/discard", discard)
     app.router.add_get("/api/v1/admin/breakers", breakers)
-    app.router.add_post("/api/v1/admin/reload", reload_contracts)
+    app.router.add_post("/api/v1/admin/reload", reload)
