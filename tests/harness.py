@@ -392,7 +392,7 @@ class CrashReport:
 
 
 async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], *,
-                         cases: int, cycles: int, seed: int, lease_seconds: float = 1.0,
+                         cases: int, cycles: int, seed: int, lease_seconds: float = 2.0,
                          slow_ratio: float = 0.5, clients: int = 8,
                          progress: Any = None) -> CrashReport:
     """Post ``cases`` unique cases over HTTP to a ``gateway serve`` child process while killing
@@ -413,7 +413,7 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
 
         def tune(raw: dict[str, Any]) -> None:
             p = raw["partners"]["national"]
-            p["timeout"] = 5
+            p["timeout"] = round(lease_seconds * 0.9, 2)  # must stay under the lease
             p["retry"].update({"max_attempts": 1000, "max_age": "1d"})
             p["breaker"] = {**p.get("breaker", {}), "failure_threshold": 1000,
                             "min_calls": 1000}

@@ -58,7 +58,7 @@ async def test_three_instances_share_work_and_take_over_a_dead_ones_claims(
 
         def tune(raw: dict[str, Any]) -> None:
             p = raw["partners"]["national"]
-            p["timeout"] = 10
+            p["timeout"] = 2  # under the lease, well over the partner's hold
             p["limits"] = {"max_concurrency": 4}
         edit_config(cfg, tune)
         gws = {w: GatewayInstance(cfg, free_port(), tmp_path / f"{w}.log", w,
