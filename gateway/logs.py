@@ -13,6 +13,7 @@ import structlog
 
 def configure(level: str = "INFO", *, json: bool = False) -> None:
     shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,  # correlation id, delivery id, partner
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

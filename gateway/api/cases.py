@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from gateway.api.keys import INTAKE, METRICS, STORE, WORKER
@@ -57,6 +58,7 @@ async def submit_case(request: web.Request) -> web.Response:
     if ctype not in ("application/json", "application/problem+json") and not ctype.endswith("+json"):
         raise InputError(f"Content-Type must be application/json, not {ctype or 'missing'}")
     correlation_id = request.headers.get("X-Correlation-Id") or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
     metrics = request.app[METRICS]
     try:
         accepted = await request.app[INTAKE].submit(await request.read(),
