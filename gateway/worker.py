@@ -106,7 +106,7 @@ class Worker:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let in-flight sends finish for ``grace`` seconds, then cancel them
-        (their leases expire and another worker takes them up; the partner dedupes)."""
+        (each is handed back to the queue at once; the partner dedupes a resend)."""
         self._stopping = True
         self._wake.set()
         if self._tasks:
@@ -118,6 +118,11 @@ class Worker:
     async def _process(self, claim: Claim) -> None:
         try:
             await self._process_claimed(claim)
+        except asyncio.CancelledError:
+            # shutdown ran out of grace: hand the delivery back now, not at lease expiry (the
+            # send may have reached the partner; the next worker resends and the partner dedupes)
+            await asyncio.shield(self.store.release(claim))
+            raise
         finally:
             self.gates.release(claim.delivery.partner)
             self._wake.set()  # a slot is free: look for more work now
