@@ -45,8 +45,7 @@ def _two_partners(b_url: str) -> Any:
 
 
 async def test_one_partner_down_opens_its_breaker_probes_once_and_recovers(
-        tmp_path: Path, samples: dict[str, Any]) -> None:
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
+        db_url: str, tmp_path: Path, samples: dict[str, Any]) -> None:
     template = samples["01-person-shanghai-social-security"]
     sim_b = LiveSimulator("national")
     sends = SendLog().install(sim_b)
@@ -70,7 +69,10 @@ async def test_one_partner_down_opens_its_breaker_probes_once_and_recovers(
                 b_ids.append(doc["id"])
 
             async def b_open() -> bool:
-                return await gauge("national-b") == "2.0"
+                # visible to operators in /metrics and in the case view
+                _, view = await gw.get(f"/api/v1/cases/{b_ids[0]}")
+                return (await gauge("national-b") == "2.0"
+                        and view["deliveries"][0]["partnerBreaker"] == "open")
             await wait_until(b_open, timeout=30, what="national-b's breaker to open")
 
             async def b_quiet() -> bool:
@@ -82,26 +84,26 @@ async def test_one_partner_down_opens_its_breaker_probes_once_and_recovers(
             sim_b.misbehave("http500", count=1)
             sim_b.misbehave("delay", count=1, delay=0.8)
 
-            status, b_view = await gw.get(f"/api/v1/cases/{b_ids[0]}")
-            assert b_view["deliveries"][0]["partnerBreaker"] == "open"
             assert await gauge("national") in (None, "0.0")  # no row until it ever trips
 
             # meanwhile the other partner's deliveries flow
-            a_finals = []
+            a_ids = []
             for n in range(A_CASES):
                 status, doc = await gw.post_case(numbered_case(template, n, prefix="BRKA"))
                 assert status == 202 and doc["deliveries"][0]["partner"] == "national"
-                a_finals.append(await gw.wait_final(doc["id"], timeout=30))
+                a_ids.append(doc["id"])
+            a_finals = [await gw.wait_final(i, timeout=30) for i in a_ids]
             assert all(f["deliveries"][0]["state"] == "delivered" for f in a_finals)
             assert a_finals[0]["deliveries"][0]["partnerBreaker"] == "closed"
-            status, b_view = await gw.get(f"/api/v1/cases/{b_ids[0]}")
-            assert b_view["deliveries"][0]["state"] == "pending"
 
             # recovery: everything to national-b is delivered
             b_finals = [await gw.wait_final(i, timeout=60) for i in b_ids]
             assert await gauge("national-b") == "0.0"
             assert b_finals[0]["deliveries"][0]["partnerBreaker"] == "closed"
     assert all(f["deliveries"][0]["state"] == "delivered" for f in b_finals)
+    # national's cases went through while national-b was held back
+    assert max(f["deliveries"][0]["deliveredAt"] for f in a_finals) \
+        < min(f["deliveries"][0]["deliveredAt"] for f in b_finals)
     assert sim_a.state.summary(False)["unique"] == A_CASES
     assert sim_b.state.summary(False)["unique"] == B_CASES
 
