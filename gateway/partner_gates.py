@@ -96,7 +96,9 @@ class PartnerGates:
         return out
 
     async def acquire(self, partner: str) -> bool:
-        gate = self.gates[partner]
+        gate = self.gates.get(partner)
+        if gate is None:  # not configured (any more): nothing to limit, it will dead-letter
+            return True
         if not await gate.limits.concurrency.try_acquire():
             return False
         if gate.limits.rate is not None and not gate.limits.rate.try_acquire():
@@ -105,7 +107,8 @@ class PartnerGates:
         return True
 
     def release(self, partner: str) -> None:
-        self.gates[partner].limits.release()
+        if (gate := self.gates.get(partner)) is not None:
+            gate.limits.release()
 
     async def record(self, partner: str, kind: OutcomeKind, now: datetime, detail: str) -> None:
         gate = self.gates.get(partner)

@@ -15,6 +15,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import structlog
+
 from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, PermanentError
 from gateway.metrics import Metrics
@@ -86,15 +88,24 @@ class Worker:
     async def _claim_round(self) -> int:
         """Claim what each partner may take now (breaker, limits) and start sending it."""
         w = self.settings.worker
-        await self.gates.sync()
         free = w.concurrency - len(self._tasks)
+        if free <= 0:
+            return 0
+        due = await self.store.due_partners()
+        if not due:
+            return 0
+        await self.gates.sync()
+        caps = await self.gates.capacity(utcnow())
         claimed = 0
-        for partner, cap in (await self.gates.capacity(utcnow())).items():
-            n = min(cap, free - claimed, w.batch_size)
+        for partner in sorted(due):
+            # a partner no longer configured still gets its deliveries claimed: they fail
+            # permanently and park in the dead-letter queue where operators see them
+            n = min(caps.get(partner, free), free - claimed, w.batch_size)
             if n <= 0:
                 continue
             for c in await self.store.claim_due(self.worker_id, limit=n,
-                                                lease_seconds=w.lease_seconds, partners=[partner]):
+                                                lease_seconds=w.lease_seconds, partners=[partner],
+                                                check_first=False):
                 if not await self.gates.acquire(partner):
                     await self.store.release(c)
                     continue
@@ -129,6 +140,8 @@ class Worker:
 
     async def _process_claimed(self, claim: Claim) -> None:
         d = claim.delivery
+        structlog.contextvars.bind_contextvars(correlation_id=claim.correlation_id,
+                                               delivery_id=d.id, partner=d.partner)
         started = utcnow()
         version: str | None = None
         try:

@@ -196,3 +196,30 @@ async def test_restart_between_accept_and_delivery_still_delivers(
     assert d["state"] == "delivered"
     summary = sim.state.summary(False)
     assert summary["unique"] == 1  # whatever reached the partner twice was deduped
+
+
+async def test_deliveries_of_a_partner_removed_from_config_park_visibly(
+        tmp_path: Path, samples: dict[str, Any]) -> None:
+    import yaml
+
+    from gateway.config import load_settings
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
+    async with Simulator("national") as sim:
+        first = settings_for(tmp_path, db_url, {"national": sim.url()})
+        no_worker = first.model_copy(update={"worker": first.worker.model_copy(
+            update={"enabled": False})})
+        async with Gateway(no_worker) as gw:
+            status, doc = await gw.post_case(samples["01-person-shanghai-social-security"])
+            assert status == 202
+        cfg = write_config(tmp_path, db_url, {"national": sim.url()})
+        raw = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        raw["partners"]["national-v2"] = raw["partners"].pop("national")
+        for r in raw["routes"]:
+            if r.get("target") == "national":
+                r["target"] = "national-v2"
+        cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        async with Gateway(load_settings(cfg)) as gw:
+            final = await gw.wait_final(doc["id"])
+    [d] = final["deliveries"]
+    assert d["state"] == "dead" and "partner 'national' is not configured" in d["lastMessage"]
+    assert sim.state.summary(False)["received"] == 0
