@@ -25,7 +25,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     else:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
-        kwargs["pool_pre_ping"] = True
+        # No pre-ping: it costs a round trip per transaction. A connection broken by a server
+        # restart fails one transaction (the worker retries; intake answers 500, nothing stored)
+        # and SQLAlchemy then invalidates the pool; recycling bounds a connection's age.
+        kwargs["pool_recycle"] = 1800
     engine = create_async_engine(u, **kwargs)
     if u.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
