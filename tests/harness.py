@@ -367,6 +367,7 @@ class CrashReport:
     seed: int
     cycles: int = 0                  # SIGKILL + restart cycles
     kills_with_send_in_flight: int = 0
+    kills_with_post_in_flight: int = 0  # kills while a client POST was unanswered
     cases: int = 0                   # distinct cases the client submitted
     accepted: int = 0                # cases that got a 202 or 200
     answers_lost: int = 0            # committed, but the client saw the crash and retried (→ 200)
@@ -438,6 +439,7 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
             await asyncio.sleep(after)
             async with limit:
                 while True:
+                    posting[0] += 1
                     try:
                         async with http.post(f"{base}/api/v1/cases", data=body,
                                              headers={"Content-Type": "application/json"}) as r:
@@ -447,6 +449,8 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
                         report.client_retries += 1
                         await asyncio.sleep(0.1)
                         continue
+                    finally:
+                        posting[0] -= 1
                     if status in (200, 202):
                         accepted[case["applicationNo"]] = doc["id"]
                         first_status[case["applicationNo"]] = status
@@ -454,6 +458,7 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
                     unexpected.append(f"{case['applicationNo']}: HTTP {status} {doc}")
                     return
 
+        posting = [0]  # client POSTs on the wire now
         tasks: list[asyncio.Task[None]] = []
         try:
             for cycle in range(cycles):
@@ -471,6 +476,13 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
                         if any(e["end"] is None for e in sends.entries):
                             break
                         await asyncio.sleep(0.05)
+                else:  # or a case on its way in: committed or not, never half of it
+                    for _ in range(200):
+                        if posting[0]:
+                            break
+                        await asyncio.sleep(0.005)
+                if posting[0]:
+                    report.kills_with_post_in_flight += 1
                 if any(e["end"] is None for e in sends.entries):
                     report.kills_with_send_in_flight += 1
                 proc.kill()
