@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from gateway.domain.regions import normalise as normalise_region
-from gateway.errors import ConflictError, FieldProblem
+from gateway.errors import ConflictError, FieldProblem, NoRouteError
 from gateway.store import NewCase, NewDelivery, Store, SubmitResult
 from gateway.validation import CaseValidator, diff_paths, parse_json
 
@@ -65,7 +65,16 @@ class Intake:
     async def submit(self, raw: bytes, *, correlation_id: str) -> Accepted:
         case = normalise(self.validator.validate(parse_json(raw)))
         digest = body_hash(case)
-        plan = self.contracts.current.routes.plan(case)
+        try:
+            plan = self.contracts.current.routes.plan(case)
+        except NoRouteError:
+            # a resubmission of a case accepted under an earlier route table is still the same
+            # case: answer it instead of refusing it
+            existing = await self.store.find_case_by_application_no(case["applicationNo"])
+            if existing is None:
+                raise
+            return Accepted(self._same_or_conflict(existing.body, existing.body_hash, case,
+                                                   digest, SubmitResult(existing, created=False)))
         new = NewCase(
             application_no=case["applicationNo"], body=case, body_hash=digest,
             correlation_id=correlation_id, home_items=tuple(plan.home_items),

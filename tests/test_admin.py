@@ -104,3 +104,15 @@ async def test_reload_applies_new_routes_and_refuses_a_broken_set(
             assert status == 200 and doc["generation"] == 2
             status, case = await gw.post_case(samples["02-company-bundle-beijing-guangdong"])
             assert status == 202 and case["homeItems"] == ["1", "2"] and case["deliveries"] == []
+            # 4. without the catch-all, Shanghai has no route: a new case is refused naming the
+            #    item, but a case accepted before the change is still answered as itself
+            first = samples["01-person-shanghai-social-security"]
+            assert (await gw.post_case(first))[0] == 202
+            raw["routes"] = [r for r in raw["routes"] if r["match"]]
+            cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+            assert (await _call(gw, "POST", "/api/v1/admin/reload", AUTH))[0] == 200
+            assert (await gw.post_case(first))[0] == 200
+            other = copy.deepcopy(first)
+            other["applicationNo"] = "BJ2026113000000099"
+            status, doc = await gw.post_case(other)
+            assert status == 422 and doc["errors"][0]["path"] == "/items/0"

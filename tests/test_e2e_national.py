@@ -103,6 +103,10 @@ async def test_invalid_input_gets_a_precise_problem_document(tmp_path: Path,
                 assert "Content-Type" in (await r.json(content_type=None))["detail"]
             status, doc = await gw.get("/api/v1/cases/no-such-case")
             assert status == 404 and doc["status"] == 404
+            status, doc = await gw.post_case(b'{"applicationNo": "' + b"x" * 3_000_000 + b'"}')
+            assert status == 413 and doc["title"] == "Payload too large"
+            status, doc = await gw.post_case(b'[1, 2]')
+            assert status == 422 and doc["errors"][0]["path"] == ""
     assert sim.state.summary(False)["received"] == 0
 
 
