@@ -54,6 +54,8 @@ class PartnerGates:
         self.gates = {name: _Gate(BreakerPolicy.from_settings(p.breaker),
                                   PartnerLimits.from_settings(p.limits), BreakerSnapshot())
                       for name, p in settings.partners.items()}
+        for name, gate in self.gates.items():  # every partner has a series, closed until told
+            metrics.breaker.labels(name).set(STATE_GAUGE[gate.snap.state])
 
     async def sync(self) -> None:
         """Adopt breaker states other instances wrote."""
