@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -152,15 +151,13 @@ def case_show(config: str | None, database_url: str | None, case_id: str) -> Non
     click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
 
 
-def _mount(module: str, attr: str) -> None:
-    """Add a tool group that lives beside its subject (mapping, routing) if present."""
-    try:
-        group = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return
-    main.add_command(group)
+def _add_tool_groups() -> None:
+    """The tool groups live beside their subjects (mapping, routing, dead letters)."""
+    from gateway.dlq_cli import cli as dlq
+    from gateway.mapping.cli import cli as mapping
+    from gateway.routing.cli import route
+    for group in (mapping, route, dlq):
+        main.add_command(group)
 
 
-_mount("gateway.mapping.cli", "cli")
-_mount("gateway.routing.cli", "route")
-_mount("gateway.dlq_cli", "cli")
+_add_tool_groups()

@@ -21,7 +21,7 @@ from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, PermanentError
 from gateway.metrics import Metrics
 from gateway.partner_gates import PartnerGates
-from gateway.protocols.base import Outcome, OutcomeKind, PartnerClient
+from gateway.protocols.base import Outcome, PartnerClient
 from gateway.retry.policy import Decision, RetryPolicy, decide
 from gateway.runtime import ContractsHolder
 from gateway.store import Claim, Store
@@ -194,4 +194,4 @@ class Worker:
         return outcome, mapping.version
 
 
-__all__ = ["Worker", "delivery_view", "OutcomeKind"]
+__all__ = ["Worker", "delivery_view"]

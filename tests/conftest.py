@@ -73,3 +73,15 @@ def samples() -> dict[str, dict[str, Any]]:
     import json
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((ROOT / "samples" / "cases").glob("*.json"))}
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Any]:
+    """A migrated, empty store on each engine."""
+    from gateway.store import Store, create_engine
+    from gateway.store.migrate import upgrade
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    s = Store(engine)
+    yield s
+    await s.close()

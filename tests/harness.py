@@ -151,19 +151,7 @@ class GatewayProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config),
              "--port", str(self.port)], stdout=out, stderr=out, env=env, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"gateway exited: {self.log.read_text()[-3000:]}")
-                try:
-                    async with http.get(f"{self.base}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"gateway not ready: {self.log.read_text()[-3000:]}")
+        await wait_ready(self, timeout)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         assert self.proc is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ async def _park(store: Store, no: str, code: str, partner_version: str = "1") ->
                                       state=DEAD, next_attempt_at=None, partner_code=code,
                                       message="rejected", mapping_version=partner_version)
     return c.delivery.id
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    engine = create_engine(db_url)
-    await upgrade(engine)
-    s = Store(engine)
-    yield s
-    await s.close()
 
 
 async def test_replay_gives_a_fresh_budget_and_keeps_history(store: Store) -> None:

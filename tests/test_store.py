@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -15,15 +13,6 @@ from gateway.store.migrate import current_revision, head_revision, upgrade
 from gateway.store.models import metadata
 from gateway.store.repository import DEAD, DELIVERED, IN_FLIGHT, PENDING
 from gateway.store.types import utcnow
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    engine = create_engine(db_url)
-    await upgrade(engine)
-    s = Store(engine)
-    yield s
-    await s.close()
 
 
 def new_case(no: str, n_deliveries: int = 1, body: dict | None = None) -> NewCase:

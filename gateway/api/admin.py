@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.cases import delivery_doc
+from gateway.api.cases import delivery_doc, dumps as _dumps
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problem
 from gateway.errors import ConfigError, FieldProblem, InputError
@@ -114,11 +114,6 @@ async def reload(request: web.Request) -> web.Response:
         detail={"generation": holder.generation})
     return web.json_response({"generation": holder.generation,
                               "mappings": fresh.mappings.names()})
-
-
-def _dumps(obj: Any) -> str:
-    import json
-    return json.dumps(obj, ensure_ascii=False, default=str)
 
 
 def add_routes(app: web.Application) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -90,11 +91,11 @@ async def get_case(request: web.Request) -> web.Response:
         for d in doc["deliveries"]:
             snap = gates.snapshot(d["partner"])
             d["partnerBreaker"] = None if snap is None else snap["state"]
-    return web.json_response(doc, dumps=_dumps)
+    return web.json_response(doc, dumps=dumps)
 
 
-def _dumps(obj: Any) -> str:
-    import json
+def dumps(obj: Any) -> str:
+    """JSON with Chinese kept readable and datetimes as ISO strings."""
     return json.dumps(obj, ensure_ascii=False, default=str)
 
 
