@@ -89,6 +89,34 @@ class NoRouteError(InputError):
     type_ = "urn:gateway:problem:no-route"
 
 
+@dataclass(frozen=True)
+class ParameterProblem:
+    """One refused header or query parameter, named the way OpenAPI does (``in`` and ``name``)."""
+
+    where: str  # "header" | "query"
+    name: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"in": self.where, "name": self.name, "message": self.message}
+
+
+class ParameterError(InputError):
+    """Headers or query parameters the caller must fix; the detail names each one."""
+
+    type_ = "urn:gateway:problem:parameter"
+
+    def __init__(self, problems: list[ParameterProblem]) -> None:
+        self.parameters = problems
+        super().__init__("; ".join(f"{p.where} {'parameter ' if p.where == 'query' else ''}"
+                                   f"{p.name}: {p.message}" for p in problems))
+
+    def problem(self) -> dict[str, Any]:
+        doc = super().problem()
+        doc["errors"] = [p.as_dict() for p in self.parameters]
+        return doc
+
+
 class NotFound(GatewayError):
     """An id that does not exist (404)."""
 

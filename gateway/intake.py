@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -41,8 +42,18 @@ def body_hash(case: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# What the schema's applicationNo pattern allows: no whitespace, no control character, ASCII.
+_APPLICATION_NO = re.compile(r"[A-Za-z0-9-]{1,64}", re.ASCII)
+
+
 def idempotency_key(application_no: str, plan_key: str) -> str:
-    """Stable per case and target, so partners dedupe retries and replays of the same message."""
+    """Stable per case and target, so partners dedupe retries and replays of the same message.
+
+    Built only from an application number that cannot differ by whitespace or invisible
+    characters for the same application (``"BJ1"`` and ``"BJ1\\n"`` once made two keys): any
+    other value is a bug upstream of here, so it fails loudly instead of minting a second key."""
+    if not _APPLICATION_NO.fullmatch(application_no):
+        raise ValueError("an idempotency key needs a validated application number")
     digest = hashlib.sha256(f"{application_no}\x1f{plan_key}".encode()).hexdigest()
     return f"BJGW-{digest[:40]}"
 

@@ -18,7 +18,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
     doc = {"type": extra.pop("type", "about:blank"), "title": title, "status": status,
            "detail": detail, **extra}
-    return web.Response(status=status, text=json.dumps(doc, ensure_ascii=False),
+    try:
+        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from an undecodable path or header byte
+        body = json.dumps(doc).encode("ascii")
+    return web.Response(status=status, body=body,
                         content_type="application/problem+json", charset="utf-8")
 
 
@@ -42,6 +46,17 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(500, "Internal error",
-                       "the gateway failed to handle this request; nothing was stored",
-                       instance=request.path)
+        return problem(500, "Internal error", failure_detail(request), instance=request.path)
+
+
+def failure_detail(request: web.Request) -> str:
+    """What a caller may assume after a 500. The error can come after a commit (a case stored,
+    its answer not built), so a write is never said to have left nothing behind."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return "the gateway failed to answer this request; nothing was changed"
+    if request.path.rstrip("/") == "/api/v1/cases":
+        return ("the gateway failed to handle this request; the case may or may not have been "
+                "stored: retry with the same application number (a case already stored is "
+                "answered as itself, never stored twice)")
+    return ("the gateway failed to handle this request; it may or may not have taken effect: "
+            "check the current state before retrying")
