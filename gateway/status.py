@@ -10,16 +10,21 @@ code tables at the bottom translate both ways. Three decisions live here:
     event wins. The one legitimate step back — 补正 asked for again during review — is accepted
     only when both events carry times and the incoming one is newer.
 
-``derive_bundle(children)``
-    A "一件事" bundle shows the applicant one status. It is FINISHED (or the common terminal
-    status) only when every child is terminal, with each child's outcome. While any child is
-    open, a child that waits for the applicant (PRECHECK_RETURNED before SUPPLEMENT_REQUIRED:
-    earliest in the process first) surfaces together with which part needs it; otherwise the
-    bundle is as far along as its slowest open child. A child not yet delivered counts as
-    SUBMITTED; a dead-lettered child is listed under ``attention`` for an operator.
+``derive_bundle(children, home)``
+    A "一件事" bundle shows the applicant one status, derived from nothing but the case's
+    deliveries (``child_of``) and its home items. It is FINISHED (or the common terminal status)
+    only when every part is terminal, with each part's outcome. While any part is open, a part
+    that waits for the applicant (PRECHECK_RETURNED before SUPPLEMENT_REQUIRED: earliest in the
+    process first) sets the status; otherwise the bundle is as far along as its slowest open
+    part. A part its partner has not accepted yet (pending, in flight, retrying, dead: no receipt
+    and no status from the partner) counts as SUBMITTED and is named in ``blocking`` with its
+    delivery state and last reason; a dead one is also listed under ``attention`` for an
+    operator. An item handled in Beijing is a part
+    handed to the home platform: the gateway hears nothing back for it, so it counts as
+    SUBMITTED (已申报) and the bundle never claims to be finished past it.
 
-``derive_items(children)``
-    The same rule per item: a 多地联办 item is done only when every region's child is.
+``derive_items(children, home)``
+    The same rule per item: a 多地联办 item is done only when every region's part is.
 """
 
 from __future__ import annotations
@@ -103,11 +108,48 @@ def advance(current: CaseStatus | None, incoming: CaseStatus, *,
 
 # -- bundle derivation ----------------------------------------------------------------------
 
+class Delivery(StrEnum):
+    """Where a part of the bundle is, seen from the gateway (not the partner's case status).
+
+    Routed parts (one per partner delivery) move pending → in_flight → retrying … → delivered,
+    or end dead (parked for an operator) or discarded (an operator gave up: VOIDED). An item
+    handled in Beijing is handed to the home platform: the gateway carries it nowhere.
+    """
+
+    PENDING = "pending"            # queued, never tried
+    IN_FLIGHT = "in_flight"        # an attempt is on the wire
+    RETRYING = "retrying"          # tried and failed (or replayed); waits for its next attempt
+    DEAD = "dead"                  # dead-lettered: waits for an operator
+    DELIVERED = "delivered"        # the partner accepted it (receipt)
+    DISCARDED = "discarded"        # an operator gave it up
+    HANDED_TO_HOME = "handed_to_home"  # handled in Beijing by the home platform
+
+
+#: Parts their partner has not accepted yet: each one holds the bundle back.
+UNACCEPTED: frozenset[Delivery] = frozenset(
+    {Delivery.PENDING, Delivery.IN_FLIGHT, Delivery.RETRYING, Delivery.DEAD})
+
+#: The ``partner`` of a part handled in Beijing (the routing table's ``target: home``).
+HOME = "home"
+
+
+def delivery_of(state: str, attempts: int = 0) -> Delivery:
+    """The gateway's view of a stored delivery: its state, with ``pending`` split by whether
+    it has been tried before (``retrying``)."""
+    if state == "pending":
+        return Delivery.RETRYING if attempts > 0 else Delivery.PENDING
+    return Delivery(state)
+
+
 @dataclass(frozen=True)
 class ChildView:
-    """What the bundle needs to know about one child delivery.
+    """What the bundle needs to know about one part: a child delivery or a home item.
 
-    ``status`` is None until the partner has acknowledged anything (counts as SUBMITTED).
+    ``status`` is the partner's canonical status, None until the partner has acknowledged
+    anything (counts as SUBMITTED). ``delivery`` is the gateway's side; when not given it is
+    ``delivered`` for a child with a status and ``pending`` for one without. ``attempts`` and
+    the ``last_*`` fields say why a part is still not accepted (the last attempt's outcome,
+    partner code and message).
     """
 
     key: str
@@ -116,11 +158,49 @@ class ChildView:
     partner: str | None = None
     item_nos: tuple[str, ...] = ()
     region: str | None = None
-    dead_letter: bool = False
+    delivery: Delivery | None = None
+    attempts: int = 0
+    last_outcome: str | None = None
+    last_code: str | None = None
+    last_message: str | None = None
+    next_attempt_at: datetime | None = None
 
     @property
     def effective(self) -> CaseStatus:
         return self.status or S.SUBMITTED
+
+    @property
+    def transport(self) -> Delivery:
+        if self.delivery is not None:
+            return self.delivery
+        return Delivery.DELIVERED if self.status is not None else Delivery.PENDING
+
+    @property
+    def home(self) -> bool:
+        return self.transport is Delivery.HANDED_TO_HOME
+
+    @property
+    def dead_letter(self) -> bool:
+        return self.transport is Delivery.DEAD
+
+    @property
+    def unaccepted(self) -> bool:
+        """Not yet accepted by its partner: pending, in flight, retrying or dead, and no status
+        from the partner (a partner that reports a status for it holds the case)."""
+        return self.transport in UNACCEPTED and self.status is None
+
+    @property
+    def waiting_for(self) -> str | None:
+        """Who must act before this part moves: ``applicant`` (预审退回 / 补齐补正),
+        ``operator`` (dead-lettered), ``delivery`` (the gateway is still delivering it), else
+        None."""
+        if self.effective in BLOCKING:
+            return "applicant"
+        if self.transport is Delivery.DEAD:
+            return "operator"
+        if self.unaccepted:
+            return "delivery"
+        return None
 
     @property
     def outcome(self) -> str | None:
@@ -129,10 +209,47 @@ class ChildView:
             return self.result.value if self.result else S.FINISHED.value
         return self.effective.value if self.effective in TERMINAL else None
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "partner": self.partner, "itemNos": list(self.item_nos),
+                "region": self.region, "status": self.effective.value,
+                "result": self.result.value if self.result else None,
+                "delivery": self.transport.value, "waitingFor": self.waiting_for,
+                "attempts": self.attempts, "lastOutcome": self.last_outcome,
+                "lastCode": self.last_code, "lastMessage": self.last_message,
+                "nextAttemptAt": (self.next_attempt_at.isoformat()
+                                  if self.next_attempt_at is not None
+                                  and self.transport in (Delivery.PENDING, Delivery.RETRYING)
+                                  else None),
+                "deadLetter": self.dead_letter}
+
+
+def child_of(d: Any) -> ChildView:
+    """The part for one stored delivery (any object with a ``DeliveryRecord``'s fields)."""
+    return ChildView(key=d.id, status=CaseStatus(d.partner_status) if d.partner_status else None,
+                     partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
+                     delivery=delivery_of(d.state, d.attempts), attempts=d.attempts,
+                     last_outcome=d.last_outcome, last_code=d.last_code,
+                     last_message=d.last_message or None, next_attempt_at=d.next_attempt_at)
+
+
+def home_part(item_no: str, status: CaseStatus | None = None,
+              result: Result | None = None) -> ChildView:
+    """An item handled in Beijing: handed to the home platform, which the gateway does not
+    hear from, so its status is SUBMITTED (已申报) unless a known one is given."""
+    return ChildView(key=f"{HOME}:{item_no}", status=status, result=result, partner=HOME,
+                     item_nos=(item_no,), delivery=Delivery.HANDED_TO_HOME)
+
 
 @dataclass(frozen=True)
 class BundleView:
-    """The one status the applicant sees, and the parts that explain it."""
+    """The one status the applicant sees, and the parts that explain it.
+
+    ``blocking`` names every part that holds the bundle back: those waiting for the applicant
+    first (earliest in the process first; the first of them is the bundle's status), then every
+    part its partner has not accepted yet, in delivery order. ``attention`` is the dead-lettered
+    parts an operator must act on; ``pending`` the keys of all parts not yet accepted.
+    ``children`` are the deliveries, ``home`` the items handed to the home platform.
+    """
 
     status: CaseStatus
     result: Result | None = None
@@ -141,6 +258,7 @@ class BundleView:
     attention: tuple[ChildView, ...] = ()
     pending: tuple[str, ...] = ()
     children: tuple[ChildView, ...] = ()
+    home: tuple[ChildView, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -150,20 +268,32 @@ class BundleView:
     def needs_attention(self) -> bool:
         return bool(self.attention)
 
+    @property
+    def delivered(self) -> bool:
+        """Every routed part accepted by its partner (or discarded by an operator)."""
+        return not self.pending
+
     def as_dict(self) -> dict[str, Any]:
-        def part(c: ChildView) -> dict[str, Any]:
-            return {"key": c.key, "partner": c.partner, "itemNos": list(c.item_nos),
-                    "region": c.region, "status": c.effective.value,
-                    "result": c.result.value if c.result else None,
-                    "deadLetter": c.dead_letter}
         return {"status": self.status.value, "terminal": self.terminal,
                 "result": self.result.value if self.result else None,
                 "outcomes": dict(self.outcomes),
-                "blocking": [part(c) for c in self.blocking],
+                "delivered": self.delivered,
+                "blocking": [c.as_dict() for c in self.blocking],
                 "needsAttention": self.needs_attention,
-                "attention": [part(c) for c in self.attention],
+                "attention": [c.as_dict() for c in self.attention],
                 "pending": list(self.pending),
-                "children": [part(c) for c in self.children]}
+                "children": [c.as_dict() for c in self.children],
+                "home": [c.as_dict() for c in self.home]}
+
+    def item_dict(self) -> dict[str, Any]:
+        """The compact form the case view shows per item: its status and every part carrying
+        it (each region of a 多地联办 item; ``home`` for Beijing's own part)."""
+        return {"status": self.status.value, "terminal": self.terminal,
+                "result": self.result.value if self.result else None,
+                "home": bool(self.home),
+                "parts": [{"key": c.key, "partner": c.partner, "region": c.region,
+                           "delivery": c.transport.value} for c in (*self.children, *self.home)],
+                "blocking": [c.key for c in self.blocking]}
 
 
 def _bundle_result(children: Sequence[ChildView]) -> Result | None:
@@ -175,38 +305,56 @@ def _bundle_result(children: Sequence[ChildView]) -> Result | None:
     return None
 
 
-def derive_bundle(children: Sequence[ChildView]) -> BundleView:
-    """Derive the bundle's status from its children (see the module docstring for the rule)."""
-    kids = tuple(children)
+def _home_parts(home: Sequence[str | ChildView]) -> tuple[ChildView, ...]:
+    return tuple(h if isinstance(h, ChildView) else home_part(h) for h in home)
+
+
+def derive_bundle(children: Sequence[ChildView],
+                  home: Sequence[str | ChildView] = ()) -> BundleView:
+    """Derive the bundle's status from its deliveries and its home items (item numbers, or
+    parts from :func:`home_part` where a home status is known); see the module docstring."""
+    kids, homes = tuple(children), _home_parts(home)
+    parts = (*kids, *homes)
     attention = tuple(c for c in kids if c.dead_letter)
-    pending = tuple(c.key for c in kids if c.status is None)
-    common: dict[str, Any] = {"attention": attention, "pending": pending, "children": kids}
-    if not kids:
+    pending = tuple(c.key for c in kids if c.unaccepted)
+    waiting = tuple(sorted((c for c in parts if c.effective in BLOCKING),
+                           key=lambda c: BLOCKING.index(c.effective)))
+    blocking = waiting + tuple(c for c in kids if c.unaccepted and c not in waiting)
+    common: dict[str, Any] = {"blocking": blocking, "attention": attention, "pending": pending,
+                              "children": kids, "home": homes}
+    if not parts:
         return BundleView(S.SUBMITTED, **common)
-    open_ = [c for c in kids if c.effective not in TERMINAL]
+    open_ = [c for c in parts if c.effective not in TERMINAL]
     if not open_:
-        outcomes = {c.key: c.outcome or "" for c in kids}
-        statuses = {c.effective for c in kids}
+        outcomes = {c.key: c.outcome or "" for c in parts}
+        statuses = {c.effective for c in parts}
         status = statuses.pop() if len(statuses) == 1 else S.FINISHED
-        result = _bundle_result(kids) if status is S.FINISHED else None
+        result = _bundle_result(parts) if status is S.FINISHED else None
         return BundleView(status, result, outcomes, **common)
-    outcomes = {c.key: o for c in kids if (o := c.outcome) is not None}
-    blocking = tuple(sorted((c for c in open_ if c.effective in BLOCKING),
-                            key=lambda c: BLOCKING.index(c.effective)))
-    if blocking:
-        return BundleView(blocking[0].effective, None, outcomes, blocking, **common)
-    # as far along as the slowest open child; a special procedure shows over plain review
+    outcomes = {c.key: o for c in parts if (o := c.outcome) is not None}
+    if waiting:
+        return BundleView(waiting[0].effective, None, outcomes, **common)
+    # as far along as the slowest open part; a special procedure shows over plain review
     slowest = min(open_, key=lambda c: (RANK[c.effective], c.effective is not S.SUSPENDED))
     return BundleView(slowest.effective, None, outcomes, **common)
 
 
-def derive_items(children: Sequence[ChildView]) -> dict[str, BundleView]:
-    """Per item: the derivation over the children carrying it (all regions of a 多地联办 item)."""
-    by_item: dict[str, list[ChildView]] = {}
+def _natural(item_no: str) -> tuple[int, int | str]:
+    return (0, int(item_no)) if item_no.isdigit() else (1, item_no)
+
+
+def derive_items(children: Sequence[ChildView],
+                 home: Sequence[str | ChildView] = ()) -> dict[str, BundleView]:
+    """Per item, in item-number order: the derivation over the parts carrying it (all regions
+    of a 多地联办 item); an item handled in Beijing is its home part."""
+    by_item: dict[str, tuple[list[ChildView], list[ChildView]]] = {}
     for c in children:
         for no in c.item_nos:
-            by_item.setdefault(no, []).append(c)
-    return {no: derive_bundle(kids) for no, kids in by_item.items()}
+            by_item.setdefault(no, ([], []))[0].append(c)
+    for h in _home_parts(home):
+        for no in h.item_nos:
+            by_item.setdefault(no, ([], []))[1].append(h)
+    return {no: derive_bundle(*by_item[no]) for no in sorted(by_item, key=_natural)}
 
 
 # -- vendor code tables (data) --------------------------------------------------------------

@@ -43,6 +43,9 @@ async def test_ten_item_bundle_reaches_each_partner_once(db_url: str, tmp_path: 
     joint = sorted((d["partner"], d["region"]) for d in final["deliveries"] if "10" in d["items"])
     # Hebei's message spans Shijiazhuang and Langfang, so its region is the province
     assert joint == [("hebei", "130000000000"), ("tianjin", "120116000000")]
-    assert set(final["items"]) == {"3", "4", "5", "6", "7", "8", "9", "10"}
+    # every item, the two handled in Beijing too (handed to the home platform)
+    assert list(final["items"]) == [str(n) for n in range(1, 11)]
+    assert [final["items"][n]["home"] for n in ("1", "2", "3")] == [True, True, False]
     assert final["bundle"]["status"] == "SUBMITTED" and not final["bundle"]["needsAttention"]
+    assert final["bundle"]["delivered"] and final["bundle"]["blocking"] == []
     assert len(final["bundle"]["children"]) == 7

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.api.keys import INTAKE, METRICS, STORE, WORKER
 from gateway.errors import InputError, NotFound
-from gateway.status import CaseStatus, ChildView, derive_bundle, derive_items
+from gateway.status import child_of, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord
 
 
@@ -34,21 +34,18 @@ def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
     return doc
 
 
-def _child(d: DeliveryRecord) -> ChildView:
-    return ChildView(key=d.id, status=CaseStatus(d.partner_status) if d.partner_status else None,
-                     partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
-                     dead_letter=d.state == "dead")
-
-
 def case_doc(c: CaseRecord) -> dict[str, Any]:
-    """The case as the city platform sees it: one derived status (the bundle view), the status
-    per item (a 多地联办 item needs every region), and each child delivery."""
-    children = [_child(d) for d in c.deliveries]
+    """The case as the city platform sees it: one derived status (the bundle view: every part
+    not yet accepted by its partner named in ``blocking``, the items handed to the home platform
+    under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
+    is with the home platform), and each child delivery. Derived from the stored deliveries and
+    home items alone (``gateway.status``)."""
+    children = [child_of(d) for d in c.deliveries]
     return {
         "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
         "receivedAt": _iso(c.received_at), "homeItems": c.home_items,
-        "bundle": derive_bundle(children).as_dict(),
-        "items": {no: v.status.value for no, v in derive_items(children).items()},
+        "bundle": derive_bundle(children, c.home_items).as_dict(),
+        "items": {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()},
         "deliveries": [delivery_doc(d) for d in c.deliveries],
         "case": c.body,
     }
