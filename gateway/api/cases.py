@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from gateway.api import params
 from gateway.api.keys import INTAKE, METRICS, STORE, WORKER
 from gateway.errors import InputError, NotFound
 from gateway.status import child_of, derive_bundle, derive_items
@@ -55,7 +55,7 @@ async def submit_case(request: web.Request) -> web.Response:
     ctype = request.content_type
     if ctype not in ("application/json", "application/problem+json") and not ctype.endswith("+json"):
         raise InputError(f"Content-Type must be application/json, not {ctype or 'missing'}")
-    correlation_id = request.headers.get("X-Correlation-Id") or uuid.uuid4().hex
+    correlation_id = params.correlation_id(request)
     structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
     metrics = request.app[METRICS]
     try:
@@ -78,7 +78,7 @@ async def submit_case(request: web.Request) -> web.Response:
 
 
 async def get_case(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
+    case_id = params.case_id(request.match_info["case_id"])
     case = await request.app[STORE].get_case(case_id, with_history=True)
     if case is None:
         raise NotFound(f"no case with id {case_id}")
