@@ -1,16 +1,32 @@
-"""Standard schemas that partner WSDLs and XSDs import, bundled so nothing is fetched.
+"""Standard schemas that partner WSDLs and XSDs import, bundled so nothing is fetched; and the
+confinement every schema loader runs in.
 
 Government networks are often cut off from the internet, and fetching a schema at run time is
 both a reliability and a security risk. Every loader in the gateway (xmlschema, lxml, zeep) is
 pointed at :data:`CATALOG`, which maps the well-known locations (and namespaces, for imports
 without ``schemaLocation``) to files in ``gateway/catalog/schemas``; any other remote location
 is refused.
+
+Local locations are confined too: a WSDL or XSD written by someone else can name any path in an
+``import``/``include`` (``/etc/passwd``, ``../../secrets.xsd``, a FIFO that blocks the reader).
+Each loader is built with the *schema folders* it may read (the folder of the document being
+loaded, the configured schemas folder) and reads only regular files under those folders or the
+bundled catalog (:func:`confined_path`); everything else is refused with
+:class:`SchemaAccessError`, before any file is opened.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+import urllib.error
+import urllib.request
+import urllib.response
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
@@ -79,16 +95,66 @@ def xmlschema_locations() -> list[tuple[str, str]]:
     return [(ns, str(p)) for ns, p in NAMESPACES.items()]
 
 
-def lxml_parser() -> Any:
-    """A hardened lxml parser (no network, no entities, no DTD) that resolves from the catalog."""
+class SchemaAccessError(OSError):
+    """A schema location the loaders refuse to read (remote, outside the schema folders, not a
+    regular file). An ``OSError``, so zeep and xmlschema report it as an unreadable location."""
+
+
+def roots(*folders: Path | str) -> tuple[Path, ...]:
+    """The folders a loader may read: ``folders`` (resolved) and the bundled catalog."""
+    return tuple(dict.fromkeys([Path(f).resolve() for f in folders] + [SCHEMAS]))
+
+
+def confined_path(location: str, allowed: Iterable[Path]) -> Path:
+    """The file ``location`` (a path or ``file:`` URL) names, if it lies under one of ``allowed``
+    after resolving symbolic links and ``..``; else :class:`SchemaAccessError`. Opens nothing."""
+    allowed = tuple(allowed)
+    parts = urlsplit(location)
+    scheme = parts.scheme.lower()
+    if is_remote(location) or (len(scheme) > 1 and scheme != "file"):  # "c:" is a drive
+        raise SchemaAccessError(f"refusing to fetch {location}: not in the bundled catalog "
+                                f"(gateway/catalog); vendor the file next to the WSDL instead")
+    raw = urllib.request.url2pathname(unquote(parts.path)) if scheme == "file" else location
+    path = Path(raw).resolve()
+    if not any(path.is_relative_to(r) for r in allowed):
+        raise SchemaAccessError(f"refusing to read {location}: outside the schema folders "
+                                f"({', '.join(str(r) for r in allowed)})")
+    return path
+
+
+def read_confined(location: str, allowed: Iterable[Path]) -> tuple[Path, bytes]:
+    """The bundled file for a well-known URL, else the confined local file: its path and bytes.
+
+    Opened without blocking and checked to be a regular file on the open descriptor, so a FIFO
+    or device placed in a schema folder is refused rather than waited on."""
+    path = lookup(location) or confined_path(location, allowed)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise SchemaAccessError(f"cannot read {location}: {e.strerror}") from e
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SchemaAccessError(f"refusing to read {location}: not a regular file")
+        return path, f.read()
+
+
+def lxml_parser(*folders: Path | str, refused: list[str] | None = None) -> Any:
+    """A hardened lxml parser (no network, no entities, no DTD) that resolves imports from the
+    catalog and from ``folders`` and refuses every other location; each refusal's reason is
+    appended to ``refused`` (libxml2 swallows the exception while compiling a schema)."""
     from lxml import etree
+
+    allowed = roots(*folders)
 
     class _Resolver(etree.Resolver):  # type: ignore[misc]
         def resolve(self, url: str, pubid: str, context: Any) -> Any:  # type: ignore[override]
-            found = lookup(url)
-            if found is not None:
-                return self.resolve_filename(str(found), context)  # type: ignore[attr-defined]
-            return None
+            try:
+                path, data = read_confined(url, allowed)
+            except SchemaAccessError as e:
+                if refused is not None:
+                    refused.append(str(e))
+                raise
+            return self.resolve_string(data, context, base_url=path.as_uri())  # type: ignore[attr-defined]
 
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,
                              huge_tree=False)
@@ -96,29 +162,61 @@ def lxml_parser() -> Any:
     return parser
 
 
-def zeep_transport() -> Any:
-    """A zeep transport that serves catalog files and local files and refuses any other URL."""
+def compile_xsd(data: bytes, base_url: str, *folders: Path | str) -> Any:
+    """Compile an XSD (well-formed, DTD-free bytes: the caller checks them) whose imports and
+    includes come from the catalog and ``folders`` only. A refused location raises
+    :class:`SchemaAccessError` naming it, not libxml2's "failed to parse the XML resource"."""
+    from lxml import etree
+
+    refused: list[str] = []
+    doc = etree.fromstring(data, lxml_parser(*folders, refused=refused), base_url=base_url)
+    try:
+        return etree.XMLSchema(doc)
+    except etree.XMLSchemaParseError as e:
+        if refused:
+            raise SchemaAccessError(refused[0]) from e
+        raise
+
+
+def zeep_transport(*folders: Path | str) -> Any:
+    """A zeep transport that serves catalog files and regular files under ``folders`` (the WSDL's
+    own folder, the schemas folder) and refuses every other path or URL."""
     from zeep.transports import Transport
+
+    allowed = roots(*folders)
 
     class CatalogTransport(Transport):  # type: ignore[misc]
         def load(self, url: str) -> bytes:
-            found = lookup(url)
-            if found is not None:
-                return found.read_bytes()
-            if is_remote(url):
-                raise OSError(f"refusing to fetch {url}: not in the bundled catalog "
-                              f"(gateway/catalog); vendor the file next to the WSDL instead")
-            return super().load(url)
+            return read_confined(url, allowed)[1]
 
         def _load_remote_data(self, url: str) -> bytes:
-            raise OSError(f"refusing to fetch {url}: no network access for schemas")
+            raise SchemaAccessError(f"refusing to fetch {url}: no network access for schemas")
 
     return CatalogTransport()
 
 
+def xmlschema_options(*folders: Path | str) -> dict[str, Any]:
+    """Keyword arguments for ``xmlschema.XMLSchema``: catalog locations, local only, and an
+    opener that reads regular files under ``folders`` and the catalog, nothing else."""
+    allowed = roots(*folders)
+
+    class _ConfinedFiles(urllib.request.BaseHandler):
+        def file_open(self, req: urllib.request.Request) -> Any:
+            try:
+                path, data = read_confined(req.full_url, allowed)
+            except SchemaAccessError as e:
+                raise urllib.error.URLError(str(e)) from e
+            return urllib.response.addinfourl(io.BytesIO(data), {}, path.as_uri())
+
+    opener = urllib.request.OpenerDirector()
+    opener.add_handler(_ConfinedFiles())
+    return {"uri_mapper": uri_mapper, "locations": xmlschema_locations(), "allow": "local",
+            "opener": opener}
+
+
 def zeep_settings(*, catalog_transport: bool = True) -> Any:
     """Hardened zeep settings. With :func:`zeep_transport` the *transport* is the gate to the
-    outside (bundled catalog and local files only, every other URL refused), because zeep's
+    outside (bundled catalog and the schema folders only, every other location refused), because zeep's
     ``forbid_external`` refuses any http(s) import before the transport is asked — including the
     standard schemas this catalog serves. Without the catalog transport, ``forbid_external`` is on.
     DTDs and entities are always forbidden."""

@@ -23,6 +23,7 @@ from gateway.mapping.schemas import JsonSchema, SchemaCache, XsdSchema
 from gateway.mapping.xmlsource import element_to_dict, parse_document
 from gateway.mapping.xsdmodel import XNode, global_element
 from gateway.mapping.yamlload import LDict, load_yaml
+from gateway.protocols.xml import XmlError
 
 _TOP = {"version", "direction", "description", "source", "target", "context", "let", "fields"}
 _VERSION_SUFFIX = re.compile(r"^(?P<base>.+)\.v(?P<v>[0-9][0-9.]*)$")
@@ -77,7 +78,7 @@ class CompiledMapping:
                 continue
             try:
                 inner = parse_document(text)
-            except etree.XMLSyntaxError as e:
+            except XmlError as e:
                 problems.append(FieldProblem(tpath, f"inner document is not well-formed: {e}"))
                 continue
             problems += [FieldProblem(f"{tpath.split('#')[0]}#{p.path}", p.message)

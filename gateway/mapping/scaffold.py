@@ -1,10 +1,11 @@
 """``gateway mapping scaffold``: a mapping skeleton from a partner's WSDL, XSD or JSON Schema.
 
 Every target field is listed with its type and cardinality, so an engineer fills in source paths
-instead of reading the contract line by line. WSDLs and XSDs written by others are read offline:
-zeep (``forbid_external``/``forbid_dtd``/``forbid_entities``, a transport that serves only
-local files and :mod:`gateway.catalog`) for WSDLs — SOAP 1.1 and 1.2 bindings, document and
-rpc styles, SOAP headers, imports and includes — and xmlschema for plain XSDs.
+instead of reading the contract line by line. WSDLs and XSDs written by others are read offline
+and confined (:mod:`gateway.catalog`: the bundled catalog plus regular files under the document's
+own folder and the schemas folder; any other path or URL an import names is refused): zeep
+(``forbid_dtd``/``forbid_entities``) for WSDLs — SOAP 1.1 and 1.2 bindings, document and rpc
+styles, SOAP headers, imports and includes — and xmlschema for plain XSDs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+
+from gateway import catalog
+from gateway.protocols import xml as safexml
 
 
 class ScaffoldError(Exception):
@@ -135,7 +139,7 @@ def scaffold_xsd(path: Path, element: str | None, direction: str, schemas_dir: P
     from gateway.mapping.xsdmodel import global_element, load_schema
 
     try:
-        schema = load_schema(path)
+        schema = load_schema(path, schemas_dir)
     except Exception as e:  # xmlschema raises many types for a broken or unreachable schema
         raise ScaffoldError(f"cannot read {path.name}: {e}") from e
     names = sorted(schema.maps.elements) if element is None else []
@@ -208,8 +212,8 @@ def _find_xsd(wsdl: Path, qname: str) -> Path | None:
     ns, local = qname[1:].split("}") if qname.startswith("{") else ("", qname)
     for p in sorted(wsdl.parent.rglob("*.xsd")):
         try:
-            root = etree.parse(str(p), etree.XMLParser(no_network=True, resolve_entities=False)).getroot()
-        except etree.XMLSyntaxError:
+            root = safexml.parse(catalog.read_confined(str(p), catalog.roots(wsdl.parent))[1])
+        except (OSError, safexml.XmlError):
             continue
         if (root.get("targetNamespace") or "") != ns:
             continue
@@ -222,10 +226,9 @@ def _find_xsd(wsdl: Path, qname: str) -> Path | None:
 def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir: Path) -> str:
     from zeep import Client
 
-    from gateway import catalog
 
     try:
-        client = Client(str(path), transport=catalog.zeep_transport(),
+        client = Client(str(path), transport=catalog.zeep_transport(path.parent, schemas_dir),
                         settings=catalog.zeep_settings())
     except Exception as e:  # zeep/lxml/xmlschema errors: the WSDL cannot be used as is
         raise ScaffoldError(f"cannot read {path.name}: {type(e).__name__}: {e}") from e

@@ -17,10 +17,10 @@ from typing import Any
 import jsonschema
 from lxml import etree
 
-from gateway import catalog
 from gateway.errors import ConfigError, FieldProblem
 from gateway.mapping.jsonview import JsonView
 from gateway.mapping.xsdmodel import load_schema
+from gateway.protocols import xml as safexml
 
 
 @dataclass
@@ -88,8 +88,8 @@ class SchemaCache:
     def xsd(self, path: Path, *, file: str, line: int | None) -> XsdSchema:
         if path not in self._xsd:
             try:
-                model = load_schema(path)
-                validator = etree.XMLSchema(etree.parse(str(path), catalog.lxml_parser()))
+                model = load_schema(path, self.dir)
+                validator = safexml.load_schema(path, self.dir)
             except Exception as e:  # xmlschema/lxml raise many types; all mean "unusable schema"
                 raise ConfigError(f"XSD {path.name} cannot be used: {e}", file=file, line=line,
                                   key="schema") from e

@@ -4,19 +4,18 @@ dict that mapping paths read.
 Child local names become keys, text becomes strings, attributes become ``@name``; a name that
 occurs several times becomes a list. Paths stay correct whatever the count, because mapping paths
 treat a single value and a one-element list alike (``x[0]`` and ``each: x`` work on both), so no
-cardinality is guessed on the way out. Parsing is hardened (no network, entities or DTD).
+cardinality is guessed on the way out. Parsing goes through the gateway's one hardened parser
+(:mod:`gateway.protocols.xml`: no DTD, no entities, no network, a size cap, one parser per
+thread), so a partner's document cannot do here what it could not do anywhere else.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from lxml import etree
 
-_DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9_.-]+)[\"']")
-_PARSER = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,
-                          huge_tree=False, remove_blank_text=True)
+from gateway.protocols import xml as safexml
 
 
 def element_to_dict(el: Any) -> Any:
@@ -41,20 +40,12 @@ def element_to_dict(el: Any) -> Any:
 
 
 def parse_document(text: str | bytes) -> Any:
-    """Parse a whole XML document carried as text, honouring its declared encoding (GBK is read
-    as GB18030 so rare characters survive)."""
-    data = text if isinstance(text, bytes) else None
-    if data is None:
-        assert isinstance(text, str)
-        m = _DECL.match(text.encode("ascii", errors="ignore")[:200])
-        enc = m.group(1).decode() if m else "utf-8"
-        if enc.lower() in ("gbk", "gb2312"):
-            enc = "gb18030"
-        data = text.encode(enc, errors="xmlcharrefreplace")
-    m = _DECL.match(data[:200])
-    if m and m.group(1).lower() in (b"gbk", b"gb2312"):
-        data = data.replace(m.group(1), b"GB18030", 1)
-    return etree.fromstring(data, _PARSER)
+    """Parse a whole XML document: bytes honour their encoding (a GBK-family declaration is read
+    as GB18030 so rare characters survive), text is already Unicode (its declaration may only name
+    the GBK family or UTF-8). Raises :class:`gateway.protocols.xml.XmlError`."""
+    if isinstance(text, bytes | bytearray):
+        return safexml.parse(bytes(text))
+    return safexml.parse_text(text)
 
 
 def xml_to_dict(text: str | bytes) -> dict[str, Any]:

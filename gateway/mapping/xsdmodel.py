@@ -2,8 +2,9 @@
 its children in schema order with cardinality, its attributes and how to write its text.
 
 Read once at load through ``xmlschema`` (which follows imports and includes; standard schemas come
-from :mod:`gateway.catalog`, remote locations are refused). The render path never touches
-xmlschema: the compiler bakes tags, order and text conversion into the generated code.
+from :mod:`gateway.catalog`; remote locations and local files outside the schema folders are
+refused). The render path never touches xmlschema: the compiler bakes tags, order and text
+conversion into the generated code.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ _NUM = {"decimal", "float", "double", "integer", "int", "long", "short", "byte",
         "unsignedByte", "negativeInteger", "nonPositiveInteger"}
 
 
-def load_schema(path: Path) -> xmlschema.XMLSchemaBase:
-    """Load an XSD offline; ``xmlschema`` errors propagate for the caller to translate."""
-    return xmlschema.XMLSchema(str(path), uri_mapper=catalog.uri_mapper,
-                               locations=catalog.xmlschema_locations(), allow="local")
+def load_schema(path: Path, *folders: Path) -> xmlschema.XMLSchemaBase:
+    """Load an XSD offline, reading only the catalog, the schema's own folder and ``folders``
+    (:func:`gateway.catalog.xmlschema_options`); ``xmlschema`` errors propagate for the caller
+    to translate."""
+    return xmlschema.XMLSchema(str(path), **catalog.xmlschema_options(Path(path).parent, *folders))
 
 
 def _text_kind(simple: Any) -> str:

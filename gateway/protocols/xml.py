@@ -1,67 +1,66 @@
-"""The one hardened XML parser of the gateway, and the encoding rules for GBK-family documents.
+"""The one hardened XML parser of the gateway.
 
-Every byte of XML that enters the gateway (partner replies, simulator requests, vendored schemas)
-is parsed here, so the defences live in one place:
+Every byte of XML that enters the gateway (partner replies, simulator requests, vendored schemas,
+XML carried inside strings) is parsed here, so the defences live in one place:
 
-* no DTD is loaded and any ``<!DOCTYPE`` is refused outright (billion laughs, XXE, SSRF via
-  external DTDs all need one);
-* entities are never resolved, the network is never touched, ``huge_tree`` stays off (libxml2's
-  depth and text-node limits stay in force), processing instructions other than the prolog and
-  comments are kept out of the tree;
-* a size cap is checked before libxml2 sees the bytes.
+* a size cap is checked before anything else looks at the bytes;
+* the encoding is decided and the bytes decoded strictly in Python (:mod:`xmlcodec`); any
+  ``<!DOCTYPE``/``<!ENTITY`` in the *decoded* text is refused, whatever the encoding (UTF-16 and
+  UTF-32 included), and libxml2 only ever receives UTF-8 with the encoding forced;
+* libxml2 itself is configured so it cannot load anything: no DTD loading or validation, no
+  entity resolution, no network, and a resolver that refuses every external document (DTD,
+  entity, XInclude) with the same message whatever the target, so there is no file-existence
+  oracle. ``collect_ids`` stays on: lxml implements ``collect_ids=False`` by setting a libxml2
+  flag that, on libxml2 2.14, makes it load the external DTD subset (seen with strace);
+* ``huge_tree`` stays off (libxml2's depth limit of 256 and its text-node limits stay in force);
+  comments and processing instructions are kept out of the tree.
 
 lxml parsers are not safe to share between threads, so each thread gets its own (the event loop
-thread and any executor thread that loads WSDLs).
-
-GBK family: partners declare ``GBK`` or ``GB2312`` but write characters from GB18030 (rare
-characters in names). GB18030 is a strict superset of both, so a declared GBK-family document is
-always decoded as GB18030; nothing is ever replaced silently.
+thread and any executor thread that parses a large reply or loads a WSDL).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 from typing import cast
 
 from lxml import etree
 
-from gateway.errors import GatewayError
+from gateway.protocols.xmlcodec import GBK_FAMILY, XmlError, declared_label, decode, utf8_document
+
+__all__ = ["GBK_FAMILY", "MAX_XML_BYTES", "XmlError", "declared_encoding", "load_schema", "parse",
+           "parse_declared", "parse_text", "parser", "schema_errors", "to_bytes"]
 
 MAX_XML_BYTES = 8 * 1024 * 1024
 """Default cap for one document; partner messages are far below it (a case is a few KB)."""
 
-GBK_FAMILY = frozenset({"gbk", "gb2312", "gb_2312", "gb-2312", "gb18030", "cp936", "ms936",
-                        "euc-cn", "x-gbk", "windows-936"})
-_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"'][^>]*\?>")
+_SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas"
+_REFUSED = "external reference refused: documents may not load DTDs, entities or other files"
 
 
-class XmlError(GatewayError):
-    """A document that is not well-formed, too large, or uses a forbidden construct.
+class _RefuseAll(etree.Resolver):  # type: ignore[misc]
+    """Asked whenever libxml2 wants another document; never lets it have one."""
 
-    ``forbidden`` distinguishes an attack-shaped document (DOCTYPE, entities) from a merely
-    broken one; both are permanent for the message that carried them.
-    """
-
-    def __init__(self, reason: str, *, forbidden: bool = False) -> None:
-        self.reason = reason
-        self.forbidden = forbidden
-        super().__init__(reason)
+    def resolve(self, url: str, pubid: str, context: object) -> None:  # type: ignore[override]
+        raise XmlError(_REFUSED, forbidden=True)
 
 
 def _new_parser() -> etree.XMLParser:
-    return etree.XMLParser(
+    p = etree.XMLParser(
+        encoding="utf-8",         # xmlcodec hands over UTF-8 only; the declaration is not asked
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
+        attribute_defaults=False,
         huge_tree=False,
         remove_comments=True,
         remove_pis=True,
-        collect_ids=False,
         strip_cdata=True,
     )
+    p.resolvers.add(_RefuseAll())
+    return p
 
 
 _local = threading.local()
@@ -78,7 +77,8 @@ def parser() -> etree.XMLParser:
 
 def parse(data: bytes, *, max_bytes: int = MAX_XML_BYTES,
           encoding: str | None = None) -> etree._Element:
-    """Parse ``data`` safely; ``encoding`` overrides the declared one (used for GB18030).
+    """Parse ``data`` safely, honouring its byte order mark and declaration (a GBK-family
+    declaration is read as GB18030); ``encoding`` overrides both.
 
     Raises :class:`XmlError` for anything but a well-formed, DTD-free document.
     """
@@ -86,79 +86,74 @@ def parse(data: bytes, *, max_bytes: int = MAX_XML_BYTES,
         raise XmlError("XML must be given as bytes so its declared encoding is honoured")
     if len(data) > max_bytes:
         raise XmlError(f"document of {len(data)} bytes exceeds the {max_bytes}-byte limit")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:  # both are case-sensitive in XML
-        raise XmlError("DOCTYPE and entity declarations are forbidden", forbidden=True)
-    p = parser() if encoding is None else _encoding_parser(encoding)
+    return _parse_utf8(utf8_document(decode(bytes(data), encoding)))
+
+
+def _parse_utf8(data: bytes) -> etree._Element:
     try:
-        root = etree.fromstring(bytes(data), parser=p)
+        root = etree.fromstring(data, parser=parser())
     except etree.XMLSyntaxError as e:
         raise XmlError(f"not well-formed XML: {e.msg}") from e
-    except ValueError as e:  # e.g. unknown encoding
-        raise XmlError(f"unreadable XML: {e}") from e
     if root is None:
         raise XmlError("empty document")
-    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
+    if root.getroottree().docinfo.doctype:  # unreachable after utf8_document; kept as a tripwire
         raise XmlError("DOCTYPE is forbidden", forbidden=True)
     return root
 
 
-def _encoding_parser(encoding: str) -> etree.XMLParser:
-    cache: dict[str, etree.XMLParser] = getattr(_local, "by_encoding", None) or {}
-    _local.by_encoding = cache
-    p = cache.get(encoding)
-    if p is None:
-        p = etree.XMLParser(encoding=encoding, resolve_entities=False, no_network=True,
-                            load_dtd=False, dtd_validation=False, huge_tree=False,
-                            remove_comments=True, remove_pis=True, collect_ids=False,
-                            strip_cdata=True)
-        cache[encoding] = p
-    return p
-
-
 def declared_encoding(data: bytes) -> str | None:
     """The encoding named in the XML declaration, lower-cased, or ``None``."""
-    m = _DECL.match(data[:200])
-    return m.group(1).decode("ascii").lower() if m else None
+    return declared_label(data)
 
 
 def parse_declared(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
-    """Parse a document honouring its declaration, but read any GBK-family name as GB18030."""
-    enc = declared_encoding(data)
-    if enc in GBK_FAMILY:
-        return parse(data, max_bytes=max_bytes, encoding="GB18030")
+    """Parse a document honouring its declaration, reading any GBK-family name as GB18030
+    (what :func:`parse` does; kept for callers that say so explicitly)."""
     return parse(data, max_bytes=max_bytes)
 
 
 def parse_text(text: str, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse an XML document carried as a string (e.g. ``xmlData`` or ``<return>``).
 
-    The string's own declaration may name GBK; the characters are already Unicode, so they are
-    re-encoded as GB18030 (which can hold every Unicode character) and parsed as that — a rare
-    character is never lost on the way, whatever the declaration says.
+    The characters are already Unicode, so the string's own declaration is only a label: it may
+    name the GBK family or UTF-8 (or be absent), and a rare character outside GBK, raw or as a
+    reference, is never lost on the way.
     """
-    enc = declared_encoding(text[:200].encode("ascii", "replace"))
-    if enc is None or enc in GBK_FAMILY:
-        return parse(text.encode("gb18030"), max_bytes=max_bytes, encoding="GB18030")
-    if enc in {"utf-8", "utf8"}:
-        return parse(text.encode("utf-8"), max_bytes=max_bytes)
-    raise XmlError(f"embedded document declares unsupported encoding {enc!r}")
+    if not isinstance(text, str):
+        raise XmlError("an embedded document must be given as text")
+    label = declared_encoding(text[:200].encode("ascii", "replace"))
+    if label is not None and (label not in GBK_FAMILY and label not in {"utf-8", "utf8"}):
+        raise XmlError(f"embedded document declares unsupported encoding {label!r}")
+    if len(text) > max_bytes:  # each character is at least one byte; the exact check follows
+        raise XmlError(f"document of {len(text)} characters exceeds the {max_bytes}-byte limit")
+    data = utf8_document(text)
+    if len(data) > max_bytes:
+        raise XmlError(f"document of {len(data)} bytes exceeds the {max_bytes}-byte limit")
+    return _parse_utf8(data)
 
 
-def load_schema(path: Path | str) -> etree.XMLSchema:
-    """Compile a vendored XSD (its local ``xsd:import``/``include`` files resolve beside it).
+def load_schema(path: Path | str, *folders: Path | str) -> etree.XMLSchema:
+    """Compile a vendored XSD. Its ``xsd:import``/``include`` locations resolve from the bundled
+    catalog, the schema's own folder, the project's ``schemas/`` and ``folders``; any other
+    location is refused (:mod:`gateway.catalog`).
 
     Raises :class:`gateway.errors.ConfigError` naming the file: a broken schema is a broken
     deployment, found at start-up.
     """
+    from gateway import catalog
     from gateway.errors import ConfigError
 
     path = Path(path)
     try:
-        data = path.read_bytes()
-        doc = etree.fromstring(data, parser=parser(), base_url=path.resolve().as_uri())
-        return etree.XMLSchema(doc)
+        data = utf8_document(decode(path.read_bytes()))
+        return cast(etree.XMLSchema, catalog.compile_xsd(
+            data, path.resolve().as_uri(), path.resolve().parent, _SCHEMAS, *folders))
+    except catalog.SchemaAccessError as e:
+        raise ConfigError(f"schema import refused: {e}", file=str(path)) from e
     except OSError as e:
         raise ConfigError(f"cannot read schema: {e.strerror}", file=str(path)) from e
+    except XmlError as e:
+        raise ConfigError(f"invalid schema: {e.reason}", file=str(path)) from e
     except (etree.XMLSyntaxError, etree.XMLSchemaParseError) as e:
         raise ConfigError(f"invalid schema: {e}", file=str(path)) from e
 
