@@ -155,6 +155,9 @@ class PartnerSettings(_Frozen):
     mapping: str
     mapping_version: str | None = None
     timeout: float = Field(10.0, gt=0)
+    # A reply to one case is a receipt of a few hundred bytes; anything past this is refused
+    # while it is read (a hostile or broken partner cannot fill the gateway's memory).
+    max_reply_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     items_per_message: Literal["one", "many"] = "one"
     credentials: dict[str, str] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)

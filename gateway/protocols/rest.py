@@ -9,7 +9,7 @@ Options (``partners.<name>.options``):
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
+from gateway.protocols import transport
 from gateway.protocols.base import Outcome, OutcomeKind
 from gateway.protocols.envelopes import ENVELOPES
-from gateway.retry.classify import BusinessCodes, classify_exception, outcome_from_http
+from gateway.retry.classify import BusinessCodes, outcome_from_http
 
 
 class RestJsonOptions(BaseModel):
@@ -32,6 +33,44 @@ class RestJsonOptions(BaseModel):
     code_field: str = "code"
     message_field: str = "msg"
     receipt_field: str = "data.receiptNo"
+
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting accepted in a partner's JSON reply (real replies nest three or four deep)."""
+
+
+def load_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a partner's JSON reply; ``ValueError`` names what is wrong.
+
+    Refused: bytes that are not UTF-8, non-standard ``NaN``/``Infinity``, and nesting deeper
+    than ``max_depth`` (the C parser's own recursion guard raises ``RecursionError`` long after
+    that, with a traceback nobody needs in a dead letter).
+    """
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 at byte {e.start}") from None
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON ({e.msg} at line {e.lineno} column {e.colno}): "
+                         f"{raw[:120]!r}") from None
+    except ValueError as e:  # a 5000-digit number, NaN, Infinity
+        raise ValueError(f"unreadable JSON: {e}") from None
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise ValueError(f"JSON nested deeper than {max_depth} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
 
 
 def _dig(doc: Any, dotted: str) -> Any:
@@ -51,38 +90,38 @@ class RestJsonClient:
         self.options = options
         self.envelope = ENVELOPES[options.envelope]
         self.codes = BusinessCodes.from_options(settings.options, settings.retry.throttle_codes)
-        self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
     async def send(self, payload: Any, *, idempotency_key: str, correlation_id: str) -> Outcome:
         body = self.envelope(payload, self.settings.credentials)
         headers = {"X-Idempotency-Key": idempotency_key, "X-Correlation-Id": correlation_id,
                    "Content-Type": "application/json; charset=utf-8"}
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        try:
-            async with self.http.post(self.settings.url, data=data, headers=headers,
-                                      timeout=self.timeout) as resp:
-                raw = await resp.read()
-                status, resp_headers = resp.status, resp.headers
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            return classify_exception(e)
-        failed = outcome_from_http(status, resp_headers, now=datetime.now(UTC),
-                                   message=f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}")
+        reply = await transport.post(self.http, self.settings.url, data, headers=headers,
+                                     timeout=self.settings.timeout,
+                                     max_bytes=self.settings.max_reply_bytes)
+        if isinstance(reply, Outcome):
+            return reply
+        failed = outcome_from_http(reply.status, reply.headers, now=datetime.now(UTC),
+                                   message=f"HTTP {reply.status}: "
+                                           f"{reply.body[:200].decode('utf-8', 'replace')}")
         if failed is not None:
             return failed
-        return self._business(raw, status)
-
-    def _business(self, raw: bytes, status: int) -> Outcome:
-        o = self.options
         try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            doc = await transport.off_loop(len(reply.body), functools.partial(load_json, reply.body))
+        except ValueError as e:
             # The partner may or may not have taken it; a retry is safe because it dedupes.
-            return Outcome.retryable(f"malformed reply (not JSON): {raw[:120]!r}",
-                                     http_status=status)
+            return Outcome.retryable(f"malformed reply: {e}", http_status=reply.status)
+        return self._business(doc, reply.status)
+
+    def _business(self, doc: Any, status: int) -> Outcome:
+        o = self.options
         code = _dig(doc, o.code_field)
         msg = str(_dig(doc, o.message_field) or "")
         if code is None:
             return Outcome.retryable(f"reply has no {o.code_field}", http_status=status)
+        if not isinstance(code, str | int) or isinstance(code, bool):
+            return Outcome.retryable(f"malformed reply: {o.code_field} is a {type(code).__name__}",
+                                     http_status=status)
         receipt = _dig(doc, o.receipt_field)
         outcome = self.codes.outcome(code, msg, receipt_no=None if receipt is None else str(receipt),
                                      http_status=status)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,10 +34,15 @@ import aiohttp
 from lxml import etree
 
 from gateway.errors import ConfigError
+from gateway.protocols import transport
 from gateway.protocols import xml as safexml
 from gateway.protocols.base import Outcome, OutcomeKind
-from gateway.retry.classify import (BusinessCodes, classify_exception, classify_http, classify_soap_fault,
-                                    parse_retry_after)
+from gateway.retry.classify import (
+    BusinessCodes,
+    classify_http,
+    classify_soap_fault,
+    parse_retry_after,
+)
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -246,6 +250,12 @@ def parse_envelope(data: bytes, *, max_bytes: int = safexml.MAX_XML_BYTES) -> En
     body = root.find(f"{{{version.ns}}}Body")
     if body is None:
         raise SoapError("envelope has no Body")
+    # an optional Header, then one Body (1.1 also lets foreign elements follow): a second Body
+    # or Header is refused, never silently skipped
+    parts = [etree.QName(c).localname for c in root if isinstance(c.tag, str)
+             and (version is SOAP12 or etree.QName(c).namespace == version.ns)]
+    if parts not in (["Body"], ["Header", "Body"]):
+        raise SoapError(f"envelope must hold an optional Header and one Body, not {', '.join(parts)}")
     children = tuple(c for c in body if isinstance(c.tag, str))
     fault = None
     if children and children[0].tag == f"{{{version.ns}}}Fault":
@@ -310,39 +320,36 @@ def build_fault(version: SoapVersion, code: str, reason: str, *, subcode: etree.
 
 # -- HTTP exchange -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    elapsed: float
+HttpReply = transport.HttpReply
 
 
 async def exchange(http: aiohttp.ClientSession, url: str, body: bytes, *, version: SoapVersion,
-                   action: str | None, timeout: float, max_bytes: int = safexml.MAX_XML_BYTES,
+                   action: str | None, timeout: float, max_bytes: int,
                    extra_headers: Mapping[str, str] | None = None) -> HttpReply | Outcome:
-    """POST one envelope; transport failures come back as a retryable :class:`Outcome`.
-
-    Everything aiohttp can raise for a broken exchange is translated here; nothing escapes.
-    """
+    """POST one envelope with the version's headers (:func:`transport.post`: no redirect
+    followed, the whole reply read up to ``max_bytes``)."""
     headers = version.http_headers(action)
     if extra_headers:
         headers.update(extra_headers)
-    start = time.perf_counter()
-    try:
-        async with http.post(url, data=body, headers=headers,
-                             timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            data = await resp.content.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                return Outcome.retryable(f"reply larger than {max_bytes} bytes",
-                                         http_status=resp.status)
-            return HttpReply(resp.status, dict(resp.headers), data, time.perf_counter() - start)
-    except TimeoutError:  # asyncio.TimeoutError is TimeoutError since 3.11
-        return Outcome.retryable(f"timed out after {timeout:g}s")
-    except Exception as e:  # noqa: BLE001 - translated at the boundary, never escapes
-        # one shared translation for REST and SOAP (gateway.retry.classify); CancelledError is
-        # a BaseException and passes through untouched
-        return classify_exception(e)
+    return await transport.post(http, url, body, headers=headers, timeout=timeout,
+                                max_bytes=max_bytes)
+
+
+async def call(http: aiohttp.ClientSession, url: str, body: bytes, *, operation: SoapOperation,
+               timeout: float, max_bytes: int, correlation_id: str) -> tuple[Envelope, int] | Outcome:
+    """One request/reply of ``operation``: the reply envelope and HTTP status, or the outcome of
+    a failed exchange, an unreadable reply or a fault. What both SOAP styles share before their
+    own ``interpret`` reads the result; a big reply is parsed off the event loop."""
+    reply = await exchange(http, url, body, version=operation.version, action=operation.action,
+                           timeout=timeout, max_bytes=max_bytes,
+                           extra_headers={"X-Correlation-Id": token(correlation_id)})
+    if isinstance(reply, Outcome):
+        return reply
+    env = await transport.off_loop(len(reply.body),
+                                   functools.partial(classify_reply, reply, operation.version))
+    if isinstance(env, Outcome):
+        return env
+    return env, reply.status
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

@@ -41,8 +41,8 @@ from gateway.errors import ConfigError
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.base import Outcome, OutcomeKind
-from gateway.retry.classify import BusinessCodes
 from gateway.protocols.wsse import UsernameToken
+from gateway.retry.classify import BusinessCodes
 
 STYLE = "soap-typed"
 CST = timezone(timedelta(hours=8))
@@ -115,6 +115,7 @@ class TypedSoapClient:
         self.name = name
         self.url = settings.url
         self.timeout = settings.timeout
+        self.max_bytes = settings.max_reply_bytes
         self.opts = options
         self.http = http
         self.token = token
@@ -169,16 +170,12 @@ class TypedSoapClient:
             body = self.build_request(payload, idempotency_key, correlation_id)
         except ValueError as e:
             return Outcome.permanent(f"not sent: {e}")
-        op = self.opts.operation
-        reply = await soap.exchange(self.http, self.url, body, version=op.version,
-                                    action=op.action, timeout=self.timeout,
-                                    extra_headers={"X-Correlation-Id": soap.token(correlation_id)})
-        if isinstance(reply, Outcome):
-            return reply
-        env = soap.classify_reply(reply, op.version)
-        if isinstance(env, Outcome):
-            return env
-        return self.interpret(env, reply.status)
+        got = await soap.call(self.http, self.url, body, operation=self.opts.operation,
+                              timeout=self.timeout, max_bytes=self.max_bytes,
+                              correlation_id=correlation_id)
+        if isinstance(got, Outcome):
+            return got
+        return self.interpret(*got)
 
     def interpret(self, env: soap.Envelope, status: int) -> Outcome:
         """Classify a non-fault reply by its result code."""

@@ -148,6 +148,7 @@ class XmlStringClient:
         self.name = name
         self.url = settings.url
         self.timeout = settings.timeout
+        self.max_bytes = settings.max_reply_bytes
         self.opts = options
         self.http = http
         self._auth_code = auth_code
@@ -200,15 +201,12 @@ class XmlStringClient:
             body = self.build_request(payload, idempotency_key)
         except ValueError as e:
             return Outcome.permanent(f"not sent: {e}")
-        reply = await soap.exchange(self.http, self.url, body, version=self.opts.operation.version,
-                                    action=self.opts.operation.action, timeout=self.timeout,
-                                    extra_headers={"X-Correlation-Id": soap.token(correlation_id)})
-        if isinstance(reply, Outcome):
-            return reply
-        env = soap.classify_reply(reply, self.opts.operation.version)
-        if isinstance(env, Outcome):
-            return env
-        return self.interpret(env, reply.status)
+        got = await soap.call(self.http, self.url, body, operation=self.opts.operation,
+                              timeout=self.timeout, max_bytes=self.max_bytes,
+                              correlation_id=correlation_id)
+        if isinstance(got, Outcome):
+            return got
+        return self.interpret(*got)
 
     def interpret(self, env: soap.Envelope, status: int) -> Outcome:
         """Read ``<return>``'s embedded RESULT document and classify its CODE."""

@@ -23,7 +23,7 @@ import aiohttp
 from lxml import etree
 
 from gateway.errors import DeliveryError, PermanentError
-from gateway.protocols.base import Outcome, OutcomeKind
+from gateway.protocols.base import Outcome, OutcomeKind, receipt_problem
 
 #: Statuses that say "not now": request timeout, too early, too many requests.
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -141,6 +141,11 @@ class BusinessCodes:
         kind = self.classify(code)
         pcode = None if code is None else str(code).strip()
         if kind is OutcomeKind.DELIVERED:
+            problem = receipt_problem(receipt_no) if receipt_no is not None else None
+            if problem is not None:
+                # the partner may hold the case; it dedupes a resend, and operators see why
+                return Outcome.retryable(f"malformed reply: {problem}", partner_code=pcode,
+                                         http_status=http_status)
             return Outcome(kind, message or "ok", receipt_no, pcode, http_status)
         if kind is OutcomeKind.RETRYABLE:
             return Outcome.retryable(message, partner_code=pcode, http_status=http_status,

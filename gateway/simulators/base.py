@@ -11,11 +11,23 @@ Modes every simulator understands: ``ok``, ``delay`` (answer normally after ``de
 ``http500``, ``reset`` (drop the connection without answering). Protocol-specific modes
 (``business_error``, ``throttle``, ``fault_sender``, ``fault_receiver``, ``malformed``) are
 interpreted by each simulator's handler.
+
+Hostile modes, the malicious partner of the security tests (what a compromised or spoofed
+partner server can answer; the gateway must not be steered by any of them):
+
+* ``redirect``  HTTP ``status`` (default 307) with ``Location: location``
+* ``split``     the normal answer, its bytes sent in two pieces ``delay`` seconds apart
+* ``oversized`` a ``size``-byte body (default 100 MB), streamed, never held in memory here
+* ``deep``      a document nested ``size`` levels (default 200,000): JSON ``[[[…`` to a JSON
+  request, XML ``<a><a>…`` to an XML one
+* ``raw``       exactly ``body`` (or base64 ``body_b64``) with ``status`` and ``content_type``:
+  a long receipt, a long code, a UTF-16 document with a DOCTYPE — whatever the test crafts
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import time
@@ -36,6 +48,12 @@ class Behaviour:
     delay: float = 0.0
     code: str | None = None
     message: str | None = None
+    status: int | None = None        # hostile modes: HTTP status of ``redirect`` / ``raw``
+    location: str | None = None      # ``redirect``
+    size: int = 0                    # ``oversized`` bytes, ``deep`` levels
+    body: str | None = None          # ``raw``
+    body_b64: str | None = None      # ``raw``, for bytes that are not UTF-8 (UTF-16 …)
+    content_type: str | None = None  # ``raw``
 
 
 @dataclass
@@ -128,7 +146,74 @@ async def apply_common(request: web.Request, b: Behaviour) -> web.StreamResponse
         if request.transport is not None:
             request.transport.abort()
         raise asyncio.CancelledError  # nothing more is written on an aborted connection
+    elif b.mode == "split":
+        request[_SPLIT] = b.delay or 0.3
+    elif b.mode in HOSTILE:
+        await request.read()  # a real server reads the request before it answers
+        return await HOSTILE[b.mode](request, b)
     return None
+
+
+_SPLIT = "sim_split_reply"
+
+
+async def _redirect(request: web.Request, b: Behaviour) -> web.StreamResponse:
+    return web.Response(status=b.status or 307,
+                        headers={"Location": b.location or "http://127.0.0.1:9/elsewhere"})
+
+
+async def _oversized(request: web.Request, b: Behaviour) -> web.StreamResponse:
+    size = b.size or 100 * 1024 * 1024
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    if b.status is None:  # chunked: no Content-Length to warn the reader in advance
+        resp.enable_chunked_encoding()
+    else:
+        resp.content_length = size
+    await resp.prepare(request)
+    chunk = b" " * 65536
+    sent = 0
+    with contextlib.suppress(ConnectionError):
+        while sent < size:
+            piece = chunk[: size - sent]
+            await resp.write(piece)
+            sent += len(piece)
+        await resp.write_eof()
+    return resp
+
+
+async def _deep(request: web.Request, b: Behaviour) -> web.StreamResponse:
+    n = b.size or 200_000
+    if "xml" in (request.content_type or ""):
+        return web.Response(body=b"<a>" * n + b"</a>" * n, content_type="text/xml")
+    return web.Response(body=b"[" * n + b"]" * n, content_type="application/json")
+
+
+async def _raw(request: web.Request, b: Behaviour) -> web.StreamResponse:
+    body = base64.b64decode(b.body_b64) if b.body_b64 else (b.body or "").encode("utf-8")
+    return web.Response(status=b.status or 200, body=body,
+                        headers={"Content-Type": b.content_type or "application/octet-stream"})
+
+
+HOSTILE = {"redirect": _redirect, "oversized": _oversized, "deep": _deep, "raw": _raw}
+
+
+@web.middleware
+async def _split_replies(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Send a ``split`` answer's bytes in two TCP pieces, ``delay`` seconds apart."""
+    resp = await handler(request)
+    delay = request.get(_SPLIT)
+    if delay is None or not isinstance(resp, web.Response) or resp.body is None:
+        return resp
+    body = bytes(resp.body)  # type: ignore[arg-type]
+    out = web.StreamResponse(status=resp.status, headers=resp.headers)
+    out.content_length = len(body)
+    await out.prepare(request)
+    half = max(1, len(body) // 2)
+    await out.write(body[:half])
+    await asyncio.sleep(delay)
+    await out.write(body[half:])
+    await out.write_eof()
+    return out
 
 
 async def _state(request: web.Request) -> web.Response:
@@ -158,6 +243,7 @@ def _dumps(obj: Any) -> str:
 
 def add_control_routes(app: web.Application, state: SimulatorState) -> None:
     app[SIM_STATE] = state
+    app.middlewares.append(_split_replies)
     app.router.add_get("/__sim/state", _state)
     app.router.add_post("/__sim/behaviour", _behaviour)
     app.router.add_post("/__sim/reset", _reset)
