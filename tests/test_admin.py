@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import pytest
+import pytest_asyncio
 import yaml
 
 from gateway.config import load_settings
 from tests.harness import ROOT, Gateway, Simulator, write_config
+from tests.rawhttp import assert_problem, call, raw_request
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "ops-anna"}
@@ -116,3 +121,118 @@ async def test_reload_applies_new_routes_and_refuses_a_broken_set(
             other["applicationNo"] = "BJ2026113000000099"
             status, doc = await gw.post_case(other)
             assert status == 422 and doc["errors"][0]["path"] == "/items/0"
+
+
+# -- robustness (issue 9): every parameter, header and body field bounded, 400 naming it ----------
+
+def _hostile_settings(tmp_path: Path, db_url: str) -> Any:
+    """Admin API on; worker off (dead letters are made by hand, nothing is sent)."""
+    cfg = write_config(tmp_path, db_url, {"national": "http://127.0.0.1:9/unused"}, enabled=False)
+    raw = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    raw["server"]["admin_token"] = TOKEN
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return load_settings(cfg)
+
+
+async def _dead_letters(gw: Gateway, case: dict[str, Any], n: int) -> list[str]:
+    """n cases whose delivery is parked dead, straight in the store."""
+    from sqlalchemy import update
+
+    from gateway.api.keys import STORE
+    from gateway.store.models import deliveries
+    for i in range(n):
+        status, _ = await gw.post_case({**case, "applicationNo": f"ADMINDEAD{i:06d}"})
+        assert status == 202
+    async with gw.app[STORE].engine.begin() as conn:
+        await conn.execute(update(deliveries).values(state="dead", last_code="E1"))
+    _, _, dead = await call(gw, "GET", "/api/v1/admin/dead-letters", AUTH)
+    return [d["id"] for d in dead]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def sqlite_gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+    """One gateway for the checks that store nothing (starting one per case costs seconds)."""
+    tmp = tmp_path_factory.mktemp("admin-params")
+    async with Gateway(_hostile_settings(tmp, f"sqlite+aiosqlite:///{tmp / 'g.db'}")) as gw:
+        yield gw
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("value", ["abc", "9" * 20, "-1", "0", "1001", "1.5", "١", " 5", ""])
+async def test_limit_must_be_a_whole_number_from_1_to_1000(sqlite_gw: Gateway, value: str) -> None:
+    answer = await call(sqlite_gw, "GET", f"/api/v1/admin/dead-letters?limit={quote(value)}", AUTH)
+    assert_problem(answer, 400, query="limit", words="from 1 to 1000")
+
+
+async def test_admin_parameters_and_headers_on_both_engines(
+        db_url: str, tmp_path: Path, samples: dict[str, Any]) -> None:
+    async with Gateway(_hostile_settings(tmp_path, db_url)) as gw:
+        ids = await _dead_letters(gw, samples["01-person-shanghai-social-security"], 3)
+        assert len(ids) == 3
+        # limit bounds the list; -1 and a 20-digit limit are refused instead of listing everything
+        _, _, one = await call(gw, "GET", "/api/v1/admin/dead-letters?limit=1", AUTH)
+        assert len(one) == 1
+        for bad in ("-1", "9" * 20, "abc"):
+            assert_problem(await call(gw, "GET", f"/api/v1/admin/dead-letters?limit={bad}", AUTH),
+                           400, query="limit")
+        # NUL (PostgreSQL refuses it in text), over-long names, unknown and repeated parameters
+        assert_problem(await call(gw, "GET", "/api/v1/admin/dead-letters?partner=%00", AUTH),
+                       400, query="partner", words="U+0000")
+        assert_problem(await call(gw, "GET", f"/api/v1/admin/dead-letters?code={'c' * 65}",
+                                  AUTH), 400, query="code", words="at most 64")
+        assert_problem(await call(gw, "GET", "/api/v1/admin/dead-letters?applicationNo=%0A",
+                                  AUTH), 400, query="applicationNo")
+        assert_problem(await call(gw, "GET", "/api/v1/admin/dead-letters?limt=5", AUTH),
+                       400, words="unknown parameter")
+        assert_problem(await call(gw, "GET", "/api/v1/admin/dead-letters?limit=1&limit=2", AUTH),
+                       400, query="limit", words="more than once")
+        assert_problem(await call(gw, "GET", "/api/v1/admin/breakers?x=1", AUTH), 400,
+                       words="unknown parameter")
+        assert_problem(await call(gw, "POST", "/api/v1/admin/reload?x=1", AUTH), 400,
+                       words="unknown parameter")
+        # X-Operator: 200 characters answered 500 on PostgreSQL (String(128)); refused now, and
+        # nothing was replayed
+        long_op = {**AUTH, "X-Operator": "o" * 200}
+        assert_problem(await call(gw, "POST", "/api/v1/admin/dead-letters/replay", long_op,
+                                  {"ids": ids[:1], "reason": "r"}),
+                       400, header="X-Operator", words="at most 128")
+        _, _, still = await call(gw, "GET", "/api/v1/admin/dead-letters", AUTH)
+        assert len(still) == 3
+        # 128 characters of any script fit the column and are audited as given
+        chinese = {**AUTH, "X-Operator": "运维" * 64}
+        status, _, res = await call(gw, "POST", "/api/v1/admin/dead-letters/discard", chinese,
+                                    {"ids": ids[:1], "reason": "第一行\n第二行"})
+        assert status == 200 and res == {"discarded": ids[:1]}
+        from gateway.api.keys import STORE
+        from gateway.store.dlq import DeadLetters
+        [action] = await DeadLetters(gw.app[STORE].engine).actions(ids[0])
+        assert action["actor"] == "运维" * 64
+        # an undecodable byte in Authorization is simply not the token
+        answer = await raw_request(gw, b"GET /api/v1/admin/dead-letters HTTP/1.1\r\n"
+                                       b"Authorization: Bearer \xff" + TOKEN.encode() + b"\r\n")
+        assert_problem(answer, 401)
+        answer = await raw_request(gw, b"GET /api/v1/admin/dead-letters HTTP/1.1\r\n"
+                                       b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+                                       b"X-Operator: ops-\xff\r\n")
+        assert_problem(answer, 400, header="X-Operator", words="U+DCFF")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("body, pointer", [
+    ({"ids": ["not-a-uuid"], "reason": "r"}, "/ids/0"),
+    ({"ids": "all", "reason": "r"}, "/ids"),
+    ({"ids": ["3f2c1d9e-8b7a-4c6d-9e0f-1a2b3c4d5e6f"] * 1001, "reason": "r"}, "/ids"),
+    ({"partner": 5, "reason": "r"}, "/partner"),
+    ({"partner": "p" * 65, "reason": "r"}, "/partner"),
+    ({"code": "\x00", "reason": "r"}, "/code"),
+    ({"applicationNo": "BJ2026113000000001\n", "reason": "r"}, "/applicationNo"),
+    ({"all": "yes", "reason": "r"}, "/all"),
+    ({"all": True, "reason": "\x00"}, "/reason"),
+    ({"all": True, "reason": "r" * 1001}, "/reason"),
+    ({"all": True, "reason": "r", "currentMapping": "yes"}, "/currentMapping"),
+    ({"all": True, "reason": "r", "everything": True}, "/everything"),
+])
+async def test_replay_body_fields_are_checked(sqlite_gw: Gateway, body: dict[str, Any],
+                                              pointer: str) -> None:
+    answer = await call(sqlite_gw, "POST", "/api/v1/admin/dead-letters/replay", AUTH, body)
+    assert_problem(answer, 400, pointer=pointer)

@@ -8,7 +8,6 @@ is under test), and "nothing stored" is the row count of ``cases`` before and af
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import itertools
 import json
@@ -24,6 +23,7 @@ from gateway.api.keys import STORE
 from gateway.store.models import cases
 from tests.conftest import ROOT, create_pg_database, drop_pg_database
 from tests.harness import Gateway, settings_for
+from tests.rawhttp import assert_problem, post_case as post, raw_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -63,49 +63,6 @@ def body(case: dict[str, Any]) -> bytes:
 async def stored(g: Gateway) -> int:
     async with g.app[STORE].engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(cases))).scalar_one())
-
-
-async def raw_request(g: Gateway, head: bytes, payload: bytes = b"") -> tuple[int, str, Any]:
-    """One request written byte for byte (clients refuse to send the hostile headers)."""
-    port = g.server.port
-    assert port is not None
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(head + b"Host: test\r\nConnection: close\r\nContent-Length: "
-                     + str(len(payload)).encode() + b"\r\n\r\n" + payload)
-        await writer.drain()
-        data = await reader.read()
-    finally:
-        writer.close()
-    header_block, _, content = data.partition(b"\r\n\r\n")
-    lines = header_block.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    ctype = next((line.split(":", 1)[1].split(";")[0].strip() for line in lines[1:]
-                  if line.lower().startswith("content-type:")), "")
-    return status, ctype, json.loads(content) if content else None
-
-
-async def post(g: Gateway, payload: bytes, **headers: str) -> tuple[int, str, Any]:
-    assert g.http is not None
-    async with g.http.post("/api/v1/cases", data=payload,
-                           headers={"Content-Type": "application/json", **headers}) as r:
-        return r.status, r.content_type, await r.json(content_type=None)
-
-
-def assert_problem(answer: tuple[int, str, Any], status: int, *, pointer: str | None = None,
-                   header: str | None = None, words: str = "") -> dict[str, Any]:
-    code, ctype, doc = answer
-    assert code == status, doc
-    assert ctype == "application/problem+json"
-    assert doc["status"] == status and doc["title"] and isinstance(doc["detail"], str)
-    if pointer is not None:
-        assert pointer in [e["path"] for e in doc["errors"]], doc
-        assert pointer in doc["detail"], doc["detail"]
-    if header is not None:
-        assert [e["name"] for e in doc["errors"]] == [header] and doc["errors"][0]["in"] == "header"
-        assert header in doc["detail"]
-    assert words in doc["detail"], doc["detail"]
-    return doc
 
 
 async def refused(g: Gateway, payload: bytes, status: int, **kw: Any) -> dict[str, Any]:
