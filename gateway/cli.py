@@ -21,6 +21,8 @@ def _settings(config: str | None, database_url: str | None = None) -> Settings:
         raise click.ClickException(f"configuration error: {e}") from e
     if database_url:
         s = s.model_copy(update={"database": s.database.model_copy(update={"url": database_url})})
+    from gateway.logs import protect_secrets
+    protect_secrets(s)  # the configured credentials never appear in a log line, even by accident
     return s
 
 

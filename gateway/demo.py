@@ -21,6 +21,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -60,7 +61,7 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
     settings = settings.model_copy(update={
         "database": settings.database.model_copy(update={"url": db_url}), "server": server})
     console.rule("[bold]Cross-region gateway demo")
-    console.print(f"  database {db_url}")
+    console.print(f"  database {make_url(db_url)}")  # str() of a URL masks its password
     sims = await start_simulators(settings, console)
     gw = await _start(create_app(settings), server.host, server.port)
     base = f"http://{server.host}:{server.port}"

@@ -17,7 +17,8 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url``; creates the SQLite file's folder when needed."""
     u = make_url(url)
-    kwargs: dict[str, Any] = {}
+    # SQL parameters are case bodies: never in a log line or an exception message ([parameters: …])
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
