@@ -71,17 +71,20 @@ class RetrySettings(_Frozen):
 
     Waits grow exponentially from ``initial_wait`` by ``multiplier`` and are capped at ``max_wait``;
     ``jitter`` spreads them so many deliveries failing together do not return together.
-    A delivery is dead-lettered after ``max_attempts`` attempts or once ``max_age`` has passed since
-    its first attempt. ``Retry-After`` (and throttling: HTTP 429 or a ``throttle_codes`` business
-    code) sets a floor on the next wait, itself capped at ``retry_after_cap`` so a partner cannot
-    park a delivery for days. Durations accept seconds or ``30s`` / ``15m`` / ``2h`` / ``1d``.
+    A delivery is dead-lettered once ``max_age`` has passed since its first attempt, or after
+    ``max_attempts`` attempts if that is set (unset by default: an outage of an hour is ordinary,
+    and age is the limit that means something to the applicant); time a partner's breaker holds
+    a delivery back costs it no attempt. ``Retry-After`` (and throttling: HTTP 429 or a
+    ``throttle_codes`` business code) sets a floor on the next wait, itself capped at
+    ``retry_after_cap`` so a partner cannot park a delivery for days. Durations accept seconds
+    or ``30s`` / ``15m`` / ``2h`` / ``1d``.
     """
 
     initial_wait: float = Field(1.0, gt=0)
     multiplier: float = Field(2.0, ge=1.0)
     max_wait: float = Field(600.0, gt=0)
     jitter: Literal["full", "decorrelated", "none"] = "full"
-    max_attempts: int = Field(6, ge=1)
+    max_attempts: int | None = Field(None, ge=1)  # None: no count; max_age binds
     max_age: float = Field(86400.0, gt=0)
     retry_after_cap: float = Field(3600.0, gt=0)
     throttle_codes: tuple[str, ...] = ()

@@ -112,7 +112,23 @@ class PartnerGates:
         if (gate := self.gates.get(partner)) is not None:
             gate.limits.release()
 
+    def forget_probe(self, partner: str) -> None:
+        """An outcome of ``partner`` will not be recorded (its lease was lost or had expired, the
+        database refused it, or a probe's claim found nothing): stop waiting for it as our probe.
+
+        The shared row keeps the probe's start, so the breaker's ``probe_timeout`` rule lets the
+        next probe go, from this instance or another, exactly as after a probe whose instance
+        died. Without this an instance whose probe went unrecorded would hold the partner back
+        for as long as no other instance moved the row. Harmless when the probe is not ours.
+        """
+        if (gate := self.gates.get(partner)) is not None:
+            gate.probe_mine = False
+
     async def record(self, partner: str, kind: OutcomeKind, now: datetime, detail: str) -> None:
+        """Feed one outcome to the partner's breaker. Call it only for an attempt whose result was
+        recorded under a lease that was still valid when the result came back: a stale instance's
+        late timeouts say nothing about the partner and must not open its breaker for everyone.
+        """
         gate = self.gates.get(partner)
         if gate is None:
             return

@@ -3,6 +3,12 @@
 It knows no protocol details (clients translate the wire into :class:`Outcome`) and makes no
 retry decision itself (:func:`gateway.retry.policy.decide` does). A failing delivery is parked
 alone; every other delivery keeps moving.
+
+Order after a send: decide → record the attempt (fenced by the lease token) → only then feed the
+partner's shared breaker, and only if the result came back while the lease was still valid. A
+late result of an instance that was paused past its lease is dropped (the lease was taken over)
+or recorded as history, but never counted by the breaker. A database error while recording is
+logged (delivery and correlation id, no data) and the delivery handed back for its next try.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from gateway.metrics import Metrics
 from gateway.partner_gates import PartnerGates
 from gateway.protocols.base import Outcome, PartnerClient
 from gateway.retry.policy import Decision, RetryPolicy, decide
+from gateway.routing import view as _routing_view
 from gateway.runtime import ContractsHolder
 from gateway.store import Claim, Store
 from gateway.store.repository import DEAD, DELIVERED, PENDING
@@ -33,13 +40,11 @@ BEIJING = timezone(timedelta(hours=8))
 _DEFAULT_POLICY = RetryPolicy()
 
 
-def delivery_view(case: dict[str, Any], item_nos: list[str]) -> dict[str, Any]:
-    """The case as one delivery sees it: only its items, and the materials serving them."""
-    wanted = set(item_nos)
-    items = [i for i in case["items"] if i["itemNo"] in wanted]
-    materials = [m for m in case.get("materials") or []
-                 if not m.get("itemNos") or wanted.intersection(m["itemNos"])]
-    return {**case, "items": items, "materials": materials}
+def delivery_view(case: dict[str, Any], item_nos: list[str],
+                  region: str | None = None) -> dict[str, Any]:
+    """The case as one delivery sees it: only its items, and the materials serving them; a
+    多地联办 item with the delivery's own handling region (gateway.routing.view)."""
+    return _routing_view.delivery_view(case, item_nos, region)
 
 
 class Worker:
@@ -103,11 +108,15 @@ class Worker:
             n = min(caps.get(partner, free), free - claimed, w.batch_size)
             if n <= 0:
                 continue
-            for c in await self.store.claim_due(self.worker_id, limit=n,
-                                                lease_seconds=w.lease_seconds, partners=[partner],
-                                                check_first=False):
+            claims = await self.store.claim_due(self.worker_id, limit=n,
+                                                lease_seconds=w.lease_seconds,
+                                                partners=[partner], check_first=False)
+            if not claims:  # if this was a probe, nothing went: do not wait for its outcome
+                self.gates.forget_probe(partner)
+            for c in claims:
                 if not await self.gates.acquire(partner):
                     await self.store.release(c)
+                    self.gates.forget_probe(partner)
                     continue
                 claimed += 1
                 task = asyncio.create_task(self._process(c), name=f"deliver-{c.delivery.id}")
@@ -134,6 +143,11 @@ class Worker:
             # send may have reached the partner; the next worker resends and the partner dedupes)
             await asyncio.shield(self.store.release(claim))
             raise
+        except Exception as e:  # noqa: BLE001 - never let a task die unlogged (no traceback:
+            # its frames hold the case)
+            log.error("delivery %s: unexpected error after its attempt (%s); it returns to the "
+                      "queue when its lease expires", claim.delivery.id, _error_name(e))
+            self.gates.forget_probe(claim.delivery.partner)
         finally:
             self.gates.release(claim.delivery.partner)
             self._wake.set()  # a slot is free: look for more work now
@@ -152,22 +166,66 @@ class Worker:
             log.exception("delivery %s failed unexpectedly", d.id)
             outcome = Outcome.permanent(f"internal error: {type(e).__name__}: {e}")
         now = utcnow()
-        await self.gates.record(d.partner, outcome.kind, now, outcome.message)
         self.metrics.attempts.labels(d.partner, outcome.kind.value).inc()
-        decision = decide(self._policies.get(d.partner, _DEFAULT_POLICY), outcome=outcome,
-                          attempts=d.attempts - d.attempts_base + 1,
+        policy = self._policies.get(d.partner, _DEFAULT_POLICY)
+        attempt_no = d.attempts - d.attempts_base + 1  # of this delivery only (since a replay)
+        decision = decide(policy, outcome=outcome, attempts=attempt_no,
                           first_attempt_at=d.first_attempt_at or started, now=now)
         state = {Decision.DELIVERED: DELIVERED, Decision.RETRY: PENDING,
                  Decision.DEAD: DEAD}[decision.kind]
-        ok = await self.store.finish_attempt(
-            claim, worker=self.worker_id, started_at=started, outcome=outcome.kind.value,
-            state=state, next_attempt_at=decision.next_attempt_at, receipt_no=outcome.receipt_no,
-            partner_code=outcome.partner_code, message=decision.reason or outcome.message,
-            http_status=outcome.http_status, mapping_version=version, now=now)
+        try:
+            ok = await self.store.finish_attempt(
+                claim, worker=self.worker_id, started_at=started, outcome=outcome.kind.value,
+                state=state, next_attempt_at=decision.next_attempt_at,
+                receipt_no=outcome.receipt_no, partner_code=outcome.partner_code,
+                message=decision.reason or outcome.message, http_status=outcome.http_status,
+                mapping_version=version, now=now)
+        except Exception as e:  # noqa: BLE001 - any database error: logged by class only
+            retry_at = decision.next_attempt_at or now + timedelta(
+                seconds=policy.backoff_ceiling(attempt_no))
+            await self._unrecorded(claim, e, retry_at)
+            return
+        # The breaker hears only of attempts recorded under a lease still valid when the result
+        # came back. An instance paused past its lease (SIGSTOP, a VM freeze) wakes to sends that
+        # "time out"; those say nothing about the partner and must not open its breaker for all.
         if not ok:
-            log.warning("lease on delivery %s was lost before its result was recorded", d.id)
-        elif state != PENDING:
+            log.warning("delivery %s: lease lost before its result was recorded (another worker "
+                        "took it over); result dropped, not counted by the breaker", d.id)
+            self.gates.forget_probe(d.partner)
+            return
+        if state != PENDING:
             self.metrics.finished.labels(d.partner, state).inc()
+        expires = d.lease_expires_at
+        if expires is not None and now > expires:
+            log.warning("delivery %s: result came back %.1fs after its lease expired (this "
+                        "instance was paused or starved); recorded, not counted by the breaker",
+                        d.id, (now - expires).total_seconds())
+            self.gates.forget_probe(d.partner)
+            return
+        try:
+            await self.gates.record(d.partner, outcome.kind, now, outcome.message)
+        except Exception as e:  # noqa: BLE001 - the attempt is recorded; the breaker learns later
+            log.error("delivery %s: result recorded, but the partner's breaker could not be "
+                      "updated (%s)", d.id, _error_name(e))
+            self.gates.forget_probe(d.partner)
+
+    async def _unrecorded(self, claim: Claim, error: Exception, retry_at: datetime) -> None:
+        """The attempt's result could not be stored (database error): say so, and hand the
+        delivery back for ``retry_at`` instead of leaving it leased until the lease expires (a
+        resend is deduped by the partner). Only exception class names are logged: a database
+        error's text can carry the statement's parameters (partner replies, receipts)."""
+        d = claim.delivery
+        self.gates.forget_probe(d.partner)
+        try:
+            handed_back = await self.store.release(claim, next_attempt_at=retry_at)
+        except Exception as e:  # noqa: BLE001 - the lease brings it back
+            log.error("delivery %s: recording its result failed (%s) and so did handing it back "
+                      "(%s); it returns to the queue when its lease expires",
+                      d.id, _error_name(error), _error_name(e))
+            return
+        log.error("delivery %s: recording its result failed (%s); %s", d.id, _error_name(error),
+                  f"handed back, due again at {retry_at.isoformat()}" if handed_back
+                  else "its lease was lost meanwhile")
 
     async def _attempt(self, claim: Claim) -> tuple[Outcome, str | None]:
         d = claim.delivery
@@ -179,9 +237,10 @@ class Worker:
         except ConfigError as e:
             return Outcome.permanent(f"mapping unavailable: {e}"), None
         context = {"caseId": d.case_id, "deliveryId": d.id, "idempotencyKey": d.idempotency_key,
-                   "partner": d.partner, "now": datetime.now(BEIJING).isoformat()}
+                   "partner": d.partner, "now": datetime.now(BEIJING).isoformat(),
+                   **_routing_view.delivery_context(d.region)}
         try:
-            payload = mapping.render(delivery_view(claim.case_body, d.item_nos), context)
+            payload = mapping.render(delivery_view(claim.case_body, d.item_nos, d.region), context)
             mapping.validate_output(payload)
         except (PermanentError, ConfigError) as e:
             return Outcome.permanent(f"mapping {mapping.name} v{mapping.version}: {e}"), mapping.version
@@ -192,6 +251,13 @@ class Worker:
                                     correlation_id=claim.correlation_id)
         self.metrics.latency.labels(d.partner).observe(time.perf_counter() - t0)
         return outcome, mapping.version
+
+
+def _error_name(e: BaseException) -> str:
+    """``DBAPIError (StringDataRightTruncationError)``: what failed, without the error's text
+    (a driver's message may quote the values of the statement, i.e. partner or case data)."""
+    orig = getattr(e, "orig", None)
+    return type(e).__name__ + (f" ({type(orig).__name__})" if orig is not None else "")
 
 
 __all__ = ["Worker", "delivery_view"]

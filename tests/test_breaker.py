@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.config import BreakerSettings
+from gateway.config import BreakerSettings, PartnerSettings, Settings
+from gateway.metrics import Metrics
+from gateway.partner_gates import PartnerGates
 from gateway.protocols.base import OutcomeKind
 from gateway.retry.breaker import (
     STATE_GAUGE,
@@ -259,3 +261,58 @@ def test_invariants_under_any_sequence(steps: list[tuple[float, str]]) -> None:
             assert snap.cool_down is not None
             assert POLICY.cool_down <= snap.cool_down <= POLICY.max_cool_down
         assert BreakerSnapshot.from_dict(json.loads(json.dumps(snap.to_dict()))) == snap
+
+
+# --- PartnerGates: the shared row, the probe one claim, an unrecorded probe not waited for ---------
+
+class _Rows:
+    """In-memory stand-in for gateway.store.breakers.BreakerRows (same compare-and-set)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[int, dict[str, object]]] = {}
+
+    async def load(self) -> dict[str, dict[str, object]]:
+        return {p: doc for p, (_, doc) in self.rows.items()}
+
+    async def compare_and_set(self, partner: str, expected: int | None,
+                              doc: dict[str, object], version: int) -> bool:
+        current = self.rows.get(partner)
+        if (current[0] if current else None) != expected:
+            return False
+        self.rows[partner] = (version, doc)
+        return True
+
+
+def _gates(rows: _Rows) -> PartnerGates:
+    p = PartnerSettings(protocol="rest-json", url="http://x", mapping="m",
+                        breaker=BreakerSettings(failure_threshold=3, cool_down=30,
+                                                probe_timeout=20))
+    return PartnerGates(Settings(partners={"p": p}), rows, Metrics())  # type: ignore[arg-type]
+
+
+async def test_gates_probe_is_one_claim_and_an_unrecorded_probe_is_not_waited_for() -> None:
+    rows = _Rows()
+    a, b = _gates(rows), _gates(rows)  # two instances sharing one row
+    for _ in range(3):
+        await a.record("p", FAIL, at(0), "HTTP 503")
+    await b.sync()
+    assert await b.capacity(at(10)) == {"p": 0}
+    assert await a.capacity(at(31)) == {"p": 1}  # the probe
+    assert await a.capacity(at(31)) == {"p": 0}  # in flight
+    await b.sync()
+    assert await b.capacity(at(32)) == {"p": 0}
+    # the probe's outcome will never be recorded (lease lost, stale, database error): A stops
+    # waiting for it, and the probe timeout lets the next one go — not earlier
+    a.forget_probe("p")
+    assert await a.capacity(at(40)) == {"p": 0}
+    assert await a.capacity(at(52)) == {"p": 1}
+    await a.record("p", OK, at(52.5), "ok")
+    await b.sync()
+    assert await b.capacity(at(53)) == {"p": 4}  # closed for all
+
+
+async def test_gates_forget_probe_without_a_probe_changes_nothing() -> None:
+    gates = _gates(_Rows())
+    gates.forget_probe("p")
+    gates.forget_probe("not-configured")
+    assert await gates.capacity(at(0)) == {"p": 4}

@@ -42,12 +42,21 @@ RETRY_5XX = Outcome.retryable("Service Unavailable", http_status=503)
         ("first retry waits initial", NO_JITTER, RETRY_5XX, 1, at(0), Decision.RETRY, 1.0, None),
         ("second retry doubles", NO_JITTER, RETRY_5XX, 2, at(10), Decision.RETRY, 2.0, None),
         ("fifth retry", NO_JITTER, RETRY_5XX, 5, at(100), Decision.RETRY, 16.0, None),
-        ("max attempts reached", NO_JITTER, RETRY_5XX, 6, at(100), Decision.DEAD, None,
-         "max attempts 6 reached"),
+        ("max attempts reached keeps the last answer", NO_JITTER, RETRY_5XX, 6, at(100),
+         Decision.DEAD, None, "max attempts 6 reached; last: HTTP 503 Service Unavailable"),
         ("beyond max attempts", NO_JITTER, RETRY_5XX, 9, at(100), Decision.DEAD, None,
-         "max attempts 6 reached"),
-        ("max age exceeded", NO_JITTER, RETRY_5XX, 2, at(86400), Decision.DEAD, None,
-         "max age 1 day exceeded"),
+         "max attempts 6 reached; last: HTTP 503 Service Unavailable"),
+        ("max age exceeded keeps the last answer", NO_JITTER, RETRY_5XX, 2, at(86400),
+         Decision.DEAD, None, "max age 1 day exceeded; last: HTTP 503 Service Unavailable"),
+        ("max age: the partner's code and words", NO_JITTER,
+         Outcome.retryable("系统繁忙", partner_code="50001", http_status=200), 3, at(86400),
+         Decision.DEAD, None, "max age 1 day exceeded; last: 50001 系统繁忙"),
+        ("max age: a timeout has no status", NO_JITTER,
+         Outcome.retryable("timeout: no reply within 10s"), 3, at(86400),
+         Decision.DEAD, None, "max age 1 day exceeded; last: timeout: no reply within 10s"),
+        ("max age: a message naming its status is not repeated", NO_JITTER,
+         Outcome.retryable("HTTP 502", http_status=502), 3, at(86400),
+         Decision.DEAD, None, "max age 1 day exceeded; last: HTTP 502"),
         ("backoff shortened to end at the deadline", NO_JITTER, RETRY_5XX, 5, at(86400 - 4),
          Decision.RETRY, 4.0, None),
         ("Retry-After longer than backoff wins", NO_JITTER,
@@ -64,7 +73,7 @@ RETRY_5XX = Outcome.retryable("Service Unavailable", http_status=503)
          Decision.RETRY, 1.0, None),
         ("Retry-After beyond max age is dead, not shortened", NO_JITTER,
          Outcome.retryable("busy", http_status=503, retry_after=600), 2, at(86400 - 60),
-         Decision.DEAD, None, "max age 1 day exceeded"),
+         Decision.DEAD, None, "max age 1 day exceeded; last: HTTP 503 busy"),
         ("HTTP 429 without Retry-After waits throttle_wait", NO_JITTER,
          Outcome.retryable("Too Many Requests", http_status=429), 1, at(0),
          Decision.RETRY, 60.0, None),
@@ -218,4 +227,38 @@ def test_never_scheduled_after_max_age(elapsed: float, attempts: int, seed: int)
     if d.kind is Decision.RETRY:
         assert d.next_attempt_at is not None and d.next_attempt_at <= at(86400)
     else:
-        assert d.reason == "max age 1 day exceeded"
+        assert d.reason == "max age 1 day exceeded; last: HTTP 503 Service Unavailable"
+
+
+# --- age, not a count, ends the retries (issue 10, section 6) ------------------------------------
+
+def test_default_policy_counts_no_attempts_and_age_binds() -> None:
+    policy = RetryPolicy()
+    assert policy.max_attempts is None and policy.max_age == 86400
+    for attempts, elapsed in ((6, 40), (50, 3600), (500, 23 * 3600)):
+        d = decide(policy, outcome=RETRY_5XX, attempts=attempts, first_attempt_at=T0,
+                   now=at(elapsed), rng=random.Random(attempts))
+        assert d.kind is Decision.RETRY, (attempts, elapsed, d)
+        assert f"attempt {attempts}, retry in" in d.reason and " of " not in d.reason
+        assert d.delay is not None and d.delay <= 600  # capped exponential wait
+    d = decide(policy, outcome=RETRY_5XX, attempts=500, first_attempt_at=T0, now=at(86400))
+    assert (d.kind, d.reason) == (Decision.DEAD,
+                                  "max age 1 day exceeded; last: HTTP 503 Service Unavailable")
+
+
+def test_shipped_configuration_counts_no_attempts() -> None:
+    from gateway.config import load_settings
+    for name, p in load_settings(env={}).partners.items():
+        assert p.retry.max_attempts is None, name
+        assert p.retry.max_age == 86400, name
+        assert p.retry.max_wait <= 600, name
+    assert RetrySettings().max_attempts is None
+    assert RetrySettings(max_attempts=40).max_attempts == 40
+    with pytest.raises(ValueError):
+        RetrySettings(max_attempts=0)
+
+
+def test_permanent_and_delivered_reasons_are_unchanged_by_the_last_answer() -> None:
+    d = decide(RetryPolicy(), outcome=Outcome.permanent("bad", partner_code="40003"),
+               attempts=1, first_attempt_at=T0, now=T0)
+    assert d.reason == "permanent: 40003 bad"

@@ -9,7 +9,9 @@ Order of the rules, and why:
 
 1. ``DELIVERED`` is final.
 2. ``PERMANENT`` goes straight to the dead letters: sending the same bytes again cannot succeed.
-3. ``RETRYABLE`` after ``max_attempts`` attempts is dead: the budget is spent.
+3. ``RETRYABLE`` after ``max_attempts`` attempts is dead: the budget is spent. ``max_attempts``
+   is ``None`` (no count) by default: a partner down for an hour is ordinary, and counting
+   attempts would dead-letter its deliveries long before anyone fixed anything. Age binds.
 4. The wait is exponential backoff with jitter, capped at ``max_wait``. ``Retry-After`` and
    throttling (HTTP 429 or one of the partner's ``throttle_codes``) set a *floor* on that wait,
    capped at ``retry_after_cap``, so we never come back earlier than the partner asked and a
@@ -17,6 +19,15 @@ Order of the rules, and why:
 5. ``max_age`` bounds the whole life of a delivery. A backoff wait that would cross it is shortened
    to end at the deadline (one last try); a wait the partner imposed (``Retry-After``/throttling)
    is not shortened, so the delivery is dead instead.
+
+A delivery that dies of age or of its attempt count keeps the partner's last answer in its
+reason (``max age 1 day exceeded; last: HTTP 503 Service Unavailable``): the dead letter tells
+an operator what actually went wrong, not only that the budget ran out.
+
+With the shipped defaults (1 s doubling to a 10-minute cap, full jitter, one day) a delivery is
+tried about a dozen times in its first quarter hour and then every five minutes or so until a day has
+passed since its first attempt. A partner's circuit breaker holds its deliveries back without
+any attempt being spent, so an outage costs each held delivery nothing.
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ class RetryPolicy:
     multiplier: float = 2.0
     max_wait: float = 600.0
     jitter: Jitter = "full"
-    max_attempts: int = 6
+    max_attempts: int | None = None  # None: no count, ``max_age`` alone ends the retries
     max_age: float = 86400.0
     retry_after_cap: float = 3600.0
     throttle_codes: frozenset[str] = frozenset()
@@ -53,8 +64,9 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.initial_wait <= 0 or self.max_wait < self.initial_wait:
             raise ValueError("need 0 < initial_wait <= max_wait")
-        if self.multiplier < 1 or self.max_attempts < 1 or self.max_age <= 0:
-            raise ValueError("need multiplier >= 1, max_attempts >= 1, max_age > 0")
+        if self.multiplier < 1 or self.max_age <= 0 or (
+                self.max_attempts is not None and self.max_attempts < 1):
+            raise ValueError("need multiplier >= 1, max_attempts >= 1 (or None), max_age > 0")
         if self.retry_after_cap < 0 or self.throttle_wait < 0:
             raise ValueError("retry_after_cap and throttle_wait must not be negative")
 
@@ -113,10 +125,11 @@ def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attemp
         return RetryDecision(Decision.DELIVERED, _describe(outcome) or "delivered")
     if outcome.kind is OutcomeKind.PERMANENT:
         return RetryDecision(Decision.DEAD, f"permanent: {_describe(outcome)}")
-    if attempts >= policy.max_attempts:
-        return RetryDecision(Decision.DEAD, f"max attempts {policy.max_attempts} reached")
+    last = f"; last: {_last(outcome)}"
+    if policy.max_attempts is not None and attempts >= policy.max_attempts:
+        return RetryDecision(Decision.DEAD, f"max attempts {policy.max_attempts} reached{last}")
     deadline = first_attempt_at + timedelta(seconds=policy.max_age)
-    age_reason = f"max age {format_duration(policy.max_age)} exceeded"
+    age_reason = f"max age {format_duration(policy.max_age)} exceeded{last}"
     if now >= deadline:
         return RetryDecision(Decision.DEAD, age_reason)
 
@@ -129,7 +142,8 @@ def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attemp
         if source != "backoff":
             return RetryDecision(Decision.DEAD, age_reason)
         next_at, delay, source = deadline, (deadline - now).total_seconds(), "max age"
-    reason = (f"{_describe(outcome)}; attempt {attempts} of {policy.max_attempts}, "
+    of = f" of {policy.max_attempts}" if policy.max_attempts is not None else ""
+    reason = (f"{_describe(outcome)}; attempt {attempts}{of}, "
               f"retry in {format_duration(delay)} ({source})")
     return RetryDecision(Decision.RETRY, reason, next_at, delay)
 
@@ -167,6 +181,18 @@ def _describe(outcome: Outcome) -> str:
     code = outcome.partner_code if outcome.partner_code is not None else (
         str(outcome.http_status) if outcome.http_status is not None else None)
     return " ".join(p for p in (code, outcome.message) if p)
+
+
+def _last(outcome: Outcome) -> str:
+    """The partner's last answer for a dead letter: its code, else ``HTTP <status>``, and its
+    words (``HTTP 503 Service Unavailable``, ``50001 系统繁忙``, ``timeout: …``)."""
+    if outcome.partner_code is not None:
+        head: str | None = outcome.partner_code
+    elif outcome.http_status is not None and not outcome.message.startswith("HTTP "):
+        head = f"HTTP {outcome.http_status}"
+    else:
+        head = None
+    return " ".join(p for p in (head, outcome.message) if p) or outcome.kind.value
 
 
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))

@@ -333,13 +333,17 @@ class Store:
                 mapping_version=mapping_version))
         return True
 
-    async def release(self, claim: Claim, *, now: datetime | None = None) -> bool:
-        """Give a claimed delivery back untouched (graceful shutdown before it was sent)."""
+    async def release(self, claim: Claim, *, now: datetime | None = None,
+                      next_attempt_at: datetime | None = None) -> bool:
+        """Give a claimed delivery back untouched (graceful shutdown before it was sent): due at
+        once, or at ``next_attempt_at`` if given (an attempt whose result could not be stored)."""
         now = now or utcnow()
+        values: dict[str, Any] = {"state": PENDING, "lease_owner": None, "lease_token": None,
+                                  "lease_expires_at": None, "updated_at": now}
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
         async with self._write() as conn:
             res = await conn.execute(update(deliveries).where(
                 deliveries.c.id == claim.delivery.id,
-                deliveries.c.lease_token == claim.lease_token).values(
-                state=PENDING, lease_owner=None, lease_token=None, lease_expires_at=None,
-                updated_at=now))
+                deliveries.c.lease_token == claim.lease_token).values(**values))
         return res.rowcount == 1
