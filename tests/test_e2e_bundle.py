@@ -43,6 +43,24 @@ async def test_ten_item_bundle_reaches_each_partner_once(db_url: str, tmp_path: 
     joint = sorted((d["partner"], d["region"]) for d in final["deliveries"] if "10" in d["items"])
     # Hebei's message spans Shijiazhuang and Langfang, so its region is the province
     assert joint == [("hebei", "130000000000"), ("tianjin", "120116000000")]
+    # ... and each region was told its own part: Tianjin leads, Hebei handles two districts
+    hebei = sims["hebei"].state.messages[0].payload
+    item10 = [i for i in hebei["itemDetails"] if i["itemNo"] == "10"]
+    assert item10 == [{
+        "itemNo": "10", "implementationCode": "11120116MB1A23456X000140001000001",
+        "handlingRegion": "130100000000", "department": None,
+        "jointHandling": {"leadRegion": "120116000000", "leadDepartment": "天津市滨海新区行政审批局",
+                          "regions": [{"region": "120116000000", "local": False},
+                                      {"region": "130100000000", "local": True},
+                                      {"region": "131000000000", "local": True}]}}]
+    tianjin = [r for m in sims["tianjin"].state.messages for r in m.payload["records"]
+               if r["SXXH"] == "10"]
+    assert [(r["XZQHDM"], r["BLBM"], [(x["DQDM"], x["SFBD"]) for x in r["LBXX"]["LBDQ"]])
+            for r in tianjin] == [("120116000000", "天津市滨海新区行政审批局", [
+                ("120116000000", "1"), ("130100000000", "0"), ("131000000000", "0")])]
+    # the form fields (remarks included) reached every partner
+    assert hebei["formData"]["remarks"] == case["formData"]["remarks"]
+    assert all(m.payload["extInfo"] == case["formData"] for m in sims["national"].state.messages)
     # every item, the two handled in Beijing too (handed to the home platform)
     assert list(final["items"]) == [str(n) for n in range(1, 11)]
     assert [final["items"][n]["home"] for n in ("1", "2", "3")] == [True, True, False]

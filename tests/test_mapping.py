@@ -462,3 +462,51 @@ def test_xml_target_across_includes_imports_namespaces_and_the_catalog(tmp_path:
     assert el.find(f"{o}buyer").get("kind") == "LEGAL_PERSON"
     text = etree.tostring(el, encoding="unicode")
     assert 'xmlns:o="urn:test:order:v1"' in text and 'xmlns:p="urn:test:party:v1"' in text
+
+
+def test_within_condition_current_element_and_entries(tmp_path: Path) -> None:
+    m = load_one(tmp_path, """
+        version: "1"
+        source: {schema: beijing/case.schema.json}
+        target: {kind: json}
+        let:
+          form: {from: formData, pipe: [entries]}
+        fields:
+          regions:
+            each: "items[0].jointRegions"
+            fields:
+              code: {from: ".", pipe: [region12]}
+              mine: {if: {within: [".", $deliveryRegion]}, then: {const: "1"}, else: {const: "0"}}
+          form: {each: $form, fields: {k: name, v: value}}
+    """)
+    src = {"items": [{"jointRegions": ["120116", "130100000000", "131000"]}],
+           "formData": {"a": "x", "n": 35, "ok": True, "nested": {"b": [1, "二"]}, "gone": None}}
+    out = m.render(src, {"deliveryRegion": "130000000000"})
+    assert out["regions"] == [{"code": "120116000000", "mine": "0"},
+                              {"code": "130100000000", "mine": "1"},
+                              {"code": "131000000000", "mine": "1"}]
+    assert out["form"] == [{"k": "a", "v": "x"}, {"k": "n", "v": "35"}, {"k": "ok", "v": "true"},
+                           {"k": "nested", "v": '{"b":[1,"二"]}'}]
+    # no delivery region (or not a region): nothing is claimed as the recipient's own
+    assert {r["mine"] for r in m.render(src, {})["regions"]} == {"0"}
+
+
+def test_within_takes_two_values(tmp_path: Path) -> None:
+    e = load_error(tmp_path, """
+        version: "1"
+        target: {kind: json}
+        fields:
+          x: {if: {within: [receivingRegion]}, then: 1}
+    """)
+    assert "within takes [region value, area value]" in str(e)
+
+
+def test_entries_needs_an_object(tmp_path: Path) -> None:
+    m = load_one(tmp_path, """
+        version: "1"
+        target: {kind: json}
+        fields:
+          x: {from: applicationNo, pipe: [entries]}
+    """)
+    with pytest.raises(MappingError, match="entries needs an object"):
+        m.render({"applicationNo": "BJ1"}, {})

@@ -99,13 +99,15 @@ def test_joint_item_fans_out_to_every_region() -> None:
         "/items/0", "/items/0/jointRegions/0", "/items/0/jointRegions/1"]
 
 
-def test_joint_item_twice_for_one_partner_splits_by_region() -> None:
+def test_two_districts_of_one_province_travel_in_one_delivery_naming_both() -> None:
     t = table(*FOUR_WAY)
     plan = t.plan(case({"handlingRegion": "120116", "jointRegions": ["120101"]},
                        {"handlingRegion": "120116"}))
-    assert shape(plan) == [("tianjin", ("1", "2"), "120116000000"),
-                           ("tianjin", ("1",), "120101000000")]
-    assert len({d.key for d in plan.deliveries}) == 2
+    # one message to Tianjin; the joint item appears in it once
+    assert shape(plan) == [("tianjin", ("1", "2"), "120100000000")]
+    assert plan.deliveries[0].key == "tianjin:120100000000:1+2"
+    assert [a.region for a in plan.assignments if a.item_no == "1"] == [
+        "120116000000", "120101000000"]  # both parts were routed, and both travel together
 
 
 def test_joint_item_through_one_item_per_message_partner() -> None:
@@ -114,6 +116,36 @@ def test_joint_item_through_one_item_per_message_partner() -> None:
     assert shape(plan) == [("national", ("1",), "310115000000"),
                            ("national", ("1",), "440305000000")]
     assert all(d.joint for d in plan.deliveries)
+
+
+def test_one_item_per_message_still_merges_a_joint_items_districts() -> None:
+    t = table(rule("national", "national"))
+    plan = t.plan(case({"handlingRegion": "310115", "jointRegions": ["310104", "440305"]},
+                       {"handlingRegion": "310104"}))
+    assert shape(plan) == [("national", ("1",), "310100000000"),   # Pudong + Xuhui, one part
+                           ("national", ("1",), "440305000000"),
+                           ("national", ("2",), "310104000000")]
+    assert len({d.key for d in plan.deliveries}) == 3
+
+
+def test_a_delivery_never_covers_a_joint_region_handled_elsewhere() -> None:
+    # Langfang goes to the national channel by a district rule; the Hebei message for the
+    # joint item must not be labelled with the whole province (it would claim Langfang)
+    t = table(*FOUR_WAY, rule("langfang", "national", handling_region="131000"))
+    plan = t.plan(case({"handlingRegion": "130100", "jointRegions": ["131000"]},
+                       {"handlingRegion": "130200"}))
+    hebei = [(d.item_nos, d.region) for d in plan.deliveries if d.partner == "hebei"]
+    national = [(d.item_nos, d.region) for d in plan.deliveries if d.partner == "national"]
+    assert national == [(("1",), "131000000000")]
+    assert sorted(hebei) == [(("1",), "130100000000"), (("2",), "130200000000")]
+
+
+def test_without_joint_items_a_delivery_may_span_districts() -> None:
+    t = table(*FOUR_WAY, rule("langfang", "national", handling_region="131000"))
+    plan = t.plan(case({"handlingRegion": "130100"}, {"handlingRegion": "130200"},
+                       {"handlingRegion": "131000"}))
+    assert shape(plan) == [("hebei", ("1", "2"), "130000000000"),
+                           ("national", ("3",), "131000000000")]
 
 
 def test_a_joint_part_with_no_route_is_named_by_its_pointer() -> None:

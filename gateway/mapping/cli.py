@@ -15,10 +15,12 @@ from typing import Any
 
 import click
 
+from gateway.domain.regions import normalise as normalise_region
 from gateway.errors import ConfigError, GatewayError
 from gateway.mapping.check import check_all, check_mapping, coverage
 from gateway.mapping.golden import DEFAULT_CONTEXT, run_all
 from gateway.mapping.registry import MappingRegistry
+from gateway.routing.view import delivery_view
 
 
 def _dirs(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,11 +76,20 @@ def test_cmd(name: str | None, mappings: Path, schemas: Path) -> None:
     sys.exit(1 if failed or not results else 0)
 
 
-def one_delivery(case: dict[str, Any], item_no: str | None, home: str = "11") -> dict[str, Any]:
-    """The case as the spine hands it to an outbound mapping: one item, its materials."""
+def one_delivery(case: dict[str, Any], item_no: str | None, home: str = "11",
+                 region: str | None = None) -> dict[str, Any]:
+    """The case as the worker hands it to an outbound mapping for one item: the delivery view
+    (gateway/routing/view.py) of a delivery for ``region`` (default: the item's handling
+    region; a 多地联办 item's part for another region: pass that region)."""
+    return delivery_of(case, item_no, home, region)[0]
+
+
+def delivery_of(case: dict[str, Any], item_no: str | None, home: str = "11",
+                region: str | None = None) -> tuple[dict[str, Any], str | None]:
+    """:func:`one_delivery` and the delivery's region (``$deliveryRegion`` of the context)."""
     items = case.get("items") or []
     if not items:
-        return case
+        return case, region
     if item_no is not None:
         chosen = [i for i in items if str(i.get("itemNo")) == item_no]
         if not chosen:
@@ -87,11 +98,12 @@ def one_delivery(case: dict[str, Any], item_no: str | None, home: str = "11") ->
     else:
         away = [i for i in items if not str(i.get("handlingRegion", "")).startswith(home)]
         item = (away or items)[0]
-    out = dict(case, items=[item])
-    if "materials" in case:
-        out["materials"] = [m for m in case["materials"]
-                            if not m.get("itemNos") or item.get("itemNo") in m["itemNos"]]
-    return out
+    try:
+        region = normalise_region(region or str(item.get("handlingRegion")))
+        view = delivery_view(case, [item.get("itemNo")], region)
+    except (ValueError, KeyError) as e:
+        raise click.BadParameter(f"not a region code: {e}", param_hint="--region") from e
+    return view, region
 
 
 @cli.command()
@@ -100,11 +112,15 @@ def one_delivery(case: dict[str, Any], item_no: str | None, home: str = "11") ->
 @click.option("--version", "version", default=None, help="Mapping version (default latest).")
 @click.option("--item", "item_no", default=None,
               help="itemNo to send (outbound; default the first item handled outside Beijing).")
+@click.option("--region", "region", default=None,
+              help="The delivery's region (default: the item's handling region); for a 多地联办 "
+                   "item, the region whose part to render.")
 @click.option("--context", "context", default=None, help="JSON object merged into the context.")
 @click.option("--no-validate", is_flag=True, help="Print without validating.")
 @_dirs
 def render(mapping: str, case: Path, version: str | None, item_no: str | None,
-           context: str | None, no_validate: bool, mappings: Path, schemas: Path) -> None:
+           region: str | None, context: str | None, no_validate: bool, mappings: Path,
+           schemas: Path) -> None:
     """Print what would be sent for CASE (a JSON file) without sending it."""
     reg = _load(mappings, schemas)
     try:
@@ -112,9 +128,9 @@ def render(mapping: str, case: Path, version: str | None, item_no: str | None,
     except ConfigError as e:
         raise click.UsageError(str(e)) from e
     source = json.loads(case.read_text(encoding="utf-8"))
-    if m.direction == "outbound":
-        source = one_delivery(source, item_no)
     ctx: dict[str, Any] = dict(DEFAULT_CONTEXT, partner=mapping.split("/")[0])
+    if m.direction == "outbound":
+        source, ctx["deliveryRegion"] = delivery_of(source, item_no, region=region)
     if context:
         ctx.update(json.loads(context))
     try:
@@ -130,9 +146,16 @@ def render(mapping: str, case: Path, version: str | None, item_no: str | None,
 @cli.command("coverage")
 @click.argument("mapping")
 @click.option("--version", "version", default=None)
+@click.option("--case", "case", default=None,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Also list the fields of this case (JSON) that one delivery leaves behind.")
+@click.option("--item", "item_no", default=None, help="With --case: the item (as for render).")
+@click.option("--region", "region", default=None, help="With --case: the delivery's region.")
 @_dirs
-def coverage_cmd(mapping: str, version: str | None, mappings: Path, schemas: Path) -> None:
-    """Which target schema fields MAPPING produces, which not, which are required."""
+def coverage_cmd(mapping: str, version: str | None, case: Path | None, item_no: str | None,
+                 region: str | None, mappings: Path, schemas: Path) -> None:
+    """Which target schema fields MAPPING produces, which not, which are required; and which
+    source fields it does not carry to the partner (with --case: which of them hold data)."""
     reg = _load(mappings, schemas)
     try:
         m = reg.get(mapping, version)
@@ -147,6 +170,19 @@ def coverage_cmd(mapping: str, version: str | None, mappings: Path, schemas: Pat
     missing = [r.path for r in rows if r.required and not r.produced]
     click.echo(f"{done}/{len(rows)} target fields produced; {len(missing)} required field(s) "
                f"not produced")
+    if m.source_fields:
+        left = m.uncarried_fields()
+        click.echo(f"source fields not carried: {len(left)} of {len(m.source_fields)}"
+                   + "".join(f"\n  not carried  {p}" for p in left))
+    else:
+        click.echo("source fields not carried: unknown (the mapping names no JSON source schema)")
+    if case is not None:
+        source = json.loads(case.read_text(encoding="utf-8"))
+        if m.direction == "outbound":
+            source = one_delivery(source, item_no, region=region)
+        dropped = m.uncarried_fields(source)
+        click.echo(f"this delivery of {case.name} leaves behind: "
+                   + (", ".join(dropped) if dropped else "nothing"))
     for f in check_mapping(m, reg):
         click.echo(str(f))
     sys.exit(1 if missing else 0)

@@ -18,12 +18,16 @@ class Report:
     code_uses: list[tuple[str, list[Any], int, str]] = field(default_factory=list)
     mismatches: list[tuple[str, int, str]] = field(default_factory=list)
     documents: list[tuple[str, Any]] = field(default_factory=list)
+    #: source JSON pointers whose values reach the output (``*`` for any array index);
+    #: reads inside conditions (``when``, ``where``, ``if``) are not counted
+    reads: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Scope:
     var: str                  # python expression of the current source element
     schema: Any               # its JSON Schema node (None = unchecked)
+    pointer: str | None = None  # its JSON pointer in the source (``*`` per array level)
 
 
 def _join(base: str, key: str) -> str:

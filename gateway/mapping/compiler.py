@@ -29,8 +29,9 @@ from gateway.mapping.jsonview import ANY, JsonView
 from gateway.mapping.transforms import TRANSFORMS
 from gateway.mapping.xmlemit import XmlEmitter
 from gateway.mapping.yamlload import LDict, LList
+from gateway.routing.view import within as _within
 
-CTX_STANDARD = ("caseId", "deliveryId", "idempotencyKey", "partner", "now")
+CTX_STANDARD = ("caseId", "deliveryId", "idempotencyKey", "partner", "now", "deliveryRegion")
 _PRODUCERS = ("from", "const", "first", "concat", "list", "fields", "document")
 _MODIFIERS = {"pipe", "code", "decode", "default", "required", "when"}
 _AUX = {"sep", "then", "else", "where", "value", "omit_empty", "text"}
@@ -78,10 +79,15 @@ class Compiler(XmlEmitter):
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {"_E": {}, "_ix": _ix, "_seq": _seq, "_merr": _merr,
                                    "_xb": _xb, "_SE": etree.SubElement, "_El": etree.Element,
-                                   "_MErr": MappingError, "_deepcopy": copy.deepcopy}
+                                   "_MErr": MappingError, "_deepcopy": copy.deepcopy,
+                                   "_within": _within}
         self.n = 0
         self.lets: dict[str, tuple[str, Any]] = {}
         self.report = Report()
+        # source pointers: what a let reads ((pointer, extendable) for a plain path, else the
+        # reads made while computing it), and where reads go (None inside a condition)
+        self.let_reads: dict[str, tuple[str | None, bool, list[str]]] = {}
+        self._sink: list[str] | None = self.report.reads
 
     # ---- helpers -------------------------------------------------------------------------
     def err(self, reason: str, line: int | None, key: str | None = None) -> ConfigError:
@@ -103,6 +109,8 @@ class Compiler(XmlEmitter):
     def path(self, raw: str, line: int, scope: Scope) -> tuple[str, Any]:
         if not raw:
             raise self.err("empty source path", line)
+        if raw == ".":  # the current element itself (inside each: over a list of values)
+            return scope.var, scope.schema
         schema: Any
         if raw.startswith("$"):
             m = re.match(r"\$([A-Za-z_]\w*)", raw)
@@ -153,13 +161,70 @@ class Compiler(XmlEmitter):
                 walked += f"[{idx}]"
         return expr, schema
 
+    # ---- source pointers (what the output carries; see Report.reads) ---------------------
+    def pointer(self, raw: str, scope: Scope) -> tuple[str | None, list[str]]:
+        """The JSON pointer ``raw`` reads (``*`` for indices), or None with the reads behind a
+        computed ``let``/context value. Only meaningful for paths :meth:`path` accepted."""
+        if raw == ".":
+            return scope.pointer, []
+        if raw.startswith("$"):
+            m = re.match(r"\$([A-Za-z_]\w*)", raw)
+            name = m.group(1) if m else ""
+            rest = raw[m.end():] if m else ""
+            if name not in self.let_reads:
+                return None, []            # a context value: not from the source
+            base, extendable, reads = self.let_reads[name]
+            if base is None or not extendable:
+                return None, ([base] if base is not None else []) + reads
+            rest = rest[1:] if rest.startswith(".") else rest
+        elif raw.startswith("/"):
+            base, rest = "", raw[1:]
+        else:
+            if scope.pointer is None:
+                return None, []
+            base, rest = scope.pointer, raw
+        parts = [m.group(1) if m.group(1) is not None else "*" for m in _SEG.finditer(rest)]
+        return base + "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts), []
+
+    def note_read(self, raw: str, scope: Scope) -> None:
+        if self._sink is None:
+            return
+        ptr, extra = self.pointer(raw, scope)
+        if ptr is not None:
+            self._sink.append(ptr)
+        self._sink.extend(extra)
+
+    def element_pointer(self, raw: str, scope: Scope) -> str | None:
+        """Pointer of one element of the list at ``raw`` (for ``each:`` scopes). A list computed
+        by a ``let`` (``{from: formData, pipe: [entries]}``) has none: what the let read is
+        carried by iterating it."""
+        ptr, extra = self.pointer(raw, scope)
+        if ptr is None and self._sink is not None:
+            self._sink.extend(extra)
+        return None if ptr is None else ptr + "/*"
+
     # ---- conditions ----------------------------------------------------------------------
     def cond(self, spec: Any, line: int, scope: Scope, ind: int, tpath: str) -> str:
+        sink, self._sink = self._sink, None  # what a condition reads is not carried
+        try:
+            return self._cond(spec, line, scope, ind, tpath)
+        finally:
+            self._sink = sink
+
+    def _cond(self, spec: Any, line: int, scope: Scope, ind: int, tpath: str) -> str:
         if not isinstance(spec, dict) or len(spec) != 1:
-            raise self.err("a condition is one of exists, missing, eq, ne, in, matches, not, "
-                           "all, any", line)
+            raise self.err("a condition is one of exists, missing, eq, ne, in, matches, "
+                           "within, not, all, any", line)
         op, arg = next(iter(spec.items()))
         line = spec.line_of(op) if isinstance(spec, LDict) else line
+        if op == "within":
+            if not isinstance(arg, list) or len(arg) != 2:
+                raise self.err("within takes [region value, area value] (both values: paths, "
+                               "$context or constants)", line)
+            a, b = self.tmp(), self.tmp()
+            self.val(arg[0], line, scope, a, ind, tpath)
+            self.val(arg[1], line, scope, b, ind, tpath)
+            return f"_within({a}, {b})"
         if op in ("exists", "missing"):
             v = self.tmp()
             self.val(arg, line, scope, v, ind, tpath)
@@ -190,7 +255,7 @@ class Compiler(XmlEmitter):
             parts = [self.cond(c, getattr(c, "line", line), scope, ind, tpath) for c in arg]
             return "(" + (" and " if op == "all" else " or ").join(parts) + ")"
         raise self.err(f"unknown condition {op!r} (use exists, missing, eq, ne, in, matches, "
-                       f"not, all, any)", line)
+                       f"within, not, all, any)", line)
 
     # ---- transforms ----------------------------------------------------------------------
     def table(self, name: Any, line: int, reverse: bool) -> CodeTable:
@@ -245,6 +310,7 @@ class Compiler(XmlEmitter):
         Returns the source schema node when the value is a plain path (for code-table checks)."""
         if isinstance(spec, str):
             expr, schema = self.path(spec, line, scope)
+            self.note_read(spec, scope)
             self.emit(ind, f"{var} = {expr}")
             return schema
         if spec is None or isinstance(spec, (bool, int, float)):
@@ -298,8 +364,8 @@ class Compiler(XmlEmitter):
         if spec.get("required"):
             self.emit(inner, f"if {var} is None:")
             self.emit(inner + 1, f"raise _MErr('required value is missing', path={tpath!r})")
-        return src_schema if producer == "from" and not steps else \
-            (src_schema if producer == "from" else None)
+        # a transformed value (``pipe``/``code``) no longer has the source field's schema
+        return src_schema if producer == "from" and not steps else None
 
     def produce(self, producer: str, spec: LDict, scope: Scope, var: str, ind: int,
                 tpath: str, tjson: Any) -> Any:
@@ -389,7 +455,7 @@ class Compiler(XmlEmitter):
             raise self.err("each needs exactly one of fields: or value:", line)
         item_t = self.tview.item(tjson) if tjson is not None and self.tview else None
         el = self.tmp("el")
-        inner = Scope(el, el_schema)
+        inner = Scope(el, el_schema, self.element_pointer(src, scope))
         self.emit(ind, f"{var} = []")
         self.emit(ind, f"for {el} in _seq({expr}):")
         if "where" in spec:

@@ -45,6 +45,11 @@ class CompiledMapping:
     target_schema: JsonSchema | XsdSchema | None
     target_node: XNode | None
     _fn: Any = field(repr=False)
+    #: leaf fields of the source schema (JSON pointers, ``*`` per array level); empty when the
+    #: mapping names no JSON source schema
+    source_fields: tuple[str, ...] = ()
+    #: ``source_fields`` whose values reach no part of the output, computed once at compile time
+    uncarried: tuple[str, ...] = ()
 
     def render(self, source: Any, context: Mapping[str, Any], *, parent: Any = None) -> Any:
         """Map one source document. Raises ``MappingError`` (a ``PermanentError``) when the data
@@ -65,6 +70,17 @@ class CompiledMapping:
         except _SHAPE_ERRORS as e:
             raise MappingError(f"source document has an unexpected shape ({type(e).__name__}: "
                                f"{e}) in mapping {self.name} v{self.version}") from e
+
+    def uncarried_fields(self, source: Any = None) -> tuple[str, ...]:
+        """Source fields this mapping does not carry to the partner (JSON pointers, ``*`` for
+        any array index), listed at compile time: every leaf of the source schema no value of
+        the output is read from (what only a ``when``/``where``/``if`` condition looks at is not
+        carried). With ``source`` (the document a delivery renders, e.g. the delivery view):
+        only those that hold a value in it, i.e. what this delivery actually leaves behind.
+        Empty for a mapping without a JSON source schema (nothing to compare with)."""
+        if source is None:
+            return self.uncarried
+        return tuple(p for p in self.uncarried if _has_value(source, p.split("/")[1:]))
 
     def validate_output(self, payload: Any) -> None:
         """Check ``payload`` against the partner schema (and any nested documents against
@@ -107,6 +123,53 @@ def _locate(payload: Any, path: str) -> Any:
         else:
             return None
     return cur.text if isinstance(cur, etree._Element) else cur
+
+
+def _has_value(doc: Any, parts: list[str]) -> bool:
+    """Does ``doc`` hold a non-empty value at the pointer ``parts`` (``*`` = any index)?"""
+    if not parts:
+        return doc is not None and doc != "" and doc != [] and doc != {}
+    head, rest = parts[0].replace("~1", "/").replace("~0", "~"), parts[1:]
+    if head == "*":
+        return isinstance(doc, list) and any(_has_value(x, rest) for x in doc)
+    return isinstance(doc, dict) and head in doc and _has_value(doc[head], rest)
+
+
+def source_leaves(view: Any, node: Any = None, base: str = "", depth: int = 0) -> list[str]:
+    """Leaf fields of a JSON Schema as pointers: scalars, lists of scalars and open objects
+    (free-form data such as ``formData``) are leaves; ``*`` stands for any array index."""
+    node = view.root if node is None else node
+    props = view.properties(node)
+    if props is None or depth > 10:
+        return [base] if base else []
+    out: list[str] = []
+    for key, sub in props.items():
+        ptr = f"{base}/{key.replace('~', '~0').replace('/', '~1')}"
+        sub = view.resolve(sub)
+        if view.is_array(sub):
+            item = view.item(sub)
+            out += source_leaves(view, item, ptr + "/*", depth + 1) \
+                if view.properties(item) else [ptr]
+        elif view.properties(sub) is not None:
+            out += source_leaves(view, sub, ptr, depth + 1)
+        else:
+            out.append(ptr)
+    return out
+
+
+def uncarried(leaves: list[str], reads: list[str]) -> tuple[str, ...]:
+    """Leaves no read reaches: a read carries the field it names and everything under it; the
+    elements of a list (``/x/*``) carry the list."""
+    got = set(reads)
+    for r in reads:
+        while r.endswith("/*"):
+            r = r[:-2]
+            got.add(r)
+
+    def carried(leaf: str) -> bool:
+        parts = leaf.split("/")
+        return any("/".join(parts[:i]) in got for i in range(2, len(parts) + 1))
+    return tuple(leaf for leaf in leaves if not carried(leaf))
 
 
 def _version_key(v: str) -> tuple[Any, ...]:
@@ -194,7 +257,7 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
             raise ConfigError(str(e.args[0]), file=file, line=target.line_of("element"),
                               key="target.element") from e
 
-    root_scope = Scope("root", src_view.root if src_view else None)
+    root_scope = Scope("root", src_view.root if src_view else None, "")
     comp.emit(0, "def render(root, ctx, parent=None):")
     lets = raw.get("let") or LDict()
     if not isinstance(lets, LDict):
@@ -206,8 +269,18 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
             raise ConfigError(f"let name {lname!r} hides a context key", file=file,
                               line=lets.line_of(lname))
         var = f"lv_{lname}"
+        reads: list[str] = []
+        sink, comp._sink = comp._sink, reads     # a let carries what it reads only when used
         schema = comp.val(lspec, lets.line_of(lname), root_scope, var, 1, f"${lname}")
+        comp._sink = sink
         comp.lets[lname] = (var, schema)
+        plain = lspec if isinstance(lspec, str) else lspec.get("from") \
+            if isinstance(lspec, LDict) and set(lspec) <= {"from", "required", "default"} else None
+        if isinstance(plain, str):   # a plain path: $name.rest reads exactly path.rest
+            ptr, _ = comp.pointer(plain, root_scope)
+            comp.let_reads[lname] = (ptr, True, [])
+        else:
+            comp.let_reads[lname] = (None, False, reads)
     if kind == "json":
         comp.json_object(raw["fields"], raw.line_of("fields"), root_scope, "out", 1, "",
                          schema_obj.doc if schema_obj is not None else None)  # type: ignore[union-attr]
@@ -230,9 +303,11 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
         raise ConfigError(f"internal error compiling mapping: {e}", file=file) from e
     ns_env = dict(comp.ns)
     exec(code, ns_env)  # noqa: S102 - code generated from a checked spec, no user text inlined
+    leaves = tuple(source_leaves(src_view)) if src_view is not None else ()
     return CompiledMapping(name, version, file, direction, kind,
                            str(raw.get("description", "")), comp.report, code_text,
-                           schema_obj, node, ns_env["render"])
+                           schema_obj, node, ns_env["render"], leaves,
+                           uncarried(list(leaves), comp.report.reads))
 
 
 def mapping_files(mappings_dir: Path) -> list[Path]:

@@ -258,3 +258,29 @@ def _xml(arg: Any) -> Fn:
 
 
 TRANSFORMS["xml"] = _xml
+
+
+def _entry_text(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    import json
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _entries(arg: Any) -> Fn:
+    """A free-form object (``formData``) → ``[{name, value}]`` in key order, each value as text
+    (numbers and booleans as JSON writes them, nested lists/objects as compact JSON; null
+    values are left out), so a contract with a repeated name/value element can carry it."""
+    if arg is not None:
+        raise ValueError("takes no argument")
+
+    def run(v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError(f"entries needs an object, got {type(v).__name__}")
+        return [{"name": str(k), "value": _entry_text(x)} for k, x in v.items() if x is not None]
+    return run
+
+
+TRANSFORMS["entries"] = _entries

@@ -32,6 +32,7 @@ class XmlEmitter:
     report: Any
     xsd_loader: Any
     tables: Any
+    element_pointer: Any
 
     def xml_children(self, fields: Any, line: int, scope: Scope, parent: str, ind: int,
                      tpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
@@ -125,7 +126,7 @@ class XmlEmitter:
             el = self.tmp("el")
             self.emit(ind, f"for {el} in _seq({expr}):")
             ind += 1
-            loop_scope = Scope(el, el_schema)
+            loop_scope = Scope(el, el_schema, self.element_pointer(str(src), scope))
             if "where" in spec:
                 c = self.cond(spec["where"], spec.line_of("where"), loop_scope, ind, kpath)
                 self.emit(ind, f"if not {c}:")

@@ -6,6 +6,7 @@ Public surface (checked by tests/test_routing.py)::
                              source=settings.source_file)      # ConfigError at load
     plan = table.plan(case)            # RoutingPlan; NoRouteError (422) naming items and rules
     table.explain(case).render()       # per item: rules tried, verdicts, choice and why
+    delivery_view(case, d.item_nos, d.region)   # what one delivery's mapping reads (view.py)
 
 The rule format and the specificity order are described in README.md in this package.
 """
@@ -14,6 +15,7 @@ from gateway.routing.explain import Explanation, RuleVerdict, UnitExplanation
 from gateway.routing.plan import Assignment, PlannedDelivery, RoutingPlan
 from gateway.routing.rules import DIMENSION_KEYS, HOME, Rule
 from gateway.routing.table import BUILTIN_HOME, RouteTable
+from gateway.routing.view import delivery_context, delivery_view, item_regions, within
 
 __all__ = [
     "BUILTIN_HOME",
@@ -27,4 +29,8 @@ __all__ = [
     "Rule",
     "RuleVerdict",
     "UnitExplanation",
+    "delivery_context",
+    "delivery_view",
+    "item_regions",
+    "within",
 ]

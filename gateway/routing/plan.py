@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.config import PartnerSettings
-from gateway.domain.regions import common_region
+from gateway.domain.regions import common_region, significant_prefix
 from gateway.routing.rules import HOME
 
 
@@ -72,9 +72,14 @@ def group(assignments: Sequence[Assignment],
     """Fan out: one delivery per partner message, in the order items appear in the case.
 
     With ``items_per_message: many`` the units for one partner, mapping and province travel
-    together (a message never spans provinces, so its target region is well defined); if that
-    would put one 多地联办 item in a message twice, the group is split by region instead.
-    With ``one`` every unit is its own delivery.
+    together (a message never spans provinces, so its target region is well defined). With
+    ``one`` every item is its own delivery per province. Either way a 多地联办 item reaches a
+    partner's province ONCE: its regions there (two districts of one province) are one unit of
+    that delivery, which names them all (see :mod:`gateway.routing.view`).
+
+    A delivery's region must not contain a region of one of its joint items that some other
+    delivery (or Beijing itself) handles, since the delivery view reads "inside the delivery's
+    region" as "handled by this recipient"; a group that would is split by region.
     """
     home_items: list[str] = []
     buckets: dict[tuple[str, ...], list[Assignment]] = {}
@@ -88,22 +93,21 @@ def group(assignments: Sequence[Assignment],
         if partners[a.target].items_per_message == "many":
             buckets.setdefault((*base, a.region[:2]), []).append(a)
         else:
-            buckets.setdefault((*base, a.item_no, a.region), []).append(a)
+            buckets.setdefault((*base, a.item_no, a.region[:2]), []).append(a)
     groups: list[list[Assignment]] = []
     for units in buckets.values():
-        nos = [u.item_no for u in units]
-        if len(nos) == len(set(nos)):
+        if _overreaches(units, assignments):
+            by_region: dict[str, list[Assignment]] = {}
+            for u in units:
+                by_region.setdefault(u.region, []).append(u)
+            groups.extend(by_region.values())
+        else:
             groups.append(units)
-            continue
-        by_region: dict[str, list[Assignment]] = {}
-        for u in units:
-            by_region.setdefault(u.region, []).append(u)
-        groups.extend(by_region.values())
     deliveries = []
     for units in groups:
         first = units[0]
         region = common_region([u.region for u in units])
-        item_nos = tuple(u.item_no for u in units)
+        item_nos = tuple(dict.fromkeys(u.item_no for u in units))
         rules = "+".join(dict.fromkeys(u.rule for u in units))
         assert first.mapping is not None
         deliveries.append(PlannedDelivery(
@@ -113,3 +117,15 @@ def group(assignments: Sequence[Assignment],
             joint=any(u.joint for u in units)))
     return RoutingPlan(deliveries=deliveries, home_items=home_items,
                        assignments=tuple(assignments))
+
+
+def _overreaches(units: Sequence[Assignment], everything: Sequence[Assignment]) -> bool:
+    """Would one delivery of ``units`` cover a region of one of its joint items that is handled
+    elsewhere (another partner, mapping, or home)?"""
+    joint = {u.item_no for u in units if u.joint}
+    if not joint:
+        return False
+    area = significant_prefix(common_region([u.region for u in units]))
+    mine = {(u.item_no, u.region) for u in units}
+    return any(a.item_no in joint and (a.item_no, a.region) not in mine
+               and a.region.startswith(area) for a in everything)

@@ -159,7 +159,9 @@ async def _submit(request: web.Request) -> web.StreamResponse:
 
 
 def summary(call: etree._Element) -> dict[str, Any]:
-    """What tests and the demo look at: case number, applicant, item and material codes."""
+    """What tests and the demo look at: case number, applicant, item and material codes; per
+    item its handling region, department and 多地联办 part (lead, every joint region and whether
+    Hebei handles it); e-licence ids, form fields and the bundle's theme."""
     ns = {"hb": HB}
     c = call.find("hb:case", ns)
     if c is None:  # schema-checked before; kept for the type checker
@@ -168,8 +170,28 @@ def summary(call: etree._Element) -> dict[str, Any]:
         "caseNo": c.findtext("hb:caseNo", namespaces=ns),
         "applicantName": c.findtext("hb:applicant/hb:name", namespaces=ns),
         "certType": c.findtext("hb:applicant/hb:certType", namespaces=ns),
+        "themeCode": c.findtext("hb:bundle/hb:themeCode", namespaces=ns),
         "items": [i.findtext("hb:implementationCode", namespaces=ns)
                   for i in c.iterfind("hb:items/hb:item", ns)],
+        "itemDetails": [_item(i) for i in c.iterfind("hb:items/hb:item", ns)],
         "materials": [m.findtext("hb:materialCode", namespaces=ns)
                       for m in c.iterfind("hb:materials/hb:material", ns)],
+        "elicences": [e.findtext("hb:licenceId", namespaces=ns)
+                      for e in c.iterfind("hb:elicences/hb:elicence", ns)],
+        "formData": {f.get("name"): f.text for f in c.iterfind("hb:formData/hb:field", ns)},
     }
+
+
+def _item(item: etree._Element) -> dict[str, Any]:
+    ns = {"hb": HB}
+    out: dict[str, Any] = {k: item.findtext(f"hb:{k}", namespaces=ns) for k in (
+        "itemNo", "implementationCode", "handlingRegion", "department")}
+    joint = item.find("hb:jointHandling", ns)
+    if joint is not None:
+        out["jointHandling"] = {
+            "leadRegion": joint.findtext("hb:leadRegion", namespaces=ns),
+            "leadDepartment": joint.findtext("hb:leadDepartment", namespaces=ns),
+            "regions": [{"region": r.text, "local": r.get("local") in ("true", "1")}
+                        for r in joint.iterfind("hb:region", ns)],
+        }
+    return out

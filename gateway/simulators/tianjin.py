@@ -149,14 +149,29 @@ async def _submit(request: web.Request) -> web.StreamResponse:
     return _result(result_document(0, msg, sjbbh=key, slbh=got.receipt_no))
 
 
+#: RECORD children that hold a list of like elements (materials, e-licences, form fields)
+_LISTS = ("CLXX", "DZZZXX", "BDXX")
+
+
 def records(pkg: etree._Element) -> list[dict[str, Any]]:
-    """RECORDs as flat dicts (materials as a list under CLXX), for tests and the demo."""
+    """RECORDs as dicts for tests and the demo: simple fields as text; CLXX (materials), DZZZXX
+    (e-licences) and BDXX (form fields) as lists of dicts; LBXX (多地联办: lead region and
+    department, and LBDQ, every joint region with SFBD 1 for Tianjin's own) as a dict whose LBDQ
+    is a list."""
     out = []
     for rec in pkg.iterfind("DATA/RECORD"):
         d: dict[str, Any] = {}
         for f in rec:
-            if f.tag == "CLXX":
-                d["CLXX"] = [{c.tag: c.text for c in cl} for cl in f]
+            if f.tag in _LISTS:
+                d[f.tag] = [{c.tag: c.text for c in el} for el in f]
+            elif f.tag == "LBXX":
+                joint: dict[str, Any] = {"LBDQ": []}
+                for c in f:
+                    if c.tag == "LBDQ":
+                        joint["LBDQ"].append({x.tag: x.text for x in c})
+                    else:
+                        joint[c.tag] = c.text
+                d["LBXX"] = joint
             else:
                 d[f.tag] = f.text
         out.append(d)
