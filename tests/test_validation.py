@@ -220,3 +220,12 @@ def test_problem_messages_are_bounded(samples: dict[str, Any]) -> None:
     case["applicationNo"] = "x" * 100_000
     [(path, msg)] = _paths(case)
     assert path == "/applicationNo" and len(msg) <= 300
+
+
+@pytest.mark.parametrize("doc, control_at", [
+    (None, None), (7, None), ("a\x00", ""), ([], None), (["\x00"], "/0"), ({"\x00": 1}, "/\x00")])
+def test_problems_of_any_json_value_are_listed_not_raised(doc: Any, control_at: str | None) -> None:
+    problems = V.problems(doc)
+    assert problems  # none of these is a case
+    controls = [p.path for p in problems if "U+0000" in p.message]
+    assert controls == ([] if control_at is None else [control_at])
