@@ -29,7 +29,7 @@ from gateway.domain.checkdigits import is_valid_resident_id, is_valid_uscc
 from gateway.errors import ConfigError, FieldProblem, ValidationFailed
 from gateway.jsoninput import parse_json, pointer, summary, text_problems
 
-__all__ = ["CaseValidator", "diff_paths", "parse_json", "is_multiline"]
+__all__ = ["CaseValidator", "diff_paths", "is_multiline", "parse_json"]
 
 MAX_MESSAGE = 300  # a problem echoes the caller's value; a 1 MB value need not come back whole
 BEIJING = timezone(timedelta(hours=8))
@@ -105,7 +105,7 @@ def check_date_time(value: object) -> bool:
     if oh is not None and (int(oh) > 23 or int(om) > 59):
         raise ValueError(f"offset {value[-6:]} is not within ±23:59")
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(BEIJING)
+        datetime.fromisoformat(value).astimezone(BEIJING)
     except (ValueError, OverflowError):
         raise ValueError("outside the range of representable times") from None
     return True

@@ -92,7 +92,8 @@ async def test_reload_applies_new_routes_and_refuses_a_broken_set(
                               encoding="utf-8")
             status, doc = await _call(gw, "POST", "/api/v1/admin/reload", AUTH)
             assert status == 422 and doc["generation"] == 1
-            assert "case-submit.yaml:12: bogus" in doc["detail"]
+            line = good.splitlines().index("fields:") + 2  # the inserted line, named by number
+            assert f"case-submit.yaml:{line}: bogus" in doc["detail"]
             broken.write_text(good, encoding="utf-8")
             # 2. a changed partner: refused as a whole (partners change at restart)
             raw = yaml.safe_load(cfg.read_text(encoding="utf-8"))

@@ -22,7 +22,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import pytest
@@ -54,7 +54,7 @@ class ServedGateway:
         self.runner: web.AppRunner | None = None
         self.port = 0
 
-    def __enter__(self) -> ServedGateway:
+    def __enter__(self) -> Self:
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(60)
         return self
@@ -66,7 +66,7 @@ class ServedGateway:
         await site.start()
         self.port = self.runner.addresses[0][1]
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         assert self.runner is not None
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
         self.loop.call_soon_threadsafe(self.loop.stop)

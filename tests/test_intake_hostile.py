@@ -23,7 +23,8 @@ from gateway.api.keys import STORE
 from gateway.store.models import cases
 from tests.conftest import ROOT, create_pg_database, drop_pg_database
 from tests.harness import Gateway, settings_for
-from tests.rawhttp import assert_problem, post_case as post, raw_request
+from tests.rawhttp import assert_problem, raw_request
+from tests.rawhttp import post_case as post
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

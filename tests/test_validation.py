@@ -133,7 +133,7 @@ def test_duplicate_keys_are_refused_with_the_pointer_of_the_key() -> None:
 def test_lone_surrogates_are_refused_in_values_and_keys() -> None:
     problems = _refused(b'{"applicant": {"name": "\\ud800"}, "formData": {"\\udfff": 1}}')
     assert [p for p, _ in problems] == ["/applicant/name", "/formData/\udfff"]
-    assert parse_json('{"n": "\\ud842\\udfb7"}'.encode()) == {"n": "𠮷"}  # a proper pair is fine
+    assert parse_json(b'{"n": "\\ud842\\udfb7"}') == {"n": "𠮷"}  # a proper pair is fine
 
 
 def test_pattern_dollar_is_the_end_of_the_string_and_digits_are_ascii(

@@ -17,7 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api import params
-from gateway.api.cases import delivery_doc, dumps as _dumps
+from gateway.api.cases import delivery_doc
+from gateway.api.cases import dumps as _dumps
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problem
 from gateway.errors import ConfigError, FieldProblem, InputError
