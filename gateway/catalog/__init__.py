@@ -17,6 +17,7 @@ bundled catalog (:func:`confined_path`); everything else is refused with
 
 from __future__ import annotations
 
+import email.message
 import io
 import os
 import stat
@@ -125,11 +126,16 @@ def confined_path(location: str, allowed: Iterable[Path]) -> Path:
 def read_confined(location: str, allowed: Iterable[Path]) -> tuple[Path, bytes]:
     """The bundled file for a well-known URL, else the confined local file: its path and bytes.
 
-    Opened without blocking and checked to be a regular file on the open descriptor, so a FIFO
-    or device placed in a schema folder is refused rather than waited on."""
+    Only a regular file is read: a FIFO or device placed in a schema folder is refused, not
+    waited on (checked before opening, and again on the descriptor, opened without blocking,
+    in case the file was swapped in between)."""
     path = lookup(location) or confined_path(location, allowed)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise SchemaAccessError(f"refusing to read {location}: not a regular file")
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except SchemaAccessError:
+        raise
     except OSError as e:
         raise SchemaAccessError(f"cannot read {location}: {e.strerror}") from e
     with os.fdopen(fd, "rb") as f:
@@ -206,7 +212,8 @@ def xmlschema_options(*folders: Path | str) -> dict[str, Any]:
                 path, data = read_confined(req.full_url, allowed)
             except SchemaAccessError as e:
                 raise urllib.error.URLError(str(e)) from e
-            return urllib.response.addinfourl(io.BytesIO(data), {}, path.as_uri())
+            return urllib.response.addinfourl(io.BytesIO(data), email.message.Message(),
+                                              path.as_uri())
 
     opener = urllib.request.OpenerDirector()
     opener.add_handler(_ConfinedFiles())

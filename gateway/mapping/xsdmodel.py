@@ -9,6 +9,7 @@ conversion into the generated code.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,8 +28,31 @@ _NUM = {"decimal", "float", "double", "integer", "int", "long", "short", "byte",
 def load_schema(path: Path, *folders: Path) -> xmlschema.XMLSchemaBase:
     """Load an XSD offline, reading only the catalog, the schema's own folder and ``folders``
     (:func:`gateway.catalog.xmlschema_options`); ``xmlschema`` errors propagate for the caller
-    to translate."""
-    return xmlschema.XMLSchema(str(path), **catalog.xmlschema_options(Path(path).parent, *folders))
+    to translate.
+
+    xmlschema treats an unreadable import or include as a warning and carries on (failing later,
+    if at all, on a missing type); a location the confinement refused raises
+    :class:`gateway.catalog.SchemaAccessError` naming it instead."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            schema = xmlschema.XMLSchema(str(path),
+                                         **catalog.xmlschema_options(Path(path).parent, *folders))
+        except Exception as e:
+            _raise_refused(seen, e)
+            raise
+    _raise_refused(seen, None)
+    for w in seen:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return schema
+
+
+def _raise_refused(seen: list[warnings.WarningMessage], cause: Exception | None) -> None:
+    refused = next((str(w.message) for w in seen  # ours, or xmlschema's own allow="local"
+                    if "refusing to" in str(w.message) or "block access to" in str(w.message)),
+                   None)
+    if refused:
+        raise catalog.SchemaAccessError(refused) from cause
 
 
 def _text_kind(simple: Any) -> str:

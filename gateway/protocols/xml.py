@@ -13,7 +13,9 @@ XML carried inside strings) is parsed here, so the defences live in one place:
   oracle. ``collect_ids`` stays on: lxml implements ``collect_ids=False`` by setting a libxml2
   flag that, on libxml2 2.14, makes it load the external DTD subset (seen with strace);
 * ``huge_tree`` stays off (libxml2's depth limit of 256 and its text-node limits stay in force);
-  comments and processing instructions are kept out of the tree.
+  more than :data:`MAX_ATTRIBUTES` attributes on an element or :data:`MAX_NAMESPACES` namespace
+  declarations in a document are refused; comments and processing instructions are kept out
+  of the tree.
 
 lxml parsers are not safe to share between threads, so each thread gets its own (the event loop
 thread and any executor thread that parses a large reply or loads a WSDL).
@@ -21,19 +23,32 @@ thread and any executor thread that parses a large reply or loads a WSDL).
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 from pathlib import Path
 from typing import cast
 
 from lxml import etree
 
-from gateway.protocols.xmlcodec import GBK_FAMILY, XmlError, declared_label, decode, utf8_document
+from gateway.protocols.xmlcodec import (
+    GBK_FAMILY,
+    XmlError,
+    declared_label,
+    decode,
+    utf8_document,
+)
 
-__all__ = ["GBK_FAMILY", "MAX_XML_BYTES", "XmlError", "declared_encoding", "load_schema", "parse",
-           "parse_declared", "parse_text", "parser", "schema_errors", "to_bytes"]
+__all__ = ["GBK_FAMILY", "MAX_ATTRIBUTES", "MAX_NAMESPACES", "MAX_XML_BYTES", "XmlError",
+           "declared_encoding", "load_schema", "parse", "parse_declared", "parse_text", "parser",
+           "schema_errors", "to_bytes"]
 
 MAX_XML_BYTES = 8 * 1024 * 1024
 """Default cap for one document; partner messages are far below it (a case is a few KB)."""
+MAX_ATTRIBUTES = 256
+"""Attributes on one element. No contract comes near it; 100k attributes is an attack."""
+MAX_NAMESPACES = 256
+"""Namespace declarations in one document (a "namespace bomb" declares them by the thousand)."""
 
 _SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas"
 _REFUSED = "external reference refused: documents may not load DTDs, entities or other files"
@@ -90,6 +105,7 @@ def parse(data: bytes, *, max_bytes: int = MAX_XML_BYTES,
 
 
 def _parse_utf8(data: bytes) -> etree._Element:
+    _check_namespaces(data)
     try:
         root = etree.fromstring(data, parser=parser())
     except etree.XMLSyntaxError as e:
@@ -98,7 +114,31 @@ def _parse_utf8(data: bytes) -> etree._Element:
         raise XmlError("empty document")
     if root.getroottree().docinfo.doctype:  # unreachable after utf8_document; kept as a tripwire
         raise XmlError("DOCTYPE is forbidden", forbidden=True)
+    _check_attributes(data, root)
     return root
+
+
+# Attribute and namespace floods, checked in linear time without Python work per declaration.
+_NS_DECL = re.compile(rb"\sxmlns(?::[^\s=>]+)?\s*=")
+
+
+def _check_namespaces(data: bytes) -> None:
+    """Counted in the bytes (before libxml2 builds anything), so a declaration-shaped string in
+    text — an escaped document carried in a string — counts too; such an inner document would
+    be refused in its turn when parsed."""
+    found = sum(1 for _ in itertools.islice(_NS_DECL.finditer(data), MAX_NAMESPACES + 1))
+    if found > MAX_NAMESPACES:
+        raise XmlError(f"more than {MAX_NAMESPACES} namespace declarations", forbidden=True)
+
+
+def _check_attributes(data: bytes, root: etree._Element) -> None:
+    """Only a document with more ``=`` than the limit can break it; only then is the tree walked."""
+    if data.count(b"=") <= MAX_ATTRIBUTES:
+        return
+    worst = max(len(el.attrib) for el in root.iter())
+    if worst > MAX_ATTRIBUTES:
+        raise XmlError(f"an element has {worst} attributes (limit {MAX_ATTRIBUTES})",
+                       forbidden=True)
 
 
 def declared_encoding(data: bytes) -> str | None:

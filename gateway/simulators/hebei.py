@@ -113,7 +113,11 @@ async def _submit(request: web.Request) -> web.StreamResponse:
     common = await apply_common(request, b)
     if common is not None:
         return common
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # answered in SOAP, like every other refusal
+        return _fault("Sender", f"message larger than {MAX_BODY} bytes", "hb:MalformedMessage",
+                      status=413)
     try:
         env = soap.parse_envelope(raw)
     except safexml.XmlError as e:

@@ -108,7 +108,10 @@ async def _submit(request: web.Request) -> web.StreamResponse:
     common = await apply_common(request, b)
     if common is not None:
         return common
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # answered in SOAP, like every other refusal
+        return _fault("Sender", f"报文过大: 超过 {MAX_BODY} 字节")
     try:
         env = soap.parse_envelope(raw)
     except safexml.XmlError as e:
