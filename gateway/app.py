@@ -20,6 +20,7 @@ from gateway.api.problems import problems_middleware
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.intake import Intake
+from gateway.logs import protect_secrets
 from gateway.metrics import Metrics
 from gateway.partner_gates import PartnerGates
 from gateway.protocols import PartnerClient, create_client
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     app = web.Application(client_max_size=settings.server.max_body_bytes,
                           middlewares=[problems_middleware])
     app[SETTINGS] = settings
+    protect_secrets(settings)  # every process serving the API, however started (CLI, tests)
     app[METRICS] = Metrics()
     # Contracts are loaded here, synchronously, so a broken mapping or route fails start-up.
     app[CONTRACTS] = ContractsHolder(load_contracts(settings))
