@@ -15,6 +15,7 @@ from lxml import etree
 
 from gateway.errors import GatewayError
 from gateway.mapping.registry import MappingRegistry
+from gateway.protocols import xml as safexml
 
 DEFAULT_CONTEXT = {"caseId": "C-TEST", "deliveryId": "D-TEST", "idempotencyKey": "K-TEST",
                    "now": "2026-11-30T10:00:00+08:00"}
@@ -58,13 +59,15 @@ def discover(mappings_dir: Path, only: str | None = None) -> list[GoldenCase]:
 
 
 def canonical_xml(el_or_text: Any) -> str:
-    """Pretty, attribute-sorted C14N form, for comparing and diffing XML."""
+    """Pretty, attribute-sorted C14N form, for comparing and diffing XML. A document given as
+    text or bytes is read by the hardened parser first; the re-parses below only ever see what
+    lxml itself serialised."""
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
-    if isinstance(el_or_text, (str, bytes)):
-        data = el_or_text.encode() if isinstance(el_or_text, str) else el_or_text
-        el = etree.fromstring(data, parser)
-    else:
-        el = etree.fromstring(etree.tostring(el_or_text), parser)
+    if isinstance(el_or_text, str):
+        el_or_text = safexml.parse_text(el_or_text)
+    elif isinstance(el_or_text, bytes):
+        el_or_text = safexml.parse(el_or_text)
+    el = etree.fromstring(etree.tostring(el_or_text), parser)
     c14n = etree.tostring(el, method="c14n2")
     return etree.tostring(etree.fromstring(c14n, parser), pretty_print=True, encoding="unicode")
 
