@@ -271,14 +271,26 @@ def test_zeep_transport_serves_the_folder_and_catalog_only(tmp_path, outside, fi
     fifo.assert_never_opened()
 
 
+def _wsdl_importing(path: Path, location: Path) -> Path:
+    path.parent.mkdir()
+    path.write_text('<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" '
+                    'xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t">'
+                    '<wsdl:types><xsd:schema><xsd:import namespace="urn:o" '
+                    f'schemaLocation="{location}"/></xsd:schema></wsdl:types></wsdl:definitions>')
+    return path
+
+
 def test_scaffold_refuses_a_wsdl_import_outside_its_folder(tmp_path, outside):
     from gateway.mapping.scaffold import ScaffoldError, scaffold
 
-    wsdl = tmp_path / "w" / "s.wsdl"
-    wsdl.parent.mkdir()
-    wsdl.write_text(f'<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" '
-                    f'xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t">'
-                    f'<wsdl:types><xsd:schema><xsd:import namespace="urn:o" schemaLocation="{outside}"/>'
-                    f"</xsd:schema></wsdl:types></wsdl:definitions>")
+    wsdl = _wsdl_importing(tmp_path / "w" / "s.wsdl", outside)
     with pytest.raises(ScaffoldError, match="refusing to read"):
         scaffold(wsdl, schemas_dir=tmp_path / "w")
+
+
+def test_partner_wsdls_loaded_at_start_up_are_confined_too(tmp_path, outside):
+    from gateway.protocols import soap
+
+    wsdl = _wsdl_importing(tmp_path / "w" / "s.wsdl", outside)
+    with pytest.raises(ConfigError, match="refusing to read"):
+        soap.load_operation(wsdl, "anything")

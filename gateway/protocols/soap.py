@@ -127,8 +127,12 @@ def _load_client(path: str) -> Any:
     import zeep
     from zeep.exceptions import Error as ZeepError
 
+    from gateway import catalog
+
+    # the transport reads the WSDL's imports from its own folder, schemas/ and the catalog only
+    transport = catalog.zeep_transport(Path(path).parent, PROJECT_ROOT / "schemas")
     try:
-        return zeep.Client(path, settings=zeep.Settings(**ZEEP_SETTINGS_KW))
+        return zeep.Client(path, transport=transport, settings=zeep.Settings(**ZEEP_SETTINGS_KW))
     except (OSError, ZeepError, etree.XMLSyntaxError) as e:
         raise ConfigError(f"cannot load WSDL: {e}", file=path) from e
 
