@@ -8,6 +8,15 @@ the first message. Environment overrides:
 * ``GATEWAY_ADMIN_TOKEN`` — ``server.admin_token`` (the admin API is off without one)
 * ``GATEWAY_PARTNER_<NAME>_URL`` — a partner's ``url`` (``NAME`` upper-cased, ``-`` → ``_``)
 * a credential value written as ``${ENV_NAME}`` is read from the environment at load.
+
+Relative paths in the file (``mappings_dir``, ``schemas_dir`` and the files a partner's options
+name: :data:`FILE_OPTIONS`) are read from the folder the file is in; a path that does not exist
+there is taken from the project folder (:data:`PROJECT_ROOT`, which holds ``config/``,
+``mappings/`` and ``schemas/``). The shipped file names ``mappings`` and ``schemas/…``: found in
+the project folder, from the shipped file and from a copy saved anywhere alike; a copy with its own
+``mappings/`` beside it uses that one. The working directory plays no part. ``database.url`` is
+a URL, not a path of this file: a relative SQLite path in it is relative to the working
+directory, as SQLAlchemy reads it (``sqlite+aiosqlite:////abs/path.db`` pins it).
 """
 
 from __future__ import annotations
@@ -23,7 +32,11 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from gateway.errors import ConfigError
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "gateway.yaml"
+# Partner option keys whose value names a file (the SOAP styles' WSDL and schemas): resolved at
+# load by the same rule as ``mappings_dir``, so a protocol factory receives an absolute path.
+FILE_OPTIONS = frozenset({"wsdl", "inner_schema", "result_schema", "body_schema"})
 _ENV_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 
 
@@ -199,11 +212,28 @@ class Settings(_Frozen):
         return self
 
     def path(self, relative: str) -> Path:
-        """Resolve a path named in the file relative to the file's own folder's parent."""
-        p = Path(relative)
-        if p.is_absolute() or self.source_file is None:
-            return p
-        return Path(self.source_file).resolve().parent.parent / p
+        """A path named in the file, resolved by :func:`resolve_path` (module docstring)."""
+        return resolve_path(relative, self.source_file)
+
+
+def resolve_path(value: str | Path, config_file: str | Path | None) -> Path:
+    """Where a path written in the configuration file ``config_file`` points.
+
+    Absolute: itself. Relative: beside the file (its folder) if something exists there, else in
+    the project folder if something exists there, else beside the file (so an error names the
+    place the file's author meant). With no file, relative to the project folder. Never relative
+    to the working directory.
+    """
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    shipped = PROJECT_ROOT / p
+    if config_file is None:
+        return shipped
+    beside = Path(config_file).resolve().parent / p
+    if beside.exists() or not shipped.exists():
+        return beside
+    return shipped
 
 
 def _apply_env(raw: dict[str, Any], env: dict[str, str], file: str) -> dict[str, Any]:
@@ -235,6 +265,16 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str], file: str) -> dict[str,
     return raw
 
 
+def _resolve_file_options(raw: dict[str, Any], config_file: str) -> None:
+    for p in (raw.get("partners") or {}).values():
+        options = p.get("options")
+        if not isinstance(options, dict):
+            continue  # the model names the key
+        for key in FILE_OPTIONS & options.keys():
+            if isinstance(options[key], str) and options[key]:
+                options[key] = str(resolve_path(options[key], config_file))
+
+
 def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read and validate the configuration file; raise ``ConfigError`` naming file, key, reason."""
     cfg_path = Path(path) if path else Path(os.environ.get("GATEWAY_CONFIG", DEFAULT_CONFIG))
@@ -253,6 +293,7 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
         raise ConfigError("top level must be a mapping", file=file)
     raw = _apply_env(raw, env, file)
     raw["source_file"] = str(cfg_path.resolve())
+    _resolve_file_options(raw, raw["source_file"])
     try:
         return Settings.model_validate(raw)
     except ValidationError as e:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -30,27 +30,82 @@ from gateway.simulators import SIMULATORS, simulator_factory
 FINAL = {"delivered", "dead"}
 
 
-async def _start(app: web.Application, host: str, port: int) -> web.AppRunner:
+class PortUnavailable(Exception):
+    """A port the demo needs cannot be listened on; the message is one line for the operator."""
+
+
+GATEWAY_PORT_HOW = ("stop what holds it, or choose another with --port N "
+                    "(./run.sh --port N, or GATEWAY_PORT=N)")
+SIM_PORT_HOW = ("stop what holds it, or move the simulators with --sim-base-port N "
+                "(./run.sh --sim-base-port N, or GATEWAY_SIM_BASE_PORT=N)")
+
+
+def _listen(host: str, port: int, what: str, how: str) -> socket.socket:
+    """The listening socket, bound before anything is started on it (a busy port then stops
+    the demo with nothing running and no database touched)."""
+    try:
+        return socket.create_server((host, port), backlog=128)
+    except OSError as e:
+        from gateway.cli import port_problem
+        line = port_problem(e, host, port, what, how)
+        if line is None:
+            raise
+        raise PortUnavailable(line) from None
+
+
+async def _serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.SockSite(runner, sock).start()
     return runner
 
 
-async def start_simulators(settings: Settings, console: Console) -> list[web.AppRunner]:
-    """One simulator per configured partner that has one and points at this machine."""
-    runners = []
-    for name, p in settings.partners.items():
-        u = urlsplit(p.url)
-        if name not in SIMULATORS or u.hostname not in ("127.0.0.1", "localhost"):
-            continue
-        runners.append(await _start(simulator_factory(name)(), u.hostname, u.port or 80))
-        console.print(f"  simulator [bold]{name}[/] on {u.scheme}://{u.hostname}:{u.port}")
+def simulated_partners(settings: Settings) -> list[str]:
+    """The configured partners the demo simulates: those with a simulator, on this machine."""
+    return [name for name, p in settings.partners.items()
+            if name in SIMULATORS and urlsplit(p.url).hostname in ("127.0.0.1", "localhost")]
+
+
+def move_simulators(settings: Settings, base_port: int) -> Settings:
+    """Put the simulated partners on ``base_port``, ``base_port + 1``, … in configuration order
+    (the partners' URLs change with them, so the gateway sends where they listen)."""
+    partners = dict(settings.partners)
+    for i, name in enumerate(simulated_partners(settings)):
+        u = urlsplit(partners[name].url)
+        url = u._replace(netloc=f"{u.hostname}:{base_port + i}").geturl()
+        partners[name] = partners[name].model_copy(update={"url": url})
+    return settings.model_copy(update={"partners": partners})
+
+
+async def start_simulators(settings: Settings, console: Console,
+                           runners: list[web.AppRunner] | None = None) -> list[web.AppRunner]:
+    """One simulator per configured partner that has one and points at this machine.
+
+    Every port is bound before any simulator starts (``PortUnavailable`` names a busy one and
+    leaves nothing open); started runners are appended to ``runners`` for the caller to clean up.
+    """
+    runners = [] if runners is None else runners
+    bound: list[tuple[str, str, socket.socket]] = []
+    try:
+        for name in simulated_partners(settings):
+            u = urlsplit(settings.partners[name].url)
+            host, port = u.hostname or "127.0.0.1", u.port or 80
+            bound.append((name, f"{u.scheme}://{host}:{port}",
+                          _listen(host, port, f"{name} simulator", SIM_PORT_HOW)))
+    except PortUnavailable:
+        for _, _, sock in bound:
+            sock.close()
+        raise
+    for name, where, sock in bound:
+        runners.append(await _serve(simulator_factory(name)(), sock))
+        console.print(f"  simulator [bold]{name}[/] on {where}")
     return runners
 
 
 async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_after: bool,
-                   timeout: float, port: int | None = None) -> int:
+                   timeout: float, port: int | None = None,
+                   sim_base_port: int | None = None) -> int:
+    """Run the demo; raises :class:`PortUnavailable` (nothing left running) if a port is taken."""
     console = Console()
     if not console.is_terminal and console.width < 120:
         console = Console(width=120)
@@ -60,14 +115,20 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
     server = settings.server.model_copy(update={"port": port or settings.server.port})
     settings = settings.model_copy(update={
         "database": settings.database.model_copy(update={"url": db_url}), "server": server})
+    if sim_base_port is not None:
+        settings = move_simulators(settings, sim_base_port)
     console.rule("[bold]Cross-region gateway demo")
     console.print(f"  database {make_url(db_url)}")  # str() of a URL masks its password
-    sims = await start_simulators(settings, console)
-    gw = await _start(create_app(settings), server.host, server.port)
-    base = f"http://{server.host}:{server.port}"
-    console.print(f"  gateway API  {base}/api/v1/cases\n  health       {base}/healthz, "
-                  f"{base}/readyz\n  metrics      {base}/metrics")
+    app = create_app(settings)
+    gw_sock = _listen(server.host, server.port, "gateway API", GATEWAY_PORT_HOW)
+    sims: list[web.AppRunner] = []
+    gw: web.AppRunner | None = None
     try:
+        await start_simulators(settings, console, sims)
+        gw = await _serve(app, gw_sock)
+        base = f"http://{server.host}:{gw_sock.getsockname()[1]}"
+        console.print(f"  gateway API  {base}/api/v1/cases\n  health       {base}/healthz, "
+                      f"{base}/readyz\n  metrics      {base}/metrics")
         rows, all_ok = await _push_samples(base, samples, timeout, console)
         _print_table(rows, console)
         if exit_after:
@@ -81,7 +142,10 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
         await stop.wait()
         return 0
     finally:
-        await gw.cleanup()
+        if gw is not None:
+            await gw.cleanup()
+        else:
+            gw_sock.close()
         for r in sims:
             await r.cleanup()
 
@@ -161,4 +225,4 @@ def _print_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
-__all__ = ["run_demo", "start_simulators"]
+__all__ = ["PortUnavailable", "move_simulators", "run_demo", "start_simulators"]

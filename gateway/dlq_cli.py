@@ -18,22 +18,31 @@ from rich.table import Table
 
 from gateway.store import create_engine
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
+from gateway.store.engine import DatabaseMissing, create_readonly_engine, sqlite_file
 
 T = TypeVar("T")
 
 
 def _run(config: str | None, database_url: str | None,
-         fn: Callable[[DeadLetters], Awaitable[T]]) -> T:
-    from gateway.cli import _settings
+         fn: Callable[[DeadLetters], Awaitable[T]], *, readonly: bool = False) -> T:
+    """Run ``fn`` on the configured database, which must exist: a listing opens it read-only
+    (never creating it); a missing, unmigrated or unreachable database is one line, exit 1."""
+    from gateway.cli import _settings, database_errors
     s = _settings(config, database_url)
 
     async def go() -> T:
-        engine = create_engine(s.database.url)
+        if readonly:
+            engine = create_readonly_engine(s.database.url)
+        else:
+            if (path := sqlite_file(s.database.url)) is not None and not path.is_file():
+                raise DatabaseMissing(path)
+            engine = create_engine(s.database.url)
         try:
             return await fn(DeadLetters(engine))
         finally:
             await engine.dispose()
-    return asyncio.run(go())
+    with database_errors(s.database.url):
+        return asyncio.run(go())
 
 
 def _filter(ids: tuple[str, ...], partner: str | None, code: str | None,
@@ -74,7 +83,7 @@ def list_(config: str | None, database_url: str | None, ids: tuple[str, ...],
     """List dead letters (all of them unless filtered)."""
     f = DeadLetterFilter(ids=ids, partner=partner, code=code, application_no=application_no,
                          everything=not (ids or partner or code or application_no))
-    found = _run(config, database_url, lambda d: d.find(f, limit=limit))
+    found = _run(config, database_url, lambda d: d.find(f, limit=limit), readonly=True)
     if as_json:
         click.echo(json.dumps([{"id": x.delivery.id, "applicationNo": x.application_no,
                                 "partner": x.delivery.partner, "attempts": x.delivery.attempts,
@@ -96,7 +105,7 @@ def list_(config: str | None, database_url: str | None, ids: tuple[str, ...],
 def show(config: str | None, database_url: str | None, ids: tuple[str, ...], partner: str | None,
          code: str | None, application_no: str | None, everything: bool) -> None:
     """Show dead letters with their attempt history and the operator actions on them."""
-    from gateway.api.cases import delivery_doc
+    from gateway.api.cases import beijing_iso, delivery_doc
     from gateway.store import Store
     f = _filter(ids, partner, code, application_no, everything)
 
@@ -108,10 +117,11 @@ def show(config: str | None, database_url: str | None, ids: tuple[str, ...], par
             assert case is not None
             full = next(c for c in case.deliveries if c.id == x.delivery.id)
             out.append({"applicationNo": x.application_no, **delivery_doc(full),
-                        "operatorActions": await d.actions(x.delivery.id)})
+                        "operatorActions": [{k: beijing_iso(v) for k, v in a.items()}
+                                            for a in await d.actions(x.delivery.id)]})
         return out
-    click.echo(json.dumps(_run(config, database_url, go), ensure_ascii=False, indent=2,
-                          default=str))
+    click.echo(json.dumps(_run(config, database_url, go, readonly=True), ensure_ascii=False,
+                          indent=2, default=lambda v: str(beijing_iso(v))))
 
 
 @cli.command("replay")

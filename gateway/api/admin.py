@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api import params
-from gateway.api.cases import delivery_doc
+from gateway.api.cases import beijing_iso_text, delivery_doc
 from gateway.api.cases import dumps as _dumps
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problem
@@ -164,7 +164,18 @@ async def breakers(request: web.Request) -> web.Response:
     if WORKER not in request.app:
         return web.json_response({})
     gates = request.app[WORKER].gates
-    return web.json_response({p: gates.snapshot(p) for p in gates.gates}, dumps=_dumps)
+    return web.json_response({p: _breaker_doc(gates.snapshot(p)) for p in gates.gates},
+                             dumps=_dumps)
+
+
+_BREAKER_TIMES = ("opened_at", "open_until", "probe_started_at")
+
+
+def _breaker_doc(snap: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A breaker snapshot with its times in +08:00 like every other answer (stored in UTC)."""
+    if snap is None:
+        return None
+    return {k: beijing_iso_text(v) if k in _BREAKER_TIMES else v for k, v in snap.items()}
 
 
 async def reload(request: web.Request) -> web.Response:

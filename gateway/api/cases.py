@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import structlog
@@ -14,9 +16,36 @@ from gateway.errors import InputError, NotFound
 from gateway.status import child_of, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord
 
+BEIJING = timezone(timedelta(hours=8))
 
-def _iso(v: Any) -> Any:
+
+def beijing_iso(v: Any) -> Any:
+    """A timestamp as every answer shows it: ISO 8601 in Beijing time (``+08:00``), like the
+    cases themselves. The store keeps UTC (a naive value is UTC); the instant is the same."""
+    if isinstance(v, datetime):
+        return _beijing(v).isoformat()
     return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+def _beijing(t: datetime) -> datetime:
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(BEIJING)
+
+
+def beijing_iso_text(v: Any) -> Any:
+    """An ISO 8601 timestamp already rendered as text (e.g. by a breaker snapshot), in +08:00."""
+    if not isinstance(v, str):
+        return beijing_iso(v)
+    try:
+        return beijing_iso(datetime.fromisoformat(v))
+    except ValueError:
+        return v
+
+
+def _in_beijing(d: DeliveryRecord) -> DeliveryRecord:
+    """The record with its times in +08:00, for views that render them themselves."""
+    times: dict[str, Any] = {f.name: _beijing(getattr(d, f.name)) for f in dataclasses.fields(d)
+                             if isinstance(getattr(d, f.name), datetime)}
+    return dataclasses.replace(d, **times)
 
 
 def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
@@ -24,13 +53,14 @@ def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
         "id": d.id, "partner": d.partner, "items": d.item_nos, "region": d.region,
         "route": d.route_rule, "mapping": d.mapping, "mappingVersion": d.mapping_version,
         "idempotencyKey": d.idempotency_key, "state": d.state, "attempts": d.attempts,
-        "nextAttemptAt": _iso(d.next_attempt_at) if d.state == "pending" else None,
+        "nextAttemptAt": beijing_iso(d.next_attempt_at) if d.state == "pending" else None,
         "receiptNo": d.receipt_no, "partnerStatus": d.partner_status,
         "lastOutcome": d.last_outcome, "lastCode": d.last_code, "lastMessage": d.last_message,
-        "deliveredAt": _iso(d.delivered_at),
+        "deliveredAt": beijing_iso(d.delivered_at),
     }
     if d.history:
-        doc["history"] = [{k: _iso(v) for k, v in h.items() if k != "id"} for h in d.history]
+        doc["history"] = [{k: beijing_iso(v) for k, v in h.items() if k != "id"}
+                          for h in d.history]
     return doc
 
 
@@ -40,10 +70,10 @@ def case_doc(c: CaseRecord) -> dict[str, Any]:
     under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
     is with the home platform), and each child delivery. Derived from the stored deliveries and
     home items alone (``gateway.status``)."""
-    children = [child_of(d) for d in c.deliveries]
+    children = [child_of(_in_beijing(d)) for d in c.deliveries]
     return {
         "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
-        "receivedAt": _iso(c.received_at), "homeItems": c.home_items,
+        "receivedAt": beijing_iso(c.received_at), "homeItems": c.home_items,
         "bundle": derive_bundle(children, c.home_items).as_dict(),
         "items": {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()},
         "deliveries": [delivery_doc(d) for d in c.deliveries],
@@ -92,8 +122,8 @@ async def get_case(request: web.Request) -> web.Response:
 
 
 def dumps(obj: Any) -> str:
-    """JSON with Chinese kept readable and datetimes as ISO strings."""
-    return json.dumps(obj, ensure_ascii=False, default=str)
+    """JSON with Chinese kept readable and datetimes as ISO strings in +08:00."""
+    return json.dumps(obj, ensure_ascii=False, default=lambda v: str(beijing_iso(v)))
 
 
 def add_routes(app: web.Application) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -35,6 +36,65 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+class DatabaseMissing(FileNotFoundError):
+    """A SQLite database file that a reading command needs does not exist (``path``)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no database at {path}")
+        self.path = path
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The absolute path of the file a SQLite URL names (None: not SQLite, or in memory)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    name = u.database
+    if str(u.query.get("uri", "")).lower() in ("true", "1"):
+        if not name.startswith("file:"):
+            return None
+        name = unquote(name[len("file:"):].split("?", 1)[0])
+        if name in ("", ":memory:") or name.startswith("//"):
+            return None  # in memory, or a file://host/ form this check does not follow
+    return Path(name).absolute()
+
+
+def create_readonly_engine(url: str) -> AsyncEngine:
+    """An engine for commands that only read: it never creates a database, a file or a folder.
+
+    SQLite is opened read-only (``file:…?mode=ro``, deferred BEGIN); a file that is not there
+    raises :class:`DatabaseMissing` here, before anything is opened. Other engines are opened
+    as they are (a read-only command issues no write).
+    """
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        # asyncpg waits 60 s for an unreachable host by default; a command answers sooner
+        return create_async_engine(u, hide_parameters=True, pool_size=1, max_overflow=0,
+                                   connect_args={"timeout": 10})
+    path = sqlite_file(u)
+    if path is None:  # in memory: nothing on disk to protect
+        return create_engine(url)
+    if not path.is_file():
+        raise DatabaseMissing(path)
+    ro = u.set(database="file:" + quote(str(path)),
+               query={**{k: v for k, v in u.query.items() if k not in ("uri", "mode")},
+                      "mode": "ro", "uri": "true"})
+    engine = create_async_engine(ro, hide_parameters=True, connect_args={"timeout": 30},
+                                 execution_options={"gateway_readonly": True})
+    event.listen(engine.sync_engine, "connect", _sqlite_readonly_pragmas)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+    return engine
+
+
+def _sqlite_readonly_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The writers' pragmas minus journal_mode (setting it is a write); BEGIN is ours, deferred.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
