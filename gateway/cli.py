@@ -126,6 +126,11 @@ def serve(config: str | None, database_url: str | None, host: str | None, port: 
     except ConfigError as e:
         raise click.ClickException(f"configuration error: {e}") from e
     host, port = host or s.server.host, port or s.server.port
+    try:  # an unknown listening host is named here, not mistaken for the database's below
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}; "
+                                   "choose another with --host or $GATEWAY_HOST") from None
     with database_errors(s.database.url):
         try:
             web.run_app(app, host=host, port=port, print=lambda msg: click.echo(msg, err=True))
