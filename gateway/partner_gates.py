@@ -19,7 +19,7 @@ from datetime import datetime
 
 from gateway.config import Settings
 from gateway.metrics import Metrics
-from gateway.protocols.base import OutcomeKind
+from gateway.outcome import OutcomeKind
 from gateway.retry.breaker import (
     STATE_GAUGE,
     BreakerPolicy,

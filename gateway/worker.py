@@ -26,8 +26,9 @@ import structlog
 from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, PermanentError
 from gateway.metrics import Metrics
+from gateway.outcome import Outcome
 from gateway.partner_gates import PartnerGates
-from gateway.protocols.base import Outcome, PartnerClient
+from gateway.protocols.base import PartnerClient
 from gateway.retry.policy import Decision, RetryPolicy, decide
 from gateway.routing import view as _routing_view
 from gateway.runtime import ContractsHolder
@@ -240,8 +241,9 @@ class Worker:
                    "partner": d.partner, "now": datetime.now(BEIJING).isoformat(),
                    **_routing_view.delivery_context(d.region)}
         try:
-            payload = mapping.render(delivery_view(claim.case_body, d.item_nos, d.region), context)
-            mapping.validate_output(payload)
+            view = delivery_view(claim.case_body, d.item_nos, d.region)
+            payload = mapping.render(view, context)
+            mapping.validate_output(payload, view)  # problems name the case's source fields
         except (PermanentError, ConfigError) as e:
             return Outcome.permanent(f"mapping {mapping.name} v{mapping.version}: {e}"), mapping.version
         except GatewayError as e:

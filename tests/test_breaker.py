@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from gateway.config import BreakerSettings, PartnerSettings, Settings
 from gateway.metrics import Metrics
+from gateway.outcome import OutcomeKind
 from gateway.partner_gates import PartnerGates
-from gateway.protocols.base import OutcomeKind
 from gateway.retry.breaker import (
     STATE_GAUGE,
     BreakerPolicy,

@@ -20,9 +20,9 @@ from aiohttp import web
 from lxml import etree
 
 from gateway.config import PartnerSettings, load_settings
+from gateway.outcome import OutcomeKind
 from gateway.protocols import create_client, soap
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import OutcomeKind
 from gateway.simulators import hebei, tianjin
 from tests.hostile_xml import DTD_REFUSED, NAMES, TOKEN, FifoTrap, corpus, fifo_trap
 

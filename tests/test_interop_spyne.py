@@ -33,9 +33,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     pytest.skip(f"spyne unavailable: {e}", allow_module_level=True)
 
 from gateway.config import PartnerSettings  # noqa: E402
+from gateway.outcome import OutcomeKind  # noqa: E402
 from gateway.protocols import soap_typed, soap_xml_string  # noqa: E402
 from gateway.protocols import xml as safexml  # noqa: E402
-from gateway.protocols.base import OutcomeKind  # noqa: E402
 
 FIX = Path(__file__).parent / "fixtures" / "soap"
 TJ = "http://exchange.zwfw.tj.example/"

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from gateway.config import load_settings
-from gateway.protocols.base import Outcome, OutcomeKind
+from gateway.outcome import Outcome, OutcomeKind
 from gateway.retry.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from gateway.retry.policy import Decision, RetryPolicy, decide
 from tests.harness import (

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config import RetrySettings
-from gateway.protocols.base import Outcome
+from gateway.outcome import Outcome
 from gateway.retry.policy import Decision, RetryPolicy, decide, format_duration
 
 CST = timezone(timedelta(hours=8))

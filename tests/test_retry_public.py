@@ -5,11 +5,9 @@ from __future__ import annotations
 import gateway.retry as retry
 
 EXPECTED = {
-    "STATE_GAUGE", "BreakerPolicy", "BreakerSnapshot", "BreakerState", "BusinessCodes",
-    "CircuitBreaker", "ConcurrencyLimit", "Decision", "PartnerLimits", "RetryDecision",
-    "RetryPolicy", "TokenBucket", "classify_business_code", "classify_exception", "classify_http",
-    "classify_soap_fault", "decide", "is_transient", "format_duration", "outcome_from_http",
-    "parse_retry_after",
+    "STATE_GAUGE", "BreakerPolicy", "BreakerSnapshot", "BreakerState", "CircuitBreaker",
+    "ConcurrencyLimit", "Decision", "PartnerLimits", "RetryDecision", "RetryPolicy",
+    "TokenBucket", "decide", "format_duration",
 }
 
 

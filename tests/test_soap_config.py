@@ -11,8 +11,8 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.mapping import MappingRegistry
+from gateway.outcome import OutcomeKind
 from gateway.protocols import soap_typed, soap_xml_string
-from gateway.protocols.base import OutcomeKind
 from gateway.simulators import hebei, tianjin
 
 ROOT = Path(__file__).resolve().parent.parent

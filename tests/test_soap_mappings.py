@@ -18,8 +18,8 @@ from gateway.config import PartnerSettings
 from gateway.mapping import MappingRegistry
 from gateway.mapping.errors import MappingError
 from gateway.mapping.golden import DEFAULT_CONTEXT, discover, run_case
+from gateway.outcome import OutcomeKind
 from gateway.protocols import soap_typed, soap_xml_string
-from gateway.protocols.base import OutcomeKind
 from gateway.simulators import hebei, tianjin
 
 ROOT = Path(__file__).resolve().parent.parent

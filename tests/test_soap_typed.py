@@ -11,9 +11,9 @@ from lxml import etree
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
+from gateway.outcome import OutcomeKind
 from gateway.protocols import soap_typed
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import OutcomeKind
 from gateway.simulators import hebei
 
 FIX = Path(__file__).parent / "fixtures" / "soap"

@@ -12,9 +12,9 @@ from lxml import etree
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
+from gateway.outcome import OutcomeKind
 from gateway.protocols import soap_xml_string
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import OutcomeKind
 from gateway.simulators import tianjin
 
 FIX = Path(__file__).parent / "fixtures" / "soap"

@@ -14,7 +14,7 @@ import aiohttp
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
-from gateway.protocols.base import Outcome, OutcomeKind, PartnerClient
+from gateway.protocols.base import PartnerClient
 
 # protocol style → "module:factory"; factories validate their options and raise ConfigError.
 FACTORIES: dict[str, str] = {
@@ -37,4 +37,4 @@ def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSess
     return client
 
 
-__all__ = ["FACTORIES", "Outcome", "OutcomeKind", "PartnerClient", "create_client"]
+__all__ = ["FACTORIES", "PartnerClient", "create_client"]

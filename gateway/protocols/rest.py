@@ -19,16 +19,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
+from gateway.outcome import Outcome
 from gateway.protocols import transport
-from gateway.protocols.base import Outcome, OutcomeKind
+from gateway.protocols.classify import BusinessCodes, outcome_from_http
 from gateway.protocols.envelopes import ENVELOPES
-from gateway.retry.classify import BusinessCodes, outcome_from_http
 
 
 class RestJsonOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     envelope: str = "none"
-    success_codes: tuple[str, ...] = ("0",)   # read by BusinessCodes.from_options
+    success_codes: tuple[str, ...] = ("0",)
     retryable_codes: tuple[str, ...] = ()
     code_field: str = "code"
     message_field: str = "msg"
@@ -89,7 +89,8 @@ class RestJsonClient:
         self.http = http
         self.options = options
         self.envelope = ENVELOPES[options.envelope]
-        self.codes = BusinessCodes.from_options(settings.options, settings.retry.throttle_codes)
+        self.codes = BusinessCodes.of(options.success_codes, options.retryable_codes,
+                                      settings.retry.throttle_codes)
 
     async def send(self, payload: Any, *, idempotency_key: str, correlation_id: str) -> Outcome:
         body = self.envelope(payload, self.settings.credentials)
@@ -123,12 +124,8 @@ class RestJsonClient:
             return Outcome.retryable(f"malformed reply: {o.code_field} is a {type(code).__name__}",
                                      http_status=status)
         receipt = _dig(doc, o.receipt_field)
-        outcome = self.codes.outcome(code, msg, receipt_no=None if receipt is None else str(receipt),
-                                     http_status=status)
-        if outcome.kind is OutcomeKind.DELIVERED and not outcome.receipt_no:
-            return Outcome.retryable(f"success without {o.receipt_field}",
-                                     partner_code=outcome.partner_code, http_status=status)
-        return outcome
+        return self.codes.outcome(code, msg, receipt_no=None if receipt is None else str(receipt),
+                                  receipt_field=o.receipt_field, http_status=status)
 
     async def close(self) -> None:
         return None

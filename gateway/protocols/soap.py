@@ -17,7 +17,7 @@ Division of labour:
   are the same for REST and SOAP partners.
 
 Classification (:func:`classify_reply`) is pure: HTTP status, headers and body in, either a parsed
-envelope or an :class:`~gateway.protocols.base.Outcome` out.
+envelope or an :class:`~gateway.outcome.Outcome` out.
 """
 
 from __future__ import annotations
@@ -34,15 +34,10 @@ import aiohttp
 from lxml import etree
 
 from gateway.errors import ConfigError
-from gateway.protocols import transport
+from gateway.outcome import Outcome, OutcomeKind
+from gateway.protocols import classify, transport
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import Outcome, OutcomeKind
-from gateway.retry.classify import (
-    BusinessCodes,
-    classify_http,
-    classify_soap_fault,
-    parse_retry_after,
-)
+from gateway.protocols.classify import BusinessCodes, classify_http, classify_soap_fault
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -356,12 +351,6 @@ async def call(http: aiohttp.ClientSession, url: str, body: bytes, *, operation:
     return env, reply.status
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` as seconds (delta or HTTP date), ``None`` when absent or unreadable."""
-    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    return parse_retry_after(raw, datetime.now(UTC))
-
-
 def classify_reply(reply: HttpReply, expected: SoapVersion) -> Envelope | Outcome:
     """Decide what an HTTP reply means before the style looks at the body.
 
@@ -374,7 +363,7 @@ def classify_reply(reply: HttpReply, expected: SoapVersion) -> Envelope | Outcom
       (a partner that keeps answering garbage reaches the attempt limit and is parked);
     * 2xx with a body → the envelope, for the style to interpret.
     """
-    ra = retry_after(reply.headers)
+    ra = classify.retry_after(reply.headers, datetime.now(UTC))
     kind = classify_http(reply.status, reply.headers)
     try:
         env = parse_envelope(reply.body)

@@ -38,11 +38,11 @@ from lxml import etree
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
+from gateway.outcome import Outcome, OutcomeKind
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import Outcome, OutcomeKind
+from gateway.protocols.classify import BusinessCodes
 from gateway.protocols.wsse import UsernameToken
-from gateway.retry.classify import BusinessCodes
 
 STYLE = "soap-typed"
 CST = timezone(timedelta(hours=8))

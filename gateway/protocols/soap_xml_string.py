@@ -39,10 +39,10 @@ from lxml import etree
 
 from gateway.config import PartnerSettings
 from gateway.errors import ConfigError
+from gateway.outcome import Outcome
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
-from gateway.protocols.base import Outcome
-from gateway.retry.classify import BusinessCodes
+from gateway.protocols.classify import BusinessCodes
 
 STYLE = "soap-xml-string"
 _KNOWN = {"wsdl", "operation", "service", "port", "inner_schema", "result_schema", "auth_field",

@@ -14,7 +14,7 @@ sits on the path), so this is where the gateway refuses to be steered by it:
   delays only its own delivery, never ``/healthz`` or the other deliveries.
 
 Everything aiohttp, asyncio or the OS raises for a broken exchange becomes an
-:class:`~gateway.protocols.base.Outcome` here; nothing escapes.
+:class:`~gateway.outcome.Outcome` here (:mod:`gateway.protocols.classify`); nothing escapes.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from gateway.protocols.base import Outcome
-from gateway.retry.classify import classify_exception
+from gateway.outcome import Outcome
+from gateway.protocols.classify import classify_exception
 
 OFF_LOOP_BYTES = 64 * 1024
 """Documents above this size are parsed in a worker thread (a 64 KB JSON parse is ~0.5 ms)."""

@@ -1,13 +1,14 @@
-"""Retry, classification, circuit breaking and limits: pure building blocks the worker calls.
+"""Retry, circuit breaking and limits: pure building blocks the worker calls.
 
 * :mod:`.policy` — :func:`decide` turns an attempt's outcome into DELIVERED / RETRY at a time /
   DEAD with a reason (backoff with jitter, caps, max age, max attempts, Retry-After, throttling).
-* :mod:`.classify` — one translation of HTTP statuses, exceptions, SOAP faults and business codes
-  into outcomes, shared by REST and SOAP clients.
 * :mod:`.breaker` — a per-partner circuit breaker as pure transitions over a serialisable snapshot.
 * :mod:`.limits` — per-partner concurrency limit and token-bucket rate limit.
 
-Nothing here sleeps on its own account or reads the wall clock: callers pass ``now``.
+Nothing here sleeps on its own account or reads the wall clock: callers pass ``now``. Nothing here
+knows a wire protocol either: the clients of :mod:`gateway.protocols` translate what a partner did
+into an :class:`~gateway.outcome.Outcome` (:mod:`gateway.protocols.classify`), and that is all
+this package sees (``tests/test_layers.py`` keeps it so).
 """
 
 from gateway.retry.breaker import (
@@ -17,25 +18,20 @@ from gateway.retry.breaker import (
     BreakerState,
     CircuitBreaker,
 )
-from gateway.retry.classify import (
-    BusinessCodes,
-    classify_business_code,
-    classify_exception,
-    classify_http,
-    classify_soap_fault,
-    is_transient,
-    outcome_from_http,
-    parse_retry_after,
-)
 from gateway.retry.limits import ConcurrencyLimit, PartnerLimits, TokenBucket
-from gateway.retry.policy import Decision, RetryDecision, RetryPolicy, decide, format_duration
+from gateway.retry.policy import (
+    Decision,
+    RetryDecision,
+    RetryPolicy,
+    decide,
+    format_duration,
+)
 
 __all__ = [
     "STATE_GAUGE",
     "BreakerPolicy",
     "BreakerSnapshot",
     "BreakerState",
-    "BusinessCodes",
     "CircuitBreaker",
     "ConcurrencyLimit",
     "Decision",
@@ -43,13 +39,6 @@ __all__ = [
     "RetryDecision",
     "RetryPolicy",
     "TokenBucket",
-    "classify_business_code",
-    "classify_exception",
-    "classify_http",
-    "classify_soap_fault",
     "decide",
     "format_duration",
-    "is_transient",
-    "outcome_from_http",
-    "parse_retry_after",
 ]

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from gateway.protocols.base import OutcomeKind
+from gateway.outcome import OutcomeKind
 
 if TYPE_CHECKING:
     from gateway.config import BreakerSettings

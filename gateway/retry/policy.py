@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from gateway.protocols.base import Outcome, OutcomeKind
+from gateway.outcome import Outcome, OutcomeKind
 
 if TYPE_CHECKING:
     from gateway.config import RetrySettings

@@ -1,9 +1,9 @@
-"""One classification of partner behaviour, shared by the REST and SOAP protocol code.
+"""One classification of partner behaviour, shared by every protocol style.
 
-Foreign signals (HTTP statuses, aiohttp/asyncio/ssl exceptions, SOAP fault codes, business codes)
-are translated here into :class:`~gateway.protocols.base.OutcomeKind` / :class:`Outcome`, always
-keeping the partner's own code and message, so the retry policy and the breaker never see a
-foreign type. The rule of thumb: *retryable* when the same bytes may succeed later (the partner or
+Foreign signals (HTTP statuses and ``Retry-After``, aiohttp/asyncio/ssl exceptions, SOAP fault
+codes, business codes) are translated here into :class:`~gateway.outcome.OutcomeKind` /
+:class:`~gateway.outcome.Outcome`, always keeping the partner's own code and message, so the retry
+policy and the breaker (:mod:`gateway.retry`) never see a foreign type. The rule of thumb: *retryable* when the same bytes may succeed later (the partner or
 the network is unwell, or the reply was lost or garbled — safe because every delivery carries an
 idempotency key); *permanent* when they cannot (we are refused, misconfigured, or have a bug).
 """
@@ -17,13 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import aiohttp
 from lxml import etree
 
 from gateway.errors import DeliveryError, PermanentError
-from gateway.protocols.base import Outcome, OutcomeKind, receipt_problem
+from gateway.outcome import Outcome, OutcomeKind, receipt_problem
 
 #: Statuses that say "not now": request timeout, too early, too many requests.
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -59,10 +58,14 @@ def outcome_from_http(status: int, headers: Mapping[str, str] | None, *, now: da
         return None
     text = message or f"HTTP {status}"
     if kind is OutcomeKind.RETRYABLE:
-        retry_after = parse_retry_after(_header(headers, "Retry-After") if headers else None, now)
         return Outcome.retryable(text, partner_code=partner_code, http_status=status,
-                                 retry_after=retry_after)
+                                 retry_after=retry_after(headers, now))
     return Outcome.permanent(text, partner_code=partner_code, http_status=status)
+
+
+def retry_after(headers: Mapping[str, str] | None, now: datetime) -> float | None:
+    """A reply's ``Retry-After`` as seconds (:func:`parse_retry_after`), ``None`` when absent."""
+    return parse_retry_after(_header(headers, "Retry-After") if headers else None, now)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -111,20 +114,20 @@ class BusinessCodes:
     Anything not listed is permanent: an unknown code is a rejection we have not been told is
     temporary, and parking it for an operator is safer than hammering the partner. Throttling codes
     (``retry.throttle_codes``) are retryable too, so they reach the policy's throttling rule.
+    There are no default codes: each partner's contract names its own.
     """
 
-    success: frozenset[str] = frozenset({"0"})
+    success: frozenset[str]
     retryable: frozenset[str] = frozenset()
     throttle: frozenset[str] = frozenset()
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any],
-                     throttle_codes: Iterable[str] = ()) -> BusinessCodes:
-        success = options.get("success_codes", ["0"])
-        retryable = options.get("retryable_codes", [])
-        return cls(frozenset(str(c).strip() for c in success),
-                   frozenset(str(c).strip() for c in retryable),
-                   frozenset(str(c).strip() for c in throttle_codes))
+    def of(cls, success: Iterable[str | int], retryable: Iterable[str | int] = (),
+           throttle: Iterable[str | int] = ()) -> BusinessCodes:
+        """Codes as configured (numbers and surrounding blanks normalised to the text compared)."""
+        def norm(codes: Iterable[str | int]) -> frozenset[str]:
+            return frozenset(str(c).strip() for c in codes)
+        return cls(norm(success), norm(retryable), norm(throttle))
 
     def classify(self, code: str | int | None) -> OutcomeKind:
         """``DELIVERED`` for success codes, ``RETRYABLE`` for retryable/throttle, else permanent."""
@@ -136,14 +139,22 @@ class BusinessCodes:
         return OutcomeKind.PERMANENT
 
     def outcome(self, code: str | int | None, message: str = "", *, receipt_no: str | None = None,
-                http_status: int | None = None, retry_after: float | None = None) -> Outcome:
-        """The :class:`Outcome` of a business reply, keeping the partner's code and message."""
+                receipt_field: str = "receipt number", http_status: int | None = None,
+                retry_after: float | None = None) -> Outcome:
+        """The :class:`Outcome` of a business reply, keeping the partner's code and message.
+
+        A success code without a usable receipt (``receipt_field`` names where it was looked
+        for) is a malformed reply, retryable: the partner may hold the case, it dedupes a
+        resend, and operators see why.
+        """
         kind = self.classify(code)
         pcode = None if code is None else str(code).strip()
         if kind is OutcomeKind.DELIVERED:
-            problem = receipt_problem(receipt_no) if receipt_no is not None else None
+            if not receipt_no:
+                return Outcome.retryable(f"malformed reply: success without {receipt_field}",
+                                         partner_code=pcode, http_status=http_status)
+            problem = receipt_problem(receipt_no)
             if problem is not None:
-                # the partner may hold the case; it dedupes a resend, and operators see why
                 return Outcome.retryable(f"malformed reply: {problem}", partner_code=pcode,
                                          http_status=http_status)
             return Outcome(kind, message or "ok", receipt_no, pcode, http_status)
@@ -151,15 +162,6 @@ class BusinessCodes:
             return Outcome.retryable(message, partner_code=pcode, http_status=http_status,
                                      retry_after=retry_after)
         return Outcome.permanent(message, partner_code=pcode, http_status=http_status)
-
-
-def classify_business_code(code: str | int | None, *, success_codes: Iterable[str],
-                           retryable_codes: Iterable[str] = (),
-                           throttle_codes: Iterable[str] = ()) -> OutcomeKind:
-    """Functional form of :meth:`BusinessCodes.classify` for one-off use."""
-    codes = BusinessCodes(frozenset(map(str, success_codes)), frozenset(map(str, retryable_codes)),
-                          frozenset(map(str, throttle_codes)))
-    return codes.classify(code)
 
 
 _SOAP_RETRYABLE = frozenset({"server", "receiver"})
@@ -236,20 +238,3 @@ def classify_exception(exc: Exception, *, now: datetime | None = None) -> Outcom
 def _is_malformed_reply(exc: Exception) -> bool:
     """A reply we could not parse (JSON, XML, text encoding) is garbled, not a refusal."""
     return isinstance(exc, (json.JSONDecodeError, etree.XMLSyntaxError, UnicodeDecodeError))
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth an immediate in-process retry (a ``tenacity`` predicate) rather than the schedule.
-
-    Only failures that are over in a moment and cost the partner nothing: DNS blips, refused or
-    timed-out *connects*, a pooled keep-alive connection the partner had already closed, a reset.
-    A *read* timeout is not one (the partner is slow: back off through the durable schedule and
-    free the worker's slot), nor is any TLS, URL or HTTP-status problem.
-    """
-    if isinstance(exc, (ssl.SSLError, aiohttp.ClientSSLError, aiohttp.InvalidURL)):
-        return False
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return False
-    return isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError,
-                            aiohttp.ServerDisconnectedError, ConnectionResetError,
-                            ConnectionRefusedError))

@@ -1,4 +1,4 @@
-"""Classification shared by REST and SOAP (gateway.retry.classify)."""
+"""Wire classification shared by every protocol style (gateway.protocols.classify)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway.errors import PermanentError, RetryableError
-from gateway.protocols.base import OutcomeKind
-from gateway.retry.classify import (
+from gateway.outcome import OutcomeKind
+from gateway.protocols.classify import (
     BusinessCodes,
-    classify_business_code,
     classify_exception,
     classify_http,
     classify_soap_fault,
-    is_transient,
     outcome_from_http,
     parse_retry_after,
+    retry_after,
 )
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
@@ -70,6 +69,13 @@ def test_parse_retry_after_with_beijing_or_naive_now() -> None:
         pytest.approx(60)
 
 
+def test_retry_after_header_found_in_any_case() -> None:
+    assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, NOW) == 0.0
+    assert retry_after(CIMultiDictProxy(CIMultiDict({"RETRY-AFTER": "5"})), NOW) == 5.0
+    assert retry_after({"Retry-After": "soon"}, NOW) is None
+    assert retry_after({}, NOW) is None and retry_after(None, NOW) is None
+
+
 def test_outcome_from_http_keeps_status_and_parses_retry_after() -> None:
     o = outcome_from_http(503, {"Retry-After": "Mon, 30 Nov 2026 12:02:00 GMT"}, now=NOW,
                           message="maintenance")
@@ -82,8 +88,7 @@ def test_outcome_from_http_keeps_status_and_parses_retry_after() -> None:
 
 # --- business codes -------------------------------------------------------------------------------
 
-CODES = BusinessCodes.from_options({"success_codes": ["0"], "retryable_codes": ["50001", 42900]},
-                                   throttle_codes=["42901"])
+CODES = BusinessCodes.of(["0"], ["50001", 42900], throttle=["42901"])
 
 
 @pytest.mark.parametrize(("code", "kind"), [
@@ -103,15 +108,22 @@ def test_business_outcome_keeps_partner_code_and_message() -> None:
     assert (o.kind, o.retry_after) == (R, 30)
 
 
-def test_tianjin_negative_codes_are_permanent_unless_listed() -> None:
-    assert classify_business_code("-3", success_codes=["0"]) is P
-    assert classify_business_code("-3", success_codes=["0"], retryable_codes=["-3"]) is R
-    assert classify_business_code("0", success_codes=["0"]) is D
+def test_negative_codes_are_permanent_unless_listed() -> None:
+    assert BusinessCodes.of(["0"]).classify("-3") is P
+    assert BusinessCodes.of(["0"], ["-3"]).classify("-3") is R
+    assert BusinessCodes.of(["0"]).classify("0") is D
 
 
-def test_default_business_codes() -> None:
-    codes = BusinessCodes.from_options({})
-    assert codes.classify("0") is D and codes.classify("1") is P
+@pytest.mark.parametrize("receipt,fragment", [
+    (None, "success without data.receiptNo"), ("", "success without data.receiptNo"),
+    ("R 1", "spaces or control characters"), ("R" * 129, "129 characters"),
+])
+def test_success_without_a_usable_receipt_is_a_malformed_reply(receipt: str | None,
+                                                               fragment: str) -> None:
+    o = CODES.outcome("0", "ok", receipt_no=receipt, receipt_field="data.receiptNo",
+                      http_status=200)
+    assert (o.kind, o.partner_code, o.http_status) == (R, "0", 200)
+    assert o.message.startswith("malformed reply: ") and fragment in o.message
 
 
 # --- SOAP faults ----------------------------------------------------------------------------------
@@ -206,26 +218,3 @@ def test_exception_keeps_status_retry_after_and_partner_code() -> None:
     assert (o.partner_code, o.http_status, o.retry_after) == ("50001", 200, 9)
     o = classify_exception(PermanentError("bad", partner_code="40012", http_status=200))
     assert (o.partner_code, o.http_status) == ("40012", 200)
-
-
-TRANSIENT: list[tuple[str, BaseException, bool]] = [
-    ("dns blip", aiohttp.ClientConnectorDNSError(KEY, OSError(-3, "Temporary failure")), True),
-    ("refused", aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "refused")), True),
-    ("connect timeout", aiohttp.ConnectionTimeoutError("connect"), True),
-    ("stale keep-alive", aiohttp.ServerDisconnectedError(), True),
-    ("reset", ConnectionResetError(104, "reset"), True),
-    ("aiohttp reset", aiohttp.ClientConnectionResetError("closing transport"), True),
-    ("read timeout", aiohttp.SocketTimeoutError("read"), False),
-    ("asyncio timeout", asyncio.TimeoutError(), False),
-    ("certificate", aiohttp.ClientConnectorCertificateError(
-        KEY, ssl.SSLCertVerificationError(1, "verify failed")), False),
-    ("tls", aiohttp.ClientConnectorSSLError(KEY, ssl.SSLError(1, "wrong version")), False),
-    ("invalid url", aiohttp.InvalidURL("::"), False),
-    ("503", response_error(aiohttp.ClientResponseError, 503), False),
-    ("bug", KeyError("x"), False),
-]
-
-
-@pytest.mark.parametrize(("name", "exc", "expected"), TRANSIENT, ids=[t[0] for t in TRANSIENT])
-def test_is_transient(name: str, exc: BaseException, expected: bool) -> None:
-    assert is_transient(exc) is expected
