@@ -237,6 +237,7 @@ def case() -> None:
 def case_show(config: str | None, database_url: str | None, case_id: str) -> None:
     """Print a case, its deliveries and their attempt history as JSON."""
     from gateway.api.cases import beijing_iso, case_doc
+    from gateway.runtime import load_contracts
     from gateway.store import Store
     from gateway.store.engine import create_readonly_engine
     s = _settings(config, database_url)
@@ -249,7 +250,7 @@ def case_show(config: str | None, database_url: str | None, case_id: str) -> Non
                 found = await store.find_case_by_application_no(case_id)
                 if found is not None:
                     found = await store.get_case(found.id, with_history=True)
-            return case_doc(found) if found else None
+            return case_doc(found, load_contracts(s).mappings) if found else None
         finally:
             await store.close()
     with database_errors(s.database.url):

@@ -14,13 +14,16 @@ from click.testing import CliRunner
 
 from gateway.api import admin, cases
 from gateway.api.cases import case_doc
-from gateway.api.keys import STORE
+from gateway.api.keys import CONTRACTS, STORE
 from gateway.cli import main
+from gateway.config import load_settings
 from gateway.retry.breaker import BreakerSnapshot, BreakerState
+from gateway.runtime import ContractsHolder, load_contracts
 from gateway.store import Store, create_engine
 from gateway.store.dlq import DeadLetters
 from gateway.store.migrate import upgrade
 from gateway.store.repository import DEAD, PENDING
+from tests.harness import DEFAULT_CONFIG
 from tests.test_store import new_case
 
 BJ = timezone(timedelta(hours=8))
@@ -89,6 +92,7 @@ async def test_api_answer_shows_beijing_time(store: Store, aiohttp_client: Any) 
     case_id = await _retrying_case(store, "TZ2")
     app = web.Application()
     app[STORE] = store
+    app[CONTRACTS] = ContractsHolder(load_contracts(load_settings(DEFAULT_CONFIG)))
     cases.add_routes(app)
     client = await aiohttp_client(app)
     r = await client.get(f"/api/v1/cases/{case_id}")

@@ -11,8 +11,10 @@ import structlog
 from aiohttp import web
 
 from gateway.api import params
-from gateway.api.keys import INTAKE, METRICS, STORE, WORKER
-from gateway.errors import InputError, NotFound
+from gateway.api.keys import CONTRACTS, INTAKE, METRICS, STORE, WORKER
+from gateway.errors import ConfigError, InputError, NotFound
+from gateway.mapping import MappingRegistry
+from gateway.routing.view import delivery_view
 from gateway.status import child_of, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord
 
@@ -48,7 +50,18 @@ def _in_beijing(d: DeliveryRecord) -> DeliveryRecord:
     return dataclasses.replace(d, **times)
 
 
-def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
+def not_carried(mappings: MappingRegistry, body: dict[str, Any],
+                d: DeliveryRecord) -> list[str] | None:
+    """The case's fields (JSON pointers) that hold a value but that this delivery's mapping
+    does not carry to the partner; ``None`` when that mapping version is no longer loaded."""
+    try:
+        mapping = mappings.get(d.mapping, d.mapping_version)
+    except ConfigError:
+        return None
+    return list(mapping.uncarried_fields(delivery_view(body, d.item_nos, d.region)))
+
+
+def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "id": d.id, "partner": d.partner, "items": d.item_nos, "region": d.region,
         "route": d.route_rule, "mapping": d.mapping, "mappingVersion": d.mapping_version,
@@ -57,6 +70,7 @@ def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
         "receiptNo": d.receipt_no, "partnerStatus": d.partner_status,
         "lastOutcome": d.last_outcome, "lastCode": d.last_code, "lastMessage": d.last_message,
         "deliveredAt": beijing_iso(d.delivered_at),
+        "notCarried": uncarried,
     }
     if d.history:
         doc["history"] = [{k: beijing_iso(v) for k, v in h.items() if k != "id"}
@@ -64,19 +78,22 @@ def delivery_doc(d: DeliveryRecord) -> dict[str, Any]:
     return doc
 
 
-def case_doc(c: CaseRecord) -> dict[str, Any]:
+def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None) -> dict[str, Any]:
     """The case as the city platform sees it: one derived status (the bundle view: every part
     not yet accepted by its partner named in ``blocking``, the items handed to the home platform
     under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
     is with the home platform), and each child delivery. Derived from the stored deliveries and
-    home items alone (``gateway.status``)."""
+    home items alone (``gateway.status``). With the live ``mappings``, each delivery lists the
+    case's fields it does not carry (``notCarried``): nothing is dropped without a record."""
     children = [child_of(_in_beijing(d)) for d in c.deliveries]
     return {
         "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
         "receivedAt": beijing_iso(c.received_at), "homeItems": c.home_items,
         "bundle": derive_bundle(children, c.home_items).as_dict(),
         "items": {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()},
-        "deliveries": [delivery_doc(d) for d in c.deliveries],
+        "deliveries": [delivery_doc(d, uncarried=None if mappings is None
+                                    else not_carried(mappings, c.body, d))
+                       for d in c.deliveries],
         "case": c.body,
     }
 
@@ -101,8 +118,10 @@ async def submit_case(request: web.Request) -> web.Response:
     else:
         metrics.cases.labels("duplicate").inc()
     case = accepted.result.case
-    doc = case_doc(case)
+    doc = case_doc(case, request.app[CONTRACTS].current.mappings)
     doc.pop("case")
+    if accepted.warnings:  # what intake changed in storing it (a name's look-alike middle dot)
+        doc["warnings"] = [w.as_dict() for w in accepted.warnings]
     headers = {"Location": f"/api/v1/cases/{case.id}"}
     return web.json_response(doc, status=accepted.status, headers=headers)
 
@@ -112,7 +131,7 @@ async def get_case(request: web.Request) -> web.Response:
     case = await request.app[STORE].get_case(case_id, with_history=True)
     if case is None:
         raise NotFound(f"no case with id {case_id}")
-    doc = case_doc(case)
+    doc = case_doc(case, request.app[CONTRACTS].current.mappings)
     if WORKER in request.app:
         gates = request.app[WORKER].gates
         for d in doc["deliveries"]:
