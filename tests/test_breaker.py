@@ -18,7 +18,6 @@ from gateway.retry.breaker import (
     BreakerPolicy,
     BreakerSnapshot,
     BreakerState,
-    CircuitBreaker,
     allow,
     record,
 )
@@ -35,12 +34,20 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def tripped(policy: BreakerPolicy = POLICY, t: float = 0) -> CircuitBreaker:
-    b = CircuitBreaker(policy)
-    for _ in range(policy.failure_threshold):
-        b.record(FAIL, at(t))
-    assert b.state is OPEN
-    return b
+KINDS = {"ok": OK, "fail": FAIL, "refused": REFUSED}
+
+
+def feed(snap: BreakerSnapshot, t: float, *kinds: OutcomeKind,
+         policy: BreakerPolicy = POLICY) -> BreakerSnapshot:
+    for kind in kinds:
+        snap = record(policy, snap, kind, at(t))
+    return snap
+
+
+def tripped(policy: BreakerPolicy = POLICY, t: float = 0) -> BreakerSnapshot:
+    snap = feed(BreakerSnapshot(), t, *[FAIL] * policy.failure_threshold, policy=policy)
+    assert snap.state is OPEN
+    return snap
 
 
 # Each step: (seconds, action, expected result of allow or None, state after).
@@ -88,102 +95,92 @@ SCENARIOS: dict[str, list[tuple[float, str, bool | None, BreakerState]]] = {
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario(name: str) -> None:
-    b = CircuitBreaker(POLICY)
+    snap = BreakerSnapshot()
     for t, action, expected, state in SCENARIOS[name]:
         if action == "allow":
-            assert b.allow(at(t)) is expected, (t, action)
+            ok, snap = allow(POLICY, snap, at(t))
+            assert ok is expected, (t, action)
         else:
-            b.record({"ok": OK, "fail": FAIL, "refused": REFUSED}[action], at(t))
-        assert b.state is state, (t, action)
+            snap = record(POLICY, snap, KINDS[action], at(t))
+        assert snap.state is state, (t, action)
 
 
 def test_failure_ratio_in_window_opens_it() -> None:
-    b = CircuitBreaker(POLICY)
+    snap = BreakerSnapshot()
     # alternate fail/ok: never 3 consecutive failures, but 50% failures once 10 calls are in
     for i in range(9):
-        b.record(FAIL if i % 2 == 0 else OK, at(i))
-        assert b.state is CLOSED
-    b.record(FAIL, at(9))  # 10 calls, 6 failures, only 2 of them in a row
-    assert b.state is OPEN
-    assert b.snapshot().trips == 1
+        snap = feed(snap, i, FAIL if i % 2 == 0 else OK)
+        assert snap.state is CLOSED
+    snap = feed(snap, 9, FAIL)  # 10 calls, 6 failures, only 2 of them in a row
+    assert snap.state is OPEN
+    assert snap.trips == 1
 
 
 def test_ratio_below_threshold_stays_closed() -> None:
-    b = CircuitBreaker(POLICY)
+    snap = BreakerSnapshot()
     for i in range(40):
-        b.record(FAIL if i % 3 == 0 else OK, at(i))  # one in three fails
-    assert b.state is CLOSED
+        snap = feed(snap, i, FAIL if i % 3 == 0 else OK)  # one in three fails
+    assert snap.state is CLOSED
 
 
 def test_old_calls_slide_out_of_the_window() -> None:
-    b = CircuitBreaker(POLICY)
+    snap = BreakerSnapshot()
     for i in range(8):  # 4 failures in 8 calls, never 3 in a row
-        b.record(FAIL if i % 2 else OK, at(i))
+        snap = feed(snap, i, FAIL if i % 2 else OK)
     # two minutes later those calls are gone: 2 new failures among 2 calls < min_calls
-    b.record(FAIL, at(200))
-    b.record(OK, at(201))
-    assert b.snapshot().window_counts() == (2, 1)
-    assert b.state is CLOSED
+    snap = feed(feed(snap, 200, FAIL), 201, OK)
+    assert snap.window_counts() == (2, 1)
+    assert snap.state is CLOSED
 
 
 def test_cool_down_resets_after_closing() -> None:
-    b = tripped()
-    assert b.allow(at(30))
-    b.record(FAIL, at(30))            # cool-down 60
-    assert b.allow(at(90))
-    b.record(OK, at(90))              # closed
-    assert b.state is CLOSED
-    for _ in range(3):
-        b.record(FAIL, at(100))
-    assert b.snapshot().cool_down == 30 and b.snapshot().open_until == at(130)
-    assert b.snapshot().trips == 3
-
-
-def test_retry_at_tells_the_worker_when_to_come_back() -> None:
-    b = tripped()
-    assert b.retry_at(at(1)) == at(30)
-    assert b.allow(at(30))
-    assert b.retry_at(at(31)) == at(50)  # a probe is in flight; presumed lost at 30 + 20
-    b.record(OK, at(32))
-    assert b.retry_at(at(33)) is None
+    ok, snap = allow(POLICY, tripped(), at(30))
+    assert ok
+    snap = feed(snap, 30, FAIL)            # cool-down 60
+    ok, snap = allow(POLICY, snap, at(90))
+    assert ok
+    snap = feed(snap, 90, OK)              # closed
+    assert snap.state is CLOSED
+    snap = feed(snap, 100, FAIL, FAIL, FAIL)
+    assert snap.cool_down == 30 and snap.open_until == at(130)
+    assert snap.trips == 3
 
 
 def test_disabled_breaker_always_allows() -> None:
-    b = CircuitBreaker(BreakerPolicy(enabled=False, failure_threshold=1))
+    policy = BreakerPolicy(enabled=False, failure_threshold=1)
+    snap = BreakerSnapshot()
     for i in range(10):
-        b.record(FAIL, at(i))
-        assert b.allow(at(i))
-    assert b.state is CLOSED and b.retry_at(at(0)) is None
+        snap = feed(snap, i, FAIL, policy=policy)
+        ok, snap = allow(policy, snap, at(i))
+        assert ok
+    assert snap.state is CLOSED
 
 
 def test_pure_functions_return_same_object_when_nothing_changes() -> None:
     snap = BreakerSnapshot()
     ok, same = allow(POLICY, snap, T0)
     assert ok and same is snap
-    opened = CircuitBreaker(POLICY, snap)
-    for _ in range(3):
-        opened.record(FAIL, T0)
-    s = opened.snapshot()
+    s = tripped()
     assert allow(POLICY, s, at(1)) == (False, s)
     assert record(POLICY, s, OK, at(1)) is s
 
 
 def test_version_moves_on_every_change() -> None:
-    b = CircuitBreaker(POLICY)
-    versions = [b.snapshot().version]
+    snap = BreakerSnapshot()
+    versions = [snap.version]
     for kind in (FAIL, OK, FAIL, FAIL, FAIL):
-        b.record(kind, at(0))
-        versions.append(b.snapshot().version)
-    assert b.allow(at(30))
-    versions.append(b.snapshot().version)
+        snap = feed(snap, 0, kind)
+        versions.append(snap.version)
+    ok, snap = allow(POLICY, snap, at(30))
+    assert ok
+    versions.append(snap.version)
     assert versions == sorted(set(versions))
 
 
 def test_snapshot_round_trips_through_json() -> None:
-    b = tripped()
-    b.record(FAIL, at(1))
-    assert b.allow(at(30))
-    snap = b.snapshot()
+    snap = feed(tripped(), 1, FAIL)
+    ok, snap = allow(POLICY, snap, at(30))
+    assert ok
     row = json.loads(json.dumps(snap.to_dict()))
     assert row["state"] == "half_open" and row["trips"] == 1
     assert BreakerSnapshot.from_dict(row) == snap
@@ -195,20 +192,20 @@ def test_two_instances_share_one_row() -> None:
     one of them takes the probe (the other sees the probe already taken in the row)."""
     row: dict[str, object] = BreakerSnapshot().to_dict()
 
-    def load() -> CircuitBreaker:
-        return CircuitBreaker(POLICY, BreakerSnapshot.from_dict(row))  # type: ignore[arg-type]
+    def load() -> BreakerSnapshot:
+        return BreakerSnapshot.from_dict(row)  # type: ignore[arg-type]
 
     a = load()
     for _ in range(3):
-        a.record(FAIL, at(0), detail="HTTP 503")
-    row = a.snapshot().to_dict()
+        a = record(POLICY, a, FAIL, at(0), detail="HTTP 503")
+    row = a.to_dict()
     b = load()
-    assert b.state is OPEN and not b.allow(at(10))
-    assert b.snapshot().last_failure == "HTTP 503"
-    a, b = load(), load()
-    assert a.allow(at(30))
-    row = a.snapshot().to_dict()  # A wins the compare-and-set and sends the probe
-    assert not load().allow(at(31))
+    assert b.state is OPEN and not allow(POLICY, b, at(10))[0]
+    assert b.last_failure == "HTTP 503"
+    ok, a = allow(POLICY, load(), at(30))
+    assert ok
+    row = a.to_dict()  # A wins the compare-and-set and sends the probe
+    assert not allow(POLICY, load(), at(31))[0]
 
 
 def test_gauge_values() -> None:
@@ -236,27 +233,26 @@ def test_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
 def test_invariants_under_any_sequence(steps: list[tuple[float, str]]) -> None:
     """At most one probe granted per probe_timeout in HALF_OPEN; cool-down within bounds;
     OPEN never lets anything through before open_until."""
-    b = CircuitBreaker(POLICY)
+    snap = BreakerSnapshot()
     t = 0.0
     granted_in_half: list[float] = []
     for dt, action in steps:
         t += dt
         now = at(t)
-        before = b.snapshot()
+        before = snap
         if action == "allow":
-            ok = b.allow(now)
+            ok, snap = allow(POLICY, snap, now)
             if before.state is OPEN and before.open_until is not None and now < before.open_until:
                 assert not ok
-            if ok and b.state is HALF:
+            if ok and snap.state is HALF:
                 if granted_in_half:
                     assert t - granted_in_half[-1] >= POLICY.probe_timeout or \
                         before.state is OPEN
                 granted_in_half.append(t)
         else:
-            b.record({"ok": OK, "fail": FAIL, "refused": REFUSED}[action], now)
-            if b.state is not HALF:
+            snap = record(POLICY, snap, KINDS[action], now)
+            if snap.state is not HALF:
                 granted_in_half.clear()
-        snap = b.snapshot()
         if snap.state is OPEN:
             assert snap.cool_down is not None
             assert POLICY.cool_down <= snap.cool_down <= POLICY.max_cool_down

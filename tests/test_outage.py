@@ -28,7 +28,13 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.outcome import Outcome, OutcomeKind
-from gateway.retry.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from gateway.retry.breaker import (
+    BreakerPolicy,
+    BreakerSnapshot,
+    BreakerState,
+    allow,
+    record,
+)
 from gateway.retry.policy import Decision, RetryPolicy, decide
 from tests.harness import (
     DEFAULT_CONFIG,
@@ -62,6 +68,16 @@ class Run:
     recovered_at: datetime | None = None
 
 
+def probe_due(policy: BreakerPolicy, snap: BreakerSnapshot) -> datetime:
+    """When a breaker that holds deliveries back lets the next probe go: the end of its
+    cool-down, or when the probe in flight is presumed lost."""
+    if snap.state is BreakerState.OPEN:
+        assert snap.open_until is not None
+        return snap.open_until
+    assert snap.probe_started_at is not None
+    return snap.probe_started_at + timedelta(seconds=policy.probe_timeout)
+
+
 def simulate(retry: RetryPolicy, breaker: BreakerPolicy, *, deliveries: int, outage: float,
              arrive_within: float, horizon: float, seed: int = 7, send_time: float = 0.05) -> Run:
     """One worker, one partner, the partner answering 503 for ``outage`` seconds from T0.
@@ -74,7 +90,7 @@ def simulate(retry: RetryPolicy, breaker: BreakerPolicy, *, deliveries: int, out
     arrivals = sorted(rng.uniform(0, arrive_within) for _ in range(deliveries))
     due = {i: T0 + timedelta(seconds=a) for i, a in enumerate(arrivals)}
     first: dict[int, datetime] = {}
-    brk = CircuitBreaker(breaker)
+    brk = BreakerSnapshot()
     run = Run(attempts={i: 0 for i in due})
     end = T0 + timedelta(seconds=horizon)
     back = T0 + timedelta(seconds=outage)
@@ -86,9 +102,10 @@ def simulate(retry: RetryPolicy, breaker: BreakerPolicy, *, deliveries: int, out
             continue
         for _, i in ready:
             state_before = brk.state
-            if not brk.allow(now):
+            ok, brk = allow(breaker, brk, now)
+            if not ok:
                 # held back: no attempt; come back when a probe may go
-                now = max(now + timedelta(seconds=send_time), brk.retry_at(now) or now)
+                now = max(now + timedelta(seconds=send_time), probe_due(breaker, brk))
                 break
             if state_before is not BreakerState.CLOSED and brk.state is BreakerState.CLOSED:
                 run.sends_while_open += 1  # cannot happen: allow() never closes a breaker
@@ -97,7 +114,7 @@ def simulate(retry: RetryPolicy, breaker: BreakerPolicy, *, deliveries: int, out
             first.setdefault(i, now)
             if outcome.kind is OutcomeKind.RETRYABLE:
                 run.failed_sends += 1
-            brk.record(outcome.kind, now, detail=outcome.message)
+            brk = record(breaker, brk, outcome.kind, now, detail=outcome.message)
             if outcome.kind is OutcomeKind.DELIVERED and run.recovered_at is None:
                 run.recovered_at = now
             d = decide(retry, outcome=outcome, attempts=run.attempts[i],
@@ -112,7 +129,7 @@ def simulate(retry: RetryPolicy, breaker: BreakerPolicy, *, deliveries: int, out
                 assert d.next_attempt_at is not None
                 due[i] = d.next_attempt_at
             now += timedelta(seconds=send_time)
-    run.trips = brk.snapshot().trips
+    run.trips = brk.trips
     return run
 
 

@@ -98,9 +98,8 @@ def test_decision_table(name: str, policy: RetryPolicy, outcome: Outcome, attemp
     if kind is Decision.RETRY:
         assert d.delay == pytest.approx(delay)
         assert d.next_attempt_at == now + timedelta(seconds=delay)
-        assert not d.is_final
     else:
-        assert d.next_attempt_at is None and d.is_final
+        assert d.next_attempt_at is None
     if reason is not None:
         assert d.reason == reason
 

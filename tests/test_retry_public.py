@@ -5,9 +5,9 @@ from __future__ import annotations
 import gateway.retry as retry
 
 EXPECTED = {
-    "STATE_GAUGE", "BreakerPolicy", "BreakerSnapshot", "BreakerState", "CircuitBreaker",
-    "ConcurrencyLimit", "Decision", "PartnerLimits", "RetryDecision", "RetryPolicy",
-    "TokenBucket", "decide", "format_duration",
+    "STATE_GAUGE", "BreakerPolicy", "BreakerSnapshot", "BreakerState", "ConcurrencyLimit",
+    "Decision", "PartnerLimits", "RetryDecision", "RetryPolicy", "TokenBucket", "decide",
+    "format_duration",
 }
 
 

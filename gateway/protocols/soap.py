@@ -110,12 +110,6 @@ class SoapOperation:
             raise safexml.XmlError(f"cannot render {self.input_qname.localname}: {e}") from e
         return parent[0]
 
-    def render_header(self, qname: etree.QName, params: Mapping[str, Any]) -> etree._Element:
-        elem = self._client.get_element(qname.text)
-        parent = etree.Element("_")
-        elem.render(parent, elem(**params))
-        return parent[0]
-
 
 @functools.lru_cache(maxsize=32)
 def _load_client(path: str) -> Any:
@@ -130,12 +124,6 @@ def _load_client(path: str) -> Any:
         return zeep.Client(path, transport=transport, settings=zeep.Settings(**ZEEP_SETTINGS_KW))
     except (OSError, ZeepError, etree.XMLSyntaxError) as e:
         raise ConfigError(f"cannot load WSDL: {e}", file=path) from e
-
-
-def forget_wsdls() -> None:
-    """Drop the loaded WSDLs, so clients built afterwards read the files again (a contract
-    reload that replaces a vendored WSDL rebuilds its partner clients after calling this)."""
-    _load_client.cache_clear()
 
 
 def load_operation(wsdl: Path | str, operation: str, *, service: str | None = None,

@@ -16,7 +16,6 @@ from gateway.retry.breaker import (
     BreakerPolicy,
     BreakerSnapshot,
     BreakerState,
-    CircuitBreaker,
 )
 from gateway.retry.limits import ConcurrencyLimit, PartnerLimits, TokenBucket
 from gateway.retry.policy import (
@@ -32,7 +31,6 @@ __all__ = [
     "BreakerPolicy",
     "BreakerSnapshot",
     "BreakerState",
-    "CircuitBreaker",
     "ConcurrencyLimit",
     "Decision",
     "PartnerLimits",

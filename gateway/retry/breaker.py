@@ -14,9 +14,9 @@ this message, it is not down), so it counts as a success for the breaker.
 Why pure: several gateway instances share one breaker per partner through a database row. The
 row holds :meth:`BreakerSnapshot.to_dict`; an instance reads it, applies :func:`allow` or
 :func:`record`, and writes the result back only if it changed (the functions return the *same*
-object when nothing changed) with a compare-and-set on ``version``. :class:`CircuitBreaker` is
-the in-memory convenience wrapper with the ``allow`` / ``record`` / ``state`` / ``snapshot``
-interface; it never reads a clock, the caller passes ``now``.
+object when nothing changed) with a compare-and-set on ``version``
+(:class:`gateway.partner_gates.PartnerGates` does). Nothing here reads a clock: the caller passes
+``now``.
 
 A late outcome of a call sent before the breaker opened is ignored while OPEN; in HALF_OPEN any
 recorded outcome settles the probe (it is evidence about the partner either way).
@@ -219,46 +219,3 @@ def _count(policy: BreakerPolicy, buckets: tuple[tuple[int, int, int], ...], now
     kept.append((current, s + (0 if failed else 1), f + (1 if failed else 0)))
     return tuple(kept)
 
-
-class CircuitBreaker:
-    """In-memory breaker of one partner over the pure transitions above.
-
-    Load a shared row with ``CircuitBreaker(policy, BreakerSnapshot.from_dict(row))`` and write
-    ``breaker.snapshot().to_dict()`` back when ``snapshot().version`` moved.
-    """
-
-    def __init__(self, policy: BreakerPolicy, snapshot: BreakerSnapshot | None = None) -> None:
-        self.policy = policy
-        self._snap = snapshot if snapshot is not None else BreakerSnapshot()
-
-    @property
-    def state(self) -> BreakerState:
-        """The stored state; an OPEN breaker whose cool-down ended turns HALF_OPEN on ``allow``."""
-        return self._snap.state
-
-    def allow(self, now: datetime) -> bool:
-        ok, self._snap = allow(self.policy, self._snap, now)
-        return ok
-
-    def record(self, outcome_kind: OutcomeKind, now: datetime, *,
-               detail: str | None = None) -> None:
-        self._snap = record(self.policy, self._snap, outcome_kind, now, detail=detail)
-
-    def retry_at(self, now: datetime) -> datetime | None:
-        """When a delivery held back now should come back (``None`` when sending is allowed).
-
-        OPEN: the end of the cool-down. HALF_OPEN with a probe in flight: when the probe would
-        be presumed lost (it normally settles much sooner; the worker may poll earlier).
-        """
-        s = self._snap
-        if not self.policy.enabled or s.state is BreakerState.CLOSED:
-            return None
-        if s.state is BreakerState.OPEN:
-            return s.open_until if s.open_until is not None and s.open_until > now else None
-        if s.probe_started_at is None:
-            return None
-        lost = s.probe_started_at + timedelta(seconds=self.policy.probe_timeout)
-        return lost if lost > now else None
-
-    def snapshot(self) -> BreakerSnapshot:
-        return self._snap

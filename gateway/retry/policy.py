@@ -104,10 +104,6 @@ class RetryDecision:
     next_attempt_at: datetime | None = None
     delay: float | None = None
 
-    @property
-    def is_final(self) -> bool:
-        return self.kind is not Decision.RETRY
-
 
 def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attempt_at: datetime,
            now: datetime, rng: random.Random | None = None,
