@@ -56,9 +56,12 @@ def not_carried(mappings: MappingRegistry, body: dict[str, Any],
     does not carry to the partner; ``None`` when that mapping version is no longer loaded."""
     try:
         mapping = mappings.get(d.mapping, d.mapping_version)
+        view = delivery_view(body, d.item_nos, d.region)
     except ConfigError:
         return None
-    return list(mapping.uncarried_fields(delivery_view(body, d.item_nos, d.region)))
+    except (KeyError, TypeError):  # a body stored before today's case schema: nothing to say
+        return None
+    return list(mapping.uncarried_fields(view))
 
 
 def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> dict[str, Any]:
