@@ -212,6 +212,10 @@ def test_gauge_values() -> None:
     assert [STATE_GAUGE[s] for s in (CLOSED, HALF, OPEN)] == [0, 1, 2]
 
 
+def test_defaults_are_the_settings_defaults() -> None:
+    assert BreakerPolicy() == BreakerPolicy.from_settings(BreakerSettings())
+
+
 def test_policy_from_settings() -> None:
     s = BreakerSettings(failure_threshold=7, window="2m", cool_down="45s", max_cool_down="1h")
     p = BreakerPolicy.from_settings(s)

@@ -149,6 +149,23 @@ def test_attempts_must_count_the_attempt_just_made() -> None:
         decide(NO_JITTER, outcome=RETRY_5XX, attempts=0, first_attempt_at=T0, now=T0)
 
 
+def test_decorrelated_waits_spread_around_the_exponential_curve() -> None:
+    """Derived from the attempt count (nothing stores the previous wait): from 1 s doubling,
+    attempt n draws from [1 s, 3 × 2^(n-2) s], so the waits still grow and still spread."""
+    policy = RetryPolicy(jitter="decorrelated", max_age=10**9)
+    rng = random.Random(3)
+    for attempts, upper in ((1, 3), (2, 3), (3, 6), (5, 24), (9, 384), (12, 600)):
+        waits = [decide(policy, outcome=RETRY_5XX, attempts=attempts, first_attempt_at=T0,
+                        now=T0, rng=rng).delay for _ in range(200)]
+        assert all(w is not None and 1 <= w <= upper for w in waits), attempts
+        if upper < policy.max_wait:
+            assert len({round(w or 0, 3) for w in waits}) > 150  # spread, not one value
+
+
+def test_defaults_are_the_settings_defaults() -> None:
+    assert RetryPolicy() == RetryPolicy.from_settings(RetrySettings())
+
+
 def test_policy_from_settings() -> None:
     s = RetrySettings(initial_wait="2s", max_wait="5m", max_age="2h", jitter="decorrelated",
                       throttle_codes=["42900", 503])
@@ -186,18 +203,18 @@ policies = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(policy=policies, attempts=st.integers(1, 200), seed=st.integers(0, 2**32),
-       previous=st.one_of(st.none(), st.floats(0, 10**4)))
-def test_jittered_wait_within_bounds(policy: RetryPolicy, attempts: int, seed: int,
-                                     previous: float | None) -> None:
+@given(policy=policies, attempts=st.integers(1, 200), seed=st.integers(0, 2**32))
+def test_jittered_wait_within_bounds(policy: RetryPolicy, attempts: int, seed: int) -> None:
     d = decide(policy, outcome=RETRY_5XX, attempts=attempts, first_attempt_at=T0, now=T0,
-               rng=random.Random(seed), previous_delay=previous)
+               rng=random.Random(seed))
     assert d.kind is Decision.RETRY and d.delay is not None
     assert 0 <= d.delay <= policy.max_wait
     if policy.jitter == "full":
         assert d.delay <= policy.backoff_ceiling(attempts)
     elif policy.jitter == "decorrelated":
-        assert d.delay >= min(policy.initial_wait, policy.max_wait)
+        previous = policy.backoff_ceiling(attempts - 1) if attempts > 1 else policy.initial_wait
+        assert min(policy.initial_wait, policy.max_wait) <= d.delay
+        assert d.delay <= max(policy.initial_wait, 3 * previous) + 1e-9
     else:
         assert d.delay == policy.backoff_ceiling(attempts)
 

@@ -27,12 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gateway.config import BreakerSettings
 from gateway.outcome import OutcomeKind
 
-if TYPE_CHECKING:
-    from gateway.config import BreakerSettings
+_DEFAULTS = BreakerSettings()
 
 
 class BreakerState(StrEnum):
@@ -48,17 +48,21 @@ STATE_GAUGE: dict[BreakerState, int] = {BreakerState.CLOSED: 0, BreakerState.HAL
 
 @dataclass(frozen=True)
 class BreakerPolicy:
-    """Thresholds of one partner's breaker (seconds throughout); see ``BreakerSettings``."""
+    """Thresholds of one partner's breaker (seconds throughout): the knobs of
+    :class:`gateway.config.BreakerSettings`, plus ``buckets``, the slices of the sliding window.
 
-    enabled: bool = True
-    failure_threshold: int = 5
-    failure_ratio: float = 0.5
-    min_calls: int = 20
-    window: float = 60.0
-    cool_down: float = 30.0
-    cool_down_multiplier: float = 2.0
-    max_cool_down: float = 600.0
-    probe_timeout: float = 60.0
+    Its defaults are the settings' defaults, declared once in :mod:`gateway.config`.
+    """
+
+    enabled: bool = _DEFAULTS.enabled
+    failure_threshold: int = _DEFAULTS.failure_threshold
+    failure_ratio: float = _DEFAULTS.failure_ratio
+    min_calls: int = _DEFAULTS.min_calls
+    window: float = _DEFAULTS.window
+    cool_down: float = _DEFAULTS.cool_down
+    cool_down_multiplier: float = _DEFAULTS.cool_down_multiplier
+    max_cool_down: float = _DEFAULTS.max_cool_down
+    probe_timeout: float = _DEFAULTS.probe_timeout
     buckets: int = 6
 
     def __post_init__(self) -> None:

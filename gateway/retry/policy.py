@@ -12,10 +12,11 @@ Order of the rules, and why:
 3. ``RETRYABLE`` after ``max_attempts`` attempts is dead: the budget is spent. ``max_attempts``
    is ``None`` (no count) by default: a partner down for an hour is ordinary, and counting
    attempts would dead-letter its deliveries long before anyone fixed anything. Age binds.
-4. The wait is exponential backoff with jitter, capped at ``max_wait``. ``Retry-After`` and
-   throttling (HTTP 429 or one of the partner's ``throttle_codes``) set a *floor* on that wait,
-   capped at ``retry_after_cap``, so we never come back earlier than the partner asked and a
-   partner cannot park a delivery forever.
+4. The wait is exponential backoff with jitter (:func:`jittered`), capped at ``max_wait``.
+   ``Retry-After`` and
+   throttling (HTTP 429 or one of the partner's ``throttle_codes``) set a *floor* on that
+   wait, capped at ``retry_after_cap``, so we never come back earlier than the partner asked
+   and a partner cannot park a delivery forever.
 5. ``max_age`` bounds the whole life of a delivery. A backoff wait that would cross it is shortened
    to end at the deadline (one last try); a wait the partner imposed (``Retry-After``/throttling)
    is not shortened, so the delivery is dead instead.
@@ -36,30 +37,32 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from gateway.config import RetrySettings
 from gateway.outcome import Outcome, OutcomeKind
-
-if TYPE_CHECKING:
-    from gateway.config import RetrySettings
 
 Jitter = Literal["full", "decorrelated", "none"]
 _RNG = random.Random()  # shared default: seeding a fresh generator per decision costs more
+_DEFAULTS = RetrySettings()
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Value object with the knobs of :class:`gateway.config.RetrySettings` (seconds throughout)."""
+    """Value object with the knobs of :class:`gateway.config.RetrySettings` (seconds throughout).
 
-    initial_wait: float = 1.0
-    multiplier: float = 2.0
-    max_wait: float = 600.0
-    jitter: Jitter = "full"
-    max_attempts: int | None = None  # None: no count, ``max_age`` alone ends the retries
-    max_age: float = 86400.0
-    retry_after_cap: float = 3600.0
-    throttle_codes: frozenset[str] = frozenset()
-    throttle_wait: float = 60.0
+    Its defaults are the settings' defaults, declared once in :mod:`gateway.config`.
+    """
+
+    initial_wait: float = _DEFAULTS.initial_wait
+    multiplier: float = _DEFAULTS.multiplier
+    max_wait: float = _DEFAULTS.max_wait
+    jitter: Jitter = _DEFAULTS.jitter
+    max_attempts: int | None = _DEFAULTS.max_attempts  # None: ``max_age`` alone ends retries
+    max_age: float = _DEFAULTS.max_age
+    retry_after_cap: float = _DEFAULTS.retry_after_cap
+    throttle_codes: frozenset[str] = frozenset(_DEFAULTS.throttle_codes)
+    throttle_wait: float = _DEFAULTS.throttle_wait
 
     def __post_init__(self) -> None:
         if self.initial_wait <= 0 or self.max_wait < self.initial_wait:
@@ -97,7 +100,10 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True)
 class RetryDecision:
-    """What the worker records. ``delay`` is stored if the policy uses decorrelated jitter."""
+    """What the worker records: the decision, its reason and, for a retry, when.
+
+    ``delay`` is the wait chosen, in seconds (it is in the reason; nothing stores it).
+    """
 
     kind: Decision
     reason: str
@@ -106,14 +112,11 @@ class RetryDecision:
 
 
 def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attempt_at: datetime,
-           now: datetime, rng: random.Random | None = None,
-           previous_delay: float | None = None) -> RetryDecision:
+           now: datetime, rng: random.Random | None = None) -> RetryDecision:
     """Decide what happens after attempt number ``attempts`` (1-based) ended with ``outcome``.
 
     ``first_attempt_at`` and ``now`` must both be aware or both naive. ``rng`` defaults to a
-    module-wide ``random.Random()``; pass a seeded one for reproducible tests. ``previous_delay`` is
-    the wait chosen last time (decorrelated jitter needs it; without it the un-jittered previous
-    wait is assumed, so the function stays usable when the worker does not store it).
+    module-wide ``random.Random()``; pass a seeded one for reproducible tests.
     """
     if attempts < 1:
         raise ValueError("attempts counts the attempt just made, so it is at least 1")
@@ -130,7 +133,7 @@ def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attemp
         return RetryDecision(Decision.DEAD, age_reason)
 
     rng = rng if rng is not None else _RNG
-    backoff = _jittered(policy, attempts, rng, previous_delay)
+    backoff = jittered(policy, attempts, rng)
     floor, why = _partner_floor(policy, outcome)
     delay, source = (floor, why) if floor is not None and floor > backoff else (backoff, "backoff")
     next_at = now + timedelta(seconds=delay)
@@ -144,17 +147,26 @@ def decide(policy: RetryPolicy, *, outcome: Outcome, attempts: int, first_attemp
     return RetryDecision(Decision.RETRY, reason, next_at, delay)
 
 
-def _jittered(policy: RetryPolicy, attempts: int, rng: random.Random,
-              previous_delay: float | None) -> float:
-    """Full jitter: uniform in [0, ceiling]. Decorrelated: uniform in [initial, 3 × previous]."""
+def jittered(policy: RetryPolicy, attempts: int, rng: random.Random) -> float:
+    """The backoff wait after ``attempts`` attempts, a function of the attempt count only.
+
+    * ``none``: the ceiling, ``initial × multiplier^(attempts-1)`` capped at ``max_wait``;
+    * ``full``: uniform in [0, ceiling];
+    * ``decorrelated``: uniform in [``initial_wait``, 3 × the *previous* attempt's ceiling],
+      capped at ``max_wait`` (so from 1 s doubling: up to 1.5 × this attempt's ceiling).
+
+    AWS's decorrelated jitter draws from 3 × the previous *chosen* wait, a random walk. Nothing
+    stores the wait chosen (a delivery keeps only its ``next_attempt_at``), so the previous wait
+    is the un-jittered one of the attempt count: the draws spread deliveries as widely, but they
+    are independent around the exponential curve instead of a walk that remembers a short draw.
+    """
     ceiling = policy.backoff_ceiling(attempts)
     if policy.jitter == "none":
         return ceiling
     if policy.jitter == "full":
         return rng.uniform(0.0, ceiling)
-    prev = previous_delay if previous_delay is not None else (
-        policy.backoff_ceiling(attempts - 1) if attempts > 1 else policy.initial_wait)
-    upper = max(policy.initial_wait, prev * 3)
+    previous = policy.backoff_ceiling(attempts - 1) if attempts > 1 else policy.initial_wait
+    upper = max(policy.initial_wait, previous * 3)
     return min(policy.max_wait, rng.uniform(policy.initial_wait, upper))
 
 
