@@ -144,10 +144,10 @@ async def test_tianjin_endpoint_rejects_the_corpus(aiohttp_server, http, fifo: F
     server = await aiohttp_server(tianjin.create_app())
     url = server.make_url(TJ_PATH)
     client = create_client("tianjin", partner("tianjin", str(url)), http)
-    action = client.opts.operation.action  # type: ignore[attr-defined]
+    action = client.operation.action  # type: ignore[attr-defined]
 
     def genuine() -> bytes:
-        return client.build_request(tianjin_package(), "k-genuine")  # type: ignore[attr-defined]
+        return client.build_request(tianjin_package(), "k-genuine", "c")  # type: ignore[attr-defined]
 
     status, body = await _post(http, url, genuine(), soap.SOAP11, action)
     ok = safexml.parse_text(soap.parse_envelope(body).body[0].findtext("return"))
@@ -165,7 +165,7 @@ async def test_hebei_endpoint_rejects_the_corpus(aiohttp_server, http, fifo: Fif
     server = await aiohttp_server(hebei.create_app())
     url = server.make_url(HB_PATH)
     client = create_client("hebei", partner("hebei", str(url)), http)
-    action = client.opts.operation.action  # type: ignore[attr-defined]
+    action = client.operation.action  # type: ignore[attr-defined]
     n = iter(range(10**6))
 
     def genuine() -> bytes:  # a fresh WS-Security nonce and message id for every variant

@@ -36,6 +36,7 @@ from gateway.config import PartnerSettings  # noqa: E402
 from gateway.outcome import OutcomeKind  # noqa: E402
 from gateway.protocols import soap_typed, soap_xml_string  # noqa: E402
 from gateway.protocols import xml as safexml  # noqa: E402
+from tests.soap_contracts import contract_options  # noqa: E402
 
 FIX = Path(__file__).parent / "fixtures" / "soap"
 TJ = "http://exchange.zwfw.tj.example/"
@@ -218,8 +219,8 @@ def tj_client(tj_url, tmp_path, http):
     settings = PartnerSettings(
         protocol="soap-xml-string", url=tj_url, mapping="tianjin/case-submit", timeout=5,
         credentials={"auth_code": AUTH},
-        options={"wsdl": fetch_wsdl(tj_url, tmp_path / "spyne-tj.wsdl"),
-                 "operation": "submitCase", "inner_schema": "schemas/tianjin/package.xsd"})
+        options=contract_options("tianjin", wsdl=fetch_wsdl(tj_url, tmp_path / "spyne-tj.wsdl"),
+                                 result_schema=None))
     return soap_xml_string.create_client("spyne-tj", settings, http)
 
 
@@ -245,10 +246,7 @@ def hb_settings(url: str, wsdl: str, password: str = "spyne-secret") -> PartnerS
     return PartnerSettings(
         protocol="soap-typed", url=url, mapping="hebei/case-submit", timeout=5,
         credentials={"username": "BJ-GATEWAY", "password": password},
-        options={"wsdl": wsdl, "operation": "SubmitCase",
-                 "header_fields": {"messageId": "$idempotency_key",
-                                   "correlationId": "$correlation_id",
-                                   "senderCode": "BJ-GATEWAY", "sentAt": "$now"}})
+        options=contract_options("hebei", wsdl=wsdl, body_schema=None))
 
 
 def hebei_payload(name: str = RARE, implementation_code: str | None = None) -> etree._Element:

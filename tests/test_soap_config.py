@@ -62,3 +62,49 @@ async def test_configured_partner_delivers_a_sample(settings, aiohttp_server, pa
         out = await STYLES[p.protocol](partner, p, http).send(payload, idempotency_key="D1",
                                                               correlation_id="C1")
     assert out.kind is OutcomeKind.DELIVERED, out
+
+
+CONTRACT_VALUES = {"authCode", "xmlData", "PACKAGEHEAD/SJBBH", "SJBBH", "SLBH", "MSG", "resultCode",
+                   "resultMessage", "receiptNo", "messageId", "correlationId", "sentAt", "0000",
+                   "9001", "-9", "GBK", "hb", "tj"}
+
+
+def test_no_contract_value_in_the_protocol_code():
+    """Field names, codes, encodings and namespace prefixes of the Tianjin and Hebei contracts
+    live in configuration; the styles' code holds none of them (docstrings may mention them)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "gateway" / "protocols").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef
+                                    | ast.AsyncFunctionDef)
+                      and n.body and isinstance(n.body[0], ast.Expr)
+                      and isinstance(n.body[0].value, ast.Constant)}
+        found += [f"{path.name}:{n.lineno} {n.value!r}" for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                  and id(n) not in docstrings and n.value in CONTRACT_VALUES]
+    assert not found, found
+
+
+async def test_envelope_prefixes_are_not_the_partners(settings):
+    """The body and header blocks carry the WSDL's namespaces under prefixes lxml chooses."""
+    from lxml import etree
+
+    from gateway.protocols import soap
+    from gateway.protocols import xml as safexml
+
+    fix = Path(__file__).parent / "fixtures" / "soap"
+    hb = soap_typed.create_client("hebei", settings.partners["hebei"], None)  # type: ignore[arg-type]
+    env = safexml.parse(hb.build_request(safexml.parse((fix / "hebei-request.xml").read_bytes()),
+                                         "k", "c"))
+    header = env.find(f"{{{soap.SOAP12_NS}}}Header/{{{hb.operation.input_qname.namespace}}}"
+                      "MessageHeader")
+    assert header is not None and header.prefix != "hb"
+    assert header.findtext(f"{{{hb.operation.input_qname.namespace}}}messageId") == "k"
+    tj = soap_xml_string.create_client("tianjin", settings.partners["tianjin"], None)  # type: ignore[arg-type]
+    env = safexml.parse(tj.build_request(safexml.parse((fix / "tianjin-package.xml").read_bytes()),
+                                         "k", "c"))
+    wrapper = env.find(f"{{{soap.SOAP11_NS}}}Body")[0]
+    assert etree.QName(wrapper) == tj.operation.input_qname and wrapper.prefix != "tj"

@@ -21,6 +21,7 @@ from gateway.mapping.golden import DEFAULT_CONTEXT, discover, run_case
 from gateway.outcome import OutcomeKind
 from gateway.protocols import soap_typed, soap_xml_string
 from gateway.simulators import hebei, tianjin
+from tests.soap_contracts import contract_options
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTNERS = ("tianjin", "hebei")
@@ -82,8 +83,7 @@ async def test_tianjin_sample_end_to_end_with_rare_name(registry, aiohttp_server
     settings = PartnerSettings(
         protocol="soap-xml-string", url=str(server.make_url("/tianjin/ExchangeService")),
         mapping="tianjin/case-submit", credentials={"auth_code": tianjin.DEFAULT_AUTH_CODE},
-        options={"wsdl": "schemas/tianjin/ExchangeService.wsdl", "operation": "submitCase",
-                 "inner_schema": "schemas/tianjin/package.xsd"})
+        options=contract_options("tianjin"))
     client = soap_xml_string.create_client("tianjin", settings, http)
     m = registry.get("tianjin/case-submit")
     payload = m.render(sample("12-person-tianjin-rare-character-name.json"), ctx("tianjin", "D-12"))
@@ -101,11 +101,7 @@ async def test_hebei_sample_end_to_end(registry, aiohttp_server, http):
         protocol="soap-typed", url=str(server.make_url("/hebei/CaseExchange")),
         mapping="hebei/case-submit", credentials={"username": "BJ-GATEWAY",
                                                   "password": "hebei-demo-secret"},
-        options={"wsdl": "schemas/hebei/CaseExchange.wsdl", "operation": "SubmitCase",
-                 "body_schema": "schemas/hebei/case.xsd",
-                 "header_fields": {"messageId": "$idempotency_key",
-                                   "correlationId": "$correlation_id",
-                                   "senderCode": "BJ-GATEWAY", "sentAt": "$now"}})
+        options=contract_options("hebei"))
     client = soap_typed.create_client("hebei", settings, http)
     m = registry.get("hebei/case-submit")
     payload = m.render(sample("11-company-hebei-branch-filing.json"), ctx("hebei", "D-11"))

@@ -15,6 +15,7 @@ from gateway.outcome import OutcomeKind
 from gateway.protocols import soap_typed
 from gateway.protocols import xml as safexml
 from gateway.simulators import hebei
+from tests.soap_contracts import contract_options
 
 FIX = Path(__file__).parent / "fixtures" / "soap"
 PATH = "/hebei/CaseExchange"
@@ -37,11 +38,7 @@ def settings(url: str, *, timeout: float = 2.0, credentials: dict[str, str] | No
     return PartnerSettings(
         protocol="soap-typed", url=url, mapping="hebei/case-submit", timeout=timeout,
         credentials=CREDS if credentials is None else credentials,
-        options={"wsdl": "schemas/hebei/CaseExchange.wsdl", "operation": "SubmitCase",
-                 "body_schema": "schemas/hebei/case.xsd",
-                 "header_fields": {"messageId": "$idempotency_key",
-                                   "correlationId": "$correlation_id",
-                                   "senderCode": "BJ-GATEWAY", "sentAt": "$now"}, **opts})
+        options=contract_options("hebei", **opts))
 
 
 @pytest.fixture
@@ -184,8 +181,15 @@ async def test_sim_rejects_unsigned_raw_post(sim, http):
     (dict(credentials={"username": "u"}), "partners.hebei.credentials.password"),
     (dict(wsse="x509"), "partners.hebei.options.wsse"),
     (dict(header_fields={"colour": "blue"}), "partners.hebei.options.header_fields"),
-    (dict(operation="Nope"), "options.operation"),
-    (dict(wsdl="schemas/hebei/missing.wsdl"), "options.wsdl"),
+    (dict(header_fields={"messageId": 7}), "partners.hebei.options.header_fields.messageId"),
+    (dict(header_fields=None), "partners.hebei.options.header_fields"),  # the WSDL declares one
+    (dict(operation="Nope"), "partners.hebei.options.operation"),
+    (dict(wsdl="schemas/hebei/missing.wsdl"), "partners.hebei.options.wsdl"),
+    (dict(body_schema="schemas/hebei/missing.xsd"), "partners.hebei.options.body_schema"),
+    (dict(code_field=None), "partners.hebei.options.code_field"),
+    (dict(message_field=None), "partners.hebei.options.message_field"),
+    (dict(receipt_field=None), "partners.hebei.options.receipt_field"),
+    (dict(success_codes=None), "partners.hebei.options.success_codes"),
 ])
 def test_config_errors_name_the_key(change, key):
     creds = change.pop("credentials", None)

@@ -16,6 +16,7 @@ from gateway.outcome import OutcomeKind
 from gateway.protocols import soap_xml_string
 from gateway.protocols import xml as safexml
 from gateway.simulators import tianjin
+from tests.soap_contracts import contract_options
 
 FIX = Path(__file__).parent / "fixtures" / "soap"
 PATH = "/tianjin/ExchangeService"
@@ -39,9 +40,7 @@ def settings(url: str, *, timeout: float = 2.0, credentials: dict[str, str] | No
     return PartnerSettings(
         protocol="soap-xml-string", url=url, mapping="tianjin/case-submit", timeout=timeout,
         credentials={"auth_code": tianjin.DEFAULT_AUTH_CODE} if credentials is None else credentials,
-        options={"wsdl": "schemas/tianjin/ExchangeService.wsdl", "operation": "submitCase",
-                 "inner_schema": "schemas/tianjin/package.xsd",
-                 "result_schema": "schemas/tianjin/result.xsd", **opts})
+        options=contract_options("tianjin", **opts))
 
 
 @pytest.fixture
@@ -201,11 +200,25 @@ async def test_connection_refused(http):
 
 @pytest.mark.parametrize("change,key", [
     (dict(credentials={}), "partners.tianjin.credentials.auth_code"),
-    (dict(operation="nope"), "options.operation"),
+    (dict(operation="nope"), "partners.tianjin.options.operation"),
+    (dict(wsdl="schemas/tianjin/missing.wsdl"), "partners.tianjin.options.wsdl"),
     (dict(data_field="payload"), "partners.tianjin.options.data_field"),
     (dict(rare_chars="drop"), "partners.tianjin.options.rare_chars"),
     (dict(colour="blue"), "partners.tianjin.options.colour"),
     (dict(inner_encoding="klingon"), "partners.tianjin.options.inner_encoding"),
+    (dict(inner_encoding="base64"), "partners.tianjin.options.inner_encoding"),
+    (dict(inner_schema="schemas/tianjin/missing.xsd"), "partners.tianjin.options.inner_schema"),
+    (dict(success_codes=[0]), "partners.tianjin.options.success_codes.0"),
+    (dict(success_codes=[]), "partners.tianjin.options.success_codes"),
+    (dict(wsse="digest"), "partners.tianjin.credentials.username"),
+    # what the contract names has no default in Python: each is required
+    (dict(auth_field=None), "partners.tianjin.options.auth_field"),
+    (dict(data_field=None), "partners.tianjin.options.data_field"),
+    (dict(idempotency_element=None), "partners.tianjin.options.idempotency_element"),
+    (dict(code_field=None), "partners.tianjin.options.code_field"),
+    (dict(message_field=None), "partners.tianjin.options.message_field"),
+    (dict(receipt_field=None), "partners.tianjin.options.receipt_field"),
+    (dict(success_codes=None), "partners.tianjin.options.success_codes"),
 ])
 def test_config_errors_name_the_key(change, key):
     creds = change.pop("credentials", None)

@@ -15,18 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.config import PartnerSettings
-from gateway.errors import ConfigError
 from gateway.outcome import Outcome
 from gateway.protocols import transport
 from gateway.protocols.classify import BusinessCodes, outcome_from_http
 from gateway.protocols.envelopes import ENVELOPES
+from gateway.protocols.options import StyleOptions, option_error, parse_options
 
 
-class RestJsonOptions(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class RestJsonOptions(StyleOptions):
+    """The ``rest-json`` options (module docstring)."""
+
     envelope: str = "none"
     success_codes: tuple[str, ...] = ("0",)
     retryable_codes: tuple[str, ...] = ()
@@ -132,13 +132,8 @@ class RestJsonClient:
 
 
 def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSession) -> RestJsonClient:
-    try:
-        options = RestJsonOptions.model_validate(settings.options)
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(err["msg"], key=f"partners.{name}.options.{key}") from e
+    options = parse_options(RestJsonOptions, name, settings.options)
     if options.envelope not in ENVELOPES:
-        raise ConfigError(f"unknown envelope {options.envelope!r}; known: {sorted(ENVELOPES)}",
-                          key=f"partners.{name}.options.envelope")
+        raise option_error(name, "envelope",
+                           f"unknown envelope {options.envelope!r}; known: {sorted(ENVELOPES)}")
     return RestJsonClient(name, settings, http, options)

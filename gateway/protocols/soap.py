@@ -1,5 +1,8 @@
 """Shared SOAP 1.1/1.2 machinery: WSDL facts, envelopes, faults, and the HTTP exchange.
 
+The client every SOAP style derives from is :mod:`gateway.protocols.soap_client`; this module is
+what it (and the partner simulators) build on.
+
 The two versions differ only in namespaces, content type, where the action travels, and fault
 shape (as in zeep's ``Soap11Binding``/``Soap12Binding``); everything else is shared.
 
@@ -35,9 +38,9 @@ from lxml import etree
 
 from gateway.errors import ConfigError
 from gateway.outcome import Outcome, OutcomeKind
-from gateway.protocols import classify, transport
+from gateway.protocols import transport
 from gateway.protocols import xml as safexml
-from gateway.protocols.classify import BusinessCodes, classify_http, classify_soap_fault
+from gateway.protocols.classify import classify_http, classify_soap_fault, retry_after
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -325,8 +328,9 @@ async def exchange(http: aiohttp.ClientSession, url: str, body: bytes, *, versio
 async def call(http: aiohttp.ClientSession, url: str, body: bytes, *, operation: SoapOperation,
                timeout: float, max_bytes: int, correlation_id: str) -> tuple[Envelope, int] | Outcome:
     """One request/reply of ``operation``: the reply envelope and HTTP status, or the outcome of
-    a failed exchange, an unreadable reply or a fault. What both SOAP styles share before their
-    own ``interpret`` reads the result; a big reply is parsed off the event loop."""
+    a failed exchange, an unreadable reply or a fault, before the style reads the result
+    (:meth:`gateway.protocols.soap_client.SoapClient.interpret`); a big reply is parsed off the
+    event loop."""
     reply = await exchange(http, url, body, version=operation.version, action=operation.action,
                            timeout=timeout, max_bytes=max_bytes,
                            extra_headers={"X-Correlation-Id": token(correlation_id)})
@@ -351,7 +355,7 @@ def classify_reply(reply: HttpReply, expected: SoapVersion) -> Envelope | Outcom
       (a partner that keeps answering garbage reaches the attempt limit and is parked);
     * 2xx with a body → the envelope, for the style to interpret.
     """
-    ra = classify.retry_after(reply.headers, datetime.now(UTC))
+    ra = retry_after(reply.headers, datetime.now(UTC))
     kind = classify_http(reply.status, reply.headers)
     try:
         env = parse_envelope(reply.body)
@@ -379,46 +383,10 @@ def classify_reply(reply: HttpReply, expected: SoapVersion) -> Envelope | Outcom
     return env
 
 
-# -- option helpers shared by the SOAP styles ----------------------------------------------------
+# -- shared by the SOAP styles and the simulators ----------------------------------------------
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def resolve_path(value: str) -> Path:
-    """A vendored file named in configuration: absolute, relative to the working directory, or
-    relative to the project root (so ``schemas/hebei/CaseExchange.wsdl`` works from anywhere)."""
-    p = Path(value)
-    if p.is_absolute() or p.exists():
-        return p
-    return PROJECT_ROOT / p
-
-
-def option_str(partner: str, section: Mapping[str, Any], key: str, *, where: str = "options",
-               default: str | None = None) -> str:
-    """A required (or defaulted) non-empty string option; ``ConfigError`` names the key."""
-    value = section.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError("is required and must be a non-empty string",
-                          key=f"partners.{partner}.{where}.{key}")
-    return value
-
-
-def option_codes(partner: str, options: Mapping[str, Any], key: str,
-                 default: Sequence[str]) -> frozenset[str]:
-    value = options.get(key, list(default))
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str | int) for v in value):
-        raise ConfigError("must be a list of codes", key=f"partners.{partner}.options.{key}")
-    return frozenset(str(v) for v in value)
-
-
-def business_codes(partner: str, settings: Any, success: Sequence[str],
-                   retryable: Sequence[str]) -> BusinessCodes:
-    """The partner's result codes (options ``success_codes``/``retryable_codes``, plus
-    ``retry.throttle_codes``), classified by the same rules as REST partners."""
-    return BusinessCodes(option_codes(partner, settings.options, "success_codes", success),
-                         option_codes(partner, settings.options, "retryable_codes", retryable),
-                         frozenset(settings.retry.throttle_codes))
-
+"""The folder holding ``schemas/`` (vendored WSDLs and XSDs)."""
 
 _NOT_TOKEN = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -428,11 +396,3 @@ def token(value: str, limit: int = 64) -> str:
     and ``limit`` characters, so it fits token-typed header fields and HTTP headers and can
     never be the reason a delivery fails."""
     return _NOT_TOKEN.sub("-", value)[:limit].strip("-") or "-"
-
-
-def check_known(partner: str, options: Mapping[str, Any], known: set[str]) -> None:
-    """Refuse option keys the style does not know (a typo must not pass silently)."""
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
-                          key=f"partners.{partner}.options.{unknown[0]}")
