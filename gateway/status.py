@@ -136,7 +136,7 @@ HOME = "home"
 def delivery_of(state: str, attempts: int = 0) -> Delivery:
     """The gateway's view of a stored delivery: its state, with ``pending`` split by whether
     it has been tried before (``retrying``)."""
-    if state == "pending":
+    if state == Delivery.PENDING:
         return Delivery.RETRYING if attempts > 0 else Delivery.PENDING
     return Delivery(state)
 

@@ -29,11 +29,10 @@ from gateway.metrics import Metrics
 from gateway.outcome import Outcome
 from gateway.partner_gates import PartnerGates
 from gateway.protocols.base import PartnerClient
-from gateway.retry.policy import Decision, RetryPolicy, decide
+from gateway.retry.policy import RetryPolicy, decide
 from gateway.routing import view as _routing_view
 from gateway.runtime import ContractsHolder
-from gateway.store import Claim, Store
-from gateway.store.repository import DEAD, DELIVERED, PENDING
+from gateway.store import Claim, DeliveryState, Store
 from gateway.store.types import utcnow
 
 log = logging.getLogger("gateway.worker")
@@ -172,8 +171,7 @@ class Worker:
         attempt_no = d.attempts - d.attempts_base + 1  # of this delivery only (since a replay)
         decision = decide(policy, outcome=outcome, attempts=attempt_no,
                           first_attempt_at=d.first_attempt_at or started, now=now)
-        state = {Decision.DELIVERED: DELIVERED, Decision.RETRY: PENDING,
-                 Decision.DEAD: DEAD}[decision.kind]
+        state = DeliveryState.after(decision.kind)
         try:
             ok = await self.store.finish_attempt(
                 claim, worker=self.worker_id, started_at=started, outcome=outcome.kind.value,
@@ -194,7 +192,7 @@ class Worker:
                         "took it over); result dropped, not counted by the breaker", d.id)
             self.gates.forget_probe(d.partner)
             return
-        if state != PENDING:
+        if state is not DeliveryState.PENDING:
             self.metrics.finished.labels(d.partner, state).inc()
         expires = d.lease_expires_at
         if expires is not None and now > expires:

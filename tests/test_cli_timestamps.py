@@ -22,7 +22,7 @@ from gateway.runtime import ContractsHolder, load_contracts
 from gateway.store import Store, create_engine
 from gateway.store.dlq import DeadLetters
 from gateway.store.migrate import upgrade
-from gateway.store.repository import DEAD, PENDING
+from gateway.store.states import DeliveryState
 from tests.harness import DEFAULT_CONFIG
 from tests.test_store import new_case
 
@@ -63,7 +63,7 @@ async def _retrying_case(store: Store, no: str) -> str:
     res = await store.submit_case(new_case(no), now=RECEIVED)
     [c] = await store.claim_due("w", limit=1, lease_seconds=30, now=STARTED)
     assert await store.finish_attempt(c, worker="w", started_at=STARTED, outcome="retryable",
-                                      state=PENDING, next_attempt_at=RETRY_AT,
+                                      state=DeliveryState.PENDING, next_attempt_at=RETRY_AT,
                                       partner_code="50001", message="busy", now=FINISHED)
     return res.case.id
 
@@ -126,7 +126,7 @@ def test_command_line_shows_beijing_time(tmp_path: Path) -> None:
         claims = await store.claim_due("w", limit=5, lease_seconds=30, now=STARTED)
         [c] = claims  # TZ3 waits until RETRY_AT
         assert await store.finish_attempt(c, worker="w", started_at=STARTED, outcome="permanent",
-                                          state=DEAD, next_attempt_at=None, partner_code="40003",
+                                          state=DeliveryState.DEAD, next_attempt_at=None, partner_code="40003",
                                           message="rejected", now=FINISHED)
         dlq = DeadLetters(engine)
         await dlq.record(actor="ops", action="note", target=c.delivery.id, detail={})

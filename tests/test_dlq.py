@@ -10,19 +10,20 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.cli import main
-from gateway.store import Store, create_engine
-from gateway.store.dlq import DISCARDED, DeadLetterFilter, DeadLetters
+from gateway.store import DeliveryState, Store, create_engine
+from gateway.store.dlq import DeadLetterFilter, DeadLetters
 from gateway.store.migrate import upgrade
-from gateway.store.repository import DEAD, PENDING
 from gateway.store.types import utcnow
 from tests.test_store import new_case
+
+S = DeliveryState
 
 
 async def _park(store: Store, no: str, code: str, partner_version: str = "1") -> str:
     await store.submit_case(new_case(no))
     [c] = await store.claim_due("w", limit=1, lease_seconds=30)
     assert await store.finish_attempt(c, worker="w", started_at=utcnow(), outcome="permanent",
-                                      state=DEAD, next_attempt_at=None, partner_code=code,
+                                      state=S.DEAD, next_attempt_at=None, partner_code=code,
                                       message="rejected", mapping_version=partner_version)
     return c.delivery.id
 
@@ -63,7 +64,7 @@ async def test_discard_keeps_the_delivery_and_needs_a_filter(store: Store) -> No
     case = await store.find_case_by_application_no("X1")
     assert case is not None
     [d] = case.deliveries
-    assert (d.state, d.partner_status) == (DISCARDED, "VOIDED")
+    assert (d.state, d.partner_status) == (S.DISCARDED, "VOIDED")
     assert await dlq.find() == []
 
 
@@ -103,4 +104,4 @@ def test_cli_list_replay_discard(tmp_path: Path) -> None:
             out[no] = c.deliveries[0].state
         await store.close()
         return out
-    assert asyncio.run(states()) == {"CLI1": PENDING, "CLI2": DISCARDED}
+    assert asyncio.run(states()) == {"CLI1": S.PENDING, "CLI2": S.DISCARDED}

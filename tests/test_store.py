@@ -8,11 +8,12 @@ from datetime import timedelta
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from gateway.store import NewCase, NewDelivery, Store, create_engine
+from gateway.store import DeliveryState, NewCase, NewDelivery, Store, create_engine
 from gateway.store.migrate import current_revision, head_revision, upgrade
 from gateway.store.models import metadata
-from gateway.store.repository import DEAD, DELIVERED, IN_FLIGHT, PENDING
 from gateway.store.types import utcnow
+
+S = DeliveryState
 
 
 def new_case(no: str, n_deliveries: int = 1, body: dict | None = None) -> NewCase:
@@ -45,14 +46,30 @@ async def test_submit_is_idempotent_on_application_number(store: Store) -> None:
     assert first.created and not again.created
     assert again.case.id == first.case.id
     assert len(again.case.deliveries) == 2
-    assert (await store.delivery_counts()) == {("national", PENDING): 2}
+    assert (await store.delivery_counts()) == {("national", S.PENDING): 2}
+
+
+async def test_a_delivery_state_is_stored_and_read_as_its_plain_string(store: Store) -> None:
+    from sqlalchemy import text
+
+    from gateway.retry.policy import Decision
+    from gateway.status import Delivery
+    assert [s.value for s in S] == ["pending", "in_flight", "delivered", "dead", "discarded"]
+    assert {S.after(d) for d in Decision} == {S.DELIVERED, S.PENDING, S.DEAD}
+    assert {s.value for s in S} <= {v.value for v in Delivery}  # the bundle view knows each
+    await store.submit_case(new_case("ST1"))
+    async with store.engine.connect() as conn:
+        raw = (await conn.execute(text("SELECT state FROM deliveries"))).scalar_one()
+    assert type(raw) is str and raw == "pending"
+    case = await store.find_case_by_application_no("ST1")
+    assert case is not None and case.deliveries[0].state is S.PENDING
 
 
 async def test_concurrent_identical_submissions_store_one_case(store: Store) -> None:
     results = await asyncio.gather(*(store.submit_case(new_case("RACE", 1)) for _ in range(8)))
     assert sum(r.created for r in results) == 1
     assert len({r.case.id for r in results}) == 1
-    assert (await store.delivery_counts()) == {("national", PENDING): 1}
+    assert (await store.delivery_counts()) == {("national", S.PENDING): 1}
 
 
 async def test_claims_never_hand_one_delivery_to_two_workers(store: Store) -> None:
@@ -75,14 +92,14 @@ async def test_expired_lease_is_claimed_again_and_fences_the_old_worker(store: S
     [new] = await store.claim_due("other", limit=1, lease_seconds=5, now=now + timedelta(seconds=6))
     assert new.delivery.id == old.delivery.id and new.lease_token != old.lease_token
     stale = await store.finish_attempt(old, worker="dead-worker", started_at=now, outcome="delivered",
-                                       state=DELIVERED, next_attempt_at=None, receipt_no="X")
+                                       state=S.DELIVERED, next_attempt_at=None, receipt_no="X")
     assert stale is False
     assert await store.finish_attempt(new, worker="other", started_at=now, outcome="delivered",
-                                      state=DELIVERED, next_attempt_at=None, receipt_no="R1")
+                                      state=S.DELIVERED, next_attempt_at=None, receipt_no="R1")
     case = await store.get_case(new.delivery.case_id, with_history=True)
     assert case is not None
     [d] = case.deliveries
-    assert (d.state, d.receipt_no, d.attempts) == (DELIVERED, "R1", 1)
+    assert (d.state, d.receipt_no, d.attempts) == (S.DELIVERED, "R1", 1)
     assert [h["worker"] for h in d.history] == ["other"]
 
 
@@ -92,18 +109,18 @@ async def test_retry_schedule_and_dead_letter_are_recorded(store: Store) -> None
     [c] = await store.claim_due("w", limit=1, lease_seconds=30, now=now)
     later = now + timedelta(seconds=60)
     assert await store.finish_attempt(c, worker="w", started_at=now, outcome="retryable",
-                                      state=PENDING, next_attempt_at=later, partner_code="50001",
+                                      state=S.PENDING, next_attempt_at=later, partner_code="50001",
                                       message="busy", http_status=200)
     assert not await store.claim_due("w", limit=1, lease_seconds=30, now=now + timedelta(seconds=59))
     [c2] = await store.claim_due("w", limit=1, lease_seconds=30, now=later)
-    assert c2.delivery.attempts == 1 and c2.delivery.state == IN_FLIGHT
+    assert c2.delivery.attempts == 1 and c2.delivery.state == S.IN_FLIGHT
     assert await store.finish_attempt(c2, worker="w", started_at=later, outcome="permanent",
-                                      state=DEAD, next_attempt_at=None, partner_code="40003",
+                                      state=S.DEAD, next_attempt_at=None, partner_code="40003",
                                       message="unknown item")
     case = await store.get_case(c.delivery.case_id, with_history=True)
     assert case is not None
     [d] = case.deliveries
-    assert (d.state, d.attempts, d.last_code) == (DEAD, 2, "40003")
+    assert (d.state, d.attempts, d.last_code) == (S.DEAD, 2, "40003")
     assert [(h["outcome"], h["partner_code"]) for h in d.history] == [
         ("retryable", "50001"), ("permanent", "40003")]
     assert d.first_attempt_at == now

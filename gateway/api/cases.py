@@ -16,7 +16,7 @@ from gateway.errors import ConfigError, InputError, NotFound
 from gateway.mapping import MappingRegistry
 from gateway.routing.view import delivery_view
 from gateway.status import child_of, derive_bundle, derive_items
-from gateway.store import CaseRecord, DeliveryRecord
+from gateway.store import CaseRecord, DeliveryRecord, DeliveryState
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -69,7 +69,8 @@ def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> di
         "id": d.id, "partner": d.partner, "items": d.item_nos, "region": d.region,
         "route": d.route_rule, "mapping": d.mapping, "mappingVersion": d.mapping_version,
         "idempotencyKey": d.idempotency_key, "state": d.state, "attempts": d.attempts,
-        "nextAttemptAt": beijing_iso(d.next_attempt_at) if d.state == "pending" else None,
+        "nextAttemptAt": (beijing_iso(d.next_attempt_at) if d.state == DeliveryState.PENDING
+                          else None),
         "receiptNo": d.receipt_no, "partnerStatus": d.partner_status,
         "lastOutcome": d.last_outcome, "lastCode": d.last_code, "lastMessage": d.last_message,
         "deliveredAt": beijing_iso(d.delivered_at),

@@ -1,7 +1,7 @@
 """Persistence behind one interface that works on SQLite (embedded) and PostgreSQL (scale-out).
 
-Only this package writes a delivery's state, and the claim query lives in one place
-(:mod:`gateway.store.queries`).
+Only this package writes a delivery's state (:class:`DeliveryState`), and the claim query lives
+in one place (:meth:`Store.claim_due` in :mod:`gateway.store.repository`).
 """
 
 from gateway.store.engine import create_engine, is_sqlite
@@ -14,8 +14,9 @@ from gateway.store.repository import (
     Store,
     SubmitResult,
 )
+from gateway.store.states import DeliveryState
 
 __all__ = [
-    "CaseRecord", "Claim", "DeliveryRecord", "NewCase", "NewDelivery", "Store", "SubmitResult",
-    "create_engine", "is_sqlite",
+    "CaseRecord", "Claim", "DeliveryRecord", "DeliveryState", "NewCase", "NewDelivery", "Store",
+    "SubmitResult", "create_engine", "is_sqlite",
 ]

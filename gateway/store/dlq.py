@@ -15,11 +15,11 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.status import CaseStatus
 from gateway.store.models import cases, deliveries, operator_actions
-from gateway.store.repository import DEAD, DELIVERY_COLUMNS, PENDING, DeliveryRecord, delivery_from_row
+from gateway.store.repository import DELIVERY_COLUMNS, DeliveryRecord, delivery_from_row
+from gateway.store.states import DeliveryState
 from gateway.store.types import utcnow
-
-DISCARDED = "discarded"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class DeadLetterFilter:
         return not (self.ids or self.partner or self.code or self.application_no or self.everything)
 
     def where(self) -> ColumnElement[bool]:
-        cond: list[ColumnElement[bool]] = [deliveries.c.state == DEAD]
+        cond: list[ColumnElement[bool]] = [deliveries.c.state == DeliveryState.DEAD]
         if self.ids:
             cond.append(deliveries.c.id.in_(self.ids))
         if self.partner:
@@ -72,8 +72,8 @@ class DeadLetters:
                      current_mapping: bool = False, now: datetime | None = None) -> list[str]:
         """Put matching dead letters back in the queue with a fresh retry budget."""
         return await self._act(f, "replay", actor, reason, now, {
-            "state": PENDING, "attempts_base": deliveries.c.attempts, "first_attempt_at": None,
-            "replays": deliveries.c.replays + 1,
+            "state": DeliveryState.PENDING, "attempts_base": deliveries.c.attempts,
+            "first_attempt_at": None, "replays": deliveries.c.replays + 1,
             **({"mapping_version": None} if current_mapping else {}),
         }, {"currentMapping": current_mapping})
 
@@ -81,7 +81,8 @@ class DeadLetters:
                       now: datetime | None = None) -> list[str]:
         """Mark matching dead letters as given up (kept, never deleted)."""
         return await self._act(f, "discard", actor, reason, now,
-                               {"state": DISCARDED, "partner_status": "VOIDED"}, {})
+                               {"state": DeliveryState.DISCARDED,
+                                "partner_status": CaseStatus.VOIDED}, {})
 
     async def _act(self, f: DeadLetterFilter, action: str, actor: str, reason: str,
                    now: datetime | None, values: dict[str, Any],
@@ -95,7 +96,7 @@ class DeadLetters:
             if not ids:
                 return []
             await conn.execute(update(deliveries).where(
-                deliveries.c.id.in_(ids), deliveries.c.state == DEAD).values(
+                deliveries.c.id.in_(ids), deliveries.c.state == DeliveryState.DEAD).values(
                 next_attempt_at=now, updated_at=now, **values))
             await conn.execute(operator_actions.insert(), [
                 {"at": now, "actor": actor, "action": action, "target": i,

@@ -22,10 +22,10 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.status import CaseStatus
 from gateway.store.models import attempts, cases, deliveries
+from gateway.store.states import DeliveryState
 from gateway.store.types import utcnow
-
-PENDING, IN_FLIGHT, DELIVERED, DEAD = "pending", "in_flight", "delivered", "dead"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class DeliveryRecord:
     mapping: str
     mapping_version: str | None
     idempotency_key: str
-    state: str
+    state: DeliveryState
     attempts: int
     next_attempt_at: datetime
     first_attempt_at: datetime | None
@@ -116,7 +116,8 @@ def delivery_from_row(row: Any) -> DeliveryRecord:
         id=m["id"], case_id=m["case_id"], partner=m["partner"], item_nos=list(m["item_nos"]),
         region=m["region"], route_rule=m["route_rule"], mapping=m["mapping"],
         mapping_version=m["mapping_version"], idempotency_key=m["idempotency_key"],
-        state=m["state"], attempts=m["attempts"], next_attempt_at=m["next_attempt_at"],
+        state=DeliveryState(m["state"]), attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
         first_attempt_at=m["first_attempt_at"], receipt_no=m["receipt_no"],
         partner_status=m["partner_status"], last_outcome=m["last_outcome"],
         last_code=m["last_code"], last_message=m["last_message"], created_at=m["created_at"],
@@ -173,7 +174,7 @@ class Store:
                 id=str(uuid.uuid4()), case_id=case_id, partner=d.partner,
                      item_nos=list(d.item_nos), region=d.region, route_rule=d.route_rule,
                      mapping=d.mapping, mapping_version=d.mapping_version,
-                     idempotency_key=d.idempotency_key, state=PENDING, attempts=0,
+                     idempotency_key=d.idempotency_key, state=DeliveryState.PENDING, attempts=0,
                      next_attempt_at=now, first_attempt_at=None, lease_owner=None,
                      lease_expires_at=None, receipt_no=None, partner_status=None,
                      last_outcome=None, last_code=None, last_message=None, created_at=now,
@@ -233,19 +234,20 @@ class Store:
             out.setdefault(m.pop("delivery_id"), []).append(m)
         return out
 
-    async def delivery_counts(self) -> dict[tuple[str, str], int]:
+    async def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
         """(partner, state) → count, for metrics gauges and the demo's progress."""
         async with self._read() as conn:
             rows = (await conn.execute(select(deliveries.c.partner, deliveries.c.state,
                                               func.count()).group_by(deliveries.c.partner,
                                                                      deliveries.c.state))).all()
-        return {(p, s): n for p, s, n in rows}
+        return {(p, DeliveryState(s)): n for p, s, n in rows}
 
     # -- the worker's queries -----------------------------------------------------------------
     @staticmethod
     def _due(now: datetime) -> Any:
-        return or_(and_(deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now),
-                   and_(deliveries.c.state == IN_FLIGHT, deliveries.c.lease_expires_at < now))
+        state = deliveries.c.state
+        return or_(and_(state == DeliveryState.PENDING, deliveries.c.next_attempt_at <= now),
+                   and_(state == DeliveryState.IN_FLIGHT, deliveries.c.lease_expires_at < now))
 
     async def due_partners(self, now: datetime | None = None) -> set[str]:
         """Partners with at least one due delivery: one cheap read, so a worker asks SQLite for
@@ -284,7 +286,7 @@ class Store:
         stmt = (update(deliveries)
                 .where(deliveries.c.id.in_(select(candidates.c.id)))
                 .where(due)
-                .values(state=IN_FLIGHT, lease_owner=worker, lease_token=token,
+                .values(state=DeliveryState.IN_FLIGHT, lease_owner=worker, lease_token=token,
                         lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
                 .returning(*DELIVERY_COLUMNS))
         async with self._write() as conn:
@@ -299,7 +301,7 @@ class Store:
         return [Claim(d, token, *bodies[d.case_id]) for d in dels]
 
     async def finish_attempt(self, claim: Claim, *, worker: str, started_at: datetime,
-                             outcome: str, state: str, next_attempt_at: datetime | None,
+                             outcome: str, state: DeliveryState, next_attempt_at: datetime | None,
                              receipt_no: str | None = None, partner_code: str | None = None,
                              message: str | None = None, http_status: int | None = None,
                              mapping_version: str | None = None,
@@ -316,12 +318,13 @@ class Store:
             values["mapping_version"] = mapping_version
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
-        if state == DELIVERED:
-            values.update(receipt_no=receipt_no, delivered_at=now, partner_status="SUBMITTED")
+        if state is DeliveryState.DELIVERED:
+            values.update(receipt_no=receipt_no, delivered_at=now,
+                          partner_status=CaseStatus.SUBMITTED)
         async with self._write() as conn:
             res = await conn.execute(update(deliveries).where(
                 deliveries.c.id == d.id, deliveries.c.lease_token == claim.lease_token,
-                deliveries.c.state == IN_FLIGHT).values(**values))
+                deliveries.c.state == DeliveryState.IN_FLIGHT).values(**values))
             if res.rowcount != 1:
                 return False
             n = (await conn.execute(select(deliveries.c.attempts)
@@ -338,8 +341,9 @@ class Store:
         """Give a claimed delivery back untouched (graceful shutdown before it was sent): due at
         once, or at ``next_attempt_at`` if given (an attempt whose result could not be stored)."""
         now = now or utcnow()
-        values: dict[str, Any] = {"state": PENDING, "lease_owner": None, "lease_token": None,
-                                  "lease_expires_at": None, "updated_at": now}
+        values: dict[str, Any] = {"state": DeliveryState.PENDING, "lease_owner": None,
+                                  "lease_token": None, "lease_expires_at": None,
+                                  "updated_at": now}
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
         async with self._write() as conn:
