@@ -239,8 +239,9 @@ class Worker:
                    "partner": d.partner, "now": datetime.now(BEIJING).isoformat(),
                    **_routing_view.delivery_context(d.region)}
         try:
-            payload = mapping.render(delivery_view(claim.case_body, d.item_nos, d.region), context)
-            mapping.validate_output(payload)
+            view = delivery_view(claim.case_body, d.item_nos, d.region)
+            payload = mapping.render(view, context)
+            mapping.validate_output(payload, view)  # problems name the case's source fields
         except (PermanentError, ConfigError) as e:
             return Outcome.permanent(f"mapping {mapping.name} v{mapping.version}: {e}"), mapping.version
         except GatewayError as e:

@@ -510,3 +510,91 @@ def test_entries_needs_an_object(tmp_path: Path) -> None:
     """)
     with pytest.raises(MappingError, match="entries needs an object"):
         m.render({"applicationNo": "BJ1"}, {})
+
+
+# ---- every mapping error names its source field (issue 10 §3) -------------------------------------
+
+def test_a_render_error_inside_a_loop_names_the_element_it_failed_on(tmp_path: Path) -> None:
+    write(tmp_path, "m/codes/t.yaml", 'map: {"A": "1", "B": "2"}\n')
+    m = load_one(tmp_path, """
+        version: "1"
+        target: {kind: json}
+        fields:
+          lines:
+            each: items
+            fields:
+              no: itemNo
+              kind: {from: basicCode, code: t}
+    """)
+    doc = {"items": [{"itemNo": "1", "basicCode": "A"}, {"itemNo": "2", "basicCode": "B"},
+                     {"itemNo": "3", "basicCode": "Z"}]}
+    with pytest.raises(MappingError) as ei:
+        m.render(doc, CTX)
+    assert ei.value.path == "lines[].kind"
+    assert [p.sources for p in ei.value.located] == [("/items/2/basicCode",)]
+    assert str(ei.value) == ("lines[].kind: code 'Z' is not in table t "
+                             "(source field /items/2/basicCode)")
+
+
+def test_a_shape_error_names_the_target_and_source_field(tmp_path: Path) -> None:
+    m = load_one(tmp_path, """
+        version: "1"
+        target: {kind: json}
+        fields:
+          lines: {each: items, fields: {name: applicant.name}}
+    """)
+    with pytest.raises(MappingError) as ei:
+        m.render({"items": [{"applicant": {"name": "a"}}, {"applicant": "flat"}]}, CTX)
+    assert ei.value.path == "lines[].name"
+    assert ei.value.located[0].sources == ("/items/1/applicant/name",)
+    assert "source field /items/1/applicant/name" in str(ei.value)
+
+
+def test_json_output_problems_name_their_source_fields() -> None:
+    reg = MappingRegistry.load(ROOT / "mappings", SCHEMAS)
+    m = reg.get("national/case-submit")
+    case = sample("02")
+    case["materials"][1]["materialCode"] = "M" * 65
+    case["applicant"]["legalRepresentative"]["phone"] = "1" * 21
+    with pytest.raises(OutputInvalid) as ei:
+        m.validate_output(m.render(case, CTX), case)
+    got = {(p.where, p.sources, p.message) for p in ei.value.located}
+    assert got == {
+        ("/legalManMobile", ("/applicant/legalRepresentative/phone",),
+         "is 21 characters long; at most 20 are allowed"),
+        ("/materials/1/materialCode", ("/materials/1/materialCode",),
+         "is 65 characters long; at most 64 are allowed"),
+    }
+    assert "/materials/1/materialCode (source field /materials/1/materialCode): is 65" \
+        in str(ei.value)
+
+
+def test_xml_output_problems_name_the_repeated_element_and_its_source() -> None:
+    reg = MappingRegistry.load(ROOT / "mappings", SCHEMAS)
+    m = reg.get("hebei/case-submit")
+    case = sample("13")
+    case["items"][1]["basicCode"] = "编码"
+    case["materials"][0]["itemNos"] = ["1", "2"]
+    ctx = {**CTX, "deliveryRegion": "130000000000"}
+    el = m.render(case, ctx)
+    with pytest.raises(OutputInvalid) as ei:
+        m.validate_output(el, case)
+    [p] = ei.value.located
+    assert p.where == "/SubmitCaseRequest/case/items/item[2]/basicCode"
+    assert p.target == "case.items.item[].basicCode"
+    assert p.sources == ("/items/1/basicCode",)
+    assert p.message == "must be 1 to 64 characters from A–Z, a–z, 0–9, '.', '_', '-'; got '编码'"
+    assert "pattern" not in str(ei.value) and "/*/*" not in str(ei.value)
+
+
+def test_a_missing_required_element_names_what_feeds_it(tmp_path: Path) -> None:
+    reg = MappingRegistry.load(FIX / "mappings", FIX / "schemas")
+    m = reg.get("example/order")
+    case = sample("02")
+    el = m.render(case, CTX)
+    el.remove(el.find("{urn:example:order}customer"))
+    with pytest.raises(OutputInvalid) as ei:
+        m.validate_output(el, case)
+    [p] = ei.value.located
+    assert (p.where, p.message) == ("/order/customer", "is required but missing")
+    assert set(p.sources) == {"/applicant/name", "/applicant/certNo"}

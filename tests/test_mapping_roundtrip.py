@@ -21,7 +21,9 @@ BEIJING = json.loads((ROOT / "schemas/beijing/case.schema.json").read_text(encod
 CTX = {"caseId": "C", "deliveryId": "D", "idempotencyKey": "K", "partner": "national",
        "now": "2026-11-30T10:00:00+08:00"}
 
-text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
+# names and codes hold more than spaces (x-notBlank in the case schema)
+text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40).filter(
+    lambda s: s.strip().strip("\u200b\u200c\u200d\u2060\ufeff").strip() != "")
 region = st.from_regex(r"[1-8][0-9]{5}([0-9]{6})?", fullmatch=True)
 code = st.from_regex(r"[A-Za-z0-9]{1,30}", fullmatch=True)
 offsets = st.sampled_from([timezone(timedelta(hours=8)), timezone.utc, timezone(timedelta(hours=-5))])

@@ -16,12 +16,21 @@ or as ``"110000"`` means the same thing and a longer prefix is always a smaller 
 
 Everything here is pure and raises ``ValueError``; callers translate that into their own error
 (``ConfigError`` for a route table, a field problem for a case).
+
+Which codes exist is data: ``gb2260.tsv`` beside this file (its header names the sources and the
+edition). :func:`region_problem` says in words why a code a case names is not a region; the
+shape checks (:func:`is_valid_region`, :func:`normalise`) stay purely syntactic, because route
+tables name prefixes and the national platform's own codes pass through them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+GB2260_FILE = Path(__file__).with_name("gb2260.tsv")
 
 #: Lengths at which a level ends; a significant prefix always has one of these lengths.
 LEVEL_LENGTHS: tuple[int, ...] = (2, 4, 6, 9, 12)
@@ -35,6 +44,87 @@ _PREFIX_RE = re.compile(r"^[1-8]\d*$")
 def is_valid_region(code: str) -> bool:
     """True for a 6- or 12-digit code whose first digit names a region group (1-8)."""
     return isinstance(code, str) and bool(_CODE_RE.match(code))
+
+
+@cache
+def _gb2260() -> tuple[dict[str, str], frozenset[str]]:
+    """(current code → name, every code used since 1980), read once from ``gb2260.tsv``."""
+    current: dict[str, str] = {}
+    ever: set[str] = set()
+    with GB2260_FILE.open(encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            code, status, name = line.rstrip("\n").split("\t")
+            ever.add(code)
+            if status == "current":
+                current[code] = name
+    return current, frozenset(ever)
+
+
+def region_name(code: str) -> str | None:
+    """The name of a current 6-digit division (``110105`` → 朝阳区), else None."""
+    return _gb2260()[0].get(code)
+
+
+def is_known_region(code: str) -> bool:
+    """A 6- or 12-digit code whose county-level part is a current GB/T 2260 division."""
+    return region_problem(code) is None
+
+
+def was_ever_region(code6: str) -> bool:
+    """True for a 6-digit code used in any edition since 1980 (current or not): what the region
+    prefix of an ID number or credit code is checked against (they keep the issuing office's
+    code for life)."""
+    return code6 in _gb2260()[1]
+
+
+def region_problem(code: object) -> str | None:
+    """Why ``code`` is not a region a case may name, in words; None when it is one.
+
+    A 6-digit code must be a current division (province, prefecture or county level). A 12-digit
+    code must have such a first six digits; its township (7-9) and village (10-12) digits are
+    checked for shape only (the statistical list of 600,000 villages is not shipped): a village
+    needs a township, and a province or prefecture code carries no town of its own unless the
+    prefecture has no counties (东莞 441900, 中山 442000, 儋州 460400, 嘉峪关 620200)."""
+    if not isinstance(code, str) or not _CODE_RE.match(code):
+        return ("is not a region code: 6 digits (110105) or 12 digits (110105000000), "
+                "the first 1-8")
+    current, ever = _gb2260()
+    head, tail = code[:6], code[6:]
+    if head not in current:
+        province = head[:2] + "0000"
+        if province not in current:
+            return (f"{head[:2]} is no province-level code (GB/T 2260: 11 Beijing, 12 Tianjin, "
+                    "13 Hebei, … 65 Xinjiang, 71 Taiwan, 81 Hong Kong, 82 Macao)")
+        if head in ever:
+            return (f"{head} is no longer a division of {current[province]} (abolished or "
+                    "renumbered; GB/T 2260, current edition)")
+        prefecture = head[:4] + "00"
+        within = current.get(prefecture) if head[4:] != "00" else None
+        if within in ("市辖区", "县") or (within or "").endswith("直辖县级行政区划"):
+            within = None
+        return (f"{head} is not a division of {current[province]}"
+                + (f" {within}" if within and prefecture != province else "")
+                + " (GB/T 2260, current edition)")
+    if tail and tail != "000000":
+        if tail[:3] == "000":
+            return f"{code} names a village ({tail[3:]}) without a township (digits 7-9 are 000)"
+        if head.endswith("0000") or (head.endswith("00") and head not in _TOWNS_UNDER_CITY
+                                     and _has_counties(head)):
+            return (f"{code}: {current[head]} ({head}) is not a county-level division, so it "
+                    "has no townships of its own; use the county's code")
+    return None
+
+
+# prefecture-level cities without counties: their townships sit directly under the city
+_TOWNS_UNDER_CITY = frozenset({"441900", "442000", "460400", "620200"})
+
+
+@cache
+def _has_counties(prefecture: str) -> bool:
+    current = _gb2260()[0]
+    return any(c[:4] == prefecture[:4] and c != prefecture for c in current)
 
 
 def normalise(code: str) -> str:

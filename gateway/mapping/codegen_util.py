@@ -21,6 +21,31 @@ class Report:
     #: source JSON pointers whose values reach the output (``*`` for any array index);
     #: reads inside conditions (``when``, ``where``, ``if``) are not counted
     reads: list[str] = field(default_factory=list)
+    #: target path (``DATA.RECORD[].SXBM``) → the source pointers its value is read from
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    #: repeated output (target path + ``[]``) → the loop that makes one per source element
+    loops: dict[str, Loop] = field(default_factory=dict)
+    #: XML target paths of elements the schema repeats (their children sit under ``path[]``)
+    repeated: set[str] = field(default_factory=set)
+    #: ``document:`` target path → its root element name as written in the mapping
+    document_roots: dict[str, str] = field(default_factory=dict)
+
+    def note_source(self, tpath: str, pointers: list[str]) -> None:
+        known = self.sources.setdefault(tpath, [])
+        known.extend(p for p in pointers if p not in known)
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One ``each:`` (or a repeated element fed from one list value): the n-th output it makes
+    comes from the n-th element of ``element`` (a source pointer ending in ``/*``; None when the
+    list is computed, e.g. by a ``let``) unless ``exact`` is False (a ``where:`` filter or
+    skipped empty values shift positions). ``index_var`` is the loop counter in the generated
+    code, read back from the frame when rendering fails inside the loop."""
+
+    element: str | None
+    exact: bool
+    index_var: str
 
 
 @dataclass
@@ -28,6 +53,9 @@ class Scope:
     var: str                  # python expression of the current source element
     schema: Any               # its JSON Schema node (None = unchecked)
     pointer: str | None = None  # its JSON pointer in the source (``*`` per array level)
+    #: for an element of a computed list (no pointer): the source pointers the list was made
+    #: from (``formData`` for ``{from: formData, pipe: [entries]}``)
+    origin: tuple[str, ...] = ()
 
 
 def _join(base: str, key: str) -> str:

@@ -22,7 +22,8 @@ from typing import Any
 from lxml import etree
 
 from gateway.errors import ConfigError
-from gateway.mapping.codegen_util import Report, Scope, _const_value, _is_const, _join, _plain
+from gateway.mapping.codegen_util import (Loop, Report, Scope, _const_value, _is_const, _join,
+                                          _plain)
 from gateway.mapping.codes import CodeTable
 from gateway.mapping.errors import MappingError
 from gateway.mapping.jsonview import ANY, JsonView
@@ -88,6 +89,10 @@ class Compiler(XmlEmitter):
         # reads made while computing it), and where reads go (None inside a condition)
         self.let_reads: dict[str, tuple[str | None, bool, list[str]]] = {}
         self._sink: list[str] | None = self.report.reads
+        # the target path each generated line works for (1-based line n is line_tpaths[n - 1]):
+        # a render error raised from generated code is located by its line
+        self._tpath = ""
+        self.line_tpaths: list[str] = []
 
     # ---- helpers -------------------------------------------------------------------------
     def err(self, reason: str, line: int | None, key: str | None = None) -> ConfigError:
@@ -104,6 +109,7 @@ class Compiler(XmlEmitter):
 
     def emit(self, ind: int, text: str) -> None:
         self.lines.append("    " * ind + text)
+        self.line_tpaths.append(self._tpath)
 
     # ---- source paths --------------------------------------------------------------------
     def path(self, raw: str, line: int, scope: Scope) -> tuple[str, Any]:
@@ -186,13 +192,42 @@ class Compiler(XmlEmitter):
         parts = [m.group(1) if m.group(1) is not None else "*" for m in _SEG.finditer(rest)]
         return base + "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts), []
 
-    def note_read(self, raw: str, scope: Scope) -> None:
+    def note_read(self, raw: str, scope: Scope, tpath: str | None = None) -> None:
         if self._sink is None:
             return
         ptr, extra = self.pointer(raw, scope)
         if ptr is not None:
             self._sink.append(ptr)
         self._sink.extend(extra)
+        if tpath is not None:  # where this target value comes from (for error locations)
+            here = ([ptr] if ptr is not None else []) + extra
+            if not here and not raw.startswith(("/", "$")):
+                here = list(scope.origin)  # inside a loop over a computed list
+            self.report.note_source(tpath, here)
+
+    def element_scope(self, var: str, schema: Any, src: str, scope: Scope) -> Scope:
+        """The scope of one element of the list at ``src`` (for ``each:``)."""
+        pointer = self.element_pointer(src, scope)
+        origin: tuple[str, ...] = ()
+        if pointer is None:
+            sink, self._sink = self._sink, None
+            base, extra = self.pointer(src, scope)
+            self._sink = sink
+            origin = tuple(([base] if base else []) + extra) or scope.origin
+        return Scope(var, schema, pointer, origin)
+
+    def loop(self, key: str, src: str | None, scope: Scope, exact: bool) -> str:
+        """Record a loop making the repeated output ``key`` (target path + ``[]``) from the
+        list at source path ``src``; returns the name of its counter variable."""
+        ix = self.tmp("ix")
+        element = None
+        if src is not None:
+            sink, self._sink = self._sink, None
+            ptr, _ = self.pointer(src, scope)
+            self._sink = sink
+            element = None if ptr is None else ptr + "/*"
+        self.report.loops[key] = Loop(element, exact, ix)
+        return ix
 
     def element_pointer(self, raw: str, scope: Scope) -> str | None:
         """Pointer of one element of the list at ``raw`` (for ``each:`` scopes). A list computed
@@ -308,9 +343,10 @@ class Compiler(XmlEmitter):
             tjson: Any = None) -> Any:
         """Emit statements that leave the value of ``spec`` (or None) in ``var``.
         Returns the source schema node when the value is a plain path (for code-table checks)."""
+        self._tpath = tpath
         if isinstance(spec, str):
             expr, schema = self.path(spec, line, scope)
-            self.note_read(spec, scope)
+            self.note_read(spec, scope, tpath)
             self.emit(ind, f"{var} = {expr}")
             return schema
         if spec is None or isinstance(spec, (bool, int, float)):
@@ -455,9 +491,10 @@ class Compiler(XmlEmitter):
             raise self.err("each needs exactly one of fields: or value:", line)
         item_t = self.tview.item(tjson) if tjson is not None and self.tview else None
         el = self.tmp("el")
-        inner = Scope(el, el_schema, self.element_pointer(src, scope))
+        inner = self.element_scope(el, el_schema, src, scope)
+        ix = self.loop(tpath + "[]", src, scope, "where" not in spec and "value" not in spec)
         self.emit(ind, f"{var} = []")
-        self.emit(ind, f"for {el} in _seq({expr}):")
+        self.emit(ind, f"for {ix}, {el} in enumerate(_seq({expr})):")
         if "where" in spec:
             c = self.cond(spec["where"], spec.line_of("where"), inner, ind + 1, tpath)
             self.emit(ind + 1, f"if not {c}:")

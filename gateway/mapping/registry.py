@@ -7,6 +7,7 @@ either returns a registry in which every mapping compiled and every schema loade
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,13 @@ from typing import Any, Literal
 from lxml import etree
 
 from gateway.errors import ConfigError, FieldProblem
+from gateway.mapping.codegen_util import _join
 from gateway.mapping.codes import CodeTable, load_tables
 from gateway.mapping.compiler import CTX_STANDARD, Compiler, Report, Scope
 from gateway.mapping.errors import MappingError, OutputInvalid
+from gateway.mapping.locate import (SourceProblem, XsdMessage, describe_value, frame_steps,
+                                    json_location, resolve, source_pointers, xml_location,
+                                    xsd_words)
 from gateway.mapping.schemas import JsonSchema, SchemaCache, XsdSchema
 from gateway.mapping.xmlsource import element_to_dict, parse_document
 from gateway.mapping.xsdmodel import XNode, global_element
@@ -28,6 +33,7 @@ from gateway.protocols.xml import XmlError
 _TOP = {"version", "direction", "description", "source", "target", "context", "let", "fields"}
 _VERSION_SUFFIX = re.compile(r"^(?P<base>.+)\.v(?P<v>[0-9][0-9.]*)$")
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+log = logging.getLogger("gateway.mapping")
 
 
 @dataclass
@@ -50,6 +56,8 @@ class CompiledMapping:
     source_fields: tuple[str, ...] = ()
     #: ``source_fields`` whose values reach no part of the output, computed once at compile time
     uncarried: tuple[str, ...] = ()
+    #: the target path each line of ``source_code`` works for (locates render errors)
+    line_tpaths: tuple[str, ...] = ()
 
     def render(self, source: Any, context: Mapping[str, Any], *, parent: Any = None) -> Any:
         """Map one source document. Raises ``MappingError`` (a ``PermanentError``) when the data
@@ -65,11 +73,67 @@ class CompiledMapping:
                 source = element_to_dict(parse_document(source))
         try:
             return self._fn(source, context, parent)
-        except MappingError:
+        except MappingError as e:
+            if not e.located:
+                target, sources = self._where_failed(e, source)
+                e.locate(sources, target)
             raise
         except _SHAPE_ERRORS as e:
-            raise MappingError(f"source document has an unexpected shape ({type(e).__name__}: "
-                               f"{e}) in mapping {self.name} v{self.version}") from e
+            err = MappingError(f"the source value is not of the kind the mapping reads "
+                               f"({type(e).__name__}: {e}) in mapping {self.name} v{self.version}")
+            target, sources = self._where_failed(e, source)
+            err.locate(sources, target)
+            raise err from e
+
+    def _where_failed(self, e: BaseException, source: Any) -> tuple[str | None, tuple[str, ...]]:
+        """(target path, source pointers) of a render error: the generated function's frame
+        tells the line (hence the target path, unless the error names it) and the loop
+        counters (hence which element of each list)."""
+        tb, frame = e.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.startswith("<mapping "):
+                frame, line = tb.tb_frame, tb.tb_lineno
+            tb = tb.tb_next
+        target = getattr(e, "path", None)
+        if frame is None:
+            return target, ()
+        if target is None and 0 < line <= len(self.line_tpaths):
+            target = self.line_tpaths[line - 1] or None
+        if target is None:
+            return None, ()
+        try:
+            steps = frame_steps(self.report, target, frame.f_locals)
+        except Exception:  # noqa: BLE001 - locating must never hide the error itself
+            steps = []
+        return target, self._sources(source, target, steps)
+
+    def _sources(self, source: Any, target: str, steps: list[tuple[str, int]],
+                 value: str | None = None) -> tuple[str, ...]:
+        """The case fields ``target`` (reached through ``steps``) was read from; ``()`` without
+        a source document, or if locating fails (a bug there must not hide the error)."""
+        if source is None:
+            return ()
+        try:
+            return self._case_pointers(source, source_pointers(self.report, source, target,
+                                                               steps, value))
+        except Exception as e:  # noqa: BLE001 - (class name only: the text may hold case data)
+            log.warning("mapping %s v%s: could not locate the source of %s (%s)", self.name,
+                        self.version, target, type(e).__name__)
+            return ()
+
+    @staticmethod
+    def _case_pointers(source: Any, pointers: tuple[str, ...]) -> tuple[str, ...]:
+        """Pointers of the rendered document as pointers of the case it was cut from (a
+        delivery view knows its case; any other document is its own source)."""
+        to_case = getattr(source, "case_pointer", None)
+        if to_case is None:
+            return pointers
+        out: list[str] = []
+        for p in pointers:
+            q = to_case(p)
+            if q not in out:
+                out.append(q)
+        return tuple(out)
 
     def uncarried_fields(self, source: Any = None) -> tuple[str, ...]:
         """Source fields this mapping does not carry to the partner (JSON pointers, ``*`` for
@@ -82,12 +146,17 @@ class CompiledMapping:
             return self.uncarried
         return tuple(p for p in self.uncarried if _has_value(source, p.split("/")[1:]))
 
-    def validate_output(self, payload: Any) -> None:
+    def validate_output(self, payload: Any, source: Any = None) -> None:
         """Check ``payload`` against the partner schema (and any nested documents against
-        theirs); raise ``OutputInvalid`` listing every failing path."""
-        problems: list[FieldProblem] = []
-        if self.target_schema is not None:
-            problems += self.target_schema.problems(payload)  # type: ignore[arg-type]
+        theirs); raise ``OutputInvalid`` listing every failing path, each in words and, with
+        ``source`` (the document ``payload`` was rendered from), by the source field it came
+        from."""
+        located: list[SourceProblem] = []
+        if isinstance(self.target_schema, JsonSchema):
+            for path, message in self.target_schema.errors(payload):
+                located.append(self._json_problem(payload, path, message, source))
+        elif isinstance(self.target_schema, XsdSchema):
+            located += self._xml_problems(self.target_schema, payload, "", source)
         for tpath, xsd in self.report.documents:
             text = _locate(payload, tpath.split("#")[0])
             if text is None:
@@ -95,12 +164,59 @@ class CompiledMapping:
             try:
                 inner = parse_document(text)
             except XmlError as e:
-                problems.append(FieldProblem(tpath, f"inner document is not well-formed: {e}"))
+                located.append(SourceProblem(tpath, f"inner document is not well-formed: {e}",
+                                             (), tpath))
                 continue
-            problems += [FieldProblem(f"{tpath.split('#')[0]}#{p.path}", p.message)
-                         for p in xsd.problems(inner)]
-        if problems:
-            raise OutputInvalid(f"{self.name} v{self.version}", problems)
+            root = self.report.document_roots.get(tpath, etree.QName(inner).localname)
+            located += self._xml_problems(xsd, inner, f"{tpath}#{root}", source,
+                                          where=tpath.split("#")[0] + "#")
+        if located:
+            raise OutputInvalid(f"{self.name} v{self.version}",
+                                [FieldProblem(p.where, p.message) for p in located], located)
+
+    def _json_problem(self, payload: Any, path: list[Any], message: str,
+                      source: Any) -> SourceProblem:
+        target, steps, pointer = json_location(self.report, path)
+        found, value = resolve(payload, pointer)
+        sources = self._sources(source, target, steps, describe_value(value) if found else None)
+        return SourceProblem(target, message, sources, pointer or "/")
+
+    def _xml_problems(self, xsd: XsdSchema, element: Any, prefix: str, source: Any,
+                      where: str = "") -> list[SourceProblem]:
+        out: list[SourceProblem] = []
+        raw = xsd.errors(element)
+        typed = {id(el): m for el, msg in raw if el is not None
+                 and (m := xsd_words(msg)).type_name is not None}
+        for el, msg in raw:
+            words = xsd_words(msg)
+            if el is None:
+                out.append(SourceProblem(prefix or "(document)", words.words, (), where))
+                continue
+            if words.type_name is not None and any(
+                    e is el and not xsd_words(m).type_name for e, m in raw):
+                continue  # the facet message about the same element says it better
+            if words.sibling and el.getparent() is not None:
+                if any(etree.QName(c).localname == words.missing for c in el.getparent()):
+                    words = XsdMessage(words.element, None, f"is not expected here (the partner's "
+                                       f"schema wants {words.missing} at this place)")
+                else:
+                    el = el.getparent()
+            target, steps, readable = xml_location(self.report, el, prefix)
+            value: str | None = el.text
+            if words.missing:
+                target, readable, value = _join(target, words.missing), \
+                    f"{readable}/{words.missing}", None
+                steps = steps + ([(target + "[]", 0)] if target in self.report.repeated else [])
+            elif words.attribute:
+                target, readable = _join(target, "@" + words.attribute), \
+                    f"{readable}/@{words.attribute}"
+                value = el.get(words.attribute)
+            message = words.words
+            if (t := typed.get(id(el))) is not None and t is not words and t.type_name:
+                message += f" (partner type {t.type_name})"
+            sources = self._sources(source, target, steps, value)
+            out.append(SourceProblem(target, message, sources, where + readable))
+        return out
 
     def pretty(self, payload: Any) -> str:
         """Human-readable rendering for the CLI."""
@@ -302,12 +418,13 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
     except SyntaxError as e:  # a compiler bug, not the author's: say so plainly
         raise ConfigError(f"internal error compiling mapping: {e}", file=file) from e
     ns_env = dict(comp.ns)
-    exec(code, ns_env)  # noqa: S102 - code generated from a checked spec, no user text inlined
+    exec(code, ns_env)
     leaves = tuple(source_leaves(src_view)) if src_view is not None else ()
     return CompiledMapping(name, version, file, direction, kind,
                            str(raw.get("description", "")), comp.report, code_text,
                            schema_obj, node, ns_env["render"], leaves,
-                           uncarried(list(leaves), comp.report.reads))
+                           uncarried(list(leaves), comp.report.reads),
+                           tuple(comp.line_tpaths))
 
 
 def mapping_files(mappings_dir: Path) -> list[Path]:

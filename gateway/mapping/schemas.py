@@ -21,6 +21,7 @@ from gateway.errors import ConfigError, FieldProblem
 from gateway.mapping.jsonview import JsonView
 from gateway.mapping.xsdmodel import load_schema
 from gateway.protocols import xml as safexml
+from gateway.validation import describe_error, fast_validity, human_validator
 
 
 @dataclass
@@ -29,13 +30,22 @@ class JsonSchema:
     doc: dict[str, Any]
     view: JsonView
     validator: Any
+    #: compiled yes/no (:func:`gateway.validation.fast_validity`), None if not applicable
+    fast: Any = None
+
+    def errors(self, payload: Any) -> list[tuple[list[Any], str]]:
+        """(path as keys and indices, what is wrong in words) per violation, in path order.
+        A missing field is reported at its own path, not at the object lacking it. A valid
+        payload costs only the compiled check."""
+        if self.fast is not None and self.fast(payload):
+            return []
+        errs = sorted(self.validator.iter_errors(payload),
+                      key=lambda e: [str(p) for p in e.absolute_path])
+        return [(list(e.absolute_path), describe_error(e)) for e in errs]
 
     def problems(self, payload: Any) -> list[FieldProblem]:
-        out = []
-        for err in sorted(self.validator.iter_errors(payload), key=lambda e: list(e.absolute_path)):
-            path = "/" + "/".join(str(p) for p in err.absolute_path)
-            out.append(FieldProblem(path, err.message))
-        return out
+        return [FieldProblem("/" + "/".join(str(p) for p in path), message)
+                for path, message in self.errors(payload)]
 
 
 @dataclass
@@ -44,15 +54,29 @@ class XsdSchema:
     model: Any            # xmlschema.XMLSchema: structure for the compiler
     validator: etree.XMLSchema
 
-    def problems(self, element: Any) -> list[FieldProblem]:
+    def errors(self, element: Any) -> list[tuple[Any, str]]:
+        """(the failing element or None, libxml2's message) per violation."""
         if self.validator.validate(element):
             return []
+        tree = element.getroottree()
         out = []
         log: Any = self.validator.error_log
         for e in log:
-            where = e.path or f"line {e.line}"
-            out.append(FieldProblem(where, e.message))
+            found: Any = None
+            if e.path:
+                try:
+                    hits = tree.xpath(e.path)
+                    found = hits[0] if hits else None
+                except etree.XPathError:
+                    found = None
+            out.append((found, e.message))
         return out
+
+    def problems(self, element: Any) -> list[FieldProblem]:
+        if self.validator.validate(element):
+            return []
+        log: Any = self.validator.error_log
+        return [FieldProblem(e.path or f"line {e.line}", e.message) for e in log]
 
 
 class SchemaCache:
@@ -82,7 +106,9 @@ class SchemaCache:
             except (OSError, ValueError, jsonschema.SchemaError) as e:
                 raise ConfigError(f"schema {path.name} cannot be used: {e}", file=file,
                                   line=line, key="schema") from e
-            self._json[path] = JsonSchema(path, doc, JsonView(doc), cls(doc))
+            fast = fast_validity(doc) if cls is jsonschema.Draft202012Validator else None
+            self._json[path] = JsonSchema(path, doc, JsonView(doc), human_validator(cls)(doc),
+                                          fast)
         return self._json[path]
 
     def xsd(self, path: Path, *, file: str, line: int | None) -> XsdSchema:

@@ -33,6 +33,9 @@ class XmlEmitter:
     xsd_loader: Any
     tables: Any
     element_pointer: Any
+    element_scope: Any
+    loop: Any
+    _tpath: str
 
     def xml_children(self, fields: Any, line: int, scope: Scope, parent: str, ind: int,
                      tpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
@@ -115,6 +118,9 @@ class XmlEmitter:
         kind = node.text_kind if node is not None else "str"
         ind0 = ind
         loop_scope = scope
+        self._tpath = kpath
+        if repeated:
+            self.report.repeated.add(kpath)
         if isinstance(spec, LDict) and "each" in spec:
             src = spec["each"]
             expr, schema = self.path(str(src), spec.line_of("each"), scope)
@@ -124,9 +130,11 @@ class XmlEmitter:
                                spec.line_of("each"))
             el_schema = self.source.item(schema) if schema is not None and self.source else None
             el = self.tmp("el")
-            self.emit(ind, f"for {el} in _seq({expr}):")
+            exact = "where" not in spec and "value" not in spec and "when" not in spec
+            ix = self.loop(kpath + "[]", str(src), scope, exact)
+            self.emit(ind, f"for {ix}, {el} in enumerate(_seq({expr})):")
             ind += 1
-            loop_scope = Scope(el, el_schema, self.element_pointer(str(src), scope))
+            loop_scope = self.element_scope(el, el_schema, str(src), scope)
             if "where" in spec:
                 c = self.cond(spec["where"], spec.line_of("where"), loop_scope, ind, kpath)
                 self.emit(ind, f"if not {c}:")
@@ -140,7 +148,10 @@ class XmlEmitter:
             v = self.tmp()
             self.val(spec, line, scope, v, ind, kpath)
             x = self.tmp("x")
-            self.emit(ind, f"for {x} in _seq({v}):")
+            plain = spec if isinstance(spec, str) else spec.get("from") if isinstance(
+                spec, LDict) and set(spec) <= {"from", "required", "default"} else None
+            ix = self.loop(kpath + "[]", plain if isinstance(plain, str) else None, scope, True)
+            self.emit(ind, f"for {ix}, {x} in enumerate(_seq({v})):")
             self.emit(ind + 1, f"_SE({parent}, {tag!r}).text = {_conv(kind, x)}")
             return
         if structured:
@@ -198,6 +209,7 @@ class XmlEmitter:
         if node is not None and not nm and tag.startswith("{"):
             nm = {None: tag[1:].split("}")[0]}
         self.emit(ind, f"{d} = _El({tag!r}, nsmap={self.bind(nm)})")
+        self.report.document_roots[tpath] = str(spec["root"])
         self.xml_children(spec["fields"], spec.line_of("fields"), scope, d, ind,
                           tpath + "#" + str(spec["root"]), node, nsmap)
         py_enc = "gb18030" if enc.lower() in ("gbk", "gb2312", "gb18030") else enc

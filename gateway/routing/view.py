@@ -57,18 +57,73 @@ def local_regions(item: Mapping[str, Any], region: str) -> list[str]:
     return [r for r in item_regions(item) if within(r, region)]
 
 
+class DeliveryView(dict[str, Any]):
+    """The view as a plain ``dict`` (what mappings read), which also knows where each of its
+    values sits in the case: :meth:`case_pointer` turns a JSON pointer into the view (where a
+    mapping error is found) into the pointer of the same value in the case (what the sender
+    must fix; the view drops other deliveries' items and materials, so indices differ)."""
+
+    case: Mapping[str, Any]
+    item_index: list[int]
+    material_index: list[int]
+
+    def case_pointer(self, pointer: str) -> str:
+        parts = pointer.split("/")
+        if len(parts) < 3 or parts[1] not in ("items", "materials") or not parts[2].isdigit():
+            return pointer
+        k = int(parts[2])
+        index = self.item_index if parts[1] == "items" else self.material_index
+        if k >= len(index):
+            return pointer
+        i = index[k]
+        if parts[1] == "items" and len(parts) > 3 and parts[3] in ("handlingRegion",
+                                                                    "jointRegions"):
+            # rebuilt per delivery: find the case's own spelling of the same region
+            found, value = _at(self, parts[1:])
+            item = self.case["items"][i]
+            if found and isinstance(value, str):
+                candidates = [("handlingRegion", item.get("handlingRegion"))] + [
+                    (f"jointRegions/{j}", r) for j, r in enumerate(item.get("jointRegions") or [])]
+                for rel, code in candidates:
+                    if _same_region(code, value):
+                        return f"/items/{i}/{rel}"
+        return "/".join(["", parts[1], str(i), *parts[3:]])
+
+
+def _at(doc: Any, parts: list[str]) -> tuple[bool, Any]:
+    cur = doc
+    for p in parts:
+        if isinstance(cur, dict) and p in cur:
+            cur = cur[p]
+        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
+            cur = cur[int(p)]
+        else:
+            return False, None
+    return True, cur
+
+
+def _same_region(a: Any, b: Any) -> bool:
+    try:
+        return isinstance(a, str) and normalise(a) == normalise(b)
+    except ValueError:
+        return False
+
+
 def delivery_view(case: Mapping[str, Any], item_nos: Iterable[str],
-                  region: str | None = None) -> dict[str, Any]:
-    """The source document for one delivery's mapping (see the module docstring).
+                  region: str | None = None) -> DeliveryView:
+    """The source document for one delivery's mapping (see the module docstring): a
+    :class:`DeliveryView`, i.e. a ``dict`` that can map its pointers back to the case's.
 
     Without ``region`` (callers that predate per-delivery regions) a joint item keeps the case's
     ``handlingRegion``; ``jointRegions`` is still the full, normalised list.
     """
     wanted = set(item_nos)
     items = []
-    for item in case["items"]:
+    item_index: list[int] = []
+    for i, item in enumerate(case["items"]):
         if item["itemNo"] not in wanted:
             continue
+        item_index.append(i)
         regions = item_regions(item)
         out = dict(item)
         if len(regions) > 1:
@@ -78,9 +133,12 @@ def delivery_view(case: Mapping[str, Any], item_nos: Iterable[str],
         else:
             out.pop("jointRegions", None)
         items.append(out)
-    materials = [m for m in case.get("materials") or []
-                 if not m.get("itemNos") or wanted.intersection(m["itemNos"])]
-    return {**case, "items": items, "materials": materials}
+    material_index = [i for i, m in enumerate(case.get("materials") or [])
+                      if not m.get("itemNos") or wanted.intersection(m["itemNos"])]
+    materials = [case["materials"][i] for i in material_index]
+    view = DeliveryView({**case, "items": items, "materials": materials})
+    view.case, view.item_index, view.material_index = case, item_index, material_index
+    return view
 
 
 def delivery_context(region: str | None) -> dict[str, Any]:
@@ -88,4 +146,5 @@ def delivery_context(region: str | None) -> dict[str, Any]:
     return {"deliveryRegion": region}
 
 
-__all__ = ["delivery_context", "delivery_view", "item_regions", "local_regions", "within"]
+__all__ = ["DeliveryView", "delivery_context", "delivery_view", "item_regions", "local_regions",
+           "within"]
