@@ -137,7 +137,7 @@ def render(mapping: str, case: Path, version: str | None, item_no: str | None,
         payload = m.render(source, ctx)
         click.echo(m.pretty(payload).rstrip("\n"))
         if not no_validate:
-            m.validate_output(payload)
+            m.validate_output(payload, source)   # problems name the source fields
     except GatewayError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)

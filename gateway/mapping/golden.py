@@ -91,7 +91,7 @@ def run_case(reg: MappingRegistry, case: GoldenCase) -> GoldenResult:
         m = reg.get(case.mapping, ctx.pop("_version", None))
         source = json.loads(case.input.read_text(encoding="utf-8"))
         out = m.render(source, ctx)
-        m.validate_output(out)
+        m.validate_output(out, source)
     except (GatewayError, ValueError) as e:
         return GoldenResult(case, False, f"{type(e).__name__}: {e}")
     if case.expected.suffix == ".xml":
