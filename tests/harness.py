@@ -7,6 +7,7 @@ In-process gateways run through aiohttp's ``TestServer``; restart and crash test
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -552,3 +553,66 @@ def default_partner_path(partner: str) -> str:
     from urllib.parse import urlsplit
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     return urlsplit(raw["partners"][partner]["url"]).path
+
+
+# -- replies held until the test lets them go (issue 11: conditions, not fixed sleeps) -----------
+
+class HoldReplies:
+    """A simulator middleware: the partner handles each submission at once (it commits the
+    application, as ``slow_accept`` does) but its reply is held until the test releases it, so a
+    send stays in flight exactly as long as the test needs instead of a guessed number of seconds.
+
+    Install after a :class:`SendLog` (whose entries then end when the reply is let go) and
+    before the simulator starts: ``HoldReplies().install(sim)``. Only partner submissions (with
+    an ``X-Idempotency-Key``) are held; ``/__sim`` control requests pass.
+    """
+
+    def __init__(self, only: Any = None) -> None:
+        self.open = False
+        self.only = only  # a predicate on the request: hold only those (default: all)
+        self.held: list[tuple[str, asyncio.Event]] = []  # (idempotency key, its release)
+
+    def install(self, sim: Simulator) -> HoldReplies:
+        @web.middleware
+        async def hold(request: web.Request, handler: Any) -> web.StreamResponse:
+            key = request.headers.get("X-Idempotency-Key")
+            if key is None or request.path.startswith("/__sim") or self.open or (
+                    self.only is not None and not self.only(request)):
+                return await handler(request)
+            response = await handler(request)
+            if self.open:  # released meanwhile, while the partner was still handling it
+                return response
+            released = asyncio.Event()
+            self.held.append((key, released))
+            await released.wait()
+            return response
+
+        sim.app.middlewares.append(hold)
+        return self
+
+    def waiting(self) -> list[str]:
+        """Keys whose reply is held now."""
+        return [k for k, ev in self.held if not ev.is_set()]
+
+    def release(self, keys: set[str] | None = None) -> None:
+        """Let the held replies go (those of ``keys`` only, if given); later ones are held too."""
+        for k, ev in self.held:
+            if keys is None or k in keys:
+                ev.set()
+
+    def release_all(self) -> None:
+        """Let every held reply go and hold nothing from now on."""
+        self.open = True
+        self.release()
+
+
+async def port_closed(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing accepts connections on ``host:port`` (a stopping server closed it)."""
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return True
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return False

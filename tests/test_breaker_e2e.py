@@ -17,13 +17,14 @@ from tests.harness import (
     Gateway,
     LiveSimulator,
     SendLog,
+    db_rows,
     edit_config,
     numbered_case,
     wait_until,
     write_config,
 )
 
-COOL_DOWN = 2.0
+COOL_DOWN = 2.0  # only ever a lower bound below: a slow machine makes the gaps longer
 THRESHOLD = 3
 B_CASES = 5
 A_CASES = 5
@@ -78,15 +79,10 @@ async def test_one_partner_down_opens_its_breaker_probes_once_and_recovers(
             async def b_quiet() -> bool:
                 return all(e["end"] is not None for e in sends.entries)
             await wait_until(b_quiet, timeout=30, what="national-b's last sends to finish")
-            sent_when_open = len(sends.entries)
-            # the partner stays down for the first probe, then answers (slowly) again
-            sim_b.state.behaviours.clear()
-            sim_b.misbehave("http500", count=1)
-            sim_b.misbehave("delay", count=1, delay=0.8)
 
             assert await gauge("national") == "0.0"  # a partner that never tripped shows too
 
-            # meanwhile the other partner's deliveries flow
+            # meanwhile the other partner's deliveries flow (national-b still down, held back)
             a_ids = []
             for n in range(A_CASES):
                 status, doc = await gw.post_case(numbered_case(template, n, prefix="BRKA"))
@@ -95,6 +91,14 @@ async def test_one_partner_down_opens_its_breaker_probes_once_and_recovers(
             a_finals = [await gw.wait_final(i, timeout=30) for i in a_ids]
             assert all(f["deliveries"][0]["state"] == "delivered" for f in a_finals)
             assert a_finals[0]["deliveries"][0]["partnerBreaker"] == "closed"
+
+            # the partner stays down for at least one probe (the breaker opens a second time),
+            # then answers (slowly) again
+            async def a_probe_failed() -> bool:
+                return (await _breaker(db_url, "national-b"))["trips"] >= 2
+            await wait_until(a_probe_failed, timeout=30, what="a probe to national-b to fail")
+            sim_b.state.behaviours.clear()
+            sim_b.misbehave("delay", count=1, delay=0.8)
 
             # recovery: everything to national-b is delivered
             b_finals = [await gw.wait_final(i, timeout=60) for i in b_ids]
@@ -107,15 +111,22 @@ async def test_one_partner_down_opens_its_breaker_probes_once_and_recovers(
     assert sim_a.state.summary(False)["unique"] == A_CASES
     assert sim_b.state.summary(False)["unique"] == B_CASES
 
-    # what national-b saw: failures until the breaker opened, then probes one at a time
+    # what national-b saw: failures until the breaker opened, then probes one at a time. The
+    # breaker counts its openings (trips): the first, and one per failed probe, so the last
+    # `trips` sends up to the first success are the probes; what came before opened it.
+    breaker = await _breaker(db_url, "national-b")
+    assert breaker["state"] == "closed"
     log = sorted(sends.entries, key=lambda e: e["start"])
-    opening = log[:sent_when_open]
     first_success = next(i for i, e in enumerate(log) if e["status"] == 200)
-    probes = log[sent_when_open:first_success + 1]
+    opening = log[:first_success + 1 - breaker["trips"]]
+    probes = log[first_success + 1 - breaker["trips"]:first_success + 1]
     assert len(opening) >= THRESHOLD
+    assert all(e["status"] == 500 for e in opening)
     assert len(probes) >= 2 and probes[-1]["status"] == 200
     assert all(p["status"] == 500 for p in probes[:-1])
-    # each probe went alone, a cool-down after the previous one failed (doubling each time)
+    # each probe went alone, a cool-down after the previous one failed (doubling each time);
+    # a send let through while the breaker was open would count among `opening` and end too
+    # late for the first probe's gap
     previous_end = max(e["end"] for e in opening)
     wait = COOL_DOWN
     for p in probes:
@@ -124,3 +135,14 @@ async def test_one_partner_down_opens_its_breaker_probes_once_and_recovers(
     # nothing else went to national-b while the successful probe was out
     success = probes[-1]
     assert all(e["start"] >= success["end"] for e in log[first_success + 1:])
+
+
+async def _breaker(db_url: str, partner: str) -> dict[str, Any]:
+    """The shared breaker row of ``partner`` (closed and never tripped when there is none)."""
+    import json
+    rows = await db_rows(db_url, "SELECT snapshot FROM partner_breakers WHERE partner = :p",
+                         p=partner)
+    if not rows:
+        return {"state": "closed", "trips": 0}
+    v = rows[0][0]
+    return v if isinstance(v, dict) else json.loads(v)

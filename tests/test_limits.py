@@ -31,16 +31,19 @@ class FakeClock:
 async def test_concurrency_limit_caps_in_flight() -> None:
     limit = ConcurrencyLimit(2)
     peak = 0
+    tried = 0
     release = asyncio.Event()
 
     async def send() -> None:
-        nonlocal peak
+        nonlocal peak, tried
+        tried += 1  # then straight into acquire: in or waiting before the next task runs
         async with limit:
             peak = max(peak, limit.in_flight)
             await release.wait()
 
     tasks = [asyncio.create_task(send()) for _ in range(5)]
-    await asyncio.sleep(0.001)
+    while tried < 5:  # every send has asked for a slot (no timed sleep)
+        await asyncio.sleep(0)
     assert limit.in_flight == 2 and limit.available == 0
     release.set()
     await asyncio.gather(*tasks)
