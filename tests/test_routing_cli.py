@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import gateway.mapping
 from gateway.routing.cli import route
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "cases" / "02-company-bundle-beijing-guangdong.json"
 
+# The shipped mappings and schemas: `route check` loads them with the real registry.
 PARTNERS_YAML = """
 home_region: "110000"
+mappings_dir: {mappings}
 schemas_dir: {schemas}
 partners:
   national:
@@ -26,16 +27,17 @@ partners:
     mapping: national/case-submit
     items_per_message: one
   tianjin:
-    protocol: soap11-string
+    protocol: soap-xml-string
     url: http://127.0.0.1:1/t
-    mapping: tianjin/case
+    mapping: tianjin/case-submit
     mapping_version: "1"
     items_per_message: many
 """
 
 
 def write_config(tmp_path: Path, routes: str) -> Path:
-    text = PARTNERS_YAML.format(schemas=ROOT / "schemas") + "routes:\n" + textwrap.indent(
+    text = PARTNERS_YAML.format(mappings=ROOT / "mappings", schemas=ROOT / "schemas") + \
+        "routes:\n" + textwrap.indent(
         textwrap.dedent(routes), "  ")
     path = tmp_path / "gateway.yaml"
     path.write_text(text, encoding="utf-8")
@@ -63,29 +65,13 @@ def run(*args: str) -> Any:
     return CliRunner().invoke(route, list(args), catch_exceptions=False)
 
 
-class AnyRegistry:
-    """A registry that knows every mapping: these tests are about routes, not mapping files."""
-
-    @classmethod
-    def load(cls, mappings_dir: Path, schemas_dir: Path) -> AnyRegistry:
-        return cls()
-
-    def get(self, name: str, version: str | None = None) -> object:
-        return object()
-
-
-@pytest.fixture
-def any_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gateway.mapping, "MappingRegistry", AnyRegistry, raising=False)
-
-
-@pytest.mark.usefixtures("any_registry")
 def test_check_shipped_config() -> None:
     r = run("check", "--config", str(ROOT / "config" / "gateway.yaml"))
     assert r.exit_code == 0, r.output
     assert "beijing-stays-home -> home" in r.output
     assert "builtin:home-region" in r.output
     assert "OK:" in r.output and "no ties" in r.output
+    assert "mappings: 3 referenced, 3 found" in r.output  # the shipped mappings, really loaded
 
 
 def test_check_reports_a_tie_with_both_rules(tmp_path: Path) -> None:
@@ -112,7 +98,6 @@ def test_check_reports_an_unknown_partner(tmp_path: Path) -> None:
     assert "routes[0] 'to-shanghai'.target" in r.output and "unknown partner 'shanghai'" in r.output
 
 
-@pytest.mark.usefixtures("any_registry")
 def test_check_warns_about_unused_partner_and_missing_catch_all(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, """
 - name: tianjin
@@ -125,26 +110,24 @@ def test_check_warns_about_unused_partner_and_missing_catch_all(tmp_path: Path) 
     assert "no catch-all rule" in r.output
 
 
-class FakeRegistry:
-    """Stands in for gateway.mapping.MappingRegistry (same load/get interface)."""
-
-    known = {("national/case-submit", None), ("tianjin/case", "1")}
-
-    @classmethod
-    def load(cls, mappings_dir: Path, schemas_dir: Path) -> FakeRegistry:
-        return cls()
-
-    def get(self, name: str, version: str | None) -> object:
-        if (name, version) not in self.known:
-            raise KeyError(f"no mapping {name}")
-        return object()
-
-
-def test_check_uses_the_mapping_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gateway.mapping, "MappingRegistry", FakeRegistry, raising=False)
+def test_check_loads_every_referenced_mapping(tmp_path: Path) -> None:
+    """The real registry (the shipped mappings): a rule naming a mapping that is not there is
+    reported with the registry's own reason."""
     r = run("check", "--config", str(write_config(tmp_path, ROUTES)))
     assert r.exit_code == 1
-    assert "tianjin-licences: mapping tianjin/licence not found" in r.output
+    assert "tianjin-licences: mapping tianjin/licence not found (" in r.output
+    assert "unknown mapping 'tianjin/licence' (known: " in r.output
+    assert "mappings: 3 referenced, 2 found" in r.output
+
+
+def test_check_names_a_missing_mapping_version(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, ROUTES.replace("mapping: tianjin/licence",
+                                                "mapping: tianjin/case-submit\n"
+                                                "  mapping_version: \"9\""))
+    r = run("check", "--config", str(cfg))
+    assert r.exit_code == 1
+    assert "tianjin-licences: mapping tianjin/case-submit@9 not found (" in r.output
+    assert "mapping tianjin/case-submit has no version '9' (known: 1)" in r.output
     assert "mappings: 3 referenced, 2 found" in r.output
 
 
