@@ -45,6 +45,13 @@ async def _reload(app: web.Application) -> None:
     log.info("contracts reloaded (generation %d)", app[CONTRACTS].generation)
 
 
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """The worker outlives database errors; anything else stops it, and is said here."""
+    if not task.cancelled() and (e := task.exception()) is not None:
+        log.error("the delivery worker stopped on an unexpected %s; /readyz answers 503 until "
+                  "the gateway is restarted", type(e).__name__, exc_info=e)
+
+
 def create_app(settings: Settings, *, worker_id: str | None = None,
                shutdown_grace: float = 10.0, reload_on_sighup: bool = False) -> web.Application:
     app = web.Application(client_max_size=settings.server.max_body_bytes,
@@ -74,12 +81,13 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
             worker = None
             task = None
             if settings.worker.enabled:
-                gates = PartnerGates(settings, BreakerRows(app[STORE].engine), app[METRICS])
+                gates = PartnerGates(settings, BreakerRows(app[STORE]), app[METRICS])
                 worker = Worker(store=app[STORE], contracts=app[CONTRACTS], clients=clients,
                                 settings=settings, metrics=app[METRICS], gates=gates,
                                 worker_id=worker_id)
                 app[WORKER] = worker
                 task = asyncio.create_task(worker.run(), name="delivery-worker")
+                task.add_done_callback(_worker_ended)
             yield
             if worker is not None and task is not None:
                 await worker.stop(shutdown_grace)

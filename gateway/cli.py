@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from gateway.config import Settings, load_settings
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, StoreError
 
 
 def _settings(config: str | None, database_url: str | None = None) -> Settings:
@@ -50,7 +50,9 @@ def database_problem(url: str, e: BaseException) -> str | None:
     """One line for an operator about a database that cannot be used (None: not such an error).
 
     Missing SQLite file, no gateway tables yet, server unreachable or refusing the login: each
-    names the database (file, or host:port/name) and what to do; never a traceback.
+    names the database (file, or host:port/name) and what to do; never a traceback. The store's
+    :class:`StoreError` carries the driver's error as its cause: read there, for this terminal
+    only (its text may quote values, which is why the store's own message never does).
     """
     from sqlalchemy import exc as sa
 
@@ -58,6 +60,9 @@ def database_problem(url: str, e: BaseException) -> str | None:
     where = _database_where(url)
     if isinstance(e, DatabaseMissing):
         return f"no database at {e.path}: {_CREATE_HINT}"
+    store_error = isinstance(e, StoreError)
+    if store_error and e.__cause__ is not None:
+        e = e.__cause__
     orig = e.orig if isinstance(e, sa.DBAPIError) else e
     text = " ".join(str(orig).split()) or type(orig).__name__
     if "no such table" in text or getattr(orig, "sqlstate", None) == "42P01":
@@ -69,7 +74,7 @@ def database_problem(url: str, e: BaseException) -> str | None:
         reason = orig.strerror if isinstance(orig, OSError) and orig.strerror else "timed out"
         return (f"cannot reach the database at {where}: {reason} (is the server running? "
                 "set database.url, --database-url or $GATEWAY_DATABASE_URL)")
-    if isinstance(e, sa.DBAPIError) or type(orig).__module__.startswith("asyncpg"):
+    if store_error or isinstance(e, sa.DBAPIError) or type(orig).__module__.startswith("asyncpg"):
         return f"database at {where}: {text}"
     return None
 
@@ -77,9 +82,10 @@ def database_problem(url: str, e: BaseException) -> str | None:
 @contextlib.contextmanager
 def database_errors(url: str) -> Iterator[None]:
     """Turn a database that cannot be used into one line and a non-zero exit (``ClickException``)."""
+    from gateway.store.engine import DatabaseMissing
     try:
         yield
-    except Exception as e:
+    except (StoreError, DatabaseMissing) as e:
         line = database_problem(url, e)
         if line is None:
             raise

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gateway.store import create_engine
+from gateway.store import Store, create_engine
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
 from gateway.store.engine import DatabaseMissing, create_readonly_engine, sqlite_file
 
@@ -37,10 +37,11 @@ def _run(config: str | None, database_url: str | None,
             if (path := sqlite_file(s.database.url)) is not None and not path.is_file():
                 raise DatabaseMissing(path)
             engine = create_engine(s.database.url)
+        store = Store(engine)
         try:
-            return await fn(DeadLetters(engine))
+            return await fn(DeadLetters(store))
         finally:
-            await engine.dispose()
+            await store.close()
     with database_errors(s.database.url):
         return asyncio.run(go())
 
@@ -106,14 +107,12 @@ def show(config: str | None, database_url: str | None, ids: tuple[str, ...], par
          code: str | None, application_no: str | None, everything: bool) -> None:
     """Show dead letters with their attempt history and the operator actions on them."""
     from gateway.api.cases import beijing_iso, delivery_doc
-    from gateway.store import Store
     f = _filter(ids, partner, code, application_no, everything)
 
     async def go(d: DeadLetters) -> list[dict[str, Any]]:
-        store = Store(d.engine)
         out = []
         for x in await d.find(f):
-            case = await store.get_case(x.delivery.case_id, with_history=True)
+            case = await d.store.get_case(x.delivery.case_id, with_history=True)
             assert case is not None
             full = next(c for c in case.deliveries if c.id == x.delivery.id)
             out.append({"applicationNo": x.application_no, **delivery_doc(full),

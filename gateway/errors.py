@@ -1,18 +1,23 @@
 """The gateway's one exception tree.
 
-Foreign exceptions (aiohttp, SQLAlchemy, lxml, zeep, jsonschema) are translated into these where
-they enter, with ``raise ... from``, so the worker and the HTTP layer only ever handle ours::
+Foreign exceptions (aiohttp, SQLAlchemy and the database drivers, lxml, zeep, jsonschema) are
+translated into these where they enter, with ``raise ... from``, so the worker, the HTTP layer and
+the commands only ever handle ours::
 
     GatewayError
     ├── ConfigError            broken configuration, mapping or route table (found at load)
     ├── InputError             a caller sent something we refuse (names the field or line)
     │   ├── ValidationFailed   schema violations, one entry per failing JSON path
     │   ├── ConflictError      same application number, different body
-    │   └── NoRouteError       an item no route rule matches
+    │   ├── NoRouteError       an item no route rule matches
+    │   └── ParameterError     a header or query parameter (names each one)
     ├── NotFound               an id that does not exist
+    ├── StoreError             the database failed or refused (gateway.store.db translates)
     └── DeliveryError          sending to a partner failed
-        ├── RetryableError     timeouts, resets, 5xx, Receiver faults, throttling
         └── PermanentError     Sender faults, schema errors, business rejections
+
+A send that may succeed later is not an exception: the protocol clients answer it with a
+retryable :class:`gateway.outcome.Outcome`.
 """
 
 from __future__ import annotations
@@ -121,6 +126,18 @@ class NotFound(GatewayError):
     """An id that does not exist (404)."""
 
 
+class StoreError(GatewayError):
+    """The database could not do what the store asked: unreachable, a lost connection, a refused
+    statement. The message names the operation and the error's class only (``store case:
+    database error IntegrityError (UniqueViolationError)``): a driver's own text can quote the
+    statement's values, i.e. case data, so it stays on ``__cause__`` and out of log lines."""
+
+    def __init__(self, operation: str, error: str) -> None:
+        self.operation = operation
+        self.error = error
+        super().__init__(f"{operation}: database error {error}")
+
+
 @dataclass
 class DeliveryError(GatewayError):
     """A send that did not succeed. ``partner_code`` and ``message`` are the partner's own."""
@@ -134,10 +151,6 @@ class DeliveryError(GatewayError):
     def __str__(self) -> str:
         code = f" [{self.partner_code}]" if self.partner_code else ""
         return f"{self.message}{code}"
-
-
-class RetryableError(DeliveryError):
-    """Worth trying again later: the partner may accept the same message then."""
 
 
 class PermanentError(DeliveryError):

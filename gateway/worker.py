@@ -9,6 +9,10 @@ partner's shared breaker, and only if the result came back while the lease was s
 late result of an instance that was paused past its lease is dropped (the lease was taken over)
 or recorded as history, but never counted by the breaker. A database error while recording is
 logged (delivery and correlation id, no data) and the delivery handed back for its next try.
+
+The database reaches the worker only as :class:`~gateway.errors.StoreError` (the store translates
+its drivers' errors), and that is the one error the worker outlives by trying again; anything else
+in a claim round is a bug and stops the worker, so ``/readyz`` says so.
 """
 
 from __future__ import annotations
@@ -18,25 +22,25 @@ import logging
 import socket
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from gateway.config import Settings
-from gateway.errors import ConfigError, GatewayError, PermanentError
+from gateway.errors import ConfigError, GatewayError, PermanentError, StoreError
 from gateway.metrics import Metrics
 from gateway.outcome import Outcome
 from gateway.partner_gates import PartnerGates
 from gateway.protocols.base import PartnerClient
 from gateway.retry.policy import RetryPolicy, decide
+from gateway.mapping.context import delivery_context
 from gateway.routing import view as _routing_view
 from gateway.runtime import ContractsHolder
 from gateway.store import Claim, DeliveryState, Store
 from gateway.store.types import utcnow
 
 log = logging.getLogger("gateway.worker")
-BEIJING = timezone(timedelta(hours=8))
 _DEFAULT_POLICY = RetryPolicy()
 
 
@@ -80,14 +84,14 @@ class Worker:
             self.metrics.worker_heartbeat.set_to_current_time()
             try:
                 claimed = await self._claim_round()
-            except Exception:  # database unreachable: keep the worker alive, try again
-                log.exception("claim failed; retrying after the poll interval")
+            except StoreError as e:  # the database failed: keep the worker alive, try again
+                log.error("claim round failed (%s); trying again after the poll interval", e)
                 claimed = 0
             if claimed == 0:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), w.poll_interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _claim_round(self) -> int:
@@ -146,7 +150,7 @@ class Worker:
         except Exception as e:  # noqa: BLE001 - never let a task die unlogged (no traceback:
             # its frames hold the case)
             log.error("delivery %s: unexpected error after its attempt (%s); it returns to the "
-                      "queue when its lease expires", claim.delivery.id, _error_name(e))
+                      "queue when its lease expires", claim.delivery.id, type(e).__name__)
             self.gates.forget_probe(claim.delivery.partner)
         finally:
             self.gates.release(claim.delivery.partner)
@@ -179,7 +183,7 @@ class Worker:
                 receipt_no=outcome.receipt_no, partner_code=outcome.partner_code,
                 message=decision.reason or outcome.message, http_status=outcome.http_status,
                 mapping_version=version, now=now)
-        except Exception as e:  # noqa: BLE001 - any database error: logged by class only
+        except StoreError as e:  # its message names the error's class only, never values
             retry_at = decision.next_attempt_at or now + timedelta(
                 seconds=policy.backoff_ceiling(attempt_no))
             await self._unrecorded(claim, e, retry_at)
@@ -203,26 +207,26 @@ class Worker:
             return
         try:
             await self.gates.record(d.partner, outcome.kind, now, outcome.message)
-        except Exception as e:  # noqa: BLE001 - the attempt is recorded; the breaker learns later
+        except StoreError as e:  # the attempt is recorded; the breaker learns later
             log.error("delivery %s: result recorded, but the partner's breaker could not be "
-                      "updated (%s)", d.id, _error_name(e))
+                      "updated (%s)", d.id, e)
             self.gates.forget_probe(d.partner)
 
-    async def _unrecorded(self, claim: Claim, error: Exception, retry_at: datetime) -> None:
+    async def _unrecorded(self, claim: Claim, error: StoreError, retry_at: datetime) -> None:
         """The attempt's result could not be stored (database error): say so, and hand the
         delivery back for ``retry_at`` instead of leaving it leased until the lease expires (a
-        resend is deduped by the partner). Only exception class names are logged: a database
-        error's text can carry the statement's parameters (partner replies, receipts)."""
+        resend is deduped by the partner). A :class:`StoreError` names the error's class only:
+        a database error's text can carry the statement's parameters (partner replies,
+        receipts)."""
         d = claim.delivery
         self.gates.forget_probe(d.partner)
         try:
             handed_back = await self.store.release(claim, next_attempt_at=retry_at)
-        except Exception as e:  # noqa: BLE001 - the lease brings it back
+        except StoreError as e:  # the lease brings it back
             log.error("delivery %s: recording its result failed (%s) and so did handing it back "
-                      "(%s); it returns to the queue when its lease expires",
-                      d.id, _error_name(error), _error_name(e))
+                      "(%s); it returns to the queue when its lease expires", d.id, error, e)
             return
-        log.error("delivery %s: recording its result failed (%s); %s", d.id, _error_name(error),
+        log.error("delivery %s: recording its result failed (%s); %s", d.id, error,
                   f"handed back, due again at {retry_at.isoformat()}" if handed_back
                   else "its lease was lost meanwhile")
 
@@ -235,9 +239,9 @@ class Worker:
             mapping = self.contracts.current.mappings.get(d.mapping, d.mapping_version)
         except ConfigError as e:
             return Outcome.permanent(f"mapping unavailable: {e}"), None
-        context = {"caseId": d.case_id, "deliveryId": d.id, "idempotencyKey": d.idempotency_key,
-                   "partner": d.partner, "now": datetime.now(BEIJING).isoformat(),
-                   **_routing_view.delivery_context(d.region)}
+        context = delivery_context(case_id=d.case_id, delivery_id=d.id,
+                                   idempotency_key=d.idempotency_key, partner=d.partner,
+                                   region=d.region)
         try:
             view = delivery_view(claim.case_body, d.item_nos, d.region)
             payload = mapping.render(view, context)
@@ -251,13 +255,6 @@ class Worker:
                                     correlation_id=claim.correlation_id)
         self.metrics.latency.labels(d.partner).observe(time.perf_counter() - t0)
         return outcome, mapping.version
-
-
-def _error_name(e: BaseException) -> str:
-    """``DBAPIError (StringDataRightTruncationError)``: what failed, without the error's text
-    (a driver's message may quote the values of the statement, i.e. partner or case data)."""
-    orig = getattr(e, "orig", None)
-    return type(e).__name__ + (f" ({type(orig).__name__})" if orig is not None else "")
 
 
 __all__ = ["Worker", "delivery_view"]

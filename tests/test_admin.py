@@ -206,7 +206,7 @@ async def test_admin_parameters_and_headers_on_both_engines(
         assert status == 200 and res == {"discarded": ids[:1]}
         from gateway.api.keys import STORE
         from gateway.store.dlq import DeadLetters
-        [action] = await DeadLetters(gw.app[STORE].engine).actions(ids[0])
+        [action] = await DeadLetters(gw.app[STORE]).actions(ids[0])
         assert action["actor"] == "运维" * 64
         # an undecodable byte in Authorization is simply not the token
         answer = await raw_request(gw, b"GET /api/v1/admin/dead-letters HTTP/1.1\r\n"

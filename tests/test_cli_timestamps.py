@@ -128,7 +128,7 @@ def test_command_line_shows_beijing_time(tmp_path: Path) -> None:
         assert await store.finish_attempt(c, worker="w", started_at=STARTED, outcome="permanent",
                                           state=DeliveryState.DEAD, next_attempt_at=None, partner_code="40003",
                                           message="rejected", now=FINISHED)
-        dlq = DeadLetters(engine)
+        dlq = DeadLetters(store)
         await dlq.record(actor="ops", action="note", target=c.delivery.id, detail={})
         await store.close()
         return case_id, c.delivery.id

@@ -31,7 +31,7 @@ async def _park(store: Store, no: str, code: str, partner_version: str = "1") ->
 async def test_replay_gives_a_fresh_budget_and_keeps_history(store: Store) -> None:
     a = await _park(store, "D1", "40003")
     b = await _park(store, "D2", "40100")
-    dlq = DeadLetters(store.engine)
+    dlq = DeadLetters(store)
     assert {x.delivery.id for x in await dlq.find()} == {a, b}
     assert [x.delivery.id for x in await dlq.find(DeadLetterFilter(code="40100"))] == [b]
     assert await dlq.replay(DeadLetterFilter(ids=(a,)), actor="ops1", reason="item code fixed",
@@ -50,14 +50,14 @@ async def test_replay_gives_a_fresh_budget_and_keeps_history(store: Store) -> No
 
 async def test_replay_keeps_the_recorded_mapping_version_by_default(store: Store) -> None:
     a = await _park(store, "V1", "40003", partner_version="3")
-    await DeadLetters(store.engine).replay(DeadLetterFilter(everything=True), actor="o", reason="r")
+    await DeadLetters(store).replay(DeadLetterFilter(everything=True), actor="o", reason="r")
     [claim] = await store.claim_due("w", limit=1, lease_seconds=30)
     assert claim.delivery.id == a and claim.delivery.mapping_version == "3"
 
 
 async def test_discard_keeps_the_delivery_and_needs_a_filter(store: Store) -> None:
     a = await _park(store, "X1", "40003")
-    dlq = DeadLetters(store.engine)
+    dlq = DeadLetters(store)
     with pytest.raises(ValueError):
         await dlq.discard(DeadLetterFilter(), actor="o", reason="r")
     assert await dlq.discard(DeadLetterFilter(partner="national"), actor="o", reason="dup") == [a]

@@ -14,7 +14,7 @@ from lxml import etree
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway.errors import PermanentError, RetryableError
+from gateway.errors import DeliveryError, PermanentError
 from gateway.outcome import OutcomeKind
 from gateway.protocols.classify import (
     BusinessCodes,
@@ -194,7 +194,7 @@ EXCEPTIONS: list[tuple[str, Exception, OutcomeKind, str]] = [
     ("TLS EOF during handshake", aiohttp.ClientConnectorSSLError(KEY, ssl.SSLEOFError(8, "EOF")),
      R, "TLS connection closed"),
     ("raw TLS EOF", ssl.SSLEOFError(8, "EOF occurred"), R, "TLS connection closed"),
-    ("our retryable error", RetryableError("busy", partner_code="50001", retry_after=9), R, "busy"),
+    ("our retryable error", DeliveryError("busy", partner_code="50001", retry_after=9), R, "busy"),
     ("our permanent error", PermanentError("bad id", partner_code="40012"), P, "bad id"),
     ("a bug", KeyError("applicant"), P, "unexpected KeyError"),
     ("another bug", ZeroDivisionError("division by zero"), P, "unexpected ZeroDivisionError"),
@@ -213,7 +213,7 @@ def test_exception_keeps_status_retry_after_and_partner_code() -> None:
     o = classify_exception(response_error(aiohttp.ClientResponseError, 429, {"Retry-After": "7"}),
                            now=NOW)
     assert (o.kind, o.http_status, o.retry_after) == (R, 429, 7.0)
-    o = classify_exception(RetryableError("busy", partner_code="50001", http_status=200,
+    o = classify_exception(DeliveryError("busy", partner_code="50001", http_status=200,
                                           retry_after=9))
     assert (o.partner_code, o.http_status, o.retry_after) == ("50001", 200, 9)
     o = classify_exception(PermanentError("bad", partner_code="40012", http_status=200))

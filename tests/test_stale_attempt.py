@@ -100,8 +100,9 @@ async def paused_instance(settings: Settings) -> AsyncIterator[tuple[Worker, Pau
     http = aiohttp.ClientSession()
     client = PausedClient(create_client("national", settings.partners["national"], http))
     metrics = Metrics()
-    gates = PartnerGates(settings, BreakerRows(engine), metrics)
-    worker = Worker(store=Store(engine), contracts=ContractsHolder(load_contracts(settings)),
+    store = Store(engine)
+    gates = PartnerGates(settings, BreakerRows(store), metrics)
+    worker = Worker(store=store, contracts=ContractsHolder(load_contracts(settings)),
                     clients={"national": client}, settings=settings, metrics=metrics,
                     gates=gates, worker_id="paused")
     task = asyncio.create_task(worker.run())

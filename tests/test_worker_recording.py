@@ -34,6 +34,7 @@ from gateway.protocols import create_client
 from gateway.runtime import ContractsHolder, load_contracts
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
+from gateway.store.db import translated
 from gateway.store.migrate import upgrade
 from gateway.worker import Worker
 from tests.harness import Gateway, LiveSimulator, db_rows, write_config
@@ -43,7 +44,8 @@ CORRELATION = "corr-record-failure-1"
 
 
 class FailingOnce(Store):
-    """Raises a driver error from the first ``finish_attempt``, then behaves."""
+    """Raises a driver error from the first ``finish_attempt`` (as the store does: translated into
+    a StoreError at its boundary), then behaves."""
 
     def __init__(self, engine: Any, secret: str) -> None:
         super().__init__(engine)
@@ -53,9 +55,11 @@ class FailingOnce(Store):
     async def finish_attempt(self, *args: Any, **kwargs: Any) -> bool:
         if self.failures == 0:
             self.failures += 1
-            raise DataError("UPDATE deliveries SET last_message=$1 WHERE id = $2",
-                            {"last_message": self.secret, "id": "x"},
-                            Exception(f"value too long for type character varying: {self.secret}"))
+            with translated("record attempt"):
+                raise DataError("UPDATE deliveries SET last_message=$1 WHERE id = $2",
+                                {"last_message": self.secret, "id": "x"},
+                                Exception(f"value too long for type character varying: "
+                                          f"{self.secret}"))
         return await super().finish_attempt(*args, **kwargs)
 
 
@@ -100,7 +104,7 @@ async def test_a_database_error_while_recording_is_logged_and_the_delivery_hande
                             clients={"national": create_client(
                                 "national", settings.partners["national"], http)},
                             settings=settings, metrics=metrics,
-                            gates=PartnerGates(settings, BreakerRows(engine), metrics),
+                            gates=PartnerGates(settings, BreakerRows(store), metrics),
                             worker_id="w-record")
             task = asyncio.create_task(worker.run())
             t0 = time.monotonic()

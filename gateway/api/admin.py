@@ -126,7 +126,7 @@ async def list_dead(request: web.Request) -> web.Response:
         return denied
     f = DeadLetterFilter(partner=q.get("partner"), code=q.get("code"),
                          application_no=q.get("applicationNo"), everything=True)
-    found = await DeadLetters(request.app[STORE].engine).find(f, limit=int(q.get("limit", 100)))
+    found = await DeadLetters(request.app[STORE]).find(f, limit=int(q.get("limit", 100)))
     return web.json_response([{"applicationNo": x.application_no, **delivery_doc(x.delivery)}
                               for x in found], dumps=_dumps)
 
@@ -139,7 +139,7 @@ async def replay(request: web.Request) -> web.Response:
     if denied:
         return denied
     doc = await _body(request, _FILTER_FIELDS | {"currentMapping"})
-    ids = await DeadLetters(request.app[STORE].engine).replay(
+    ids = await DeadLetters(request.app[STORE]).replay(
         _filter(doc), actor=actor, reason=doc["reason"],
         current_mapping=bool(doc.get("currentMapping")))
     if WORKER in request.app:
@@ -152,7 +152,7 @@ async def discard(request: web.Request) -> web.Response:
     if denied:
         return denied
     doc = await _body(request, _FILTER_FIELDS)
-    ids = await DeadLetters(request.app[STORE].engine).discard(
+    ids = await DeadLetters(request.app[STORE]).discard(
         _filter(doc), actor=actor, reason=doc["reason"])
     return web.json_response({"discarded": ids})
 
@@ -190,7 +190,7 @@ async def reload(request: web.Request) -> web.Response:
         return problem(422, "Reload refused", f"{e}; the previous contracts stay live",
                        generation=holder.generation)
     holder.swap(fresh)
-    await DeadLetters(request.app[STORE].engine).record(
+    await DeadLetters(request.app[STORE]).record(
         actor=actor, action="reload", target=None,
         detail={"generation": holder.generation})
     return web.json_response({"generation": holder.generation,

@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.keys import CONTRACTS, METRICS, STORE, WORKER
+from gateway.errors import StoreError
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -19,8 +20,8 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
         checks["database"] = "ok"
-    except Exception as e:  # any driver error means "not ready", reported by name
-        checks["database"] = f"unreachable: {type(e).__name__}"
+    except StoreError as e:  # any database error means "not ready", reported by its class
+        checks["database"] = f"unreachable: {e.error}"
     if WORKER in request.app:
         checks["worker"] = "ok" if request.app[WORKER].alive() else "not running"
     else:
@@ -35,7 +36,7 @@ async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     try:
         counts = await request.app[STORE].delivery_counts()
-    except Exception:  # metrics must answer even when the database does not
+    except StoreError:  # metrics must answer even when the database does not
         counts = {}
     m.deliveries.clear()
     for (partner, state), n in counts.items():

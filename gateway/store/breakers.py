@@ -6,19 +6,22 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.models import partner_breakers
+from gateway.store.repository import Store
 from gateway.store.types import utcnow
 
 
 class BreakerRows:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    """The breaker rows of ``store``, read and written through its one door (``store.db``).
+    Both methods raise :class:`~gateway.errors.StoreError` when the database fails."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     async def load(self) -> dict[str, dict[str, Any]]:
         """partner → snapshot dict (as written by ``BreakerSnapshot.to_dict``)."""
-        async with self.engine.connect() as conn:
+        async with self.store.db.read("load breakers") as conn:
             rows = (await conn.execute(select(partner_breakers.c.partner,
                                               partner_breakers.c.snapshot))).all()
         return {p: s for p, s in rows}
@@ -27,7 +30,7 @@ class BreakerRows:
                               snapshot: dict[str, Any], version: int) -> bool:
         """Write ``snapshot`` if the row still has ``expected_version`` (None: no row yet)."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self.store.db.write("write breaker") as conn:
             if expected_version is None:
                 try:
                     async with conn.begin_nested():

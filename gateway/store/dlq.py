@@ -12,12 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.status import CaseStatus
 from gateway.store.models import cases, deliveries, operator_actions
-from gateway.store.repository import DELIVERY_COLUMNS, DeliveryRecord, delivery_from_row
+from gateway.store.repository import (
+    DELIVERY_COLUMNS,
+    DeliveryRecord,
+    Store,
+    delivery_from_row,
+)
 from gateway.store.states import DeliveryState
 from gateway.store.types import utcnow
 
@@ -56,15 +60,18 @@ class DeadLetter:
 
 
 class DeadLetters:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    """The dead-letter queue of ``store``, read and written through its one door (``store.db``).
+    Every method raises :class:`~gateway.errors.StoreError` when the database fails."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     async def find(self, f: DeadLetterFilter = DeadLetterFilter(everything=True), *,
                    limit: int = 100) -> list[DeadLetter]:
         stmt = (select(*DELIVERY_COLUMNS, cases.c.application_no)
                 .join(cases, cases.c.id == deliveries.c.case_id)
                 .where(f.where()).order_by(deliveries.c.updated_at).limit(limit))
-        async with self.engine.connect() as conn:
+        async with self.store.db.read("list dead letters") as conn:
             rows = (await conn.execute(stmt)).all()
         return [DeadLetter(delivery_from_row(r), r.application_no) for r in rows]
 
@@ -90,7 +97,7 @@ class DeadLetters:
         if f.is_empty():
             raise ValueError("name the dead letters: ids, a filter, or everything")
         now = now or utcnow()
-        async with self.engine.begin() as conn:
+        async with self.store.db.write(f"{action} dead letters") as conn:
             ids = list((await conn.execute(
                 select(deliveries.c.id).where(f.where()).with_for_update())).scalars())
             if not ids:
@@ -106,7 +113,7 @@ class DeadLetters:
     async def record(self, *, actor: str, action: str, target: str | None,
                      detail: dict[str, Any]) -> None:
         """An operator action that is not about dead letters (e.g. a contract reload)."""
-        async with self.engine.begin() as conn:
+        async with self.store.db.write("record operator action") as conn:
             await conn.execute(operator_actions.insert().values(
                 at=utcnow(), actor=actor, action=action, target=target, detail=detail))
 
@@ -114,5 +121,5 @@ class DeadLetters:
         stmt = select(operator_actions).order_by(operator_actions.c.id)
         if target:
             stmt = stmt.where(operator_actions.c.target == target)
-        async with self.engine.connect() as conn:
+        async with self.store.db.read("list operator actions") as conn:
             return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]

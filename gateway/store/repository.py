@@ -10,10 +10,8 @@ worker that took over.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +20,9 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.errors import StoreError
 from gateway.status import CaseStatus
+from gateway.store.db import Database
 from gateway.store.models import attempts, cases, deliveries
 from gateway.store.states import DeliveryState
 from gateway.store.types import utcnow
@@ -130,35 +130,25 @@ def delivery_from_row(row: Any) -> DeliveryRecord:
 class Store:
     """All persistence. Construct with an engine; the schema is managed by migrations.
 
-    On SQLite, writers of one process take turns on an asyncio lock before they ask SQLite for
-    its write lock: SQLite's own busy handler sleeps in steps of up to 100 ms, which would cap
-    a busy gateway at a few dozen commits per second. Readers never wait (WAL, deferred BEGIN).
+    ``db`` is the one door to the database (:class:`gateway.store.db.Database`): the dead-letter
+    queue (:class:`gateway.store.dlq.DeadLetters`) and the breaker rows
+    (:class:`gateway.store.breakers.BreakerRows`) take this store and write through the same
+    door, so on SQLite every writer of the process takes the same turn. Every method raises
+    :class:`~gateway.errors.StoreError` when the database fails.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._write_lock = asyncio.Lock()
+        self.db = Database(engine)
 
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._sqlite:
-            async with self._write_lock, self.engine.begin() as conn:
-                yield conn
-        else:
-            async with self.engine.begin() as conn:
-                yield conn
-
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield await conn.execution_options(gateway_readonly=True)
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.db.engine
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.db.close()
 
     async def ping(self) -> None:
-        async with self._read() as conn:
+        async with self.db.read("ping") as conn:
             await conn.execute(text("SELECT 1"))
 
     # -- intake ------------------------------------------------------------------------------
@@ -170,25 +160,26 @@ class Store:
         """
         now = now or utcnow()
         case_id = str(uuid.uuid4())
-        rows: list[dict[str, Any]] = [dict(
-                id=str(uuid.uuid4()), case_id=case_id, partner=d.partner,
-                     item_nos=list(d.item_nos), region=d.region, route_rule=d.route_rule,
-                     mapping=d.mapping, mapping_version=d.mapping_version,
-                     idempotency_key=d.idempotency_key, state=DeliveryState.PENDING, attempts=0,
-                     next_attempt_at=now, first_attempt_at=None, lease_owner=None,
-                     lease_expires_at=None, receipt_no=None, partner_status=None,
-                     last_outcome=None, last_code=None, last_message=None, created_at=now,
-                     updated_at=now, delivered_at=None, attempts_base=0, replays=0)
-                for d in new.deliveries]
+        rows: list[dict[str, Any]] = [dict(  # noqa: C408 - the columns, as keywords
+            id=str(uuid.uuid4()), case_id=case_id, partner=d.partner, item_nos=list(d.item_nos),
+            region=d.region, route_rule=d.route_rule, mapping=d.mapping,
+            mapping_version=d.mapping_version, idempotency_key=d.idempotency_key,
+            state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, first_attempt_at=None,
+            lease_owner=None, lease_expires_at=None, receipt_no=None, partner_status=None,
+            last_outcome=None, last_code=None, last_message=None, created_at=now, updated_at=now,
+            delivered_at=None, attempts_base=0, replays=0)
+            for d in new.deliveries]
         try:
-            async with self._write() as conn:
+            async with self.db.write("store case") as conn:
                 await conn.execute(cases.insert().values(
                     id=case_id, application_no=new.application_no, body=new.body,
                     body_hash=new.body_hash, correlation_id=new.correlation_id,
                     home_items=list(new.home_items), received_at=now))
                 if rows:
                     await conn.execute(deliveries.insert(), rows)
-        except IntegrityError:
+        except StoreError as e:
+            if not isinstance(e.__cause__, IntegrityError):
+                raise
             existing = await self.find_case_by_application_no(new.application_no)
             if existing is None:
                 raise
@@ -201,13 +192,13 @@ class Store:
 
     # -- reads ---------------------------------------------------------------------------------
     async def find_case_by_application_no(self, application_no: str) -> CaseRecord | None:
-        async with self._read() as conn:
+        async with self.db.read("find case") as conn:
             row = (await conn.execute(select(cases.c.id).where(
                 cases.c.application_no == application_no))).first()
         return await self.get_case(row.id) if row else None
 
     async def get_case(self, case_id: str, *, with_history: bool = False) -> CaseRecord | None:
-        async with self._read() as conn:
+        async with self.db.read("get case") as conn:
             row = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
             if row is None:
                 return None
@@ -225,7 +216,8 @@ class Store:
                           home_items=list(m["home_items"]), received_at=m["received_at"],
                           deliveries=dels)
 
-    async def _history(self, conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    async def _history(self, conn: AsyncConnection,
+                       ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         rows = (await conn.execute(select(attempts).where(attempts.c.delivery_id.in_(ids))
                                    .order_by(attempts.c.delivery_id, attempts.c.attempt_no))).all()
         out: dict[str, list[dict[str, Any]]] = {}
@@ -236,7 +228,7 @@ class Store:
 
     async def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
         """(partner, state) → count, for metrics gauges and the demo's progress."""
-        async with self._read() as conn:
+        async with self.db.read("count deliveries") as conn:
             rows = (await conn.execute(select(deliveries.c.partner, deliveries.c.state,
                                               func.count()).group_by(deliveries.c.partner,
                                                                      deliveries.c.state))).all()
@@ -253,7 +245,7 @@ class Store:
         """Partners with at least one due delivery: one cheap read, so a worker asks SQLite for
         its write lock (and PostgreSQL for row locks) only where there is work."""
         now = now or utcnow()
-        async with self._read() as conn:
+        async with self.db.read("find due partners") as conn:
             rows = await conn.execute(select(deliveries.c.partner).where(self._due(now))
                                       .group_by(deliveries.c.partner))
             return {r[0] for r in rows}
@@ -279,7 +271,8 @@ class Store:
                       .with_for_update(skip_locked=True)
                       .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
         if check_first:
-            async with self._read() as conn:  # idle polls must not take SQLite's write lock
+            # idle polls must not take SQLite's write lock
+            async with self.db.read("look for due deliveries") as conn:
                 found = await conn.execute(select(deliveries.c.id).where(due).limit(1))
                 if found.first() is None:
                     return []
@@ -289,7 +282,7 @@ class Store:
                 .values(state=DeliveryState.IN_FLIGHT, lease_owner=worker, lease_token=token,
                         lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
                 .returning(*DELIVERY_COLUMNS))
-        async with self._write() as conn:
+        async with self.db.write("claim deliveries") as conn:
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return []
@@ -309,7 +302,7 @@ class Store:
         """Record one attempt and the delivery's new state; False if the lease was lost."""
         now = now or utcnow()
         d = claim.delivery
-        values: dict[str, Any] = dict(
+        values: dict[str, Any] = dict(  # noqa: C408 - the columns, as keywords
             state=state, attempts=deliveries.c.attempts + 1, lease_owner=None, lease_token=None,
             lease_expires_at=None, last_outcome=outcome, last_code=partner_code,
             last_message=(message or "")[:2000], updated_at=now,
@@ -321,7 +314,7 @@ class Store:
         if state is DeliveryState.DELIVERED:
             values.update(receipt_no=receipt_no, delivered_at=now,
                           partner_status=CaseStatus.SUBMITTED)
-        async with self._write() as conn:
+        async with self.db.write("record attempt") as conn:
             res = await conn.execute(update(deliveries).where(
                 deliveries.c.id == d.id, deliveries.c.lease_token == claim.lease_token,
                 deliveries.c.state == DeliveryState.IN_FLIGHT).values(**values))
@@ -346,7 +339,7 @@ class Store:
                                   "updated_at": now}
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
-        async with self._write() as conn:
+        async with self.db.write("release delivery") as conn:
             res = await conn.execute(update(deliveries).where(
                 deliveries.c.id == claim.delivery.id,
                 deliveries.c.lease_token == claim.lease_token).values(**values))

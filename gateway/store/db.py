@@ -1,0 +1,75 @@
+"""The store's one way in to the database: every read and every write of the store passes here.
+
+:class:`Database` owns the engine. :meth:`Database.write` is the one place a writing transaction
+begins, for the repository, the dead-letter queue and the breaker rows alike: on SQLite, writers
+of one process take turns on an asyncio lock before they ask SQLite for its write lock (``BEGIN
+IMMEDIATE``, :mod:`gateway.store.engine`), because SQLite's own busy handler sleeps in steps of up
+to 100 ms, which would cap a busy gateway at a few dozen commits per second. Readers never wait
+(WAL, deferred ``BEGIN``). On PostgreSQL a write is a plain transaction.
+
+Both translate what SQLAlchemy, the drivers and the sockets raise into
+:class:`~gateway.errors.StoreError` with ``raise … from``, so the worker, the API and the commands
+handle one error of ours (:func:`translated` does the same for migrations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.errors import StoreError
+
+#: What a database call raises besides our own errors: SQLAlchemy's (they wrap the drivers'
+#: errors in a statement), the drivers' own where SQLAlchemy does not wrap them (connecting), and
+#: the socket's (refused, reset, unreachable; ``OSError`` includes ``TimeoutError``).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+    sqlite3.Error, OSError)
+
+
+def error_class(e: BaseException) -> str:
+    """``IntegrityError (UniqueViolationError)``: which error, without its text."""
+    orig = e.orig if isinstance(e, DBAPIError) else None
+    return type(e).__name__ + (f" ({type(orig).__name__})" if orig is not None else "")
+
+
+@contextlib.contextmanager
+def translated(operation: str) -> Iterator[None]:
+    """Raise a database error from the block as :class:`StoreError` naming ``operation``."""
+    try:
+        yield
+    except DATABASE_ERRORS as e:
+        raise StoreError(operation, error_class(e)) from e
+
+
+class Database:
+    """The engine, the SQLite write turn, and the error translation: the store's only door."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def write(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        """One writing transaction, committed when the block ends (rolled back if it raises)."""
+        with translated(operation):
+            async with contextlib.AsyncExitStack() as stack:
+                if self._write_turn is not None:
+                    await stack.enter_async_context(self._write_turn)
+                yield await stack.enter_async_context(self.engine.begin())
+
+    @contextlib.asynccontextmanager
+    async def read(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading: on SQLite a deferred ``BEGIN`` that never waits for writers."""
+        with translated(operation):
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(gateway_readonly=True)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
