@@ -21,7 +21,8 @@ from typing import Any
 from gateway.config import load_settings
 from gateway.intake import (PLACEHOLDER_CASE_ID, PLACEHOLDER_DELIVERY_ID, deliverability_problems,
                             normalise)
-from gateway.routing.view import delivery_context, delivery_view
+from gateway.mapping.context import delivery_context
+from gateway.routing.view import delivery_view
 from gateway.runtime import load_contracts
 from gateway.validation import CaseValidator, parse_json
 
@@ -75,9 +76,8 @@ def main() -> None:
             continue
         seen.add(d.mapping)
         m = contracts.mappings.get(d.mapping, d.mapping_version)
-        ctx = {"caseId": PLACEHOLDER_CASE_ID, "deliveryId": PLACEHOLDER_DELIVERY_ID,
-               "idempotencyKey": "BJGW-bench", "partner": d.partner,
-               "now": "2026-12-01T10:00:00+08:00", **delivery_context(d.region)}
+        ctx = delivery_context(case_id=PLACEHOLDER_CASE_ID, delivery_id=PLACEHOLDER_DELIVERY_ID,
+                               idempotency_key="BJGW-bench", partner=d.partner, region=d.region)
         view = delivery_view(case, d.item_nos, d.region)
         payload = m.render(view, ctx)
         render = best_of(lambda m=m, view=view, ctx=ctx: m.render(view, ctx), args.runs * 5)

@@ -30,7 +30,8 @@ from gateway.domain.names import describe_fix, normalise_middle_dots
 from gateway.domain.regions import normalise as normalise_region
 from gateway.errors import ConflictError, FieldProblem, InputError, NoRouteError, ValidationFailed
 from gateway.mapping import MappingError
-from gateway.routing.view import delivery_context, delivery_view
+from gateway.mapping.context import delivery_context
+from gateway.routing.view import delivery_view
 from gateway.store import NewCase, NewDelivery, Store, SubmitResult
 from gateway.validation import CaseValidator, diff_paths, parse_json
 
@@ -95,13 +96,14 @@ def deliverability_problems(case: dict[str, Any], plan: Plan, contracts: Contrac
                             application_no: str) -> list[FieldProblem]:
     """Render and validate every planned delivery as the worker will; one problem per source
     field a partner's contract refuses (JSON pointer into the case), in words."""
-    now = datetime.now(BEIJING).isoformat()
+    now = datetime.now(BEIJING)
     found: list[FieldProblem] = []
     for d in plan.deliveries:
         mapping = contracts.mappings.get(d.mapping, d.mapping_version)
-        context = {"caseId": PLACEHOLDER_CASE_ID, "deliveryId": PLACEHOLDER_DELIVERY_ID,
-                   "idempotencyKey": idempotency_key(application_no, d.key),
-                   "partner": d.partner, "now": now, **delivery_context(d.region)}
+        context = delivery_context(case_id=PLACEHOLDER_CASE_ID,
+                                   delivery_id=PLACEHOLDER_DELIVERY_ID,
+                                   idempotency_key=idempotency_key(application_no, d.key),
+                                   partner=d.partner, region=d.region, now=now)
         view = delivery_view(case, d.item_nos, d.region)
         try:
             mapping.validate_output(mapping.render(view, context), view)

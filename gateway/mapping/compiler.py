@@ -25,6 +25,7 @@ from gateway.errors import ConfigError
 from gateway.mapping.codegen_util import (Loop, Report, Scope, _const_value, _is_const, _join,
                                           _plain)
 from gateway.mapping.codes import CodeTable
+from gateway.mapping.context import CONTEXT_KEYS
 from gateway.mapping.errors import MappingError
 from gateway.mapping.jsonview import ANY, JsonView
 from gateway.mapping.transforms import TRANSFORMS
@@ -32,7 +33,7 @@ from gateway.mapping.xmlemit import XmlEmitter
 from gateway.mapping.yamlload import LDict, LList
 from gateway.routing.view import within as _within
 
-CTX_STANDARD = ("caseId", "deliveryId", "idempotencyKey", "partner", "now", "deliveryRegion")
+CTX_STANDARD = CONTEXT_KEYS
 _PRODUCERS = ("from", "const", "first", "concat", "list", "fields", "document")
 _MODIFIERS = {"pipe", "code", "decode", "default", "required", "when"}
 _AUX = {"sep", "then", "else", "where", "value", "omit_empty", "text"}

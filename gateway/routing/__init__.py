@@ -15,7 +15,7 @@ from gateway.routing.explain import Explanation, RuleVerdict, UnitExplanation
 from gateway.routing.plan import Assignment, PlannedDelivery, RoutingPlan
 from gateway.routing.rules import DIMENSION_KEYS, HOME, Rule
 from gateway.routing.table import BUILTIN_HOME, RouteTable
-from gateway.routing.view import delivery_context, delivery_view, item_regions, within
+from gateway.routing.view import delivery_view, item_regions, within
 
 __all__ = [
     "BUILTIN_HOME",
@@ -29,7 +29,6 @@ __all__ = [
     "Rule",
     "RuleVerdict",
     "UnitExplanation",
-    "delivery_context",
     "delivery_view",
     "item_regions",
     "within",

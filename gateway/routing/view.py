@@ -141,10 +141,5 @@ def delivery_view(case: Mapping[str, Any], item_nos: Iterable[str],
     return view
 
 
-def delivery_context(region: str | None) -> dict[str, Any]:
-    """Context keys a mapping of this delivery reads besides the standard ones."""
-    return {"deliveryRegion": region}
-
-
-__all__ = ["DeliveryView", "delivery_context", "delivery_view", "item_regions", "local_regions",
+__all__ = ["DeliveryView", "delivery_view", "item_regions", "local_regions",
            "within"]
