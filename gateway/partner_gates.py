@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,16 @@ from gateway.retry.limits import PartnerLimits
 from gateway.store.breakers import BreakerRows
 
 log = logging.getLogger("gateway.gates")
+
+
+async def shared_breakers(rows: BreakerRows,
+                          partners: Iterable[str]) -> dict[str, BreakerSnapshot]:
+    """Each partner's breaker as every instance shares it: its database row, closed where no
+    instance has written one yet. What any instance shows (the admin API, the case view), with
+    a worker or without one; an instance's own :class:`PartnerGates` may lag a poll behind."""
+    stored = await rows.load()
+    return {p: BreakerSnapshot.from_dict(stored[p]) if p in stored else BreakerSnapshot()
+            for p in partners}
 
 
 def _same_state(a: BreakerSnapshot, b: BreakerSnapshot) -> bool:
@@ -161,6 +172,8 @@ class PartnerGates:
         return False
 
     def snapshot(self, partner: str) -> dict[str, object] | None:
+        """This instance's view of ``partner``'s breaker (:func:`shared_breakers` reads the
+        shared one)."""
         gate = self.gates.get(partner)
         if gate is None:
             return None

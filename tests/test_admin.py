@@ -124,6 +124,47 @@ async def test_reload_applies_new_routes_and_refuses_a_broken_set(
             assert status == 422 and doc["errors"][0]["path"] == "/items/0"
 
 
+async def test_an_instance_without_a_worker_shows_the_breaker_another_instance_opened(
+        db_url: str, tmp_path: Path, samples: dict[str, Any]) -> None:
+    """The breaker is shared through the database, so the admin API and the case view of an
+    instance whose worker is disabled read it there, not from a worker of their own."""
+    from datetime import UTC, datetime
+
+    from gateway.api.keys import WORKER
+    from gateway.metrics import Metrics
+    from gateway.outcome import OutcomeKind
+    from gateway.partner_gates import PartnerGates
+    from gateway.store import Store, create_engine
+    from gateway.store.breakers import BreakerRows
+    settings = _hostile_settings(tmp_path, db_url)
+    assert not settings.worker.enabled
+    async with Gateway(settings) as gw:
+        assert WORKER not in gw.app
+        status, case = await gw.post_case(samples["01-person-shanghai-social-security"])
+        assert status == 202
+        _, _, shown = await call(gw, "GET", "/api/v1/admin/breakers", AUTH)
+        assert shown["national"]["state"] == "closed" and shown["national"]["trips"] == 0
+        _, _, view = await call(gw, "GET", f"/api/v1/cases/{case['id']}")
+        assert view["deliveries"][0]["partnerBreaker"] == "closed"
+        # another instance (its own engine, store and breaker gates) sees national fail
+        other = Store(create_engine(db_url))
+        try:
+            gates = PartnerGates(settings, BreakerRows(other), Metrics())
+            now = datetime.now(UTC)
+            for _ in range(settings.partners["national"].breaker.failure_threshold):
+                await gates.record("national", OutcomeKind.RETRYABLE, now, "connection refused")
+        finally:
+            await other.close()
+        status, _, shown = await call(gw, "GET", "/api/v1/admin/breakers", AUTH)
+        assert status == 200 and list(shown) == ["national"]
+        national = shown["national"]
+        assert (national["state"], national["trips"]) == ("open", 1)
+        assert national["last_failure"] == "connection refused" and "buckets" not in national
+        assert national["opened_at"].endswith("+08:00")  # like every other time we answer
+        _, _, view = await call(gw, "GET", f"/api/v1/cases/{case['id']}")
+        assert view["deliveries"][0]["partnerBreaker"] == "open"
+
+
 # -- robustness (issue 9): every parameter, header and body field bounded, 400 naming it ----------
 
 def _hostile_settings(tmp_path: Path, db_url: str) -> Any:

@@ -23,7 +23,10 @@ from gateway.api.keys import CONTRACTS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problem
 from gateway.errors import ConfigError, FieldProblem, InputError
 from gateway.jsoninput import parse_json, pointer, text_problems
+from gateway.partner_gates import shared_breakers
+from gateway.retry.breaker import BreakerSnapshot
 from gateway.runtime import reload_contracts
+from gateway.store.breakers import BreakerRows
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
 
 MAX_LIMIT = 1000
@@ -158,24 +161,25 @@ async def discard(request: web.Request) -> web.Response:
 
 
 async def breakers(request: web.Request) -> web.Response:
+    """Every configured partner's breaker as all instances share it (the database rows), so an
+    instance without a worker shows the same as the one whose worker opened it."""
     denied, _, _ = _guard(request)
     if denied:
         return denied
-    if WORKER not in request.app:
-        return web.json_response({})
-    gates = request.app[WORKER].gates
-    return web.json_response({p: _breaker_doc(gates.snapshot(p)) for p in gates.gates},
-                             dumps=_dumps)
+    shared = await shared_breakers(BreakerRows(request.app[STORE]),
+                                   request.app[SETTINGS].partners)
+    return web.json_response({p: _breaker_doc(s) for p, s in shared.items()}, dumps=_dumps)
 
 
 _BREAKER_TIMES = ("opened_at", "open_until", "probe_started_at")
 
 
-def _breaker_doc(snap: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A breaker snapshot with its times in +08:00 like every other answer (stored in UTC)."""
-    if snap is None:
-        return None
-    return {k: beijing_iso_text(v) if k in _BREAKER_TIMES else v for k, v in snap.items()}
+def _breaker_doc(snap: BreakerSnapshot) -> dict[str, Any]:
+    """A breaker snapshot without its window's buckets, its times in +08:00 like every other
+    answer (stored in UTC)."""
+    doc = snap.to_dict()
+    doc.pop("buckets", None)
+    return {k: beijing_iso_text(v) if k in _BREAKER_TIMES else v for k, v in doc.items()}
 
 
 async def reload(request: web.Request) -> web.Response:

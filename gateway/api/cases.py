@@ -11,12 +11,14 @@ import structlog
 from aiohttp import web
 
 from gateway.api import params
-from gateway.api.keys import CONTRACTS, INTAKE, METRICS, STORE, WORKER
+from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
 from gateway.errors import ConfigError, InputError, NotFound
 from gateway.mapping import MappingRegistry
+from gateway.partner_gates import shared_breakers
 from gateway.routing.view import delivery_view
 from gateway.status import child_of, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord, DeliveryState
+from gateway.store.breakers import BreakerRows
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -136,11 +138,12 @@ async def get_case(request: web.Request) -> web.Response:
     if case is None:
         raise NotFound(f"no case with id {case_id}")
     doc = case_doc(case, request.app[CONTRACTS].current.mappings)
-    if WORKER in request.app:
-        gates = request.app[WORKER].gates
+    if doc["deliveries"]:  # each partner's shared breaker (None: a partner not configured)
+        configured = request.app[SETTINGS].partners
+        shared = await shared_breakers(BreakerRows(request.app[STORE]), configured)
         for d in doc["deliveries"]:
-            snap = gates.snapshot(d["partner"])
-            d["partnerBreaker"] = None if snap is None else snap["state"]
+            snap = shared.get(d["partner"])
+            d["partnerBreaker"] = None if snap is None else snap.state.value
     return web.json_response(doc, dumps=dumps)
 
 
