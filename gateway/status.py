@@ -1,7 +1,9 @@
 """Canonical case statuses, the never-regress rule, and the bundle's derived status (all pure).
 
-Statuses are the exchange's semantic codes (DESIGN.md §4), never a vendor's numbers; vendor
-code tables at the bottom translate both ways. Three decisions live here:
+Statuses are the exchange's semantic codes (DESIGN.md §4), never a vendor's numbers. A partner's
+codes are translated where its messages are mapped, by the one set of code tables,
+``mappings/codes/status-*.yaml`` (a mapping names one: ``decode: status-vendor-numeric``), so
+what reaches this module is already canonical. Three decisions live here:
 
 ``advance(current, incoming)``
     Partners send duplicates and deliver events out of order, so an incoming status replaces the
@@ -355,60 +357,3 @@ def derive_items(children: Sequence[ChildView],
         for no in h.item_nos:
             by_item.setdefault(no, ([], []))[1].append(h)
     return {no: derive_bundle(*by_item[no]) for no in sorted(by_item, key=_natural)}
-
-
-# -- vendor code tables (data) --------------------------------------------------------------
-
-#: The numeric scheme one vendor family uses (26 received … 99 voided).
-VENDOR_NUMERIC: Mapping[str, CaseStatus] = MappingProxyType({
-    "26": S.RECEIVED,
-    "28": S.SUPPLEMENT_REQUIRED,
-    "30": S.ACCEPTED,
-    "90": S.FINISHED,
-    "97": S.NOT_ACCEPTED,
-    "98": S.WITHDRAWN,
-    "99": S.VOIDED,
-})
-
-#: The national satisfaction feed collapses everything to three codes. Inbound, "1 pending"
-#: is read as SUBMITTED: it claims no more progress than the feed proves.
-NATIONAL_SATISFACTION: Mapping[str, CaseStatus] = MappingProxyType({
-    "1": S.SUBMITTED,
-    "2": S.ACCEPTED,
-    "3": S.FINISHED,
-})
-
-#: Outbound collapse for the national satisfaction feed: every canonical status has a code.
-NATIONAL_SATISFACTION_OUT: Mapping[CaseStatus, str] = MappingProxyType({
-    **{s: "1" for s in (S.SUBMITTED, S.PRECHECK_RETURNED, S.PRECHECK_PASSED, S.RECEIVED,
-                        S.SUPPLEMENT_REQUIRED)},
-    **{s: "2" for s in (S.ACCEPTED, S.IN_REVIEW, S.SUSPENDED)},
-    **{s: "3" for s in TERMINAL},
-})
-
-CODE_TABLES: Mapping[str, Mapping[str, CaseStatus]] = MappingProxyType({
-    "vendor-numeric": VENDOR_NUMERIC,
-    "national-satisfaction": NATIONAL_SATISFACTION,
-})
-
-
-def from_code(table: str, code: str | int) -> CaseStatus:
-    """Canonical status for a partner's code; ``ValueError`` names the table and the code."""
-    try:
-        codes = CODE_TABLES[table]
-    except KeyError:
-        raise ValueError(f"unknown status code table {table!r} "
-                         f"(known: {', '.join(CODE_TABLES)})") from None
-    try:
-        return codes[str(code)]
-    except KeyError:
-        raise ValueError(f"status code {code!r} is not in table {table!r} "
-                         f"(known: {', '.join(codes)})") from None
-
-
-def to_code(table: str, status: CaseStatus) -> str | None:
-    """A partner's code for a canonical status, or None where its scheme has none."""
-    if table == "national-satisfaction":
-        return NATIONAL_SATISFACTION_OUT[status]
-    reverse = {s: c for c, s in CODE_TABLES[table].items()}
-    return reverse.get(status)

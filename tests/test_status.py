@@ -7,10 +7,25 @@ from typing import Any
 
 import pytest
 
-from gateway.status import (BLOCKING, NATIONAL_SATISFACTION_OUT, RANK, TERMINAL, UNACCEPTED,
-                            VENDOR_NUMERIC, BundleView, CaseStatus, ChildView, Delivery, Result,
-                            advance, child_of, delivery_of, derive_bundle, derive_items,
-                            from_code, home_part, to_code)
+from gateway.mapping.codes import CodeTable, load_tables
+from gateway.status import (
+    BLOCKING,
+    RANK,
+    TERMINAL,
+    UNACCEPTED,
+    BundleView,
+    CaseStatus,
+    ChildView,
+    Delivery,
+    Result,
+    advance,
+    child_of,
+    delivery_of,
+    derive_bundle,
+    derive_items,
+    home_part,
+)
+from tests.conftest import ROOT
 
 S = CaseStatus
 A, D = Result.APPROVED, Result.DENIED
@@ -259,26 +274,60 @@ def test_joint_item_requires_every_region() -> None:
     assert joint.status is S.SUBMITTED and joint.item_dict()["home"] is True
 
 
+# -- the partners' status codes: mappings/codes/status-*.yaml, the one set of tables ------------
+
+def _status_tables() -> dict[str, CodeTable]:
+    return {name: t for name, t in load_tables(ROOT / "mappings" / "codes").items()
+            if name.startswith("status-")}
+
+
 @pytest.mark.parametrize(("table", "code", "status"), [
-    ("vendor-numeric", "26", S.RECEIVED), ("vendor-numeric", "28", S.SUPPLEMENT_REQUIRED),
-    ("vendor-numeric", "30", S.ACCEPTED), ("vendor-numeric", 90, S.FINISHED),
-    ("vendor-numeric", "97", S.NOT_ACCEPTED), ("vendor-numeric", "98", S.WITHDRAWN),
-    ("vendor-numeric", "99", S.VOIDED),
-    ("national-satisfaction", "1", S.SUBMITTED), ("national-satisfaction", "2", S.ACCEPTED),
-    ("national-satisfaction", 3, S.FINISHED),
+    ("status-vendor-numeric", "26", S.RECEIVED),
+    ("status-vendor-numeric", "28", S.SUPPLEMENT_REQUIRED),
+    ("status-vendor-numeric", "30", S.ACCEPTED), ("status-vendor-numeric", 90, S.FINISHED),
+    ("status-vendor-numeric", "97", S.NOT_ACCEPTED), ("status-vendor-numeric", "98", S.WITHDRAWN),
+    ("status-vendor-numeric", "99", S.VOIDED),
+    ("status-national-satisfaction", "1", S.SUBMITTED),
+    ("status-national-satisfaction", "2", S.ACCEPTED),
+    ("status-national-satisfaction", 3, S.FINISHED),
 ])
-def test_code_tables(table: str, code: str | int, status: CaseStatus) -> None:
-    assert from_code(table, code) is status
+def test_a_partner_code_is_read_as_a_canonical_status(table: str, code: str | int,
+                                                      status: CaseStatus) -> None:
+    assert CaseStatus(_status_tables()[table].decode(code)) is status
 
 
-def test_code_tables_round_trip_and_refuse() -> None:
-    for code, status in VENDOR_NUMERIC.items():
-        assert to_code("vendor-numeric", status) == code
-    assert to_code("vendor-numeric", S.IN_REVIEW) is None
-    assert set(NATIONAL_SATISFACTION_OUT) == set(CaseStatus)
-    assert to_code("national-satisfaction", S.SUSPENDED) == "2"
-    assert to_code("national-satisfaction", S.VOIDED) == "3"
-    with pytest.raises(ValueError, match="'27' is not in table 'vendor-numeric'"):
-        from_code("vendor-numeric", "27")
-    with pytest.raises(ValueError, match="unknown status code table"):
-        from_code("tianjin", "1")
+def test_status_code_tables_speak_only_canonical_statuses() -> None:
+    tables = _status_tables()
+    assert set(tables) == {"status-exchange", "status-vendor-numeric",
+                           "status-national-satisfaction"}
+    for name, t in tables.items():
+        assert set(t.forward) <= set(CaseStatus), name
+        assert t.reverse is not None and {CaseStatus(v) for v in t.reverse.values()}, name
+    exchange = tables["status-exchange"]
+    assert exchange.forward == {s.value: s.value for s in CaseStatus}
+    with pytest.raises(ValueError, match="ALMOST_DONE"):
+        exchange.decode("ALMOST_DONE")
+    vendor = tables["status-vendor-numeric"]
+    for status, code in vendor.forward.items():
+        assert vendor.decode(code) == status and vendor.encode(status) == code
+    with pytest.raises(ValueError, match="'27'"):
+        vendor.decode("27")
+    with pytest.raises(ValueError):
+        vendor.encode(S.IN_REVIEW)  # the vendor scheme has no code for it
+
+
+def test_the_national_feed_collapses_as_designed_and_is_read_as_the_least_it_proves() -> None:
+    """DESIGN.md §4: "1 pending, 2 accepted, 3 finished". Every status has a code; a code is
+    read as the least advanced status it stands for (a case never moves back, so reading "1"
+    as RECEIVED would refuse a later PRECHECK_RETURNED)."""
+    national = _status_tables()["status-national-satisfaction"]
+    assert set(national.forward) == set(CaseStatus)
+    assert {s for s, c in national.forward.items() if c == "3"} == TERMINAL
+    assert {s for s, c in national.forward.items() if c == "2"} == {
+        S.ACCEPTED, S.IN_REVIEW, S.SUSPENDED}
+    assert national.reverse is not None
+    for code, status in national.reverse.items():
+        meaning = [CaseStatus(s) for s, c in national.forward.items() if c == code]
+        assert RANK[CaseStatus(status)] == min(RANK[s] for s in meaning), code
+    assert national.decode("1") == S.SUBMITTED
+    assert advance(CaseStatus(national.decode("1")), S.PRECHECK_RETURNED) is S.PRECHECK_RETURNED
