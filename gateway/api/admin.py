@@ -24,7 +24,6 @@ from gateway.api.problems import problem
 from gateway.errors import ConfigError, FieldProblem, InputError
 from gateway.jsoninput import parse_json, pointer, text_problems
 from gateway.partner_gates import shared_breakers
-from gateway.retry.breaker import BreakerSnapshot
 from gateway.runtime import reload_contracts
 from gateway.store.breakers import BreakerRows
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
@@ -168,18 +167,18 @@ async def breakers(request: web.Request) -> web.Response:
         return denied
     shared = await shared_breakers(BreakerRows(request.app[STORE]),
                                    request.app[SETTINGS].partners)
-    return web.json_response({p: _breaker_doc(s) for p, s in shared.items()}, dumps=_dumps)
+    return web.json_response({p: _breaker_doc(s.to_dict()) for p, s in shared.items()},
+                             dumps=_dumps)
 
 
 _BREAKER_TIMES = ("opened_at", "open_until", "probe_started_at")
 
 
-def _breaker_doc(snap: BreakerSnapshot) -> dict[str, Any]:
-    """A breaker snapshot without its window's buckets, its times in +08:00 like every other
-    answer (stored in UTC)."""
-    doc = snap.to_dict()
-    doc.pop("buckets", None)
-    return {k: beijing_iso_text(v) if k in _BREAKER_TIMES else v for k, v in doc.items()}
+def _breaker_doc(snap: dict[str, Any]) -> dict[str, Any]:
+    """A breaker snapshot (``BreakerSnapshot.to_dict``) without its window's buckets, its times
+    in +08:00 like every other answer (stored in UTC)."""
+    return {k: beijing_iso_text(v) if k in _BREAKER_TIMES else v for k, v in snap.items()
+            if k != "buckets"}
 
 
 async def reload(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 
 from gateway.api import params
-from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
+from gateway.api.keys import CONTRACTS, INTAKE, METRICS, STORE, WORKER
 from gateway.errors import ConfigError, InputError, NotFound
 from gateway.mapping import MappingRegistry
 from gateway.partner_gates import shared_breakers
@@ -138,12 +138,11 @@ async def get_case(request: web.Request) -> web.Response:
     if case is None:
         raise NotFound(f"no case with id {case_id}")
     doc = case_doc(case, request.app[CONTRACTS].current.mappings)
-    if doc["deliveries"]:  # each partner's shared breaker (None: a partner not configured)
-        configured = request.app[SETTINGS].partners
-        shared = await shared_breakers(BreakerRows(request.app[STORE]), configured)
+    if case.deliveries:  # each partner's breaker as every instance shares it
+        shared = await shared_breakers(BreakerRows(request.app[STORE]),
+                                       {d.partner for d in case.deliveries})
         for d in doc["deliveries"]:
-            snap = shared.get(d["partner"])
-            d["partnerBreaker"] = None if snap is None else snap.state.value
+            d["partnerBreaker"] = shared[d["partner"]].state.value
     return web.json_response(doc, dumps=dumps)
 
 
