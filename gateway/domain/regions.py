@@ -177,6 +177,18 @@ def in_region(code: str, pattern: str) -> bool:
     return normalise(code).startswith(pattern)
 
 
+def within(code: object, area: object) -> bool:
+    """True when region ``code`` lies inside region ``area`` (both 6 or 12 digits); False for
+    anything that is not a region code. A condition, never an error: the mappings' ``within``
+    and a delivery's view both ask it of values a case supplies."""
+    if not isinstance(code, str) or not isinstance(area, str):
+        return False
+    try:
+        return normalise(code).startswith(significant_prefix(area))
+    except ValueError:
+        return False
+
+
 def common_region(codes: Iterable[str]) -> str:
     """The smallest area containing every code, as a 12-digit code (zero-padded).
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.domain.regions import within as _within
 from gateway.errors import ConfigError
 from gateway.mapping.codegen_util import (Loop, Report, Scope, _const_value, _is_const, _join,
                                           _plain)
@@ -31,7 +32,6 @@ from gateway.mapping.jsonview import ANY, JsonView
 from gateway.mapping.transforms import TRANSFORMS
 from gateway.mapping.xmlemit import XmlEmitter
 from gateway.mapping.yamlload import LDict, LList
-from gateway.routing.view import within as _within
 
 CTX_STANDARD = CONTEXT_KEYS
 _PRODUCERS = ("from", "const", "first", "concat", "list", "fields", "document")

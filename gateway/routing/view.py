@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gateway.domain.regions import normalise, significant_prefix
+from gateway.domain.regions import normalise, within
 
 
 def item_regions(item: Mapping[str, Any]) -> list[str]:
@@ -39,17 +39,6 @@ def item_regions(item: Mapping[str, Any]) -> list[str]:
         if n not in out:
             out.append(n)
     return out
-
-
-def within(code: Any, area: Any) -> bool:
-    """True when region ``code`` lies inside region ``area`` (both 6 or 12 digits); False for
-    anything that is not a region code (a condition, never an error)."""
-    if not isinstance(code, str) or not isinstance(area, str):
-        return False
-    try:
-        return normalise(code).startswith(significant_prefix(area))
-    except ValueError:
-        return False
 
 
 def local_regions(item: Mapping[str, Any], region: str) -> list[str]:
