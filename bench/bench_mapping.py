@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway import catalog  # noqa: E402
 from gateway.mapping import MappingRegistry  # noqa: E402
-from gateway.mapping.cli import one_delivery  # noqa: E402
+from gateway.cli.mapping import one_delivery  # noqa: E402
 
 FIX = ROOT / "bench" / "fixtures"
 CTX = {"caseId": "C1", "deliveryId": "D1", "idempotencyKey": "K1", "partner": "x",

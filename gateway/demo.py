@@ -25,32 +25,16 @@ from sqlalchemy.engine import make_url
 
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.ports import PortUnavailable, listen
 from gateway.simulators import SIMULATORS, simulator_factory
 
 FINAL = {"delivered", "dead"}
-
-
-class PortUnavailable(Exception):
-    """A port the demo needs cannot be listened on; the message is one line for the operator."""
 
 
 GATEWAY_PORT_HOW = ("stop what holds it, or choose another with --port N "
                     "(./run.sh --port N, or GATEWAY_PORT=N)")
 SIM_PORT_HOW = ("stop what holds it, or move the simulators with --sim-base-port N "
                 "(./run.sh --sim-base-port N, or GATEWAY_SIM_BASE_PORT=N)")
-
-
-def _listen(host: str, port: int, what: str, how: str) -> socket.socket:
-    """The listening socket, bound before anything is started on it (a busy port then stops
-    the demo with nothing running and no database touched)."""
-    try:
-        return socket.create_server((host, port), backlog=128)
-    except OSError as e:
-        from gateway.cli import port_problem
-        line = port_problem(e, host, port, what, how)
-        if line is None:
-            raise
-        raise PortUnavailable(line) from None
 
 
 async def _serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
@@ -91,7 +75,7 @@ async def start_simulators(settings: Settings, console: Console,
             u = urlsplit(settings.partners[name].url)
             host, port = u.hostname or "127.0.0.1", u.port or 80
             bound.append((name, f"{u.scheme}://{host}:{port}",
-                          _listen(host, port, f"{name} simulator", SIM_PORT_HOW)))
+                          listen(host, port, f"{name} simulator", SIM_PORT_HOW)))
     except PortUnavailable:
         for _, _, sock in bound:
             sock.close()
@@ -120,7 +104,7 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
     console.rule("[bold]Cross-region gateway demo")
     console.print(f"  database {make_url(db_url)}")  # str() of a URL masks its password
     app = create_app(settings)
-    gw_sock = _listen(server.host, server.port, "gateway API", GATEWAY_PORT_HOW)
+    gw_sock = listen(server.host, server.port, "gateway API", GATEWAY_PORT_HOW)
     sims: list[web.AppRunner] = []
     gw: web.AppRunner | None = None
     try:
@@ -225,4 +209,4 @@ def _print_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
-__all__ = ["PortUnavailable", "move_simulators", "run_demo", "start_simulators"]
+__all__ = ["move_simulators", "run_demo", "start_simulators"]

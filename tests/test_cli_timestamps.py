@@ -12,8 +12,7 @@ from typing import Any
 from aiohttp import web
 from click.testing import CliRunner
 
-from gateway.api import admin, cases
-from gateway.api.cases import case_doc
+from gateway.api import cases
 from gateway.api.keys import CONTRACTS, STORE
 from gateway.cli import main
 from gateway.config import load_settings
@@ -23,6 +22,7 @@ from gateway.store import Store, create_engine
 from gateway.store.dlq import DeadLetters
 from gateway.store.migrate import upgrade
 from gateway.store.states import DeliveryState
+from gateway.views import breaker_doc, case_doc
 from tests.harness import DEFAULT_CONFIG
 from tests.test_store import new_case
 
@@ -107,7 +107,7 @@ def test_breaker_snapshot_times_in_beijing_time() -> None:
     snap = BreakerSnapshot(state=BreakerState.OPEN, opened_at=STARTED,
                            open_until=STARTED + timedelta(seconds=30)).to_dict()
     assert snap["opened_at"].endswith("+00:00")  # as stored and shared between instances
-    doc = admin._breaker_doc(snap)
+    doc = breaker_doc(snap)
     assert doc is not None
     assert doc["opened_at"] == "2026-12-01T00:30:00+08:00"
     assert doc["open_until"] == "2026-12-01T00:30:30+08:00"

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from gateway.intake import normalise
 from gateway.mapping import MappingRegistry
-from gateway.mapping.cli import cli
+from gateway.cli.mapping import mapping
 from gateway.routing import delivery_view
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +133,7 @@ def test_shipped_mappings_leave_nothing_of_the_ten_item_bundle_behind(
 
 
 def run(*args: str) -> str:
-    r = CliRunner().invoke(cli, [*args, "--mappings", str(MAP), "--schemas", str(SCH)],
+    r = CliRunner().invoke(mapping, [*args, "--mappings", str(MAP), "--schemas", str(SCH)],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     return r.output

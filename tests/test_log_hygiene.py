@@ -146,7 +146,8 @@ def _config(tmp_path: Path) -> Path:
 def captured(request: pytest.FixtureRequest, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Captured]:
     """``gateway --log-level debug [--log-json] …`` into a buffer; everything restored after."""
-    from gateway.cli import _settings, main
+    from gateway.cli import main
+    from gateway.cli.options import read_settings
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, structlog.get_config(),
              {n: logging.getLogger(n).level for n in (*QUIET_LOGGERS, "aiohttp.access", "alembic")})
@@ -155,7 +156,7 @@ def captured(request: pytest.FixtureRequest, tmp_path: Path,
     main.callback(log_level="debug", log_json=request.param == "json")  # type: ignore[misc]
     monkeypatch.undo()
     config = _config(tmp_path)
-    settings = _settings(str(config))
+    settings = read_settings(str(config))
     try:
         yield Captured(request.param, buf, config, settings)
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner, Result
 
-from gateway.mapping.cli import cli
+from gateway.cli.mapping import mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP, SCH = str(ROOT / "mappings"), str(ROOT / "schemas")
@@ -18,7 +18,7 @@ SAMPLE2 = str(ROOT / "samples" / "cases" / "02-company-bundle-beijing-guangdong.
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return CliRunner().invoke(mapping, list(args), catch_exceptions=False)
 
 
 def write(p: Path, text: str) -> None:
@@ -53,7 +53,7 @@ def test_check_reports_unmapped_required_untranslatable_codes_and_type_mismatch(
 
 def test_check_broken_mapping_exits_2_with_file_and_line(tmp_path: Path) -> None:
     write(tmp_path / "x" / "m.yaml", 'version: "1"\ntarget: {kind: json}\nfields:\n  a: {pipe: [x]}\n')
-    r = CliRunner().invoke(cli, ["check", "--mappings", str(tmp_path), "--schemas", SCH])
+    r = CliRunner().invoke(mapping, ["check", "--mappings", str(tmp_path), "--schemas", SCH])
     assert r.exit_code == 2
     assert "m.yaml:4: a value needs exactly one of from" in r.output
 
@@ -112,7 +112,7 @@ def test_scaffold_json_schema() -> None:
 
 def test_scaffold_wsdl_document_soap11_imports_includes_header() -> None:
     wsdl = str(WSDL / "doc11" / "service.wsdl")
-    r = CliRunner().invoke(cli, ["scaffold", "--schema", wsdl])
+    r = CliRunner().invoke(mapping, ["scaffold", "--schema", wsdl])
     assert r.exit_code == 2 and "Ping, PlaceOrder" in r.output
     r = run("scaffold", "--schema", wsdl, "--operation", "PlaceOrder", "--schemas",
             str(WSDL / "doc11"))
@@ -140,20 +140,20 @@ def test_scaffold_wsdl_rpc_soap12_with_catalog_import() -> None:
 
 
 def test_scaffold_never_fetches_unknown_remote_schemas() -> None:
-    r = CliRunner().invoke(cli, ["scaffold", "--schema", str(WSDL / "remote-import.wsdl")])
+    r = CliRunner().invoke(mapping, ["scaffold", "--schema", str(WSDL / "remote-import.wsdl")])
     assert r.exit_code == 2
     assert "refusing to fetch http://schemas.example.invalid/elsewhere.xsd" in r.output
 
 
 def test_scaffold_xsd_needs_an_element_when_several(tmp_path: Path) -> None:
     xsd = str(WSDL / "doc11" / "types.xsd")
-    r = CliRunner().invoke(cli, ["scaffold", "--schema", xsd])
+    r = CliRunner().invoke(mapping, ["scaffold", "--schema", xsd])
     assert r.exit_code == 2 and "{urn:test:order:v1}PlaceOrder" in r.output
     out = tmp_path / "new.yaml"
     r = run("scaffold", "--schema", xsd, "--element", "PlaceOrder", "-o", str(out))
     assert r.exit_code == 0 and out.exists()
     assert yaml.safe_load(out.read_text())["fields"]["express"] is None
-    r = CliRunner().invoke(cli, ["scaffold", "--schema", xsd, "--element", "PlaceOrder", "-o", str(out)])
+    r = CliRunner().invoke(mapping, ["scaffold", "--schema", xsd, "--element", "PlaceOrder", "-o", str(out)])
     assert r.exit_code == 2 and "not overwriting" in r.output
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.mapping import MappingRegistry
-from gateway.mapping.cli import one_delivery
+from gateway.cli.mapping import one_delivery
 from gateway.mapping.golden import DEFAULT_CONTEXT, discover, run_case
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from gateway.routing.cli import route
+from gateway.cli.route import route
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "cases" / "02-company-bundle-beijing-guangdong.json"

@@ -17,8 +17,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api import params
-from gateway.api.cases import beijing_iso_text, delivery_doc
-from gateway.api.cases import dumps as _dumps
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problem
 from gateway.errors import ConfigError, FieldProblem, InputError
@@ -27,6 +25,7 @@ from gateway.partner_gates import shared_breakers
 from gateway.runtime import reload_contracts
 from gateway.store.breakers import BreakerRows
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
+from gateway.views import breaker_doc, dead_letter_doc, dumps
 
 MAX_LIMIT = 1000
 MAX_IDS = 1000
@@ -129,8 +128,8 @@ async def list_dead(request: web.Request) -> web.Response:
     f = DeadLetterFilter(partner=q.get("partner"), code=q.get("code"),
                          application_no=q.get("applicationNo"), everything=True)
     found = await DeadLetters(request.app[STORE]).find(f, limit=int(q.get("limit", 100)))
-    return web.json_response([{"applicationNo": x.application_no, **delivery_doc(x.delivery)}
-                              for x in found], dumps=_dumps)
+    return web.json_response([dead_letter_doc(x.application_no, x.delivery) for x in found],
+                             dumps=dumps)
 
 
 _FILTER_FIELDS = {"ids", "partner", "code", "applicationNo", "all", "reason"}
@@ -167,18 +166,8 @@ async def breakers(request: web.Request) -> web.Response:
         return denied
     shared = await shared_breakers(BreakerRows(request.app[STORE]),
                                    request.app[SETTINGS].partners)
-    return web.json_response({p: _breaker_doc(s.to_dict()) for p, s in shared.items()},
-                             dumps=_dumps)
-
-
-_BREAKER_TIMES = ("opened_at", "open_until", "probe_started_at")
-
-
-def _breaker_doc(snap: dict[str, Any]) -> dict[str, Any]:
-    """A breaker snapshot (``BreakerSnapshot.to_dict``) without its window's buckets, its times
-    in +08:00 like every other answer (stored in UTC)."""
-    return {k: beijing_iso_text(v) if k in _BREAKER_TIMES else v for k, v in snap.items()
-            if k != "buckets"}
+    return web.json_response({p: breaker_doc(s.to_dict()) for p, s in shared.items()},
+                             dumps=dumps)
 
 
 async def reload(request: web.Request) -> web.Response:

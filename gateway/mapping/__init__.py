@@ -9,8 +9,9 @@ Public surface (kept stable for the spine)::
 
 The language is documented in ``mappings/README.md``. Modules: ``yamlload`` (line-aware YAML),
 ``codes`` (code tables), ``transforms`` (whitelist), ``jsonview``/``xsdmodel`` (schema views),
-``compiler``+``xmlemit``+``codegen_util`` (spec → Python source), ``registry`` (files → compiled mappings), ``schemas``
-(validators), ``check``/``golden``/``scaffold``/``cli`` (tools).
+``compiler``+``xmlemit``+``codegen_util`` (spec → Python source), ``registry`` (files →
+compiled mappings), ``schemas`` (validators), ``check``/``golden``/``scaffold`` (the tools behind
+``gateway mapping``, whose commands are :mod:`gateway.cli.mapping`).
 """
 
 from gateway.mapping.errors import MappingError, OutputInvalid

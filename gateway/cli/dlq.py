@@ -6,7 +6,6 @@ too; running instances pick replayed deliveries up at their next poll.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 from collections.abc import Awaitable, Callable
@@ -16,34 +15,20 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gateway.store import Store, create_engine
+from gateway.cli.database import on_store
+from gateway.cli.options import config_and_database, read_settings
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
-from gateway.store.engine import DatabaseMissing, create_readonly_engine, sqlite_file
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _run(config: str | None, database_url: str | None,
          fn: Callable[[DeadLetters], Awaitable[T]], *, readonly: bool = False) -> T:
-    """Run ``fn`` on the configured database, which must exist: a listing opens it read-only
-    (never creating it); a missing, unmigrated or unreachable database is one line, exit 1."""
-    from gateway.cli import _settings, database_errors
-    s = _settings(config, database_url)
-
-    async def go() -> T:
-        if readonly:
-            engine = create_readonly_engine(s.database.url)
-        else:
-            if (path := sqlite_file(s.database.url)) is not None and not path.is_file():
-                raise DatabaseMissing(path)
-            engine = create_engine(s.database.url)
-        store = Store(engine)
-        try:
-            return await fn(DeadLetters(store))
-        finally:
-            await store.close()
-    with database_errors(s.database.url):
-        return asyncio.run(go())
+    """Run ``fn`` on the dead letters of the configured database, which must exist (a listing
+    opens it read-only, never creating it)."""
+    return on_store(read_settings(config, database_url), lambda store: fn(DeadLetters(store)),
+                    readonly=readonly)
 
 
 def _filter(ids: tuple[str, ...], partner: str | None, code: str | None,
@@ -56,25 +41,24 @@ def _filter(ids: tuple[str, ...], partner: str | None, code: str | None,
     return f
 
 
-def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from gateway.cli import config_option, db_option
+def _common(fn: F) -> F:
+    """The options every dlq command takes: the database, and which dead letters."""
     for deco in reversed([
-        config_option, db_option,
         click.argument("ids", nargs=-1),
         click.option("--partner"), click.option("--code", help="the partner's last code"),
         click.option("--application-no"),
         click.option("--all", "everything", is_flag=True, help="every dead letter"),
     ]):
         fn = deco(fn)
-    return fn
+    return config_and_database(fn)
 
 
-@click.group("dlq")
-def cli() -> None:
+@click.group()
+def dlq() -> None:
     """Dead letters: deliveries parked after a permanent failure or an exhausted retry policy."""
 
 
-@cli.command("list")
+@dlq.command("list")
 @_common
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", type=int, default=100, show_default=True)
@@ -101,12 +85,12 @@ def list_(config: str | None, database_url: str | None, ids: tuple[str, ...],
     Console().print(table)
 
 
-@cli.command("show")
+@dlq.command("show")
 @_common
 def show(config: str | None, database_url: str | None, ids: tuple[str, ...], partner: str | None,
          code: str | None, application_no: str | None, everything: bool) -> None:
     """Show dead letters with their attempt history and the operator actions on them."""
-    from gateway.api.cases import beijing_iso, delivery_doc
+    from gateway.views import dead_letter_doc, dumps
     f = _filter(ids, partner, code, application_no, everything)
 
     async def go(d: DeadLetters) -> list[dict[str, Any]]:
@@ -115,15 +99,12 @@ def show(config: str | None, database_url: str | None, ids: tuple[str, ...], par
             case = await d.store.get_case(x.delivery.case_id, with_history=True)
             assert case is not None
             full = next(c for c in case.deliveries if c.id == x.delivery.id)
-            out.append({"applicationNo": x.application_no, **delivery_doc(full),
-                        "operatorActions": [{k: beijing_iso(v) for k, v in a.items()}
-                                            for a in await d.actions(x.delivery.id)]})
+            out.append(dead_letter_doc(x.application_no, full, await d.actions(x.delivery.id)))
         return out
-    click.echo(json.dumps(_run(config, database_url, go, readonly=True), ensure_ascii=False,
-                          indent=2, default=lambda v: str(beijing_iso(v))))
+    click.echo(dumps(_run(config, database_url, go, readonly=True), indent=2))
 
 
-@cli.command("replay")
+@dlq.command("replay")
 @_common
 @click.option("--current-mapping", is_flag=True,
               help="rebuild with the current mapping version instead of the recorded one")
@@ -139,7 +120,7 @@ def replay(config: str | None, database_url: str | None, ids: tuple[str, ...],
     click.echo(f"replayed {len(done)} delivery(ies)" + "".join(f"\n  {i}" for i in done))
 
 
-@cli.command("discard")
+@dlq.command("discard")
 @_common
 @click.option("--reason", required=True, help="why (kept in the audit record)")
 @click.option("--actor", default=getpass.getuser, show_default="the login name")

@@ -1,7 +1,6 @@
 """``gateway mapping …``: the tools integration engineers use on mappings every day.
 
-Mounted by the main CLI as ``gateway mapping``; every command takes ``--mappings`` and
-``--schemas`` (defaults ``mappings`` and ``schemas``, relative to the working directory).
+Every command takes ``--mappings`` and ``--schemas`` (defaults ``mappings`` and ``schemas``, relative to the working directory).
 Exit status: 0 ok, 1 findings or failures, 2 the mappings do not load.
 """
 
@@ -40,12 +39,12 @@ def _load(mappings: Path, schemas: Path) -> MappingRegistry:
         sys.exit(2)
 
 
-@click.group("mapping")
-def cli() -> None:
+@click.group()
+def mapping() -> None:
     """Check, test, render and scaffold declarative mappings."""
 
 
-@cli.command()
+@mapping.command()
 @_dirs
 def check(mappings: Path, schemas: Path) -> None:
     """Load every mapping and report what would go wrong at run time."""
@@ -60,7 +59,7 @@ def check(mappings: Path, schemas: Path) -> None:
     sys.exit(1 if errors else 0)
 
 
-@cli.command("test")
+@mapping.command("test")
 @click.argument("name", required=False)
 @_dirs
 def test_cmd(name: str | None, mappings: Path, schemas: Path) -> None:
@@ -106,7 +105,7 @@ def delivery_of(case: dict[str, Any], item_no: str | None, home: str = "11",
     return view, region
 
 
-@cli.command()
+@mapping.command()
 @click.argument("mapping")
 @click.argument("case", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--version", "version", default=None, help="Mapping version (default latest).")
@@ -143,7 +142,7 @@ def render(mapping: str, case: Path, version: str | None, item_no: str | None,
         sys.exit(1)
 
 
-@cli.command("coverage")
+@mapping.command("coverage")
 @click.argument("mapping")
 @click.option("--version", "version", default=None)
 @click.option("--case", "case", default=None,
@@ -188,7 +187,7 @@ def coverage_cmd(mapping: str, version: str | None, case: Path | None, item_no: 
     sys.exit(1 if missing else 0)
 
 
-@cli.command()
+@mapping.command()
 @click.option("--schema", "schema", required=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Partner WSDL, XSD or JSON Schema.")
@@ -216,7 +215,3 @@ def scaffold(schema: Path, operation: str | None, element: str | None, direction
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
-
-
-def main() -> None:  # pragma: no cover - convenience entry point
-    cli()

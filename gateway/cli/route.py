@@ -1,7 +1,7 @@
 """``gateway route``: explain how a case routes, and check the route table before deploying it.
 
-Mounted by ``gateway.cli`` as ``gateway route``. Both commands read the same configuration file
-as the server, so what they say is what the server would do.
+Both commands read the same configuration file as the server, so what they say is what the
+server would do.
 """
 
 from __future__ import annotations
@@ -12,24 +12,20 @@ from typing import Any
 
 import click
 
-from gateway.config import Settings, load_settings
+from gateway.cli.options import config_error, config_option, read_settings
+from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.routing.rules import describe_specificity
 from gateway.routing.table import RouteTable
 
-config_option = click.option("--config", "-c", "config", type=click.Path(dir_okay=False),
-                             default=None,
-                             help="Configuration file (default: $GATEWAY_CONFIG or "
-                                  "config/gateway.yaml).")
-
 
 def _load(config: str | None) -> tuple[Settings, RouteTable]:
+    settings = read_settings(config)
     try:
-        settings = load_settings(config)
         table = RouteTable.build(settings.routes, settings.partners, settings.home_region,
                                  source=settings.source_file)
     except ConfigError as e:
-        raise click.ClickException(f"configuration error: {e}") from e
+        raise config_error(e) from e
     return settings, table
 
 
@@ -52,7 +48,7 @@ def _read_case(path: Path, settings: Settings) -> dict[str, Any]:
     return case
 
 
-@click.group("route")
+@click.group()
 def route() -> None:
     """Inspect and check the route table."""
 

@@ -1,0 +1,43 @@
+"""The ``gateway`` command (console entry point ``gateway.cli:main``).
+
+One module per command group; the options and the database handling they share live beside
+them, so no command borrows from another::
+
+    serve.py     serve, demo, simulate      the commands that listen
+    db.py        db upgrade                 create or migrate the schema
+    case.py      case show                  a case as the API shows it (gateway.views)
+    dlq.py       dlq list|show|replay|discard
+    route.py     route explain|check
+    mapping.py   mapping check|test|render|coverage|scaffold
+    options.py   --config, --database-url, reading the settings
+    database.py  opening the store; a database that cannot be used, in one line
+
+Heavy imports (aiohttp, SQLAlchemy, the application) happen inside the commands that need them,
+so ``gateway --help`` and the tools start quickly.
+"""
+
+from __future__ import annotations
+
+import click
+
+from gateway.cli.case import case
+from gateway.cli.db import db
+from gateway.cli.dlq import dlq
+from gateway.cli.mapping import mapping
+from gateway.cli.route import route
+from gateway.cli.serve import demo, serve, simulate
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True)
+@click.option("--log-json", is_flag=True, help="Write logs as JSON lines.")
+def main(log_level: str, log_json: bool) -> None:
+    """Cross-region interoperability gateway for government services."""
+    from gateway.logs import configure
+    configure(log_level.upper(), json=log_json)
+
+
+for _command in (serve, demo, simulate, db, case, dlq, route, mapping):
+    main.add_command(_command)
+
+__all__ = ["main"]

@@ -1,0 +1,107 @@
+"""``gateway serve``, ``gateway demo`` and ``gateway simulate``: the commands that listen.
+
+Each runs until SIGINT/SIGTERM (``demo --exit-after`` when the samples are through). A port that
+cannot be listened on, an unknown host, a configuration or a database that cannot be used: one
+line each, exit 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from gateway.cli.database import database_errors
+from gateway.cli.options import config_and_database, config_error, config_option, read_settings
+from gateway.errors import ConfigError
+from gateway.ports import PortUnavailable, port_problem
+
+
+@click.command()
+@config_and_database
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def serve(config: str | None, database_url: str | None, host: str | None, port: int | None) -> None:
+    """Run the gateway (API + delivery worker) until SIGINT/SIGTERM."""
+    from aiohttp import web
+
+    from gateway.app import create_app
+    s = read_settings(config, database_url)
+    try:
+        app = create_app(s, reload_on_sighup=True)
+    except ConfigError as e:
+        raise config_error(e) from e
+    host, port = host or s.server.host, port or s.server.port
+    try:  # an unknown listening host is named here, not mistaken for the database's below
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}; "
+                                   "choose another with --host or $GATEWAY_HOST") from None
+    with database_errors(s.database.url):
+        try:
+            web.run_app(app, host=host, port=port, print=lambda msg: click.echo(msg, err=True))
+        except ConfigError as e:  # a partner client refused its options at start-up
+            raise config_error(e) from None
+        except OSError as e:
+            line = port_problem(e, host, port, "gateway API",
+                                "choose another with --port N or $GATEWAY_PORT")
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
+
+
+@click.command()
+@config_option
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default="data",
+              show_default=True, help="Folder for the embedded SQLite database.")
+@click.option("--samples", type=click.Path(exists=True, file_okay=False), default="samples/cases",
+              show_default=True)
+@click.option("--exit-after", is_flag=True,
+              help="Exit when the samples are through; non-zero if any was not delivered.")
+@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Gateway port (default: server.port of the config, or $GATEWAY_PORT).")
+@click.option("--sim-base-port", type=click.IntRange(1, 65533), default=None,
+              envvar="GATEWAY_SIM_BASE_PORT", show_envvar=True,
+              help="Put the partner simulators on N, N+1, … (default: the ports of the "
+                   "partners' URLs in the config, 8701-8703).")
+def demo(config: str | None, data_dir: str, samples: str, exit_after: bool, timeout: float,
+         port: int | None, sim_base_port: int | None) -> None:
+    """Start the gateway and the partner simulators, push the sample cases through."""
+    from gateway.demo import run_demo
+    s = read_settings(config)
+    try:
+        with database_errors(s.database.url):
+            code = asyncio.run(run_demo(s, data_dir=Path(data_dir), samples=Path(samples),
+                                        exit_after=exit_after, timeout=timeout, port=port,
+                                        sim_base_port=sim_base_port))
+    except PortUnavailable as e:
+        raise click.ClickException(str(e)) from None
+    except ConfigError as e:
+        raise config_error(e) from None
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("partner")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, required=True)
+def simulate(partner: str, host: str, port: int) -> None:
+    """Run one partner simulator on its own (national, tianjin, hebei)."""
+    from aiohttp import web
+
+    from gateway.simulators import simulator_factory
+    try:
+        factory = simulator_factory(partner)
+    except (KeyError, ImportError) as e:
+        raise click.ClickException(str(e)) from e
+    try:
+        web.run_app(factory(), host=host, port=port, print=lambda msg: click.echo(msg, err=True))
+    except OSError as e:
+        line = port_problem(e, host, port, f"{partner} simulator", "choose another with --port N")
+        if line is None:
+            raise
+        raise click.ClickException(line) from None

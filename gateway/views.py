@@ -1,0 +1,137 @@
+"""What a stored case, delivery, dead letter or breaker looks like to those who read it.
+
+The city platform reads cases through ``/api/v1/cases``; operators read the same cases, dead
+letters and breakers through the admin API and through ``gateway case show`` and
+``gateway dlq show``. Every one of them is built here, so the HTTP answer and the terminal show
+the same thing: pure functions from store records to JSON-able dicts (no request, no database,
+no terminal), and :func:`dumps` to write them.
+
+Times are shown as every answer shows them: ISO 8601 in Beijing time (``+08:00``), like the
+cases themselves. The store keeps UTC (a naive value is UTC); the instant is the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from gateway.errors import ConfigError
+from gateway.mapping import MappingRegistry
+from gateway.routing.view import delivery_view
+from gateway.status import child_of, derive_bundle, derive_items
+from gateway.store import CaseRecord, DeliveryRecord, DeliveryState
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def beijing_iso(v: Any) -> Any:
+    """A timestamp in ISO 8601, Beijing time; anything else with an ``isoformat`` (a date) in
+    ISO 8601; any other value as it is."""
+    if isinstance(v, datetime):
+        return _beijing(v).isoformat()
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+def _beijing(t: datetime) -> datetime:
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(BEIJING)
+
+
+def beijing_iso_text(v: Any) -> Any:
+    """An ISO 8601 timestamp already rendered as text (e.g. by a breaker snapshot), in +08:00."""
+    if not isinstance(v, str):
+        return beijing_iso(v)
+    try:
+        return beijing_iso(datetime.fromisoformat(v))
+    except ValueError:
+        return v
+
+
+def _in_beijing(d: DeliveryRecord) -> DeliveryRecord:
+    """The record with its times in +08:00, for views that render them themselves."""
+    times: dict[str, Any] = {f.name: _beijing(getattr(d, f.name)) for f in dataclasses.fields(d)
+                             if isinstance(getattr(d, f.name), datetime)}
+    return dataclasses.replace(d, **times)
+
+
+def not_carried(mappings: MappingRegistry, body: dict[str, Any],
+                d: DeliveryRecord) -> list[str] | None:
+    """The case's fields (JSON pointers) that hold a value but that this delivery's mapping
+    does not carry to the partner; ``None`` when that mapping version is no longer loaded."""
+    try:
+        mapping = mappings.get(d.mapping, d.mapping_version)
+        view = delivery_view(body, d.item_nos, d.region)
+    except ConfigError:
+        return None
+    except (KeyError, TypeError):  # a body stored before today's case schema: nothing to say
+        return None
+    return list(mapping.uncarried_fields(view))
+
+
+def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> dict[str, Any]:
+    """One delivery: where it goes, with which mapping, how far it got (``history``: its
+    attempts, when the record carries them)."""
+    doc: dict[str, Any] = {
+        "id": d.id, "partner": d.partner, "items": d.item_nos, "region": d.region,
+        "route": d.route_rule, "mapping": d.mapping, "mappingVersion": d.mapping_version,
+        "idempotencyKey": d.idempotency_key, "state": d.state, "attempts": d.attempts,
+        "nextAttemptAt": (beijing_iso(d.next_attempt_at) if d.state == DeliveryState.PENDING
+                          else None),
+        "receiptNo": d.receipt_no, "partnerStatus": d.partner_status,
+        "lastOutcome": d.last_outcome, "lastCode": d.last_code, "lastMessage": d.last_message,
+        "deliveredAt": beijing_iso(d.delivered_at),
+        "notCarried": uncarried,
+    }
+    if d.history:
+        doc["history"] = [{k: beijing_iso(v) for k, v in h.items() if k != "id"}
+                          for h in d.history]
+    return doc
+
+
+def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None) -> dict[str, Any]:
+    """The case as the city platform sees it: one derived status (the bundle view: every part
+    not yet accepted by its partner named in ``blocking``, the items handed to the home platform
+    under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
+    is with the home platform), and each child delivery. Derived from the stored deliveries and
+    home items alone (``gateway.status``). With the live ``mappings``, each delivery lists the
+    case's fields it does not carry (``notCarried``): nothing is dropped without a record."""
+    children = [child_of(_in_beijing(d)) for d in c.deliveries]
+    return {
+        "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
+        "receivedAt": beijing_iso(c.received_at), "homeItems": c.home_items,
+        "bundle": derive_bundle(children, c.home_items).as_dict(),
+        "items": {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()},
+        "deliveries": [delivery_doc(d, uncarried=None if mappings is None
+                                    else not_carried(mappings, c.body, d))
+                       for d in c.deliveries],
+        "case": c.body,
+    }
+
+
+def dead_letter_doc(application_no: str, d: DeliveryRecord,
+                    actions: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """A dead letter: its case's application number and the delivery; with ``actions`` (the
+    operator actions recorded on it), those too, as ``operatorActions``."""
+    doc = {"applicationNo": application_no, **delivery_doc(d)}
+    if actions is not None:
+        doc["operatorActions"] = [{k: beijing_iso(v) for k, v in a.items()} for a in actions]
+    return doc
+
+
+_BREAKER_TIMES = ("opened_at", "open_until", "probe_started_at")
+
+
+def breaker_doc(snap: Mapping[str, Any]) -> dict[str, Any]:
+    """A breaker snapshot (``BreakerSnapshot.to_dict``) without its window's buckets, its times
+    in +08:00 like every other answer (stored in UTC)."""
+    return {k: beijing_iso_text(v) if k in _BREAKER_TIMES else v for k, v in snap.items()
+            if k != "buckets"}
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> str:
+    """JSON with Chinese kept readable and datetimes as ISO strings in +08:00 (``indent`` for a
+    terminal; the API answers compact)."""
+    return json.dumps(obj, ensure_ascii=False, indent=indent,
+                      default=lambda v: str(beijing_iso(v)))
