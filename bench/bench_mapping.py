@@ -246,7 +246,8 @@ def main() -> None:
     import xmlschema
     xs = xmlschema.XMLSchema(str(FIX / "schemas/hebei/case.xsd"), uri_mapper=catalog.uri_mapper,
                              allow="local")
-    lx = etree.XMLSchema(etree.parse(str(FIX / "schemas/hebei/case.xsd"), catalog.lxml_parser(FIX / "schemas")))
+    lx = etree.XMLSchema(etree.parse(str(FIX / "schemas/hebei/case.xsd"),
+                                     catalog.lxml_parser(FIX / "schemas")))
     assert lx.validate(body) and xs.is_valid(body)
     t_lx = best(lambda: lx.validate(body), n_xml)
     t_xs = best(lambda: xs.is_valid(body), max(20, n_xml // 50))  # ~50× slower: fewer calls

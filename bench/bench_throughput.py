@@ -152,7 +152,7 @@ async def main() -> None:
         raw["database"]["url"] = db
         raw["mappings_dir"], raw["schemas_dir"] = str(ROOT / "mappings"), str(ROOT / "schemas")
         raw["worker"].update({"poll_interval": 0.05, "concurrency": 32, "batch_size": 32})
-        for name, p in list(raw["partners"].items()):
+        for name in list(raw["partners"]):
             if name != "national":
                 del raw["partners"][name]
                 raw["routes"] = [r for r in raw["routes"] if r.get("target") != name]

@@ -23,7 +23,7 @@ MAX_RECEIPT = 128
 """Longest receipt number accepted (``String(128)``); a longer one is not a usable receipt."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_RECEIPT = re.compile(r"[\x21-\x7e\u00a0-\ud7ff\ue000-\U0010ffff]{1,%d}" % MAX_RECEIPT)
+_RECEIPT = re.compile(rf"[\x21-\x7e\u00a0-\ud7ff\ue000-\U0010ffff]{{1,{MAX_RECEIPT}}}")
 
 
 def bounded(value: str | None, limit: int) -> str | None:

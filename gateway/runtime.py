@@ -24,7 +24,7 @@ def load_contracts(settings: Settings) -> Contracts:
     """Load mappings and routes and check that every route's mapping exists (ConfigError)."""
     mappings = MappingRegistry.load(settings.path(settings.mappings_dir),
                                     settings.path(settings.schemas_dir))
-    for name, p in settings.partners.items():
+    for p in settings.partners.values():
         mappings.get(p.mapping, p.mapping_version)
     routes = RouteTable.build(settings.routes, settings.partners, settings.home_region,
                               source=settings.source_file)

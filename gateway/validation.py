@@ -407,7 +407,7 @@ _CLASS_ESCAPES = {"d": [("0", "9")], "w": [("A", "Z"), ("a", "z"), ("0", "9"), (
 def _class_words(ranges: list[tuple[str, str]], negated: bool) -> tuple[str, str]:
     """(words, kind) for a character class; kind is "digit" for 0-9 subsets, else "char"."""
     parts = [a if a == b else f"{a}–{b}" for a, b in ranges]
-    singles = [f"'{a}'" if a == b and not a.isalnum() else p for (a, b), p in zip(ranges, parts)]
+    singles = [f"'{a}'" if a == b and not a.isalnum() else p for (a, b), p in zip(ranges, parts, strict=True)]
     if not negated and all("0" <= a <= b <= "9" for a, b in ranges):
         return ("" if ranges == [("0", "9")] else " " + ", ".join(parts)), "digit"
     return ", ".join(singles), "char"
@@ -679,8 +679,9 @@ def _domain_problems(doc: dict[str, Any]) -> list[FieldProblem]:
     seen: dict[str, int] = {}
     for i, item in enumerate(doc["items"]):
         if item["itemNo"] in seen:
+            first = seen[item["itemNo"]]
             out.append(FieldProblem(f"/items/{i}/itemNo",
-                                    f"duplicate itemNo {item['itemNo']!r} (also /items/{seen[item['itemNo']]})"))
+                                    f"duplicate itemNo {item['itemNo']!r} (also /items/{first})"))
         seen.setdefault(item["itemNo"], i)
     for i, m in enumerate(doc.get("materials") or []):
         for j, ref in enumerate(m.get("itemNos") or []):

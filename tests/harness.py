@@ -240,7 +240,7 @@ class SendLog:
         out = []
         for reqs in by_key.values():
             reqs = sorted(reqs, key=lambda e: e["start"])
-            for a, b in zip(reqs, reqs[1:]):
+            for a, b in zip(reqs, reqs[1:], strict=False):
                 if b["start"] < (a["end"] if a["end"] is not None else float("inf")):
                     out.append((a, b))
         return out
@@ -434,7 +434,7 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
                                              headers={"Content-Type": "application/json"}) as r:
                             status = r.status
                             doc = await r.json(content_type=None)
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         report.client_retries += 1
                         await asyncio.sleep(0.1)
                         continue

@@ -126,8 +126,8 @@ def test_command_line_shows_beijing_time(tmp_path: Path) -> None:
         claims = await store.claim_due("w", limit=5, lease_seconds=30, now=STARTED)
         [c] = claims  # TZ3 waits until RETRY_AT
         assert await store.finish_attempt(c, worker="w", started_at=STARTED, outcome="permanent",
-                                          state=DeliveryState.DEAD, next_attempt_at=None, partner_code="40003",
-                                          message="rejected", now=FINISHED)
+                                          state=DeliveryState.DEAD, next_attempt_at=None,
+                                          partner_code="40003", message="rejected", now=FINISHED)
         dlq = DeadLetters(store)
         await dlq.record(actor="ops", action="note", target=c.delivery.id, detail={})
         await store.close()

@@ -82,7 +82,7 @@ def test_copy_of_the_shipped_file_elsewhere_finds_the_shipped_contracts(
     assert s.path(s.schemas_dir) == ROOT / "schemas"
     contracts = load_contracts(s)
     assert contracts.mappings.mappings_dir == ROOT / "mappings"
-    for name, p in s.partners.items():
+    for p in s.partners.values():
         assert contracts.mappings.get(p.mapping, p.mapping_version) is not None
         for key in FILE_OPTIONS & p.options.keys():  # absolute, and there: no cwd involved
             assert Path(p.options[key]).is_absolute() and Path(p.options[key]).is_file(), key

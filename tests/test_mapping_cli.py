@@ -170,4 +170,5 @@ def test_check_flags_code_values_that_do_not_fit_an_xsd_type(tmp_path: Path) -> 
     """)
     r = run("check", "--mappings", str(tmp_path), "--schemas", str(fx))
     assert r.exit_code == 1
-    assert "m.yaml:6: error: line[].qty: type mismatch: code table qty yields 'many', not valid xs:int" in r.output
+    assert ("m.yaml:6: error: line[].qty: type mismatch: code table qty yields 'many', "
+            "not valid xs:int") in r.output

@@ -4,7 +4,7 @@ and both directions always produce schema-valid documents."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max
     lambda s: s.strip().strip("\u200b\u200c\u200d\u2060\ufeff").strip() != "")
 region = st.from_regex(r"[1-8][0-9]{5}([0-9]{6})?", fullmatch=True)
 code = st.from_regex(r"[A-Za-z0-9]{1,30}", fullmatch=True)
-offsets = st.sampled_from([timezone(timedelta(hours=8)), timezone.utc, timezone(timedelta(hours=-5))])
+offsets = st.sampled_from([timezone(timedelta(hours=8)), UTC, timezone(timedelta(hours=-5))])
 
 
 @st.composite
@@ -67,9 +67,12 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
         case["materials"] = mats
     lics = []
     for _ in range(draw(st.integers(0, 3))):
-        lics.append({"licenceId": "1.2.156.3005.2." + draw(st.from_regex(r"[0-9A-Za-z.]{4,20}", fullmatch=True)),
-                     "typeCode": "11110000000012343B" + draw(st.from_regex(r"[0-9]{3}", fullmatch=True)),
-                     "name": draw(text), "holderType": "111", "holderCertNo": draw(st.from_regex(r"[0-9X]{5,18}", fullmatch=True))})
+        lics.append({
+            "licenceId": "1.2.156.3005.2." + draw(st.from_regex(r"[0-9A-Za-z.]{4,20}",
+                                                                fullmatch=True)),
+            "typeCode": "11110000000012343B" + draw(st.from_regex(r"[0-9]{3}", fullmatch=True)),
+            "name": draw(text), "holderType": "111",
+            "holderCertNo": draw(st.from_regex(r"[0-9X]{5,18}", fullmatch=True))})
     if lics:
         case["elicences"] = lics
     return case

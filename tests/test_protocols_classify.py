@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import aiohttp
 import pytest
@@ -26,7 +25,7 @@ from gateway.protocols.classify import (
     retry_after,
 )
 
-NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 R, P, D = OutcomeKind.RETRYABLE, OutcomeKind.PERMANENT, OutcomeKind.DELIVERED
 
 
@@ -153,7 +152,7 @@ def response_error(cls: type[aiohttp.ClientResponseError], status: int,
 
 
 EXCEPTIONS: list[tuple[str, Exception, OutcomeKind, str]] = [
-    ("asyncio timeout", asyncio.TimeoutError(), R, "timeout"),
+    ("asyncio timeout", TimeoutError(), R, "timeout"),
     ("builtin timeout", TimeoutError("read"), R, "timeout"),
     ("aiohttp server timeout", aiohttp.ServerTimeoutError("Timeout on reading data"), R, "timeout"),
     ("aiohttp connection timeout", aiohttp.ConnectionTimeoutError("connect"), R, "timeout"),

@@ -85,7 +85,8 @@ def test_one_parser_per_thread():
     import threading
     seen = []
     t = threading.Thread(target=lambda: seen.append(safexml.parser()))
-    t.start(); t.join()
+    t.start()
+    t.join()
     assert seen[0] is not safexml.parser()
 
 
@@ -226,7 +227,8 @@ def outside(tmp_path):
     d = tmp_path / "elsewhere"
     d.mkdir()
     (d / "o.xsd").write_text(_xsd('<xs:simpleType name="t"><xs:restriction base="xs:string"/>'
-                                  "</xs:simpleType>").replace("<xs:schema ", '<xs:schema targetNamespace="urn:o" '))
+                                  "</xs:simpleType>").replace(
+        "<xs:schema ", '<xs:schema targetNamespace="urn:o" '))
     return d / "o.xsd"
 
 

@@ -1,6 +1,7 @@
 """``gateway mapping …``: the tools integration engineers use on mappings every day.
 
-Every command takes ``--mappings`` and ``--schemas`` (defaults ``mappings`` and ``schemas``, relative to the working directory).
+Every command takes ``--mappings`` and ``--schemas`` (defaults ``mappings`` and ``schemas``,
+relative to the working directory).
 Exit status: 0 ok, 1 findings or failures, 2 the mappings do not load.
 """
 

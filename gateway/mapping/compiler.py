@@ -275,7 +275,8 @@ class Compiler(XmlEmitter):
             if op == "in":
                 if not isinstance(lit, list):
                     raise self.err("in takes [value, [literal, ...]]", line)
-                return f"({v} in {self.bind(frozenset(lit) if all(isinstance(x, (str, int)) for x in lit) else tuple(lit))})"
+                hashable = all(isinstance(x, (str, int)) for x in lit)
+                return f"({v} in {self.bind(frozenset(lit) if hashable else tuple(lit))})"
             if op == "matches":
                 try:
                     rx = re.compile(str(lit))

@@ -85,8 +85,9 @@ class XmlEmitter:
                                line, key="@" + name)
             kind, qname = a.kind, a.name
             if _is_const(spec) and not constant_fits(a.type, _const_value(spec)):
+                expected = a.type.prefixed_name if a.type.name else "value"
                 self.report.mismatches.append((kpath, line, f"constant {_const_value(spec)!r} "
-                                               f"is not a valid {a.type.prefixed_name if a.type.name else 'value'}"))
+                                               f"is not a valid {expected}"))
         v = self.tmp()
         self.val(spec, line, scope, v, ind, kpath)
         self.emit(ind, f"if {v} is not None:")

@@ -3,9 +3,10 @@
 Foreign signals (HTTP statuses and ``Retry-After``, aiohttp/asyncio/ssl exceptions, SOAP fault
 codes, business codes) are translated here into :class:`~gateway.outcome.OutcomeKind` /
 :class:`~gateway.outcome.Outcome`, always keeping the partner's own code and message, so the retry
-policy and the breaker (:mod:`gateway.retry`) never see a foreign type. The rule of thumb: *retryable* when the same bytes may succeed later (the partner or
-the network is unwell, or the reply was lost or garbled — safe because every delivery carries an
-idempotency key); *permanent* when they cannot (we are refused, misconfigured, or have a bug).
+policy and the breaker (:mod:`gateway.retry`) never see a foreign type. The rule of thumb:
+*retryable* when the same bytes may succeed later (the partner or the network is unwell, or the
+reply was lost or garbled — safe because every delivery carries an idempotency key); *permanent*
+when they cannot (we are refused, misconfigured, or have a bug).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -88,8 +89,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when is None:  # pragma: no cover - older Pythons returned None for garbage
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    ref = now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    ref = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     return max((when - ref).total_seconds(), 0.0)
 
 
@@ -205,7 +206,7 @@ def classify_exception(exc: Exception, *, now: datetime | None = None) -> Outcom
     if isinstance(exc, aiohttp.ClientResponseError):
         headers = exc.headers if exc.headers is not None else {}
         out = outcome_from_http(exc.status, headers,
-                                now=now or datetime.now(timezone.utc),
+                                now=now or datetime.now(UTC),
                                 message=exc.message or f"HTTP {exc.status}")
         return out if out is not None else Outcome.retryable(f"unexpected reply: {text}",
                                                              http_status=exc.status)

@@ -22,10 +22,10 @@ class StyleOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-O = TypeVar("O", bound=StyleOptions)
+OptionsT = TypeVar("OptionsT", bound=StyleOptions)
 
 
-def parse_options(model: type[O], partner: str, options: Mapping[str, Any]) -> O:
+def parse_options(model: type[OptionsT], partner: str, options: Mapping[str, Any]) -> OptionsT:
     """``options`` validated into ``model``; ``ConfigError`` naming the key of the first problem."""
     try:
         return model.model_validate(dict(options))

@@ -301,7 +301,8 @@ def build_fault(version: SoapVersion, code: str, reason: str, *, subcode: etree.
             etree.SubElement(f, etree.QName(ns, "Detail")).append(detail)
     else:
         f = etree.Element(etree.QName(ns, "Fault"), nsmap={"soap": ns})
-        etree.SubElement(f, "faultcode").text = "soap:" + {"Sender": "Client", "Receiver": "Server"}.get(code, code)
+        soap11_code = {"Sender": "Client", "Receiver": "Server"}.get(code, code)
+        etree.SubElement(f, "faultcode").text = "soap:" + soap11_code
         etree.SubElement(f, "faultstring").text = reason
         if detail is not None:
             etree.SubElement(f, "detail").append(detail)

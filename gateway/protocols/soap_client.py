@@ -78,17 +78,17 @@ class BusinessResult:
     receipt: str | None
 
 
-O = TypeVar("O", bound=SoapOptions)
+OptionsT = TypeVar("OptionsT", bound=SoapOptions)
 
 
-class SoapClient(ABC, Generic[O]):
+class SoapClient(ABC, Generic[OptionsT]):
     """A :class:`~gateway.protocols.base.PartnerClient` for one operation of a vendored WSDL.
 
     Built at start-up (it loads the WSDL and schemas, synchronously); ``ConfigError`` names the
     partner's option or credential that is wrong.
     """
 
-    options_model: type[O]
+    options_model: type[OptionsT]
     """The style's options (a :class:`SoapOptions` model), validated from ``settings.options``."""
 
     def __init__(self, name: str, settings: PartnerSettings,
