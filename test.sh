@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/bootstrap.sh test
-# Lint first ([tool.ruff] in pyproject.toml): a finding fails the run before any test starts.
+# Lint and types first ([tool.ruff], [tool.mypy] in pyproject.toml: mypy --strict): a finding
+# fails the run before any test starts.
 .venv/bin/ruff check gateway tests bench
+.venv/bin/mypy gateway
 if ! .venv/bin/python - <<'PY' 2>/dev/null
 import socket; socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
 PY

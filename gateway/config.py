@@ -287,7 +287,8 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
-        line = e.problem_mark.line + 1 if getattr(e, "problem_mark", None) else None
+        mark = getattr(e, "problem_mark", None)  # a MarkedYAMLError's: where it went wrong
+        line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line) from e
     if not isinstance(raw, dict):
         raise ConfigError("top level must be a mapping", file=file)

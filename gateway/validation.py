@@ -356,7 +356,10 @@ def expected_words(schema: Any) -> str | None:
 def describe_error(e: ValidationError) -> str:
     """A jsonschema error as a sentence about the value at ``e.absolute_path``: what was
     expected, in words, and what came (shortened). No regular expressions."""
-    kw, want, got = e.validator, e.validator_value, e.instance
+    kw = e.validator
+    # Unset only on an error built by hand; every error a validator yields carries both
+    want: Any = e.validator_value
+    got: Any = e.instance
     schema = e.schema if isinstance(e.schema, dict) else {}
     if kw == "required":
         name = e.path[-1] if e.path else "?"

@@ -46,15 +46,15 @@ class JsonView:
 
     def child(self, node: Any, key: str) -> dict[str, Any] | None:
         """Schema of ``node[key]``; ``ANY`` for open objects; ``None`` if the name is unknown."""
-        node = self.resolve(node)
-        if node is ANY:
+        schema = self.resolve(node)
+        if schema is ANY:
             return ANY
-        props = self.properties(node)
+        props = self.properties(schema)
         if props is None:
-            declared = node.get("properties", {})
+            declared = schema.get("properties", {})
             if key in declared:
                 return self.resolve(declared[key])
-            extra = node.get("additionalProperties")
+            extra = schema.get("additionalProperties")
             return self.resolve(extra) if isinstance(extra, dict) else ANY
         if key in props:
             return self.resolve(props[key])

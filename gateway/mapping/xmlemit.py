@@ -12,6 +12,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.mapping.codegen_util import Scope, _const_value, _is_const, _join, _strip
+from gateway.mapping.codes import CodeTable
 from gateway.mapping.jsonview import ANY
 from gateway.mapping.xsdmodel import XNode, constant_fits, global_element
 from gateway.mapping.yamlload import LDict
@@ -31,7 +32,7 @@ class XmlEmitter:
     source: Any
     report: Any
     xsd_loader: Any
-    tables: Any
+    tables: dict[str, CodeTable]
     element_pointer: Any
     element_scope: Any
     loop: Any
@@ -217,7 +218,7 @@ class XmlEmitter:
         decl = f'<?xml version="1.0" encoding="{enc}"?>' if spec.get("declaration", True) else ""
 
         def serialise(el: Any, _enc: str = enc, _py: str = py_enc, _decl: str = decl) -> str:
-            raw: Any = etree.tostring(el, encoding=_enc, xml_declaration=False)
+            raw = etree.tostring(el, encoding=_enc, xml_declaration=False)
             return _decl + raw.decode(_py)
         self.emit(ind, f"{var} = {self.bind(serialise, '_doc')}({d})")
         if xsd is not None:

@@ -23,7 +23,8 @@ class LDict(dict):  # type: ignore[type-arg]
     key_lines: dict[Any, int]
 
     def line_of(self, key: Any) -> int:
-        return getattr(self, "key_lines", {}).get(key, self.line)
+        lines: dict[Any, int] = getattr(self, "key_lines", {})
+        return lines.get(key, self.line)
 
 
 class LList(list):  # type: ignore[type-arg]

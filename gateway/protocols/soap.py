@@ -235,7 +235,7 @@ def parse_envelope(data: bytes, *, max_bytes: int = safexml.MAX_XML_BYTES) -> En
     q = etree.QName(root)
     version = _BY_NS.get(q.namespace or "")
     if q.localname != "Envelope" or version is None:
-        raise SoapError(f"not a SOAP envelope: root is {root.tag}")
+        raise SoapError(f"not a SOAP envelope: root is {q.text}")
     header = root.find(f"{{{version.ns}}}Header")
     body = root.find(f"{{{version.ns}}}Body")
     if body is None:
@@ -292,8 +292,11 @@ def build_fault(version: SoapVersion, code: str, reason: str, *, subcode: etree.
         c.text = f"env:{code}"
         if subcode is not None:
             sc = etree.SubElement(code_el, etree.QName(ns, "Subcode"))
-            v = etree.SubElement(sc, etree.QName(ns, "Value"), nsmap={"p": subcode.namespace})
-            v.text = f"p:{subcode.localname}"
+            if subcode.namespace:
+                v = etree.SubElement(sc, etree.QName(ns, "Value"), nsmap={"p": subcode.namespace})
+                v.text = f"p:{subcode.localname}"
+            else:  # an unqualified subcode needs no prefix
+                etree.SubElement(sc, etree.QName(ns, "Value")).text = subcode.localname
         t = etree.SubElement(etree.SubElement(f, etree.QName(ns, "Reason")), etree.QName(ns, "Text"))
         t.set(f"{{{XML_NS}}}lang", lang)
         t.text = reason

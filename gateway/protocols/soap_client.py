@@ -144,7 +144,7 @@ class SoapClient(ABC, Generic[OptionsT]):
         """Classify a fault-free reply by the business code the style reads from it."""
         output = env.body[0]
         if output.tag != self.operation.output_qname.text:
-            return Outcome.retryable(f"malformed reply: unexpected {output.tag}",
+            return Outcome.retryable(f"malformed reply: unexpected {etree.QName(output).text}",
                                      http_status=status)
         got = self.read_result(output, status)
         if isinstance(got, Outcome):

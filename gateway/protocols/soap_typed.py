@@ -123,7 +123,8 @@ class TypedSoapClient(SoapClient[TypedOptions]):
                                  f"got {type(payload).__name__}")
             body = copy.deepcopy(root)
         if body.tag != op.input_qname.text:
-            raise ValueError(f"payload is {body.tag}, operation {op.name} takes {op.input_qname}")
+            raise ValueError(f"payload is {etree.QName(body).text}, operation {op.name} takes "
+                             f"{op.input_qname}")
         if self.body_schema is not None:
             errors = safexml.schema_errors(self.body_schema, body)
             if errors:

@@ -34,7 +34,7 @@ Credentials: ``auth_code`` (and ``username``/``password`` with ``wsse: digest``)
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import aiohttp
 from lxml import etree
@@ -94,9 +94,9 @@ def encode_inner(root: etree._Element, encoding: str, *, reject_rare: bool) -> s
                         text.encode(encoding)
                     except UnicodeEncodeError as e:
                         bad = text[e.start:e.end]
-                        raise ValueError(f"{el.tag} holds U+{ord(bad[0]):04X}, which "
+                        raise ValueError(f"{etree.QName(el).text} holds U+{ord(bad[0]):04X}, which "
                                          f"{encoding} cannot carry") from None
-    body = cast(bytes, etree.tostring(root, encoding=encoding, xml_declaration=False))
+    body = etree.tostring(root, encoding=encoding, xml_declaration=False)
     # GB18030 decodes every GBK/GB2312 byte sequence, and the rest are ASCII references.
     codec = "gb18030" if encoding.lower() in safexml.GBK_FAMILY else encoding
     return (declaration(encoding) + body).decode(codec)

@@ -54,7 +54,7 @@ _SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas"
 _REFUSED = "external reference refused: documents may not load DTDs, entities or other files"
 
 
-class _RefuseAll(etree.Resolver):  # type: ignore[misc]
+class _RefuseAll(etree.Resolver):
     """Asked whenever libxml2 wants another document; never lets it have one."""
 
     def resolve(self, url: str, pubid: str, context: object) -> None:  # type: ignore[override]
@@ -202,10 +202,10 @@ def schema_errors(schema: etree.XMLSchema, root: etree._Element, limit: int = 5)
     """Validate and return at most ``limit`` readable messages (empty list = valid)."""
     if schema.validate(root):
         return []
-    return [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:limit]]  # type: ignore[call-overload]
+    return [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:limit]]
 
 
 def to_bytes(root: etree._Element, *, encoding: str = "utf-8", declaration: bool = True) -> bytes:
     """Serialise. With a non-Unicode ``encoding``, characters it cannot hold become numeric
     character references (``&#134071;``) — lossless by construction, never a ``?``."""
-    return cast(bytes, etree.tostring(root, encoding=encoding, xml_declaration=declaration))
+    return etree.tostring(root, encoding=encoding, xml_declaration=declaration)

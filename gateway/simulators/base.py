@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 COMMON_MODES = {"ok", "delay", "http500", "reset"}
 
@@ -198,7 +199,7 @@ HOSTILE = {"redirect": _redirect, "oversized": _oversized, "deep": _deep, "raw":
 
 
 @web.middleware
-async def _split_replies(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _split_replies(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Send a ``split`` answer's bytes in two TCP pieces, ``delay`` seconds apart."""
     resp = await handler(request)
     delay = request.get(_SPLIT)

@@ -102,7 +102,7 @@ def _not_understood(env: soap.Envelope) -> str | None:
     for h in env.headers:
         mu = h.get(f"{{{soap.SOAP12_NS}}}mustUnderstand", "false").strip()
         if mu in {"1", "true"} and h.tag not in UNDERSTOOD:
-            return h.tag
+            return etree.QName(h).text
     return None
 
 

@@ -173,9 +173,9 @@ def records(pkg: etree._Element) -> list[dict[str, Any]]:
                     if c.tag == "LBDQ":
                         joint["LBDQ"].append({x.tag: x.text for x in c})
                     else:
-                        joint[c.tag] = c.text
+                        joint[str(c.tag)] = c.text  # parsed: a tag is always text
                 d["LBXX"] = joint
             else:
-                d[f.tag] = f.text
+                d[str(f.tag)] = f.text
         out.append(d)
     return out
