@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from gateway.case_log import CaseEvent, case_event
 from gateway.domain.names import describe_fix, normalise_middle_dots
 from gateway.domain.regions import normalise as normalise_region
 from gateway.errors import ConflictError, FieldProblem, InputError, NoRouteError, ValidationFailed
@@ -221,6 +222,10 @@ class Intake:
         result = await self.store.submit_case(new)
         if not result.created:  # submitted before (or concurrently): same body, or a conflict
             self._same_or_conflict(result.case.body, result.case.body_hash, case, digest, result)
+        else:  # committed: the case's first two steps in the log (gateway.case_log)
+            case_event(CaseEvent.ACCEPTED, correlation_id=correlation_id, case_id=result.case.id)
+            case_event(CaseEvent.ROUTED, correlation_id=correlation_id, case_id=result.case.id,
+                       partners=[d.partner for d in new.deliveries])
         return Accepted(result, warnings)
 
     @staticmethod

@@ -27,14 +27,15 @@ from typing import Any
 
 import structlog
 
+from gateway.case_log import CaseEvent, case_event
 from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, PermanentError, StoreError
+from gateway.mapping.context import delivery_context
 from gateway.metrics import Metrics
 from gateway.outcome import Outcome
 from gateway.partner_gates import PartnerGates
 from gateway.protocols.base import PartnerClient
 from gateway.retry.policy import RetryPolicy, decide
-from gateway.mapping.context import delivery_context
 from gateway.routing import view as _routing_view
 from gateway.runtime import ContractsHolder
 from gateway.store import Claim, DeliveryState, Store
@@ -196,6 +197,10 @@ class Worker:
                         "took it over); result dropped, not counted by the breaker", d.id)
             self.gates.forget_probe(d.partner)
             return
+        case_event(CaseEvent.after(decision.kind), correlation_id=claim.correlation_id,
+                   delivery_id=d.id, partner=d.partner, attempt=d.attempts + 1,
+                   outcome=outcome.kind.value, code=outcome.partner_code,
+                   http_status=outcome.http_status, next_attempt_at=decision.next_attempt_at)
         if state is not DeliveryState.PENDING:
             self.metrics.finished.labels(d.partner, state).inc()
         expires = d.lease_expires_at

@@ -2,7 +2,9 @@
 
 Operators list them, replay them (one, a filter, or all; optionally with the current mapping
 version) or discard them. Nothing is deleted: a discarded delivery stays, marked ``discarded``
-with partner status VOIDED, and every action is written to ``operator_actions``.
+with partner status VOIDED, and every action is written to ``operator_actions`` and, once
+committed, logged as the case's ``delivery.replayed`` / ``delivery.discarded`` event
+(:mod:`gateway.case_log`; the operator and the reason stay in the audit table).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.case_log import CaseEvent, case_event
 from gateway.status import CaseStatus
 from gateway.store.models import cases, deliveries, operator_actions
 from gateway.store.repository import (
@@ -78,7 +81,7 @@ class DeadLetters:
     async def replay(self, f: DeadLetterFilter, *, actor: str, reason: str,
                      current_mapping: bool = False, now: datetime | None = None) -> list[str]:
         """Put matching dead letters back in the queue with a fresh retry budget."""
-        return await self._act(f, "replay", actor, reason, now, {
+        return await self._act(f, CaseEvent.REPLAYED, actor, reason, now, {
             "state": DeliveryState.PENDING, "attempts_base": deliveries.c.attempts,
             "first_attempt_at": None, "replays": deliveries.c.replays + 1,
             **({"mapping_version": None} if current_mapping else {}),
@@ -87,27 +90,37 @@ class DeadLetters:
     async def discard(self, f: DeadLetterFilter, *, actor: str, reason: str,
                       now: datetime | None = None) -> list[str]:
         """Mark matching dead letters as given up (kept, never deleted)."""
-        return await self._act(f, "discard", actor, reason, now,
+        return await self._act(f, CaseEvent.DISCARDED, actor, reason, now,
                                {"state": DeliveryState.DISCARDED,
                                 "partner_status": CaseStatus.VOIDED}, {})
 
-    async def _act(self, f: DeadLetterFilter, action: str, actor: str, reason: str,
+    async def _act(self, f: DeadLetterFilter, event: CaseEvent, actor: str, reason: str,
                    now: datetime | None, values: dict[str, Any],
                    detail: dict[str, Any]) -> list[str]:
         if f.is_empty():
             raise ValueError("name the dead letters: ids, a filter, or everything")
         now = now or utcnow()
+        action = "replay" if event is CaseEvent.REPLAYED else "discard"
         async with self.store.db.write(f"{action} dead letters") as conn:
-            ids = list((await conn.execute(
-                select(deliveries.c.id).where(f.where()).with_for_update())).scalars())
-            if not ids:
+            rows = (await conn.execute(
+                select(deliveries.c.id, deliveries.c.case_id, deliveries.c.partner,
+                       deliveries.c.attempts, deliveries.c.last_outcome)
+                .where(f.where()).with_for_update())).all()
+            if not rows:
                 return []
+            ids = [r.id for r in rows]
             await conn.execute(update(deliveries).where(
                 deliveries.c.id.in_(ids), deliveries.c.state == DeliveryState.DEAD).values(
                 next_attempt_at=now, updated_at=now, **values))
             await conn.execute(operator_actions.insert(), [
                 {"at": now, "actor": actor, "action": action, "target": i,
                  "detail": {"reason": reason, **detail}} for i in ids])
+            correlation = dict((await conn.execute(
+                select(cases.c.id, cases.c.correlation_id)
+                .where(cases.c.id.in_({r.case_id for r in rows})))).tuples().all())
+        for r in rows:  # committed: the attempt named is the one that parked it
+            case_event(event, correlation_id=correlation[r.case_id], delivery_id=r.id,
+                       partner=r.partner, attempt=r.attempts, outcome=r.last_outcome)
         return ids
 
     async def record(self, *, actor: str, action: str, target: str | None,
