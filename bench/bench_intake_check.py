@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import load_settings
+from gateway.contracts import load_contracts
 from gateway.intake import (PLACEHOLDER_CASE_ID, PLACEHOLDER_DELIVERY_ID, deliverability_problems,
                             normalise)
 from gateway.mapping.context import delivery_context
 from gateway.routing.view import delivery_view
-from gateway.runtime import load_contracts
 from gateway.validation import CaseValidator, parse_json
 
 ROOT = Path(__file__).resolve().parent.parent

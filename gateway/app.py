@@ -18,13 +18,13 @@ from gateway.api import admin, cases, ops
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problems_middleware
 from gateway.config import Settings
+from gateway.contracts import ContractsHolder, load_contracts, reload_contracts
 from gateway.errors import ConfigError
 from gateway.intake import Intake
 from gateway.logs import protect_secrets
 from gateway.metrics import Metrics
 from gateway.partner_gates import PartnerGates
 from gateway.protocols import PartnerClient, create_client
-from gateway.runtime import ContractsHolder, load_contracts, reload_contracts
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade

@@ -37,8 +37,8 @@ from gateway.store import NewCase, NewDelivery, Store, SubmitResult
 from gateway.validation import CaseValidator, diff_paths, parse_json
 
 if TYPE_CHECKING:
+    from gateway.contracts import Contracts, ContractsHolder
     from gateway.routing.plan import RoutingPlan as Plan
-    from gateway.runtime import Contracts, ContractsHolder
 
 BEIJING = timezone(timedelta(hours=8))
 OFFLOAD_BYTES = 64 * 1024

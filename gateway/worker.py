@@ -29,6 +29,7 @@ import structlog
 
 from gateway.case_log import CaseEvent, case_event
 from gateway.config import Settings
+from gateway.contracts import ContractsHolder
 from gateway.errors import ConfigError, GatewayError, PermanentError, StoreError
 from gateway.mapping.context import delivery_context
 from gateway.metrics import Metrics
@@ -37,7 +38,6 @@ from gateway.partner_gates import PartnerGates
 from gateway.protocols.base import PartnerClient
 from gateway.retry.policy import RetryPolicy, decide
 from gateway.routing import view as _routing_view
-from gateway.runtime import ContractsHolder
 from gateway.store import Claim, DeliveryState, Store
 from gateway.store.types import utcnow
 

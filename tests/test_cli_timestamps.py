@@ -16,8 +16,8 @@ from gateway.api import cases
 from gateway.api.keys import CONTRACTS, STORE
 from gateway.cli import main
 from gateway.config import load_settings
+from gateway.contracts import ContractsHolder, load_contracts
 from gateway.retry.breaker import BreakerSnapshot, BreakerState
-from gateway.runtime import ContractsHolder, load_contracts
 from gateway.store import Store, create_engine
 from gateway.store.dlq import DeadLetters
 from gateway.store.migrate import upgrade

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from gateway.config import FILE_OPTIONS, load_settings
+from gateway.contracts import load_contracts
 from gateway.errors import ConfigError
 from gateway.protocols import soap_typed, soap_xml_string
-from gateway.runtime import load_contracts
 
 ROOT = Path(__file__).resolve().parent.parent
 

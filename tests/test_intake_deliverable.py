@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 import gateway.intake
 from gateway.api.keys import STORE
 from gateway.config import load_settings
+from gateway.contracts import ContractsHolder, load_contracts
 from gateway.intake import Intake, Undeliverable, deliverability_problems
-from gateway.runtime import ContractsHolder, load_contracts
 from gateway.store.models import cases
 from gateway.validation import CaseValidator
 from tests.conftest import ROOT, create_pg_database, drop_pg_database

@@ -27,11 +27,11 @@ import structlog
 from sqlalchemy.exc import DataError
 
 from gateway.config import load_settings
+from gateway.contracts import ContractsHolder, load_contracts
 from gateway.logs import configure
 from gateway.metrics import Metrics
 from gateway.partner_gates import PartnerGates
 from gateway.protocols import create_client
-from gateway.runtime import ContractsHolder, load_contracts
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.db import translated

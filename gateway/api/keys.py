@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.config import Settings
+from gateway.contracts import ContractsHolder
 from gateway.intake import Intake
 from gateway.metrics import Metrics
-from gateway.runtime import ContractsHolder
 from gateway.store import Store
 from gateway.worker import Worker
 

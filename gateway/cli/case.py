@@ -25,7 +25,7 @@ def case() -> None:
 @click.argument("case_id")
 def case_show(config: str | None, database_url: str | None, case_id: str) -> None:
     """Print a case, its deliveries and their attempt history as JSON."""
-    from gateway.runtime import load_contracts
+    from gateway.contracts import load_contracts
     from gateway.views import case_doc, dumps
     s = read_settings(config, database_url)
 
