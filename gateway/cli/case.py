@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gateway.cli.database import on_store
-from gateway.cli.options import config_and_database, read_settings
+from gateway.cli.options import config_and_database, config_error, read_settings
+from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
     from gateway.store import Store
@@ -36,7 +37,10 @@ def case_show(config: str | None, database_url: str | None, case_id: str) -> Non
             if found is not None:
                 found = await store.get_case(found.id, with_history=True)
         return case_doc(found, load_contracts(s).mappings) if found else None
-    doc = on_store(s, find, readonly=True)
+    try:
+        doc = on_store(s, find, readonly=True)
+    except ConfigError as e:  # the mappings the view reads do not load
+        raise config_error(e) from None
     if doc is None:
         raise click.ClickException(f"no case with id or application number {case_id}")
     click.echo(dumps(doc, indent=2))
