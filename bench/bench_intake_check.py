@@ -1,7 +1,7 @@
 """What intake pays to accept only what can be delivered (issue 10 §3).
 
 For each sample case: the render and validation of every planned delivery exactly as intake does
-it (:func:`gateway.intake.deliverability_problems`: delivery view, compiled mapping, partner
+it (:func:`gateway.intake.accept.deliverability_problems`: delivery view, compiled mapping, partner
 schema), per case and per delivery, next to the rest of intake before the database (parse,
 schema and domain checks, normalisation, routing). Then per partner: render and validate apart.
 
@@ -20,11 +20,11 @@ from typing import Any
 
 from gateway.config import load_settings
 from gateway.contracts import load_contracts
-from gateway.intake import (PLACEHOLDER_CASE_ID, PLACEHOLDER_DELIVERY_ID, deliverability_problems,
+from gateway.intake.accept import (PLACEHOLDER_CASE_ID, PLACEHOLDER_DELIVERY_ID, deliverability_problems,
                             normalise)
 from gateway.mapping.context import delivery_context
 from gateway.routing.view import delivery_view
-from gateway.validation import CaseValidator, parse_json
+from gateway.intake.validation import CaseValidator, parse_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

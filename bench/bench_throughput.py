@@ -35,10 +35,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.intake import normalise  # noqa: E402
+from gateway.intake.accept import normalise  # noqa: E402
 from gateway.mapping import MappingRegistry  # noqa: E402
 from gateway.protocols.envelopes import national_plain  # noqa: E402
-from gateway.worker import delivery_view  # noqa: E402
+from gateway.delivery.worker import delivery_view  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "cases" / "01-person-shanghai-social-security.json"
 PATH = "/api/v1/cross-province/cases"

@@ -20,16 +20,16 @@ from gateway.api.problems import problems_middleware
 from gateway.config import Settings
 from gateway.contracts import ContractsHolder, load_contracts, reload_contracts
 from gateway.errors import ConfigError
-from gateway.intake import Intake
-from gateway.logs import protect_secrets
-from gateway.metrics import Metrics
-from gateway.partner_gates import PartnerGates
+from gateway.intake.accept import Intake
+from gateway.observability.logs import protect_secrets
+from gateway.observability.metrics import Metrics
+from gateway.delivery.gates import PartnerGates
 from gateway.protocols import PartnerClient, create_client
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
-from gateway.validation import CaseValidator
-from gateway.worker import Worker
+from gateway.intake.validation import CaseValidator
+from gateway.delivery.worker import Worker
 
 log = logging.getLogger("gateway.app")
 

@@ -251,7 +251,7 @@ import sys
 from aiohttp import web
 from gateway.app import create_app
 from gateway.config import load_settings
-from gateway.logs import configure
+from gateway.observability.logs import configure
 configure("INFO")
 settings = load_settings(sys.argv[1])
 web.run_app(create_app(settings, worker_id=sys.argv[2], reload_on_sighup=True),

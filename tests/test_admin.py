@@ -131,9 +131,9 @@ async def test_an_instance_without_a_worker_shows_the_breaker_another_instance_o
     from datetime import UTC, datetime
 
     from gateway.api.keys import WORKER
-    from gateway.metrics import Metrics
+    from gateway.observability.metrics import Metrics
     from gateway.outcome import OutcomeKind
-    from gateway.partner_gates import PartnerGates
+    from gateway.delivery.gates import PartnerGates
     from gateway.store import Store, create_engine
     from gateway.store.breakers import BreakerRows
     settings = _hostile_settings(tmp_path, db_url)

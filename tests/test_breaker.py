@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config import BreakerSettings, PartnerSettings, Settings
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from gateway.outcome import OutcomeKind
-from gateway.partner_gates import PartnerGates
+from gateway.delivery.gates import PartnerGates
 from gateway.retry.breaker import (
     STATE_GAUGE,
     BreakerPolicy,

@@ -1,4 +1,4 @@
-"""The life of a case in the log (gateway/case_log.py): one structured event per step with the
+"""The life of a case in the log (gateway/observability/case_log.py): one structured event per step with the
 correlation id (accepted and routed with the case id; a delivery's steps with the delivery, the
 partner, the attempt and the outcome kind), and no personal data.
 
@@ -19,9 +19,9 @@ import pytest
 import structlog
 
 from gateway.api.keys import STORE
-from gateway.case_log import CaseEvent
+from gateway.observability.case_log import CaseEvent
 from gateway.config import load_settings
-from gateway.logs import configure
+from gateway.observability.logs import configure
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
 from tests.harness import Gateway, Simulator, write_config
 

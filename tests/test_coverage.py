@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gateway.intake import normalise
+from gateway.intake.accept import normalise
 from gateway.mapping import MappingRegistry
 from gateway.cli.mapping import mapping
 from gateway.routing import delivery_view

@@ -23,13 +23,13 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-import gateway.intake
+import gateway.intake.accept
 from gateway.api.keys import STORE
 from gateway.config import load_settings
 from gateway.contracts import ContractsHolder, load_contracts
-from gateway.intake import Intake, Undeliverable, deliverability_problems
+from gateway.intake.accept import Intake, Undeliverable, deliverability_problems
 from gateway.store.models import cases
-from gateway.validation import CaseValidator
+from gateway.intake.validation import CaseValidator
 from tests.conftest import ROOT, create_pg_database, drop_pg_database
 from tests.harness import Gateway, settings_for
 from tests.rawhttp import assert_problem
@@ -171,7 +171,7 @@ def test_refusals_come_from_the_same_render_the_worker_does(
 
 def test_intake_render_and_validate_costs_tens_of_microseconds_per_delivery() -> None:
     """Loose bound (shared 2-core machine): the figures are in bench/README.md."""
-    case = gateway.intake.normalise(sample("20-bundle-ten-items-jingjinji"))
+    case = gateway.intake.accept.normalise(sample("20-bundle-ten-items-jingjinji"))
     plan = CONTRACTS.current.routes.plan(case)
     assert len(plan.deliveries) == 7
     deliverability_problems(case, plan, CONTRACTS.current, case["applicationNo"])   # warm
@@ -297,7 +297,7 @@ async def test_a_case_accepted_before_a_contract_changed_is_still_answered_as_it
     status, _, first = await post(gw, body(case))
     assert status == 202
     from gateway.errors import FieldProblem
-    monkeypatch.setattr(gateway.intake, "deliverability_problems",
+    monkeypatch.setattr(gateway.intake.accept, "deliverability_problems",
                         lambda *a: [FieldProblem("/items/0/basicCode", "tianjin now refuses it")])
     status, _, again = await post(gw, body(case))
     assert status == 200 and again["id"] == first["id"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.config import load_settings
-from gateway.intake import normalise
+from gateway.intake.accept import normalise
 from gateway.mapping import MappingRegistry
 from gateway.routing import RouteTable, delivery_view
 from gateway.routing.view import item_regions, within

@@ -28,8 +28,8 @@ import structlog
 import yaml
 
 from gateway.api.keys import WORKER
-from gateway.logs import QUIET_LOGGERS
-from gateway.redaction import PLACEHOLDERS, REDACTED, clear_secrets, scrub
+from gateway.observability.logs import QUIET_LOGGERS
+from gateway.observability.redaction import PLACEHOLDERS, REDACTED, clear_secrets, scrub
 from tests.harness import (
     ROOT,
     Gateway,
@@ -105,7 +105,7 @@ def test_a_rendered_json_line_stays_valid_json() -> None:
 def test_a_broken_log_call_is_reported_without_its_arguments(
         capsys: pytest.CaptureFixture[str]) -> None:
     """The standard handler's error report prints the raw message and arguments to stderr."""
-    from gateway.logs import _Handler
+    from gateway.observability.logs import _Handler
     handler = _Handler(io.StringIO())
     record = logging.LogRecord("gateway.x", logging.ERROR, __file__, 1,
                                "applicant %s phone %s name %s", (ID_NO, PHONE), None)

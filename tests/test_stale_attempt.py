@@ -28,15 +28,15 @@ import aiohttp
 
 from gateway.config import Settings, load_settings
 from gateway.contracts import ContractsHolder, load_contracts
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from gateway.outcome import Outcome
-from gateway.partner_gates import PartnerGates
+from gateway.delivery.gates import PartnerGates
 from gateway.protocols import create_client
 from gateway.protocols.base import PartnerClient
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
-from gateway.worker import Worker
+from gateway.delivery.worker import Worker
 from tests.harness import (
     Gateway,
     LiveSimulator,

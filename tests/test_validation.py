@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from gateway.domain.checkdigits import (resident_id_check_char, resident_id_problem,
                                         uscc_check_char, uscc_problem)
 from gateway.errors import InputError
-from gateway.intake import body_hash, idempotency_key, normalise
-from gateway.validation import (CaseValidator, SchemaValidator, check_date, check_date_time,
-                                describe_pattern, diff_paths, ecma_regex, fast_validity,
-                                parse_json)
+from gateway.intake.accept import body_hash, idempotency_key, normalise
+from gateway.intake.validation import CaseValidator, SchemaValidator, diff_paths, parse_json
+from gateway.schemacheck import (check_date, check_date_time, describe_pattern, ecma_regex,
+                                 fast_validity)
 
 ROOT = Path(__file__).resolve().parent.parent
 V = CaseValidator(ROOT / "schemas" / "beijing" / "case.schema.json")

@@ -28,15 +28,15 @@ from sqlalchemy.exc import DataError
 
 from gateway.config import load_settings
 from gateway.contracts import ContractsHolder, load_contracts
-from gateway.logs import configure
-from gateway.metrics import Metrics
-from gateway.partner_gates import PartnerGates
+from gateway.observability.logs import configure
+from gateway.observability.metrics import Metrics
+from gateway.delivery.gates import PartnerGates
 from gateway.protocols import create_client
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.db import translated
 from gateway.store.migrate import upgrade
-from gateway.worker import Worker
+from gateway.delivery.worker import Worker
 from tests.harness import Gateway, LiveSimulator, db_rows, write_config
 
 LEASE = 300.0  # a delivery left to wait out its lease would take this long

@@ -21,8 +21,8 @@ from gateway.api.keys import CONTRACTS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problem
 from gateway.contracts import reload_contracts
 from gateway.errors import ConfigError, FieldProblem, InputError
-from gateway.jsoninput import parse_json, pointer, text_problems
-from gateway.partner_gates import shared_breakers
+from gateway.intake.jsoninput import parse_json, pointer, text_problems
+from gateway.delivery.gates import shared_breakers
 from gateway.store.breakers import BreakerRows
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
 from gateway.views import breaker_doc, dead_letter_doc, dumps

@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.api import params
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, STORE, WORKER
 from gateway.errors import InputError, NotFound
-from gateway.partner_gates import shared_breakers
+from gateway.delivery.gates import shared_breakers
 from gateway.store.breakers import BreakerRows
 from gateway.views import case_doc, dumps
 

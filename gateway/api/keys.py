@@ -6,10 +6,10 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.contracts import ContractsHolder
-from gateway.intake import Intake
-from gateway.metrics import Metrics
+from gateway.intake.accept import Intake
+from gateway.observability.metrics import Metrics
 from gateway.store import Store
-from gateway.worker import Worker
+from gateway.delivery.worker import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)

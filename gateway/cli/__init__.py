@@ -33,7 +33,7 @@ from gateway.cli.serve import demo, serve, simulate
 @click.option("--log-json", is_flag=True, help="Write logs as JSON lines.")
 def main(log_level: str, log_json: bool) -> None:
     """Cross-region interoperability gateway for government services."""
-    from gateway.logs import configure
+    from gateway.observability.logs import configure
     configure(log_level.upper(), json=log_json)
 
 

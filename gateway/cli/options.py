@@ -46,6 +46,6 @@ def read_settings(config: str | None, database_url: str | None = None) -> Settin
         raise config_error(e) from e
     if database_url:
         s = s.model_copy(update={"database": s.database.model_copy(update={"url": database_url})})
-    from gateway.logs import protect_secrets
+    from gateway.observability.logs import protect_secrets
     protect_secrets(s)
     return s

@@ -27,6 +27,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.mapping.codegen_util import Report, _join
+from gateway.schemacheck import describe_pattern
 
 Step = tuple[str, int]  # (repeated target path + "[]", 0-based position)
 
@@ -247,7 +248,6 @@ class XsdMessage:
 
 def xsd_words(message: str) -> XsdMessage:
     """A libxml2 schema-validation message about one element as words (no regex)."""
-    from gateway.validation import describe_pattern  # (no import cycle at module load)
     m = _ELEMENT.match(message)
     element = _local(m.group(1)) if m else None
     attribute = m.group(2) if m else None

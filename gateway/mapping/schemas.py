@@ -21,7 +21,7 @@ from gateway.errors import ConfigError, FieldProblem
 from gateway.mapping.jsonview import JsonView
 from gateway.mapping.xsdmodel import load_schema
 from gateway.protocols import xml as safexml
-from gateway.validation import describe_error, fast_validity, human_validator
+from gateway.schemacheck import describe_error, fast_validity, human_validator
 
 
 @dataclass
@@ -30,7 +30,7 @@ class JsonSchema:
     doc: dict[str, Any]
     view: JsonView
     validator: Any
-    #: compiled yes/no (:func:`gateway.validation.fast_validity`), None if not applicable
+    #: compiled yes/no (:func:`gateway.schemacheck.fast_validity`), None if not applicable
     fast: Any = None
 
     def errors(self, payload: Any) -> list[tuple[list[Any], str]]:

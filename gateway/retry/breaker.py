@@ -15,7 +15,7 @@ Why pure: several gateway instances share one breaker per partner through a data
 row holds :meth:`BreakerSnapshot.to_dict`; an instance reads it, applies :func:`allow` or
 :func:`record`, and writes the result back only if it changed (the functions return the *same*
 object when nothing changed) with a compare-and-set on ``version``
-(:class:`gateway.partner_gates.PartnerGates` does). Nothing here reads a clock: the caller passes
+(:class:`gateway.delivery.gates.PartnerGates` does). Nothing here reads a clock: the caller passes
 ``now``.
 
 A late outcome of a call sent before the breaker opened is ignored while OPEN; in HALF_OPEN any

@@ -4,7 +4,7 @@ Operators list them, replay them (one, a filter, or all; optionally with the cur
 version) or discard them. Nothing is deleted: a discarded delivery stays, marked ``discarded``
 with partner status VOIDED, and every action is written to ``operator_actions`` and, once
 committed, logged as the case's ``delivery.replayed`` / ``delivery.discarded`` event
-(:mod:`gateway.case_log`; the operator and the reason stay in the audit table).
+(:mod:`gateway.observability.case_log`; the operator and the reason stay in the audit table).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.case_log import CaseEvent, case_event
+from gateway.observability.case_log import CaseEvent, case_event
 from gateway.status import CaseStatus
 from gateway.store.models import cases, deliveries, operator_actions
 from gateway.store.repository import (

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.config import Settings
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from gateway.outcome import OutcomeKind
 from gateway.retry.breaker import (
     STATE_GAUGE,

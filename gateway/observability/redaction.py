@@ -11,7 +11,7 @@ bearer token; values next to a secret-sounding key (``password=``, ``"authCode":
 UUIDs (delivery and case ids) are matched first and kept whole, and every pattern needs a
 non-alphanumeric edge, so ids, hex digests and timestamps stay readable for correlation.
 Personal *names* have no pattern: they are kept out of logs by not logging bodies at all (no
-traceback locals, no SQL parameters — see :mod:`gateway.logs`).
+traceback locals, no SQL parameters — see :mod:`gateway.observability.logs`).
 """
 
 from __future__ import annotations

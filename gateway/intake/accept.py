@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from gateway.case_log import CaseEvent, case_event
+from gateway.observability.case_log import CaseEvent, case_event
 from gateway.domain.names import describe_fix, normalise_middle_dots
 from gateway.domain.regions import normalise as normalise_region
 from gateway.errors import ConflictError, FieldProblem, InputError, NoRouteError, ValidationFailed
@@ -34,7 +34,7 @@ from gateway.mapping import MappingError
 from gateway.mapping.context import delivery_context
 from gateway.routing.view import delivery_view
 from gateway.store import NewCase, NewDelivery, Store, SubmitResult
-from gateway.validation import CaseValidator, diff_paths, parse_json
+from gateway.intake.validation import CaseValidator, diff_paths, parse_json
 
 if TYPE_CHECKING:
     from gateway.contracts import Contracts, ContractsHolder
@@ -222,7 +222,7 @@ class Intake:
         result = await self.store.submit_case(new)
         if not result.created:  # submitted before (or concurrently): same body, or a conflict
             self._same_or_conflict(result.case.body, result.case.body_hash, case, digest, result)
-        else:  # committed: the case's first two steps in the log (gateway.case_log)
+        else:  # committed: the case's first two steps in the log (gateway.observability.case_log)
             case_event(CaseEvent.ACCEPTED, correlation_id=correlation_id, case_id=result.case.id)
             case_event(CaseEvent.ROUTED, correlation_id=correlation_id, case_id=result.case.id,
                        partners=[d.partner for d in new.deliveries])

@@ -8,7 +8,7 @@ phone numbers or credentials. Three rules keep it so, whatever the level and the
 * database drivers, SQLAlchemy and zeep are pinned at WARNING (aiosqlite logs each statement
   with its parameters at DEBUG, zeep each SOAP envelope), and a handler filter drops their lower
   records even if someone lowers the level again;
-* every event — ours and foreign stdlib records — passes :func:`gateway.redaction.redact_event`
+* every event — ours and foreign stdlib records — passes :func:`gateway.observability.redaction.redact_event`
   last, after the exception has been formatted.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from gateway.redaction import add_secrets, redact_event, scrub
+from gateway.observability.redaction import add_secrets, redact_event, scrub
 
 # Loggers that print SQL parameters or whole messages below WARNING (zeep's transports log every
 # SOAP envelope at DEBUG, WS-Security header included).

@@ -27,14 +27,14 @@ from typing import Any
 
 import structlog
 
-from gateway.case_log import CaseEvent, case_event
+from gateway.observability.case_log import CaseEvent, case_event
 from gateway.config import Settings
 from gateway.contracts import ContractsHolder
 from gateway.errors import ConfigError, GatewayError, PermanentError, StoreError
 from gateway.mapping.context import delivery_context
-from gateway.metrics import Metrics
+from gateway.observability.metrics import Metrics
 from gateway.outcome import Outcome
-from gateway.partner_gates import PartnerGates
+from gateway.delivery.gates import PartnerGates
 from gateway.protocols.base import PartnerClient
 from gateway.retry.policy import RetryPolicy, decide
 from gateway.routing import view as _routing_view
