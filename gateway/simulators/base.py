@@ -32,12 +32,15 @@ import contextlib
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from gateway.protocols import soap
+from gateway.protocols.xml import XmlError
 
 COMMON_MODES = {"ok", "delay", "http500", "reset"}
 
@@ -153,6 +156,29 @@ async def apply_common(request: web.Request, b: Behaviour) -> web.StreamResponse
         await request.read()  # a real server reads the request before it answers
         return await HOSTILE[b.mode](request, b)
     return None
+
+
+async def soap_request(
+        request: web.Request, state: SimulatorState, *,
+        too_large: Callable[[], web.StreamResponse],
+        malformed: Callable[[str], web.StreamResponse],
+) -> tuple[Behaviour, soap.Envelope] | web.StreamResponse:
+    """What every SOAP simulator does first: take the next behaviour (a common one is answered
+    here), read the whole body (one past ``client_max_size`` is answered by ``too_large``, in
+    SOAP like every other refusal) and parse the envelope through the hardened parser (one that
+    is not well-formed or not an envelope is answered by ``malformed(reason)``)."""
+    b = state.next_behaviour()
+    common = await apply_common(request, b)
+    if common is not None:
+        return common
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return too_large()
+    try:
+        return b, soap.parse_envelope(raw)
+    except XmlError as e:
+        return malformed(e.reason)
 
 
 _SPLIT = "sim_split_reply"

@@ -23,7 +23,7 @@ from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.soap_typed import CST
 from gateway.protocols.wsse import SECURITY, UsernameTokenVerifier, WsseError
-from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, apply_common
+from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, soap_request
 
 SCHEMAS = soap.PROJECT_ROOT / "schemas" / "hebei"
 HB = "http://zwfw.hebei.example/exchange/v1"
@@ -109,19 +109,14 @@ def _not_understood(env: soap.Envelope) -> str | None:
 async def _submit(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM_STATE]
     cfg = request.app[CONFIG]
-    b = state.next_behaviour()
-    common = await apply_common(request, b)
-    if common is not None:
-        return common
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:  # answered in SOAP, like every other refusal
-        return _fault("Sender", f"message larger than {MAX_BODY} bytes", "hb:MalformedMessage",
-                      status=413)
-    try:
-        env = soap.parse_envelope(raw)
-    except safexml.XmlError as e:
-        return _fault("Sender", f"malformed message: {e.reason}", "hb:MalformedMessage")
+    opened = await soap_request(
+        request, state,
+        too_large=lambda: _fault("Sender", f"message larger than {MAX_BODY} bytes",
+                                 "hb:MalformedMessage", status=413),
+        malformed=lambda why: _fault("Sender", f"malformed message: {why}", "hb:MalformedMessage"))
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    b, env = opened
     if env.version is not soap.SOAP12:
         return _fault("VersionMismatch", "SOAP 1.2 required", "hb:VersionMismatch")
     if (tag := _not_understood(env)) is not None:

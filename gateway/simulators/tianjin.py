@@ -20,7 +20,7 @@ from lxml import etree
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.soap_xml_string import encode_inner
-from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, apply_common
+from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, soap_request
 
 SCHEMAS = soap.PROJECT_ROOT / "schemas" / "tianjin"
 WSDL = SCHEMAS / "ExchangeService.wsdl"
@@ -104,18 +104,12 @@ async def _submit(request: web.Request) -> web.StreamResponse:
     cfg = request.app[CONFIG]
     if cfg["allowed_ips"] is not None and request.remote not in cfg["allowed_ips"]:
         return web.Response(status=403, text="403 Forbidden: address not on the allow-list")
-    b = state.next_behaviour()
-    common = await apply_common(request, b)
-    if common is not None:
-        return common
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:  # answered in SOAP, like every other refusal
-        return _fault("Sender", f"报文过大: 超过 {MAX_BODY} 字节")
-    try:
-        env = soap.parse_envelope(raw)
-    except safexml.XmlError as e:
-        return _fault("Sender", f"报文格式错误: {e.reason}")
+    opened = await soap_request(request, state,
+                             too_large=lambda: _fault("Sender", f"报文过大: 超过 {MAX_BODY} 字节"),
+                             malformed=lambda why: _fault("Sender", f"报文格式错误: {why}"))
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    b, env = opened
     if env.version is not soap.SOAP11:
         return _fault("VersionMismatch", "only SOAP 1.1 is supported")
     if b.mode == "fault_sender":
