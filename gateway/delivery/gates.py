@@ -150,8 +150,10 @@ class PartnerGates:
         for _ in range(3):
             if await self._write(partner, gate, new):
                 if new.state is BreakerState.OPEN:
-                    log.warning("breaker for %s opened until %s: %s", partner,
-                                new.open_until, detail)
+                    # the partner's text stays in the breaker row (admin API): it may quote
+                    # the case, and no pattern can redact a name
+                    log.warning("breaker for %s opened until %s after %s failures", partner,
+                                new.open_until, kind.value)
                 elif new.state is BreakerState.CLOSED:
                     log.info("breaker for %s closed again", partner)
                 gate.snap, gate.probe_mine = new, False
