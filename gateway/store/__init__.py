@@ -15,8 +15,10 @@ from gateway.store.repository import (
     SubmitResult,
 )
 from gateway.store.states import DeliveryState
+from gateway.store.statuses import Applied, Flag, Source, StatusEvent, StatusEvents
 
 __all__ = [
-    "CaseRecord", "Claim", "DeliveryRecord", "DeliveryState", "NewCase", "NewDelivery", "Store",
-    "SubmitResult", "create_engine", "is_sqlite",
+    "Applied", "CaseRecord", "Claim", "DeliveryRecord", "DeliveryState", "Flag", "NewCase",
+    "NewDelivery", "Source", "StatusEvent", "StatusEvents", "Store", "SubmitResult",
+    "create_engine", "is_sqlite",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -69,9 +70,20 @@ deliveries = Table(
     # counts attempts since ``attempts_base``; the attempt history itself is never rewritten.
     Column("attempts_base", Integer, nullable=False, server_default="0"),
     Column("replays", Integer, nullable=False, server_default="0"),
+    # What the partner says about the case since (gateway.store.statuses): the result code of a
+    # FINISHED case, the partner's time of the current status, and when a callback or a poll
+    # last told us anything (polling picks the deliveries nobody heard of for a while).
+    Column("result", String(16), nullable=True),
+    Column("status_at", UTCDateTime(), nullable=True),
+    Column("status_checked_at", UTCDateTime(), nullable=True),
+    # ``case``: a case sent to a partner (rendered from the case body); ``status_push``: a status
+    # event pushed to the city platform through the same outbox (rendered from ``payload``).
+    Column("kind", String(16), nullable=False, server_default="case"),
+    Column("payload", JSON, nullable=True),
     UniqueConstraint("idempotency_key"),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
     Index("ix_deliveries_case", "case_id"),
+    Index("ix_deliveries_status_poll", "partner", "state", "status_checked_at"),
 )
 
 attempts = Table(
@@ -111,4 +123,33 @@ operator_actions = Table(
     Column("target", String(64), nullable=True),
     Column("detail", JSON, nullable=False),
     Index("ix_operator_actions_target", "target"),
+)
+
+# Every status a partner reported, kept whether or not it moved its delivery (the case's
+# timeline). ``event_key`` is the partner's event id, or a hash of what identifies the report
+# (gateway.store.statuses.event_key): unique per partner, so a repeated callback is absorbed.
+# ``delivery_id`` (and ``case_id``) are null for an event that matched no case; ``flag`` says why
+# an event did not move its delivery (unmapped, unknown_case, regression, duplicate).
+status_events = Table(
+    "status_events", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.id", ondelete="CASCADE"), nullable=True),
+    Column("delivery_id", String(36), ForeignKey("deliveries.id", ondelete="CASCADE"),
+           nullable=True),
+    Column("partner", String(64), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("event_key", String(128), nullable=False),
+    Column("case_ref", String(200), nullable=True),
+    Column("partner_code", String(64), nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("result", String(16), nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("applied", Boolean(), nullable=False),
+    Column("flag", String(16), nullable=True),
+    Column("elicences", JSON, nullable=False),
+    Column("message", Text, nullable=True),
+    UniqueConstraint("partner", "event_key"),
+    Index("ix_status_events_case", "case_id", "received_at"),
+    Index("ix_status_events_delivery", "delivery_id"),
 )
