@@ -1,16 +1,46 @@
-"""Canonical case statuses, the never-regress rule, and the bundle's derived status (all pure).
+"""Canonical case statuses, the state machine of their transitions, and the bundle's derived status
+(all pure).
 
 Statuses are the exchange's semantic codes (DESIGN.md §4), never a vendor's numbers. A partner's
 codes are translated where its messages are mapped, by the one set of code tables,
 ``mappings/codes/status-*.yaml`` (a mapping names one: ``decode: status-vendor-numeric``), so
 what reaches this module is already canonical. Three decisions live here:
 
-``advance(current, incoming)``
-    Partners send duplicates and deliver events out of order, so an incoming status replaces the
-    current one only if it moves the case forward in ``RANK``. A terminal status never changes
-    (the first terminal wins). Equal rank is a sideways move (IN_REVIEW ⇄ SUSPENDED): the newer
-    event wins. The one legitimate step back — 补正 asked for again during review — is accepted
-    only when both events carry times and the incoming one is newer.
+The state machine: ``decide(current, incoming)`` / ``advance`` / ``settle``
+    Partners send duplicates and deliver events out of order, so an event moves a case only as
+    the grid below says, one rule per (current, incoming) pair (``TRANSITIONS``); ``decide``
+    returns the rule and whether it applied, ``advance`` just the status after it, ``settle``
+    the same for a status with its time, result code and e-licences::
+
+    current ↓ incoming →  SUB PRR PRP REC SUP ACC REV SUS FIN NAC WDR VOI
+    (none yet)              +   +   +   +   +   +   +   +   +   +   +   +
+    SUBMITTED               =   +   +   +   +   +   +   +   +   +   +   +
+    PRECHECK_RETURNED       x   =   u   u   u   u   u   u   +   +   +   +
+    PRECHECK_PASSED         x   x   =   +   +   +   +   +   +   +   +   +
+    RECEIVED                x   x   x   =   +   +   +   +   +   +   +   +
+    SUPPLEMENT_REQUIRED     x   x   x   x   =   u   u   u   +   +   +   +
+    ACCEPTED                x   x   x   x   r   =   +   +   +   +   +   +
+    IN_REVIEW               x   x   x   x   r   x   =   ~   +   +   +   +
+    SUSPENDED               x   x   x   x   r   x   ~   =   +   +   +   +
+    FINISHED                T   T   T   T   T   T   T   T   =   T   T   T
+    NOT_ACCEPTED            T   T   T   T   T   T   T   T   T   =   T   T
+    WITHDRAWN               T   T   T   T   T   T   T   T   T   T   =   T
+    VOIDED                  T   T   T   T   T   T   T   T   T   T   T   =
+
+    +  applied: the first status heard, a step forward in ``RANK``, or a terminal status
+       ending an open case (from anywhere; all terminal statuses share the top rank)
+    u  a step forward out of a wait for the applicant (预审退回, 补齐补正): applied unless the
+       two events' times prove it older (a stale event must not clear a newer request)
+    ~  sideways, IN_REVIEW ⇄ SUSPENDED: applied unless the times prove it older
+    r  补正 asked for again after 受理: the one legitimate step back, applied only when the
+       times prove the incoming event newer (without times it is taken for a late event)
+    =  a duplicate: absorbed
+    x  a step back: a late, out-of-order event, absorbed (ACCEPTED never returns to RECEIVED)
+    T  the case is terminal: nothing changes it, not even another terminal status (the first
+       terminal wins)
+
+    A 办结 carries its result code (APPROVED/DENIED) and e-licence ids; a repeated 办结 may add
+    a result or licences the first one lacked, never change a result (``settle``).
 
 ``derive_bundle(children, home)``
     A "一件事" bundle shows the applicant one status, derived from nothing but the case's
@@ -80,32 +110,181 @@ RANK: Mapping[CaseStatus, int] = MappingProxyType({
     S.VOIDED: 100,
 })
 
-#: Steps back that happen for real (补正 requested again during review), allowed only when
-#: event times prove the incoming event is newer.
-_REENTRY: frozenset[tuple[CaseStatus, CaseStatus]] = frozenset(
+def is_terminal(status: CaseStatus) -> bool:
+    return status in TERMINAL
+
+
+# -- the state machine ----------------------------------------------------------------------
+
+class Rule(StrEnum):
+    """Why a status event moves a case or not: one rule per (current, incoming) pair, the
+    ``TRANSITIONS`` grid, plus the two outcomes of a repeated 办结 (:func:`settle`)."""
+
+    FIRST = "first"            # nothing known yet: the first status is taken
+    FORWARD = "forward"        # further along in RANK
+    TERMINAL = "terminal"      # a terminal status ends an open case, from anywhere
+    UNBLOCK = "unblock"        # forward out of a wait for the applicant: not if proven older
+    SIDEWAYS = "sideways"      # IN_REVIEW ⇄ SUSPENDED: not if proven older
+    REENTRY = "reentry"        # 补正 asked for again after 受理: only if proven newer
+    DUPLICATE = "duplicate"    # the status the case already has
+    REGRESSION = "regression"  # a step back: a late, out-of-order event
+    FINAL = "final"            # the case is terminal: the first terminal wins
+    COMPLETES = "completes"    # a repeated 办结 that brings a result or licences not yet known
+    CONFLICT = "conflict"      # a repeated 办结 whose result contradicts the one recorded
+
+
+class When(StrEnum):
+    """Whether a rule applies, given what the two events' times prove."""
+
+    ALWAYS = "always"
+    UNLESS_OLDER = "unless_older"  # applied, except when both times are known and it is older
+    IF_NEWER = "if_newer"          # applied only when both times are known and it is newer
+    NEVER = "never"
+
+
+WHEN: Mapping[Rule, When] = MappingProxyType({
+    Rule.FIRST: When.ALWAYS, Rule.FORWARD: When.ALWAYS, Rule.TERMINAL: When.ALWAYS,
+    Rule.UNBLOCK: When.UNLESS_OLDER, Rule.SIDEWAYS: When.UNLESS_OLDER,
+    Rule.REENTRY: When.IF_NEWER,
+    Rule.DUPLICATE: When.NEVER, Rule.REGRESSION: When.NEVER, Rule.FINAL: When.NEVER,
+    Rule.COMPLETES: When.ALWAYS, Rule.CONFLICT: When.NEVER,
+})
+
+#: Steps back that happen for real (补正 requested again during review).
+REENTRIES: frozenset[tuple[CaseStatus, CaseStatus]] = frozenset(
     (cur, S.SUPPLEMENT_REQUIRED) for cur in (S.ACCEPTED, S.IN_REVIEW, S.SUSPENDED))
 
 
-def is_terminal(status: CaseStatus) -> bool:
-    return status in TERMINAL
+def _rule(current: CaseStatus | None, incoming: CaseStatus) -> Rule:
+    if current is None:
+        return Rule.FIRST
+    if incoming == current:
+        return Rule.DUPLICATE
+    if current in TERMINAL:
+        return Rule.FINAL
+    if incoming in TERMINAL:
+        return Rule.TERMINAL
+    if RANK[incoming] > RANK[current]:
+        return Rule.UNBLOCK if current in BLOCKING else Rule.FORWARD
+    if RANK[incoming] == RANK[current]:
+        return Rule.SIDEWAYS
+    if (current, incoming) in REENTRIES:
+        return Rule.REENTRY
+    return Rule.REGRESSION
+
+
+#: The legal transitions, one rule for every (current, incoming) pair; ``None`` is a case the
+#: partner has said nothing about yet. Rendered for people by :func:`transition_grid`.
+TRANSITIONS: Mapping[tuple[CaseStatus | None, CaseStatus], Rule] = MappingProxyType({
+    (cur, inc): _rule(cur, inc) for cur in (None, *CaseStatus) for inc in CaseStatus})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the machine made of one event: the ``rule`` that decided, whether it was
+    ``applied`` (the case moved, or its result was completed) and the ``status`` after it.
+    ``flag`` is the word a stored event carries when it changed nothing."""
+
+    rule: Rule
+    applied: bool
+    status: CaseStatus
+
+    @property
+    def flag(self) -> str | None:
+        if self.applied:
+            return None
+        if self.rule is Rule.DUPLICATE:
+            return "duplicate"
+        return "conflict" if self.rule is Rule.CONFLICT else "regression"
+
+
+def _proves(current_at: datetime | None, incoming_at: datetime | None) -> bool | None:
+    """True/False when both times are known and the incoming event is newer/not; else None."""
+    return None if current_at is None or incoming_at is None else incoming_at > current_at
+
+
+def decide(current: CaseStatus | None, incoming: CaseStatus, *,
+           current_at: datetime | None = None,
+           incoming_at: datetime | None = None) -> Verdict:
+    """The verdict on ``incoming`` arriving at a case in ``current``: the pair's rule from
+    ``TRANSITIONS``, applied as its ``WHEN`` says given the two events' times."""
+    rule = TRANSITIONS[(current, incoming)]
+    when, newer = WHEN[rule], _proves(current_at, incoming_at)
+    applied = (when is When.ALWAYS or (when is When.UNLESS_OLDER and newer is not False)
+               or (when is When.IF_NEWER and newer is True))
+    return Verdict(rule, applied, incoming if applied or current is None else current)
 
 
 def advance(current: CaseStatus | None, incoming: CaseStatus, *,
             current_at: datetime | None = None,
             incoming_at: datetime | None = None) -> CaseStatus:
-    """The status after ``incoming`` arrives: ``current`` or ``incoming``, never a regression."""
-    if current is None:
-        return incoming
-    if current in TERMINAL or incoming == current:
-        return current
-    newer = None if current_at is None or incoming_at is None else incoming_at > current_at
-    if incoming in TERMINAL or RANK[incoming] > RANK[current]:
-        return incoming
-    if RANK[incoming] == RANK[current]:
-        return current if newer is False else incoming
-    if (current, incoming) in _REENTRY and newer:
-        return incoming
-    return current
+    """The status after ``incoming`` arrives: ``current`` or ``incoming``, never a regression
+    (:func:`decide` says why)."""
+    return decide(current, incoming, current_at=current_at, incoming_at=incoming_at).status
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A case's (or one delivery's) status as the partner reported it: the status, the
+    partner's time of it, and for 办结 its result code and e-licence identifiers
+    (``1.2.156.3005.2.…``). A result belongs to FINISHED only: other statuses carry none (a
+    code a partner sends with them is dropped here, not carried forward)."""
+
+    status: CaseStatus
+    at: datetime | None = None
+    result: Result | None = None
+    elicences: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status is not S.FINISHED:
+            object.__setattr__(self, "result", None)
+            object.__setattr__(self, "elicences", ())
+        else:
+            object.__setattr__(self, "elicences", tuple(dict.fromkeys(self.elicences)))
+
+
+def settle(current: Progress | None, incoming: Progress) -> tuple[Progress, Verdict]:
+    """The progress after ``incoming``, and the verdict. Statuses move by :func:`decide`. A
+    repeated 办结 may complete what the first one left out (the result code, more licences:
+    partners often send the status before the result) but never changes a result already
+    recorded: APPROVED then DENIED is a ``CONFLICT``, kept as it was, for an operator."""
+    v = decide(None if current is None else current.status, incoming.status,
+               current_at=None if current is None else current.at, incoming_at=incoming.at)
+    if current is None or v.applied:
+        return incoming, v
+    if v.rule is not Rule.DUPLICATE or current.status is not S.FINISHED:
+        return current, v
+    if current.result and incoming.result and current.result is not incoming.result:
+        return current, Verdict(Rule.CONFLICT, False, current.status)
+    merged = Progress(current.status, current.at, current.result or incoming.result,
+                      (*current.elicences, *incoming.elicences))
+    if merged == current:
+        return current, v
+    return merged, Verdict(Rule.COMPLETES, True, current.status)
+
+
+#: Short column names for the grid (three letters each).
+ABBREV: Mapping[CaseStatus, str] = MappingProxyType({
+    S.SUBMITTED: "SUB", S.PRECHECK_RETURNED: "PRR", S.PRECHECK_PASSED: "PRP",
+    S.RECEIVED: "REC", S.SUPPLEMENT_REQUIRED: "SUP", S.ACCEPTED: "ACC", S.IN_REVIEW: "REV",
+    S.SUSPENDED: "SUS", S.FINISHED: "FIN", S.NOT_ACCEPTED: "NAC", S.WITHDRAWN: "WDR",
+    S.VOIDED: "VOI"})
+
+#: One character per rule in the grid.
+GRID_MARK: Mapping[Rule, str] = MappingProxyType({
+    Rule.FIRST: "+", Rule.FORWARD: "+", Rule.TERMINAL: "+", Rule.UNBLOCK: "u",
+    Rule.SIDEWAYS: "~", Rule.REENTRY: "r", Rule.DUPLICATE: "=", Rule.REGRESSION: "x",
+    Rule.FINAL: "T"})
+
+
+def transition_grid() -> str:
+    """``TRANSITIONS`` as the grid in this module's docstring (a test keeps the two equal)."""
+    lines = ["current ↓ incoming →  " + " ".join(ABBREV[s] for s in CaseStatus)]
+    for cur in (None, *CaseStatus):
+        name = "(none yet)" if cur is None else cur.value
+        lines.append(f"{name:<21}  " + " ".join(f" {GRID_MARK[TRANSITIONS[(cur, inc)]]} "
+                                                  for inc in CaseStatus).rstrip())
+    return "\n".join(lines)
 
 
 # -- bundle derivation ----------------------------------------------------------------------
