@@ -8,12 +8,13 @@ no partner's values: what a contract names (fields, codes, encodings) is configu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.errors import ConfigError
+from gateway.protocols.tif import TifSigner
 
 
 class StyleOptions(BaseModel):
@@ -50,4 +51,41 @@ def credential(partner: str, credentials: Mapping[str, str], key: str) -> str:
     return value
 
 
-__all__ = ["StyleOptions", "credential", "option_error", "parse_options"]
+class RequestAuth(Protocol):
+    """Signs one outgoing HTTP request with headers (fresh ones for every attempt)."""
+
+    def headers(self) -> dict[str, str]:
+        ...
+
+
+def _no_auth(partner: str, credentials: Mapping[str, str]) -> RequestAuth | None:
+    return None
+
+
+def _tif(partner: str, credentials: Mapping[str, str]) -> RequestAuth | None:
+    """The city platform's ``x-tif-*`` signature (:mod:`gateway.protocols.tif`): credentials
+    ``paasid`` and ``token``."""
+    return TifSigner(credential(partner, credentials, "paasid"),
+                     credential(partner, credentials, "token"))
+
+
+#: ``options.auth`` of an HTTP style → builder of its signer from the partner's credentials. A
+#: scheme is chosen by name in the configuration, never coded per partner.
+AUTH_SCHEMES: dict[str, Callable[[str, Mapping[str, str]], RequestAuth | None]] = {
+    "none": _no_auth,
+    "x-tif": _tif,
+}
+
+
+def request_auth(partner: str, scheme: str, credentials: Mapping[str, str]) -> RequestAuth | None:
+    """The signer ``options.auth`` names (``None`` for ``none``); ``ConfigError`` naming
+    ``partners.<name>.options.auth`` for an unknown scheme, or the missing credential."""
+    builder = AUTH_SCHEMES.get(scheme)
+    if builder is None:
+        known = ", ".join(sorted(AUTH_SCHEMES))
+        raise option_error(partner, "auth", f"unknown auth scheme {scheme!r}; known: {known}")
+    return builder(partner, credentials)
+
+
+__all__ = ["AUTH_SCHEMES", "RequestAuth", "StyleOptions", "credential", "option_error",
+           "parse_options", "request_auth"]

@@ -5,6 +5,10 @@ Options (``partners.<name>.options``):
 * ``envelope``: ``national`` | ``none`` (see :mod:`gateway.protocols.envelopes`)
 * ``success_codes`` / ``retryable_codes``: business codes; any other code is permanent
 * ``code_field`` (``code``), ``message_field`` (``msg``), ``receipt_field`` (``data.receiptNo``)
+* ``auth``: how each request is signed, a scheme named in
+  :data:`~gateway.protocols.options.AUTH_SCHEMES`: ``none`` (default) or ``x-tif`` (the city
+  platform's headers, from the credentials ``paasid`` and ``token``; a new timestamp and nonce
+  for every attempt)
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from gateway.outcome import Outcome
 from gateway.protocols import transport
 from gateway.protocols.classify import BusinessCodes, outcome_from_http
 from gateway.protocols.envelopes import ENVELOPES
-from gateway.protocols.options import StyleOptions, option_error, parse_options
+from gateway.protocols.options import (RequestAuth, StyleOptions, option_error, parse_options,
+                                      request_auth)
 
 
 class RestJsonOptions(StyleOptions):
@@ -33,6 +38,7 @@ class RestJsonOptions(StyleOptions):
     code_field: str = "code"
     message_field: str = "msg"
     receipt_field: str = "data.receiptNo"
+    auth: str = "none"
 
 
 MAX_JSON_DEPTH = 64
@@ -83,8 +89,9 @@ def _dig(doc: Any, dotted: str) -> Any:
 
 class RestJsonClient:
     def __init__(self, name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
-                 options: RestJsonOptions) -> None:
+                 options: RestJsonOptions, auth: RequestAuth | None = None) -> None:
         self.name = name
+        self.auth = auth
         self.settings = settings
         self.http = http
         self.options = options
@@ -96,6 +103,8 @@ class RestJsonClient:
         body = self.envelope(payload, self.settings.credentials)
         headers = {"X-Idempotency-Key": idempotency_key, "X-Correlation-Id": correlation_id,
                    "Content-Type": "application/json; charset=utf-8"}
+        if self.auth is not None:
+            headers.update(self.auth.headers())
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         reply = await transport.post(self.http, self.settings.url, data, headers=headers,
                                      timeout=self.settings.timeout,
@@ -136,4 +145,5 @@ def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSess
     if options.envelope not in ENVELOPES:
         raise option_error(name, "envelope",
                            f"unknown envelope {options.envelope!r}; known: {sorted(ENVELOPES)}")
-    return RestJsonClient(name, settings, http, options)
+    auth = request_auth(name, options.auth, settings.credentials)
+    return RestJsonClient(name, settings, http, options, auth)
