@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, and_, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import StoreError
 from gateway.status import CaseStatus
+from gateway.store.batching import GroupCommit
 from gateway.store.db import Database
 from gateway.store.models import attempts, cases, deliveries
 from gateway.store.states import DeliveryState
@@ -110,6 +112,37 @@ class Claim:
 DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "lease_token"]
 
 
+def _delivery_row(case_id: str, d: NewDelivery, now: datetime) -> dict[str, Any]:
+    """The row of a new delivery: pending, due at once."""
+    return dict(  # noqa: C408 - the columns, as keywords
+        id=str(uuid.uuid4()), case_id=case_id, partner=d.partner, item_nos=list(d.item_nos),
+        region=d.region, route_rule=d.route_rule, mapping=d.mapping,
+        mapping_version=d.mapping_version, idempotency_key=d.idempotency_key,
+        state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, first_attempt_at=None,
+        lease_owner=None, lease_expires_at=None, receipt_no=None, partner_status=None,
+        last_outcome=None, last_code=None, last_message=None, created_at=now, updated_at=now,
+        delivered_at=None, attempts_base=0, replays=0)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one finished attempt changes: the delivery's row (fenced by the claim's lease token)
+    and one new row of its attempt history."""
+
+    claim: Claim
+    worker: str
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    state: DeliveryState
+    next_attempt_at: datetime | None
+    receipt_no: str | None
+    partner_code: str | None
+    message: str
+    http_status: int | None
+    mapping_version: str | None
+
+
 def delivery_from_row(row: Any) -> DeliveryRecord:
     m = row._mapping
     return DeliveryRecord(
@@ -137,8 +170,13 @@ class Store:
     :class:`~gateway.errors.StoreError` when the database fails.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 128) -> None:
         self.db = Database(engine)
+        #: concurrent writes of the same kind share a transaction (gateway.store.batching)
+        self._case_writes: GroupCommit[tuple[NewCase, datetime], SubmitResult] = GroupCommit(
+            self._store_cases, max_batch=max_batch, name="store case")
+        self._result_writes: GroupCommit[AttemptResult, bool] = GroupCommit(
+            self._record_results, max_batch=max_batch, name="record attempt")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -153,42 +191,68 @@ class Store:
 
     # -- intake ------------------------------------------------------------------------------
     async def submit_case(self, new: NewCase, *, now: datetime | None = None) -> SubmitResult:
-        """Store a case and its planned deliveries in one transaction, or find the existing one.
+        """Store a case and its planned deliveries, or find the existing one; return once the
+        transaction holding it has committed.
 
-        The unique application number makes a second submission (even a concurrent one) return
-        the first case; the caller compares ``body_hash`` to tell a replay from a conflict.
+        Concurrent submissions share one transaction (:class:`~gateway.store.batching.GroupCommit`,
+        :meth:`_store_cases`). The unique application number makes a second submission (even a
+        concurrent one, on any instance) return the first case; the caller compares
+        ``body_hash`` to tell a replay from a conflict.
         """
-        now = now or utcnow()
-        case_id = str(uuid.uuid4())
-        rows: list[dict[str, Any]] = [dict(  # noqa: C408 - the columns, as keywords
-            id=str(uuid.uuid4()), case_id=case_id, partner=d.partner, item_nos=list(d.item_nos),
-            region=d.region, route_rule=d.route_rule, mapping=d.mapping,
-            mapping_version=d.mapping_version, idempotency_key=d.idempotency_key,
-            state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, first_attempt_at=None,
-            lease_owner=None, lease_expires_at=None, receipt_no=None, partner_status=None,
-            last_outcome=None, last_code=None, last_message=None, created_at=now, updated_at=now,
-            delivered_at=None, attempts_base=0, replays=0)
-            for d in new.deliveries]
-        try:
-            async with self.db.write("store case") as conn:
-                await conn.execute(cases.insert().values(
+        return await self._case_writes.submit((new, now or utcnow()))
+
+    async def _store_cases(self, batch: Sequence[tuple[NewCase, datetime]]
+                           ) -> list[SubmitResult | BaseException]:
+        """One transaction for a batch of new cases: ``INSERT … ON CONFLICT (application_no) DO
+        NOTHING RETURNING id`` says which were new; only their deliveries are inserted. A case
+        whose number was taken (earlier, by another instance meanwhile, or by an earlier copy in
+        this very batch) is answered as the stored case once the batch has committed."""
+        first: dict[str, int] = {}
+        case_ids: list[str] = []
+        case_rows: list[dict[str, Any]] = []
+        planned: dict[str, list[dict[str, Any]]] = {}
+        for i, (new, now) in enumerate(batch):
+            case_id = str(uuid.uuid4())
+            case_ids.append(case_id)
+            if new.application_no in first:
+                continue
+            first[new.application_no] = i
+            case_rows.append(dict(  # noqa: C408 - the columns, as keywords
+                id=case_id, application_no=new.application_no, body=new.body,
+                body_hash=new.body_hash, correlation_id=new.correlation_id,
+                home_items=list(new.home_items), received_at=now))
+            planned[case_id] = [_delivery_row(case_id, d, now) for d in new.deliveries]
+        async with self.db.write("store case") as conn:
+            stmt = (self._insert(cases).values(case_rows)
+                    .on_conflict_do_nothing(index_elements=[cases.c.application_no])
+                    .returning(cases.c.id))
+            inserted = set((await conn.execute(stmt)).scalars())
+            rows = [r for case_id in inserted for r in planned[case_id]]
+            if rows:
+                await conn.execute(deliveries.insert(), rows)
+        out: list[SubmitResult | BaseException] = []
+        for i, (new, now) in enumerate(batch):
+            case_id = case_ids[i]
+            if first[new.application_no] == i and case_id in inserted:
+                out.append(SubmitResult(CaseRecord(
                     id=case_id, application_no=new.application_no, body=new.body,
                     body_hash=new.body_hash, correlation_id=new.correlation_id,
-                    home_items=list(new.home_items), received_at=now))
-                if rows:
-                    await conn.execute(deliveries.insert(), rows)
-        except StoreError as e:
-            if not isinstance(e.__cause__, IntegrityError):
-                raise
-            existing = await self.find_case_by_application_no(new.application_no)
-            if existing is None:
-                raise
-            return SubmitResult(existing, created=False)
-        record = CaseRecord(id=case_id, application_no=new.application_no, body=new.body,
-                            body_hash=new.body_hash, correlation_id=new.correlation_id,
-                            home_items=list(new.home_items), received_at=now,
-                            deliveries=[DeliveryRecord(**r) for r in rows])
-        return SubmitResult(record, created=True)
+                    home_items=list(new.home_items), received_at=now,
+                    deliveries=[DeliveryRecord(**r) for r in planned[case_id]]), created=True))
+                continue
+            try:
+                existing = await self.find_case_by_application_no(new.application_no)
+            except StoreError as e:
+                out.append(e)
+                continue
+            # gone again between the insert and this read: only a purge does that
+            out.append(SubmitResult(existing, created=False) if existing is not None else
+                       StoreError("store case", "the case it duplicates was removed meanwhile"))
+        return out
+
+    def _insert(self, table: Table) -> Any:
+        """``INSERT`` with the dialect's ``ON CONFLICT`` clause (SQLite ≥ 3.35 and PostgreSQL)."""
+        return (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(table)
 
     # -- reads ---------------------------------------------------------------------------------
     async def find_case_by_application_no(self, application_no: str) -> CaseRecord | None:
@@ -299,35 +363,52 @@ class Store:
                              message: str | None = None, http_status: int | None = None,
                              mapping_version: str | None = None,
                              now: datetime | None = None) -> bool:
-        """Record one attempt and the delivery's new state; False if the lease was lost."""
-        now = now or utcnow()
-        d = claim.delivery
-        values: dict[str, Any] = dict(  # noqa: C408 - the columns, as keywords
-            state=state, attempts=deliveries.c.attempts + 1, lease_owner=None, lease_token=None,
-            lease_expires_at=None, last_outcome=outcome, last_code=partner_code,
-            last_message=(message or "")[:2000], updated_at=now,
-            first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, started_at))
-        if mapping_version is not None:
-            values["mapping_version"] = mapping_version
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = next_attempt_at
-        if state is DeliveryState.DELIVERED:
-            values.update(receipt_no=receipt_no, delivered_at=now,
-                          partner_status=CaseStatus.SUBMITTED)
+        """Record one attempt and the delivery's new state; False if the lease was lost.
+
+        Results finishing at the same time share one transaction (:meth:`_record_results`);
+        this returns once that has committed."""
+        return await self._result_writes.submit(AttemptResult(
+            claim=claim, worker=worker, started_at=started_at, finished_at=now or utcnow(),
+            outcome=outcome, state=state, next_attempt_at=next_attempt_at,
+            receipt_no=receipt_no, partner_code=partner_code, message=(message or "")[:2000],
+            http_status=http_status, mapping_version=mapping_version))
+
+    async def _record_results(self, batch: Sequence[AttemptResult]) -> list[bool]:
+        """One transaction for a batch of results. Each delivery's update is its own statement,
+        fenced by its lease token and state (``UPDATE … RETURNING attempts``: a lost lease
+        updates nothing and records nothing); the attempt rows go in one insert."""
+        out: list[bool] = []
+        history: list[dict[str, Any]] = []
         async with self.db.write("record attempt") as conn:
-            res = await conn.execute(update(deliveries).where(
-                deliveries.c.id == d.id, deliveries.c.lease_token == claim.lease_token,
-                deliveries.c.state == DeliveryState.IN_FLIGHT).values(**values))
-            if res.rowcount != 1:
-                return False
-            n = (await conn.execute(select(deliveries.c.attempts)
-                                    .where(deliveries.c.id == d.id))).scalar_one()
-            await conn.execute(attempts.insert().values(
-                delivery_id=d.id, attempt_no=n, worker=worker, started_at=started_at,
-                finished_at=now, outcome=outcome, http_status=http_status,
-                partner_code=partner_code, message=(message or "")[:2000],
-                mapping_version=mapping_version))
-        return True
+            for r in batch:
+                d = r.claim.delivery
+                values: dict[str, Any] = dict(  # noqa: C408 - the columns, as keywords
+                    state=r.state, attempts=deliveries.c.attempts + 1, lease_owner=None,
+                    lease_token=None, lease_expires_at=None, last_outcome=r.outcome,
+                    last_code=r.partner_code, last_message=r.message, updated_at=r.finished_at,
+                    first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, r.started_at))
+                if r.mapping_version is not None:
+                    values["mapping_version"] = r.mapping_version
+                if r.next_attempt_at is not None:
+                    values["next_attempt_at"] = r.next_attempt_at
+                if r.state is DeliveryState.DELIVERED:
+                    values.update(receipt_no=r.receipt_no, delivered_at=r.finished_at,
+                                  partner_status=CaseStatus.SUBMITTED)
+                n = (await conn.execute(
+                    update(deliveries).where(
+                        deliveries.c.id == d.id, deliveries.c.lease_token == r.claim.lease_token,
+                        deliveries.c.state == DeliveryState.IN_FLIGHT)
+                    .values(**values).returning(deliveries.c.attempts))).scalar()
+                out.append(n is not None)
+                if n is not None:
+                    history.append(dict(  # noqa: C408 - the columns, as keywords
+                        delivery_id=d.id, attempt_no=n, worker=r.worker, started_at=r.started_at,
+                        finished_at=r.finished_at, outcome=r.outcome, http_status=r.http_status,
+                        partner_code=r.partner_code, message=r.message,
+                        mapping_version=r.mapping_version))
+            if history:
+                await conn.execute(attempts.insert(), history)
+        return out
 
     async def release(self, claim: Claim, *, now: datetime | None = None,
                       next_attempt_at: datetime | None = None) -> bool:
