@@ -224,7 +224,6 @@ class StatusEvents:
                     now: datetime | None = None) -> Applied:
         """Keep ``event`` and apply it to its delivery in one transaction (module docstring);
         ``push_to`` names the city platform's partner (None: no push is queued)."""
-        now = now or utcnow()
         key = event.key
         async with self.store.db.write("apply status event") as conn:
             case_id, delivery_id = await self._locate(conn, event)
@@ -232,6 +231,9 @@ class StatusEvents:
             if delivery_id is not None:
                 row = (await conn.execute(select(*_LOCKED).where(deliveries.c.id == delivery_id)
                                           .with_for_update())).one()
+            # read once the row is ours: one delivery's events and pushes get times in the
+            # order they were applied (the push queue is ordered by them)
+            now = now or utcnow()
             earlier = await self._stored(conn, event.partner, key)
             if earlier is not None:
                 return Applied(earlier, duplicate=True, case_id=case_id, delivery_id=delivery_id)
