@@ -17,6 +17,7 @@ SIMULATORS: dict[str, str] = {
     "national": "gateway.simulators.national:create_app",
     "tianjin": "gateway.simulators.tianjin:create_app",
     "hebei": "gateway.simulators.hebei:create_app",
+    "city": "gateway.simulators.city:create_app",
 }
 
 
