@@ -3,9 +3,18 @@ queue of misbehaviours that tests and the demo can order over HTTP.
 
 Control API (same on every simulator, under ``/__sim``):
 
-* ``GET  /__sim/state``      counts (received, unique, duplicates, concurrent overlaps) and messages
+* ``GET  /__sim/state``      counts (received, unique, duplicates, cases, concurrent overlaps,
+  callbacks) and messages
 * ``POST /__sim/behaviour``  ``{"mode": ..., "count": 1, "delay": 0, "code": ...}`` queued in order
-* ``POST /__sim/reset``      forget everything
+* ``POST /__sim/reset``      forget everything (the configuration returns to the start-up one)
+* ``POST /__sim/config``, ``/__sim/status``, ``/__sim/walk``, ``GET /__sim/cases``,
+  ``/__sim/callbacks``: the partner's case statuses, its callbacks to the gateway and the dedupe
+  switch (:mod:`gateway.simulators.statuses`)
+
+Dedupe: a partner answers a resent submission (same idempotency key) with the first receipt.
+With ``{"dedupe": false}`` it makes a second case of it instead, with a new receipt, as a partner
+that trusts its callers would; ``duplicates`` counts messages whose key was seen before either
+way, ``cases`` the cases the partner holds.
 
 Modes every simulator understands: ``ok``, ``delay`` (answer normally after ``delay`` seconds),
 ``http500``, ``reset`` (drop the connection without answering). Protocol-specific modes
@@ -41,6 +50,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.protocols import soap
 from gateway.protocols.xml import XmlError
+from gateway.simulators.statuses import CaseBook, StatusConfig, StatusProfile, add_status_routes
 
 COMMON_MODES = {"ok", "delay", "http500", "reset"}
 
@@ -73,12 +83,15 @@ class Received:
 class SimulatorState:
     """In-memory state of one simulator process (a partner's database, for test purposes)."""
 
-    def __init__(self, partner: str, receipt_prefix: str) -> None:
+    def __init__(self, partner: str, receipt_prefix: str, *,
+                 profile: StatusProfile | None = None, config: StatusConfig | None = None) -> None:
         self.partner = partner
         self.receipt_prefix = receipt_prefix
+        self.book = CaseBook(partner, profile, config or StatusConfig())
         self.reset()
 
     def reset(self) -> None:
+        self.book.reset()
         self.messages: list[Received] = []
         self.receipts: dict[str, str] = {}
         self.behaviours: deque[Behaviour] = deque()
@@ -114,12 +127,19 @@ class SimulatorState:
         finally:
             self._in_flight[key] -= 1
 
-    def accept(self, key: str, payload: Any = None, headers: dict[str, str] | None = None) -> Received:
-        """Record a message; the same key always gets the same receipt (an idempotent partner)."""
+    def accept(self, key: str, payload: Any = None, headers: dict[str, str] | None = None, *,
+               refs: dict[str, Any] | None = None) -> Received:
+        """Record a message; the same key gets the same receipt (an idempotent partner), unless
+        dedupe is off: then every message is a new case with a new receipt. A new case starts in
+        the partner's initial status; ``refs`` is what its callbacks will name it by."""
         duplicate = key in self.receipts
-        if not duplicate:
-            self.receipts[key] = f"{self.receipt_prefix}{next(self._seq):08d}"
-        r = Received(key, self.receipts[key], duplicate, time.time(), payload, headers or {})
+        if duplicate and self.book.config.dedupe:
+            receipt = self.receipts[key]
+        else:
+            receipt = f"{self.receipt_prefix}{next(self._seq):08d}"
+            self.receipts.setdefault(key, receipt)
+            self.book.open(receipt, key, refs)
+        r = Received(key, receipt, duplicate, time.time(), payload, headers or {})
         self.messages.append(r)
         return r
 
@@ -130,7 +150,10 @@ class SimulatorState:
             "received": len(self.messages),
             "unique": len(self.receipts),
             "duplicates": sum(1 for m in self.messages if m.duplicate),
+            "cases": len({m.receipt_no for m in self.messages}),
+            "dedupe": self.book.config.dedupe,
             "overlaps": self.overlaps,
+            "callbacks": len(self.book.callbacks),
         }
         if with_messages:
             doc["messages"] = [asdict(m) for m in self.messages]
@@ -270,6 +293,7 @@ def _dumps(obj: Any) -> str:
 
 def add_control_routes(app: web.Application, state: SimulatorState) -> None:
     app[SIM_STATE] = state
+    add_status_routes(app, state.book)
     app.middlewares.append(_split_replies)
     app.router.add_get("/__sim/state", _state)
     app.router.add_post("/__sim/behaviour", _behaviour)

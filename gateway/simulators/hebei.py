@@ -1,4 +1,5 @@
-"""Hebei simulator: SOAP 1.2 document/literal wrapped ``SubmitCase`` with WS-Security.
+"""Hebei simulator: SOAP 1.2 document/literal wrapped ``SubmitCase`` and ``QueryStatus`` with
+WS-Security, and ``NotifyStatus`` callbacks (``schemas/hebei/``).
 
 Behaves as a WS-* stack would: a broken envelope, bad credentials, a stale or replayed token,
 a body that fails ``case.xsd`` or a missing ``hb:MessageHeader`` is an ``env:Sender`` fault
@@ -9,10 +10,17 @@ normal reply with a non-``0000`` ``resultCode``. Dedupes on ``MessageHeader/mess
 Extra ``/__sim/behaviour`` modes: ``business_error`` (``code``/``message``, default 2001
 事项编码不存在), ``throttle`` (HTTP 503, ``Retry-After``, Receiver fault ``hb:ServerBusy``),
 ``fault_sender``, ``fault_receiver``, ``malformed`` (a reply cut off mid-element).
+
+Statuses (:mod:`gateway.simulators.statuses`): a case starts ``RECEIVED``; the control API moves
+it in Hebei's codes (README.md; result ``GRANTED``/``REFUSED``). ``QueryStatus`` answers by
+``receiptNo`` or ``messageId`` (``resultCode`` 3001 for a case it does not hold); with a callback
+URL configured, every status change is posted to it as ``NotifyStatus`` (StatusNotify.wsdl) under
+a WS-Security UsernameToken digest of the configured ``username``/``password``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,14 +30,28 @@ from lxml import etree
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.soap_typed import CST
-from gateway.protocols.wsse import SECURITY, UsernameTokenVerifier, WsseError
+from gateway.protocols.wsse import SECURITY, UsernameToken, UsernameTokenVerifier, WsseError
 from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, soap_request
+from gateway.simulators.statuses import (
+    CallbackRequest,
+    SimCase,
+    StatusConfig,
+    StatusEvent,
+    StatusProfile,
+    now,
+)
 
 SCHEMAS = soap.PROJECT_ROOT / "schemas" / "hebei"
 HB = "http://zwfw.hebei.example/exchange/v1"
 DEFAULT_USERS = {"BJ-GATEWAY": "hebei-demo-secret"}
 MAX_BODY = 2 * 1024 * 1024
 UNDERSTOOD = {SECURITY.text, f"{{{HB}}}MessageHeader"}
+#: the credentials Hebei signs its NotifyStatus calls with (issued by the receiver)
+DEFAULT_CALLBACK_AUTH = {"username": "HEBEI-EXCHANGE", "password": "hebei-notify-secret"}
+NOTIFY_ACTION = "urn:hebei:exchange:NotifyStatus"
+NOT_FOUND = "3001"
+#: a Hebei licensing body's USCC (synthetic, valid GB 32100 check character)
+ISSUER_USCC = "11130000000012346W"
 
 CONFIG = web.AppKey("hebei_config", dict)
 VERIFIER = web.AppKey("hebei_verifier", UsernameTokenVerifier)
@@ -37,8 +59,11 @@ VERIFIER = web.AppKey("hebei_verifier", UsernameTokenVerifier)
 
 def create_app(*, users: dict[str, str] | None = None, path: str = "/hebei/CaseExchange",
                receipt_prefix: str = "HBSL", wsse_window: float = 300.0,
-               **_: Any) -> web.Application:
-    """The simulator application; keyword options only (same style as every simulator)."""
+               callback_url: str | None = None, callback_auth: Mapping[str, Any] | None = None,
+               dedupe: bool = True, **_: Any) -> web.Application:
+    """The simulator application; keyword options only (same style as every simulator).
+    ``callback_url``/``callback_auth`` (``{"username", "password"}``) and ``dedupe`` are the
+    start-up values of ``/__sim/config``."""
     app = web.Application(client_max_size=MAX_BODY)
     app[CONFIG] = {
         "schema": safexml.load_schema(SCHEMAS / "case.xsd"),
@@ -46,7 +71,9 @@ def create_app(*, users: dict[str, str] | None = None, path: str = "/hebei/CaseE
         "xsd": (SCHEMAS / "case.xsd").read_bytes(),
     }
     app[VERIFIER] = UsernameTokenVerifier(dict(users or DEFAULT_USERS), window=wsse_window)
-    add_control_routes(app, SimulatorState("hebei", receipt_prefix))
+    config = StatusConfig(callback_url, dict(callback_auth or {}), dedupe=dedupe)
+    add_control_routes(app, SimulatorState("hebei", receipt_prefix, profile=PROFILE,
+                                           config=config))
     app.router.add_get(path, _documents)
     app.router.add_post(path, _submit)
     return app
@@ -88,6 +115,7 @@ def _fault(code: str, reason: str, subcode: str, *, error_code: str | None = Non
 
 
 def _result(code: str, message: str, receipt: str | None = None) -> web.Response:
+    """The SubmitCase answer."""
     r = etree.Element(etree.QName(HB, "SubmitCaseResponse"), nsmap={"hb": HB})
     etree.SubElement(r, etree.QName(HB, "resultCode")).text = code
     etree.SubElement(r, etree.QName(HB, "resultMessage")).text = message
@@ -136,6 +164,9 @@ async def _submit(request: web.Request) -> web.StreamResponse:
                       status=503, headers={"Retry-After": str(int(b.delay or 2))})
     if b.mode == "malformed":
         return _reply(200, soap.build_envelope(soap.SOAP12, etree.Element("x"))[:80])
+    first = env.body[0] if env.body else None
+    if first is not None and first.tag == f"{{{HB}}}QueryStatusRequest":
+        return _query(state, cfg, first)
     hdr = env.header(f"{{{HB}}}MessageHeader")
     key = hdr.findtext(f"{{{HB}}}messageId") if hdr is not None else None
     if not key:
@@ -150,10 +181,13 @@ async def _submit(request: web.Request) -> web.StreamResponse:
                       error_code="1001")
     if b.mode == "business_error":
         return _result(b.code or "2001", b.message or "事项编码不存在")
+    seen = summary(call)
+    refs = {"caseNo": seen.get("caseNo"), "itemCode": (seen.get("items") or [None])[0]}
     with state.handling(key):
-        got = state.accept(key, payload=summary(call),
+        got = state.accept(key, payload=seen,
                            headers={"user": user,
-                                    "X-Correlation-Id": request.headers.get("X-Correlation-Id", "")})
+                                    "X-Correlation-Id": request.headers.get("X-Correlation-Id", "")},
+                           refs=refs)
     return _result("0000", "重复报文，已受理" if got.duplicate else "受理成功", got.receipt_no)
 
 
@@ -194,3 +228,119 @@ def _item(item: etree._Element) -> dict[str, Any]:
                         for r in joint.iterfind("hb:region", ns)],
         }
     return out
+
+
+# -- statuses: QueryStatus, NotifyStatus ---------------------------------------------------------
+
+def _query(state: SimulatorState, cfg: dict[str, Any], call: etree._Element) -> web.Response:
+    """``QueryStatus``: the case named by receiptNo or messageId, 3001 when Hebei holds none."""
+    errors = safexml.schema_errors(cfg["schema"], call)
+    if errors:
+        return _fault("Sender", "报文校验失败: " + "; ".join(errors), "hb:InvalidMessage",
+                      error_code="1001")
+    ns = {"hb": HB}
+    case = state.book.find(receipt=call.findtext("hb:receiptNo", namespaces=ns),
+                           key=call.findtext("hb:messageId", namespaces=ns))
+    r = etree.Element(etree.QName(HB, "QueryStatusResponse"), nsmap={"hb": HB})
+    if case is None:
+        etree.SubElement(r, etree.QName(HB, "resultCode")).text = NOT_FOUND
+        etree.SubElement(r, etree.QName(HB, "resultMessage")).text = "办件不存在"
+        return _reply(200, soap.build_envelope(soap.SOAP12, r))
+    etree.SubElement(r, etree.QName(HB, "resultCode")).text = "0000"
+    etree.SubElement(r, etree.QName(HB, "resultMessage")).text = "查询成功"
+    case_status(r, case, case.current)
+    history = etree.SubElement(r, etree.QName(HB, "history"))
+    for e in case.history:
+        entry = etree.SubElement(history, etree.QName(HB, "entry"))
+        etree.SubElement(entry, etree.QName(HB, "status")).text = e.status
+        etree.SubElement(entry, etree.QName(HB, "statusTime")).text = e.at.isoformat()
+        if e.message:
+            etree.SubElement(entry, etree.QName(HB, "opinion")).text = e.message
+    return _reply(200, soap.build_envelope(soap.SOAP12, r))
+
+
+def case_status(parent: etree._Element, case: SimCase, event: StatusEvent) -> etree._Element:
+    """``hb:caseStatus`` (CaseStatusType) of one case at one event, appended to ``parent``."""
+    cs = etree.SubElement(parent, etree.QName(HB, "caseStatus"))
+
+    def add(el: etree._Element, name: str, value: str | None) -> None:
+        if value:
+            etree.SubElement(el, etree.QName(HB, name)).text = value
+
+    add(cs, "receiptNo", case.receipt)
+    add(cs, "messageId", case.key)
+    add(cs, "caseNo", case.refs.get("caseNo"))
+    add(cs, "itemCode", case.refs.get("itemCode"))
+    add(cs, "status", event.status)
+    add(cs, "statusTime", event.at.isoformat())
+    add(cs, "department", event.department)
+    add(cs, "opinion", event.message)
+    add(cs, "result", event.result)
+    if event.licences:
+        box = etree.SubElement(cs, etree.QName(HB, "licences"))
+        for lic in event.licences:
+            el = etree.SubElement(box, etree.QName(HB, "licence"))
+            for name in ("licenceId", "typeCode", "name", "holderCertNo"):
+                add(el, name, lic.get(name))
+    return cs
+
+
+class Notifier:
+    """Hebei calls the receiver: SOAP 1.2 ``NotifyStatus`` under a UsernameToken digest, the
+    event's id as ``MessageHeader/messageId`` (a resend keeps it)."""
+
+    def request(self, case: SimCase, event: StatusEvent,
+                auth: Mapping[str, Any]) -> CallbackRequest:
+        body = etree.Element(etree.QName(HB, "NotifyStatusRequest"), nsmap={"hb": HB})
+        case_status(body, case, event)
+        header = etree.Element(etree.QName(HB, "MessageHeader"), nsmap={"hb": HB})
+        for name, value in (("messageId", event.event_id), ("senderCode", "HEBEI-EXCHANGE"),
+                            ("sentAt", now().isoformat())):
+            etree.SubElement(header, etree.QName(HB, name)).text = value
+        token = UsernameToken(str(auth.get("username", "")), str(auth.get("password", "")))
+        return CallbackRequest(
+            soap.build_envelope(soap.SOAP12, body, [token.header(soap.SOAP12_NS), header]),
+            soap.SOAP12.http_headers(NOTIFY_ACTION))
+
+    def verdict(self, status: int, body: bytes) -> dict[str, Any]:
+        try:
+            env = soap.parse_envelope(body)
+        except safexml.XmlError as e:
+            return {"ok": False, "code": None, "message": f"unreadable answer: {e.reason}"}
+        if env.fault is not None:
+            return {"ok": False, "code": env.fault.subcode or env.fault.code,
+                    "message": env.fault.reason}
+        r = env.body[0] if env.body else None
+        code = r.findtext(f"{{{HB}}}resultCode") if r is not None else None
+        return {"ok": status == 200 and code == "0000", "code": code,
+                "message": r.findtext(f"{{{HB}}}resultMessage") if r is not None else None}
+
+
+def _licence(case: SimCase) -> dict[str, str]:
+    serial = "".join(ch for ch in case.receipt if ch.isdigit())[-8:]
+    return {"licenceId": f"1.2.156.3005.2.{ISSUER_USCC}.002.{serial}",
+            "typeCode": f"{ISSUER_USCC}002", "name": "准予行政许可决定书"}
+
+
+PROFILE = StatusProfile(
+    initial="RECEIVED",
+    codes=frozenset({"SUBMITTED", "PREAUDIT_RETURNED", "PREAUDIT_PASSED", "RECEIVED",
+                     "CORRECTION_REQUIRED", "ACCEPTED", "UNDER_REVIEW", "SPECIAL_PROCEDURE",
+                     "COMPLETED", "REJECTED", "WITHDRAWN", "TERMINATED"}),
+    results=frozenset({"GRANTED", "REFUSED"}),
+    paths={
+        "approved": (("ACCEPTED", None), ("UNDER_REVIEW", None), ("COMPLETED", "GRANTED")),
+        "denied": (("ACCEPTED", None), ("UNDER_REVIEW", None), ("COMPLETED", "REFUSED")),
+        "supplement": (("CORRECTION_REQUIRED", None), ("ACCEPTED", None),
+                       ("UNDER_REVIEW", None), ("COMPLETED", "GRANTED")),
+        "suspended": (("ACCEPTED", None), ("UNDER_REVIEW", None), ("SPECIAL_PROCEDURE", None),
+                      ("UNDER_REVIEW", None), ("COMPLETED", "GRANTED")),
+        "not_accepted": (("REJECTED", None),),
+        "withdrawn": (("ACCEPTED", None), ("WITHDRAWN", None)),
+        "voided": (("ACCEPTED", None), ("TERMINATED", None)),
+    },
+    notifier=Notifier(),
+    default_auth=DEFAULT_CALLBACK_AUTH,
+    granted="GRANTED",
+    licence=_licence,
+)

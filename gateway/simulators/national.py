@@ -5,11 +5,34 @@ answer is HTTP 200 with a business ``code`` (``0`` success). It validates envelo
 against the JSON Schemas, checks the ``appId``, dedupes on ``X-Idempotency-Key`` and answers the
 same receipt to a duplicate, and misbehaves on command (see :mod:`gateway.simulators.base`):
 ``business_error`` (code 40003 unless ``code`` given), ``throttle`` (42900), ``malformed``.
+
+Statuses (:mod:`gateway.simulators.statuses`): a case starts ``RECEIVED`` and moves in the
+exchange's semantic codes (``resultCode`` 1 准予 / 2 不予). Endpoints besides the submission,
+all answering ``{code, msg, data}``:
+
+* ``POST /api/v1/cross-province/status/query``   envelope, ``data`` status-query.schema.json
+  (``receiptNo`` | ``projectNo`` | ``localProjectNo`` [+ ``taskCode``] | ``idempotencyKey``)
+  → ``data`` status-record.schema.json, or code ``40400`` 办件不存在 when it holds no such case
+* ``POST /api/v1/cross-province/status/export``  envelope, ``data`` ``{cursor?, limit}`` → ``data``
+  ``{records, nextCursor}`` (status-export.schema.json); generated populations and faults:
+  :mod:`gateway.simulators.export`, set by ``POST /__sim/export``
+* ``GET  /api/v1/cross-province/cases/{receipt}`` the same record by receipt (kept for callers
+  of the first version)
+
+With a callback URL configured, every status change is posted there as the national status push
+(status-callback.schema.json in the envelope, ``appId`` from ``callback_auth.app_id``, the event
+id as ``X-Idempotency-Key``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +40,33 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from gateway.simulators.base import SimulatorState, add_control_routes, apply_common
+from gateway.simulators.export import MAX_LIMIT, Export, parse_cursor
+from gateway.simulators.statuses import (
+    CallbackRequest,
+    SimCase,
+    StatusConfig,
+    StatusEvent,
+    StatusProfile,
+    plain_time,
+)
 
 SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas" / "national"
 PATH = "/api/v1/cross-province/cases"
+QUERY_PATH = "/api/v1/cross-province/status/query"
+EXPORT_PATH = "/api/v1/cross-province/status/export"
+DEFAULT_CALLBACK_APP_ID = "NATIONAL-PLATFORM"
+NOT_FOUND = "40400"
+#: a licensing body's USCC (synthetic, valid GB 32100 check character)
+ISSUER_USCC = "113100000000123475"
+
+EXPORT = web.AppKey("national_export", Export)
 
 
 def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads((SCHEMAS / name).read_text(encoding="utf-8")))
 
 
-def _answer(code: str, msg: str, data: dict[str, Any] | None = None) -> web.Response:
+def _answer(code: str, msg: str, data: Any = None) -> web.Response:
     doc: dict[str, Any] = {"code": code, "msg": msg}
     if data is not None:
         doc["data"] = data
@@ -43,11 +83,36 @@ def _first_error(v: Draft202012Validator, doc: Any, prefix: str) -> str | None:
     return f"{prefix}/{path}: {e.message}"
 
 
-def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",), **_: Any) -> web.Application:
-    """The simulator app. ``app_ids`` are the envelope ``appId`` values it accepts."""
-    state = SimulatorState("national", receipt_prefix="QG")
+def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
+               callback_url: str | None = None, callback_auth: Mapping[str, Any] | None = None,
+               dedupe: bool = True, **_: Any) -> web.Application:
+    """The simulator app. ``app_ids`` are the envelope ``appId`` values it accepts;
+    ``callback_url``/``callback_auth`` (``{"app_id"}``) and ``dedupe`` are the start-up values
+    of ``/__sim/config``."""
+    state = SimulatorState("national", receipt_prefix="QG", profile=PROFILE,
+                           config=StatusConfig(callback_url, dict(callback_auth or {}),
+                                               dedupe=dedupe))
     envelope_v = _validator("envelope.schema.json")
     data_v = _validator("case-submit.schema.json")
+    query_v = _validator("status-query.schema.json")
+    export_request_v = Draft202012Validator(
+        json.loads((SCHEMAS / "status-export.schema.json").read_text("utf-8"))["$defs"]["request"])
+    export = Export()
+
+    async def opened(request: web.Request, v: Draft202012Validator) -> dict[str, Any] | web.Response:
+        """The envelope's ``data``, checked; or the answer refusing it."""
+        try:
+            doc = json.loads(await request.read())
+        except ValueError:
+            return _answer("40000", "请求体不是合法的JSON")
+        if err := _first_error(envelope_v, doc, ""):
+            return _answer("40001", f"报文格式错误 {err}")
+        if doc["appId"] not in app_ids:
+            return _answer("40100", f"未授权的appId {doc['appId']}")
+        if err := _first_error(v, doc["data"], "/data"):
+            return _answer("40001", f"数据校验失败 {err}")
+        data: dict[str, Any] = doc["data"]
+        return data
 
     async def submit(request: web.Request) -> web.StreamResponse:
         behaviour = state.next_behaviour()
@@ -59,41 +124,191 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",), **_: Any) -> 
                                 content_type="text/html")
         if behaviour.mode == "throttle":
             return _answer(behaviour.code or "42900", behaviour.message or "请求过于频繁")
-        try:
-            doc = json.loads(await request.read())
-        except ValueError:
-            return _answer("40000", "请求体不是合法的JSON")
-        if err := _first_error(envelope_v, doc, ""):
-            return _answer("40001", f"报文格式错误 {err}")
-        if doc["appId"] not in app_ids:
-            return _answer("40100", f"未授权的appId {doc['appId']}")
-        if err := _first_error(data_v, doc["data"], "/data"):
-            return _answer("40001", f"数据校验失败 {err}")
+        data = await opened(request, data_v)
+        if isinstance(data, web.Response):
+            return data
         key = request.headers.get("X-Idempotency-Key")
         if not key:
             return _answer("40002", "缺少X-Idempotency-Key")
         if behaviour.mode == "business_error":
             return _answer(behaviour.code or "40003",
-                           behaviour.message or f"事项编码不存在 {doc['data']['taskCode']}")
+                           behaviour.message or f"事项编码不存在 {data['taskCode']}")
+        refs = {k: data.get(k) for k in ("projectNo", "localProjectNo", "taskCode", "areaCode")}
         with state.handling(key):
             if behaviour.mode == "slow_accept":
-                import asyncio
                 await asyncio.sleep(behaviour.delay)
-            received = state.accept(key, doc["data"], {"X-Correlation-Id":
-                                                       request.headers.get("X-Correlation-Id", "")})
+            received = state.accept(key, data, {"X-Correlation-Id":
+                                                request.headers.get("X-Correlation-Id", "")},
+                                    refs=refs)
         return _answer("0", "成功", {"receiptNo": received.receipt_no,
-                                   "projectNo": doc["data"]["projectNo"],
+                                   "projectNo": data["projectNo"],
                                    "duplicate": received.duplicate})
 
-    async def query(request: web.Request) -> web.Response:
-        receipt = request.match_info["receipt"]
-        for m in state.messages:
-            if m.receipt_no == receipt:
-                return _answer("0", "成功", {"receiptNo": receipt, "proStatus": "RECEIVED"})
-        return _answer("40400", f"办件不存在 {receipt}")
+    async def by_receipt(request: web.Request) -> web.Response:
+        case = state.book.find(receipt=request.match_info["receipt"])
+        if case is None:
+            return _answer(NOT_FOUND, f"办件不存在 {request.match_info['receipt']}")
+        return _answer("0", "成功", status_record(case))
+
+    async def query(request: web.Request) -> web.StreamResponse:
+        behaviour = state.next_behaviour()
+        early = await apply_common(request, behaviour)
+        if early is not None:
+            return early
+        if behaviour.mode == "throttle":
+            return _answer(behaviour.code or "42900", behaviour.message or "请求过于频繁")
+        data = await opened(request, query_v)
+        if isinstance(data, web.Response):
+            return data
+        case = find(state, data)
+        if case is None:
+            return _answer(NOT_FOUND, "办件不存在")
+        return _answer("0", "成功", status_record(case))
+
+    async def export_page(request: web.Request) -> web.StreamResponse:
+        data = await opened(request, export_request_v)
+        if isinstance(data, web.Response):
+            return data
+        limit = int(data["limit"])
+        cfg = export.config
+        try:
+            if cfg.generated is not None:
+                cur = parse_cursor(data.get("cursor"), "g")
+                offset = int(cur or 0)
+            else:
+                after = parse_cursor(data.get("cursor"), "s")
+                receipts = sorted(state.book.cases)
+                offset = bisect.bisect_right(receipts, after) if isinstance(after, str) else 0
+        except ValueError as e:
+            return _answer("40001", f"数据校验失败 /data/cursor: {e}")
+        page = offset // limit + 1
+        if export.fault("http500", page):
+            return web.Response(status=500, text="simulated internal error")
+        if export.fault("slow", page):
+            await asyncio.sleep(cfg.slow_delay)
+        start = max(0, offset - cfg.repeat_count) if export.fault("repeat", page) else offset
+        if cfg.generated is not None:
+            records, nxt = export.generated_page(offset, limit, start)
+            next_cursor = None if nxt is None else f"g:{nxt}"
+        else:
+            chosen = receipts[start:offset + limit]
+            records = [status_record(state.book.cases[r]) for r in chosen]
+            more = offset + limit < len(receipts)
+            next_cursor = f"s:{receipts[offset + limit - 1]}" if more else None
+        export.stats.pages += 1
+        export.stats.records += len(records)
+        body = json.dumps({"code": "0", "msg": "成功",
+                           "data": {"records": records, "nextCursor": next_cursor}},
+                          ensure_ascii=False, separators=(",", ":"))
+        return web.Response(text=body, content_type="application/json", charset="utf-8")
+
+    async def export_control(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            try:
+                doc = await request.json()
+                if not isinstance(doc, dict):
+                    raise ValueError("a JSON object is required")
+                export.configure(doc)
+            except (ValueError, TypeError) as e:
+                return web.json_response({"error": f"bad export config: {e}"}, status=400)
+        return web.json_response({"config": asdict(export.config), "stats": asdict(export.stats),
+                                  "maxLimit": MAX_LIMIT})
 
     app = web.Application(client_max_size=4 * 1024 * 1024)
+    app[EXPORT] = export
     app.router.add_post(PATH, submit)
-    app.router.add_get(PATH + "/{receipt}", query)
+    app.router.add_get(PATH + "/{receipt}", by_receipt)
+    app.router.add_post(QUERY_PATH, query)
+    app.router.add_post(EXPORT_PATH, export_page)
+    app.router.add_route("*", "/__sim/export", export_control)
     add_control_routes(app, state)
     return app
+
+
+def find(state: SimulatorState, data: Mapping[str, Any]) -> SimCase | None:
+    """The case a status query names (status-query.schema.json)."""
+    book = state.book
+    if "receiptNo" in data:
+        return book.find(receipt=data["receiptNo"])
+    if "idempotencyKey" in data:
+        return book.find(key=data["idempotencyKey"])
+    for field in ("projectNo", "localProjectNo"):
+        if field in data:
+            return next((c for c in book.cases.values() if c.refs.get(field) == data[field]
+                         and data.get("taskCode") in (None, c.refs.get("taskCode"))), None)
+    return None
+
+
+def callback_data(case: SimCase, event: StatusEvent) -> dict[str, Any]:
+    """The status push for one event (status-callback.schema.json)."""
+    d: dict[str, Any] = {"projectNo": case.refs.get("projectNo"),
+                         "localProjectNo": case.refs.get("localProjectNo"),
+                         "taskCode": case.refs.get("taskCode"),
+                         "areaCode": case.refs.get("areaCode"),
+                         "proStatus": event.status, "resultCode": event.result,
+                         "statusTime": plain_time(event.at),
+                         "handleDeptName": event.department, "opinion": event.message}
+    if event.licences:
+        d["licences"] = [{k: v for k, v in (("licenceId", lic.get("licenceId")),
+                                            ("licenceTypeCode", lic.get("typeCode")),
+                                            ("licenceName", lic.get("name")),
+                                            ("holderCertNo", lic.get("holderCertNo"))) if v}
+                         for lic in event.licences]
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def status_record(case: SimCase) -> dict[str, Any]:
+    """The case's current status (status-record.schema.json)."""
+    return {"receiptNo": case.receipt, "idempotencyKey": case.key,
+            **callback_data(case, case.current)}
+
+
+class Notifier:
+    """The national platform pushes a status: its envelope, ``X-Idempotency-Key`` = event id."""
+
+    def request(self, case: SimCase, event: StatusEvent,
+                auth: Mapping[str, Any]) -> CallbackRequest:
+        envelope = {"appId": str(auth.get("app_id", "")), "version": "1.0",
+                    "timestamp": int(time.time() * 1000), "nonce": secrets.token_hex(16),
+                    "encType": "NONE", "signType": "NONE", "data": callback_data(case, event)}
+        return CallbackRequest(json.dumps(envelope, ensure_ascii=False).encode("utf-8"),
+                               {"Content-Type": "application/json; charset=utf-8",
+                                "X-Idempotency-Key": event.event_id})
+
+    def verdict(self, status: int, body: bytes) -> dict[str, Any]:
+        try:
+            doc = json.loads(body)
+            code, msg = str(doc.get("code")), doc.get("msg")
+        except (ValueError, AttributeError):
+            return {"ok": False, "code": None, "message": "answer is not a JSON object"}
+        return {"ok": status == 200 and code == "0", "code": code, "message": msg}
+
+
+def _licence(case: SimCase) -> dict[str, str]:
+    serial = "".join(ch for ch in case.receipt if ch.isdigit())[-8:]
+    return {"licenceId": f"1.2.156.3005.2.{ISSUER_USCC}.003.{serial}",
+            "typeCode": f"{ISSUER_USCC}003", "name": "准予行政许可决定书"}
+
+
+PROFILE = StatusProfile(
+    initial="RECEIVED",
+    codes=frozenset({"SUBMITTED", "PRECHECK_RETURNED", "PRECHECK_PASSED", "RECEIVED",
+                     "SUPPLEMENT_REQUIRED", "ACCEPTED", "IN_REVIEW", "SUSPENDED", "FINISHED",
+                     "NOT_ACCEPTED", "WITHDRAWN", "VOIDED"}),
+    results=frozenset({"1", "2"}),
+    paths={
+        "approved": (("ACCEPTED", None), ("IN_REVIEW", None), ("FINISHED", "1")),
+        "denied": (("ACCEPTED", None), ("IN_REVIEW", None), ("FINISHED", "2")),
+        "supplement": (("SUPPLEMENT_REQUIRED", None), ("ACCEPTED", None), ("IN_REVIEW", None),
+                       ("FINISHED", "1")),
+        "suspended": (("ACCEPTED", None), ("IN_REVIEW", None), ("SUSPENDED", None),
+                      ("IN_REVIEW", None), ("FINISHED", "1")),
+        "not_accepted": (("NOT_ACCEPTED", None),),
+        "withdrawn": (("ACCEPTED", None), ("WITHDRAWN", None)),
+        "voided": (("ACCEPTED", None), ("VOIDED", None)),
+    },
+    notifier=Notifier(),
+    default_auth={"app_id": DEFAULT_CALLBACK_APP_ID},
+    granted="1",
+    licence=_licence,
+)

@@ -1,9 +1,16 @@
-"""Tianjin simulator: SOAP 1.1 ``submitCase(authCode, xmlData)`` with a GBK inner document.
+"""Tianjin simulator: SOAP 1.1 ``submitCase(authCode, xmlData)`` with a GBK inner document,
+``queryStatus(authCode, xmlData)`` and ``notifyStatus`` callbacks (``schemas/tianjin/``).
 
 Speaks the contract of ``schemas/tianjin/`` the way such services behave: almost everything is an
 HTTP 200 whose embedded RESULT carries the verdict (``CODE`` 0 ok, -1 bad authCode, -2 invalid
 inner document, -3 unknown collaboration number, -9 busy); only a broken envelope or an internal
 error is a SOAP fault. Dedupes on ``PACKAGEHEAD/SJBBH``.
+
+Statuses (:mod:`gateway.simulators.statuses`): a case starts at ``BLZT`` 26 (已接件); the control
+API moves it in Tianjin's vendor numeric codes (26, 28, 30, 90, 97, 98, 99; ``BJJG`` 1 准予 /
+2 不予). ``queryStatus`` answers by ``SLBH`` or ``SJBBH`` (CODE -4 for a case it does not hold);
+with a callback URL configured, every status change is posted to it as ``notifyStatus``
+(StatusNotify.wsdl) with the configured ``auth_code``.
 
 Extra ``/__sim/behaviour`` modes: ``business_error`` (``code``/``message`` override -3),
 ``throttle`` (CODE -9), ``fault_sender`` (``soap:Client``), ``fault_receiver`` (``soap:Server``,
@@ -12,6 +19,7 @@ HTTP 500), ``malformed`` (a ``<return>`` whose document is cut off).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +29,15 @@ from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.soap_xml_string import encode_inner
 from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, soap_request
+from gateway.simulators.statuses import (
+    CallbackRequest,
+    SimCase,
+    StatusConfig,
+    StatusEvent,
+    StatusProfile,
+    now,
+    plain_time,
+)
 
 SCHEMAS = soap.PROJECT_ROOT / "schemas" / "tianjin"
 WSDL = SCHEMAS / "ExchangeService.wsdl"
@@ -28,6 +45,10 @@ TNS = "http://exchange.zwfw.tj.example/"
 DEFAULT_AUTH_CODE = "TJ-DEMO-AUTHCODE-0001"
 DEFAULT_COLLABORATIONS = ("BJTJ-XZ-2024-001",)
 MAX_BODY = 2 * 1024 * 1024
+#: what Tianjin sends as authCode when it calls the receiver (the receiver issues it)
+DEFAULT_CALLBACK_AUTH_CODE = "TJ-NOTIFY-AUTHCODE-0001"
+#: a Tianjin licensing body's USCC (synthetic, valid GB 32100 check character)
+ISSUER_USCC = "11120000000012345M"
 
 CONFIG = web.AppKey("tianjin_config", dict)
 
@@ -36,11 +57,13 @@ def create_app(*, auth_code: str = DEFAULT_AUTH_CODE,
                collaboration_numbers: tuple[str, ...] | list[str] = DEFAULT_COLLABORATIONS,
                path: str = "/tianjin/ExchangeService", receipt_prefix: str = "TJSL",
                allowed_ips: tuple[str, ...] | list[str] | None = None,
-               **_: Any) -> web.Application:
+               callback_url: str | None = None, callback_auth: Mapping[str, Any] | None = None,
+               dedupe: bool = True, **_: Any) -> web.Application:
     """The simulator application; keyword options only (same style as every simulator).
 
     ``allowed_ips`` plays the IP allow-list Tianjin keeps in front of the service (HTTP 403
-    for anyone else); ``None`` allows every caller.
+    for anyone else); ``None`` allows every caller. ``callback_url``/``callback_auth``
+    (``{"auth_code"}``) and ``dedupe`` are the start-up values of ``/__sim/config``.
     """
     app = web.Application(client_max_size=MAX_BODY)
     app[CONFIG] = {
@@ -48,9 +71,12 @@ def create_app(*, auth_code: str = DEFAULT_AUTH_CODE,
         "auth_code": auth_code,
         "collaborations": frozenset(collaboration_numbers),
         "schema": safexml.load_schema(SCHEMAS / "package.xsd"),
+        "query_schema": safexml.load_schema(SCHEMAS / "status-query.xsd"),
         "wsdl": WSDL.read_bytes(),
     }
-    add_control_routes(app, SimulatorState("tianjin", receipt_prefix))
+    config = StatusConfig(callback_url, dict(callback_auth or {}), dedupe=dedupe)
+    add_control_routes(app, SimulatorState("tianjin", receipt_prefix, profile=PROFILE,
+                                           config=config))
     app.router.add_get(path, _wsdl)
     app.router.add_post(path, _submit)
     return app
@@ -93,8 +119,8 @@ def result_document(code: int, msg: str, *, sjbbh: str | None = None, slbh: str 
     return encode_inner(r, "GBK", reject_rare=False)
 
 
-def _result(text: str) -> web.Response:
-    wrapper = etree.Element(etree.QName(TNS, "submitCaseResponse"), nsmap={"ns2": TNS})
+def _result(text: str, operation: str = "submitCase") -> web.Response:
+    wrapper = etree.Element(etree.QName(TNS, f"{operation}Response"), nsmap={"ns2": TNS})
     etree.SubElement(wrapper, "return").text = text
     return _reply(200, soap.build_envelope(soap.SOAP11, wrapper))
 
@@ -121,6 +147,8 @@ async def _submit(request: web.Request) -> web.StreamResponse:
     if b.mode == "malformed":
         return _result(result_document(0, "接收成功")[:60])
     call = env.body[0] if env.body else None
+    if call is not None and call.tag == f"{{{TNS}}}queryStatus":
+        return _query(state, cfg, call)
     if call is None or call.tag != f"{{{TNS}}}submitCase":
         return _fault("Sender", "unknown operation")
     auth = call.findtext("authCode") or ""
@@ -139,9 +167,12 @@ async def _submit(request: web.Request) -> web.StreamResponse:
         return _result(result_document(-3, "协作编号不存在", sjbbh=key))
     if b.mode == "business_error":
         return _result(result_document(int(b.code or -3), b.message or "协作编号不存在", sjbbh=key))
+    first = pkg.find("DATA/RECORD")
+    refs = {k: first.findtext(k) for k in ("SBLSH", "SXBM")} if first is not None else {}
     with state.handling(key):
         got = state.accept(key, payload={"records": records(pkg), "xmlData": data},
-                           headers={"X-Correlation-Id": request.headers.get("X-Correlation-Id", "")})
+                           headers={"X-Correlation-Id": request.headers.get("X-Correlation-Id", "")},
+                           refs=refs)
     msg = "重复数据包，已受理" if got.duplicate else "接收成功"
     return _result(result_document(0, msg, sjbbh=key, slbh=got.receipt_no))
 
@@ -173,3 +204,135 @@ def records(pkg: etree._Element) -> list[dict[str, Any]]:
                 d[str(f.tag)] = f.text
         out.append(d)
     return out
+
+
+# -- statuses: queryStatus, notifyStatus ---------------------------------------------------------
+
+def _query(state: SimulatorState, cfg: dict[str, Any], call: etree._Element) -> web.Response:
+    """``queryStatus``: the case named by SLBH or SJBBH, CODE -4 when Tianjin holds none."""
+    def answer(text: str) -> web.Response:
+        return _result(text, "queryStatus")
+
+    if (call.findtext("authCode") or "") != cfg["auth_code"]:
+        return answer(status_result(-1, "授权码无效"))
+    try:
+        query = safexml.parse_text(call.findtext("xmlData") or "")
+    except safexml.XmlError as e:
+        return answer(status_result(-2, f"查询报文不是合法的XML: {e.reason}"))
+    errors = safexml.schema_errors(cfg["query_schema"], query)
+    if errors:
+        return answer(status_result(-2, "数据校验失败: " + "; ".join(errors)))
+    if query.findtext("XZBH") not in cfg["collaborations"]:
+        return answer(status_result(-3, "协作编号不存在"))
+    case = state.book.find(receipt=query.findtext("SLBH"), key=query.findtext("SJBBH"))
+    if case is None:
+        return answer(status_result(-4, "办件不存在"))
+    return answer(status_result(0, "查询成功", case))
+
+
+def status_result(code: int, msg: str, case: SimCase | None = None) -> str:
+    """The queryStatus reply (status-result.xsd) as the text that goes inside ``<return>``."""
+    r = etree.Element("RESULT")
+    etree.SubElement(r, "CODE").text = str(code)
+    etree.SubElement(r, "MSG").text = msg
+    if case is not None:
+        status_fields(r, case, case.current)
+        history = etree.SubElement(r, "LSJL")
+        for e in case.history:
+            jl = etree.SubElement(history, "JL")
+            etree.SubElement(jl, "BLZT").text = e.status
+            etree.SubElement(jl, "BLSJ").text = plain_time(e.at)
+            if e.message:
+                etree.SubElement(jl, "BLYJ").text = e.message
+    return encode_inner(r, "GBK", reject_rare=False)
+
+
+def status_fields(parent: etree._Element, case: SimCase, event: StatusEvent) -> None:
+    """The status fields of status-types.xsd, in their order, for one case at one event."""
+    def add(tag: str, value: str | None) -> None:
+        if value:
+            etree.SubElement(parent, tag).text = value
+
+    add("SLBH", case.receipt)
+    add("SJBBH", case.key)
+    add("SBLSH", case.refs.get("SBLSH"))
+    add("SXBM", case.refs.get("SXBM"))
+    add("BLZT", event.status)
+    add("BLSJ", plain_time(event.at))
+    add("BLBM", event.department)
+    add("BLYJ", event.message)
+    add("BJJG", event.result)
+    if event.licences:
+        box = etree.SubElement(parent, "DZZZXX")
+        for lic in event.licences:
+            zz = etree.SubElement(box, "ZZ")
+            for tag, key in (("ZZBH", "licenceId"), ("ZZLXDM", "typeCode"), ("ZZMC", "name"),
+                             ("CZZTZJHM", "holderCertNo")):
+                if lic.get(key):
+                    etree.SubElement(zz, tag).text = lic[key]
+
+
+def notify_document(case: SimCase, event: StatusEvent) -> str:
+    """The notifyStatus inner PACKAGE (status-notify.xsd), declared GBK, as text for xmlData.
+    TZBH is the event's id: a resend of the same event carries the same TZBH."""
+    pkg = etree.Element("PACKAGE")
+    head = etree.SubElement(pkg, "PACKAGEHEAD")
+    for tag, value in (("TZBH", event.event_id), ("XZBH", DEFAULT_COLLABORATIONS[0]),
+                       ("FSFBM", "120000000000"), ("JSFBM", "110000000000"),
+                       ("FSSJ", now().strftime("%Y%m%d%H%M%S")), ("JLS", "1")):
+        etree.SubElement(head, tag).text = value
+    status_fields(etree.SubElement(etree.SubElement(pkg, "DATA"), "RECORD"), case, event)
+    return encode_inner(pkg, "GBK", reject_rare=False)
+
+
+class Notifier:
+    """Tianjin calls the receiver: SOAP 1.1 ``notifyStatus(authCode, xmlData)``."""
+
+    def request(self, case: SimCase, event: StatusEvent,
+                auth: Mapping[str, Any]) -> CallbackRequest:
+        call = etree.Element(etree.QName(TNS, "notifyStatus"), nsmap={"tns": TNS})
+        etree.SubElement(call, "authCode").text = str(auth.get("auth_code", ""))
+        etree.SubElement(call, "xmlData").text = notify_document(case, event)
+        return CallbackRequest(soap.build_envelope(soap.SOAP11, call),
+                               soap.SOAP11.http_headers(""))
+
+    def verdict(self, status: int, body: bytes) -> dict[str, Any]:
+        try:
+            env = soap.parse_envelope(body)
+        except safexml.XmlError as e:
+            return {"ok": False, "code": None, "message": f"unreadable answer: {e.reason}"}
+        if env.fault is not None:
+            return {"ok": False, "code": env.fault.code, "message": env.fault.reason}
+        ret = env.body[0].find("return") if env.body else None
+        try:
+            result = safexml.parse_text((ret.text or "") if ret is not None else "")
+        except safexml.XmlError as e:
+            return {"ok": False, "code": None, "message": f"unreadable RESULT: {e.reason}"}
+        code = (result.findtext("CODE") or "").strip()
+        return {"ok": status == 200 and code == "0", "code": code,
+                "message": result.findtext("MSG")}
+
+
+def _licence(case: SimCase) -> dict[str, str]:
+    serial = "".join(ch for ch in case.receipt if ch.isdigit())[-8:]
+    return {"licenceId": f"1.2.156.3005.2.{ISSUER_USCC}.001.{serial}",
+            "typeCode": f"{ISSUER_USCC}001", "name": "准予行政许可决定书"}
+
+
+PROFILE = StatusProfile(
+    initial="26",
+    codes=frozenset({"26", "28", "30", "90", "97", "98", "99"}),
+    results=frozenset({"1", "2"}),
+    paths={
+        "approved": (("30", None), ("90", "1")),
+        "denied": (("30", None), ("90", "2")),
+        "supplement": (("28", None), ("30", None), ("90", "1")),
+        "not_accepted": (("97", None),),
+        "withdrawn": (("30", None), ("98", None)),
+        "voided": (("30", None), ("99", None)),
+    },
+    notifier=Notifier(),
+    default_auth={"auth_code": DEFAULT_CALLBACK_AUTH_CODE},
+    granted="1",
+    licence=_licence,
+)
