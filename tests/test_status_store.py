@@ -31,7 +31,9 @@ from tests.test_store import new_case
 
 S = CaseStatus
 T0 = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
-LICENCE = "1.2.156.3005.2.11100000000013338W.11110105000012343Q.0001.001"
+APP, B = "BJ-20261201-0001", "BJ-20261201-0002"  # application numbers (the city's pattern)
+LICENCE = {"licenceId": "1.2.156.3005.2.11110000000012343B001.11110105000012343Q.0001",
+           "typeCode": "11110000000012343B001", "name": "食品经营许可证"}
 
 
 async def _delivered(store: Store, no: str, n: int = 1,
@@ -51,7 +53,7 @@ async def _delivered(store: Store, no: str, n: int = 1,
     return sorted(case.deliveries, key=lambda d: d.idempotency_key)
 
 
-def ev(status: CaseStatus | None, minutes: int, receipt: str = "R-A-0", **kw: object) -> StatusEvent:
+def ev(status: CaseStatus | None, minutes: int, receipt: str = f"R-{APP}-0", **kw: object) -> StatusEvent:
     fields: dict[str, object] = {"partner": "national", "source": Source.CALLBACK,
                                  "status": status, "partner_code": str(status or "77"),
                                  "receipt_no": receipt,
@@ -74,7 +76,7 @@ async def _pushes(store: Store) -> list[dict[str, object]]:
 
 async def test_events_in_order_move_the_delivery_and_each_change_queues_one_push(
         store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     steps = [(S.RECEIVED, None), (S.ACCEPTED, None), (S.IN_REVIEW, None),
              (S.FINISHED, Result.APPROVED)]
@@ -107,22 +109,25 @@ async def test_events_in_order_move_the_delivery_and_each_change_queues_one_push
         payload = p["payload"]
         assert isinstance(payload, dict)
         assert payload["eventId"] == event_id and payload["status"] == h.status
-        assert payload["applicationNo"] == "A" and payload["itemNos"] == ["0"]
-        assert payload["partner"] == "national" and payload["partnerCaseNo"] == "R-A-0"
-        assert payload["partnerTime"].endswith("+08:00")
+        assert payload["applicationNo"] == APP and payload["itemNos"] == ["0"]
+        assert payload["partner"] == "national" and payload["partnerCaseNo"] == f"R-{APP}-0"
+        assert payload["occurredAt"].endswith("+08:00")
         assert payload["receivedAt"].endswith("+08:00")
     last = pushes[-1]["payload"]
     assert isinstance(last, dict)
     assert last["previousStatus"] == "IN_REVIEW" and last["result"] == "APPROVED"
     assert last["elicences"] == [LICENCE]
-    assert last["bundleStatus"] == "FINISHED" and last["bundleResult"] == "APPROVED"
+    assert last["bundleStatus"] == {"status": "FINISHED", "result": "APPROVED", "terminal": True}
+    assert last["occurredAt"] == "2026-12-01T09:04:00+08:00"
     first = pushes[0]["payload"]
     assert isinstance(first, dict)
-    assert first["previousStatus"] == "SUBMITTED" and first["bundleStatus"] == "RECEIVED"
+    assert first["previousStatus"] == "SUBMITTED"
+    assert first["bundleStatus"] == {"status": "RECEIVED", "result": None, "terminal": False}
+    assert "result" not in first and "message" not in first  # no value: left out
 
 
 async def test_a_repeated_callback_is_absorbed_and_changes_nothing(store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     first = await events.apply(ev(S.ACCEPTED, 1), push_to="city")
     before = await _row(store, d.id)
@@ -145,7 +150,7 @@ async def test_a_repeated_callback_is_absorbed_and_changes_nothing(store: Store)
 
 async def test_old_news_is_kept_as_a_regression_and_never_moves_the_case_back(
         store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     assert (await events.apply(ev(S.IN_REVIEW, 5), push_to="city")).applied
     late = await events.apply(ev(S.ACCEPTED, 2), push_to="city")  # older, arrives later
@@ -160,7 +165,7 @@ async def test_old_news_is_kept_as_a_regression_and_never_moves_the_case_back(
 
 
 async def test_a_terminal_status_never_changes(store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     assert (await events.apply(ev(S.FINISHED, 5, result=Result.DENIED), push_to="city")).applied
     for status, minute in ((S.WITHDRAWN, 6), (S.IN_REVIEW, 7), (S.SUPPLEMENT_REQUIRED, 8)):
@@ -174,7 +179,7 @@ async def test_a_terminal_status_never_changes(store: Store) -> None:
 
 
 async def test_a_result_that_comes_after_its_status_is_a_change(store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     assert (await events.apply(ev(S.FINISHED, 5), push_to="city")).applied
     got = await events.apply(ev(S.FINISHED, 6, result=Result.APPROVED, elicences=(LICENCE,)),
@@ -183,11 +188,11 @@ async def test_a_result_that_comes_after_its_status_is_a_change(store: Store) ->
     row = await _row(store, d.id)
     assert row["result"] == "APPROVED" and row["status_at"] == T0 + timedelta(minutes=5)
     pushes = await _pushes(store)
-    assert [p["payload"]["result"] for p in pushes] == [None, "APPROVED"]
+    assert [p["payload"].get("result") for p in pushes] == [None, "APPROVED"]
 
 
 async def test_an_unmapped_code_is_kept_flagged_and_moves_nothing(store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     now = utcnow()
     got = await events.apply(ev(None, 1, partner_code="77", message="新状态"), push_to="city",
@@ -201,12 +206,12 @@ async def test_an_unmapped_code_is_kept_flagged_and_moves_nothing(store: Store) 
 
 
 async def test_an_event_about_an_unknown_case_is_kept_flagged(store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     lost = await events.apply(ev(S.ACCEPTED, 1, receipt="R-NOBODY"), push_to="city")
     assert lost.flag is Flag.UNKNOWN_CASE and lost.case_id is None and lost.delivery_id is None
     # a known application, but no delivery of this partner carries that item
-    stray = await events.apply(ev(S.ACCEPTED, 1, receipt=None, application_no="A", item_no="9"))
+    stray = await events.apply(ev(S.ACCEPTED, 1, receipt=None, application_no=APP, item_no="9"))
     assert stray.flag is Flag.UNKNOWN_CASE and stray.case_id == d.case_id
     assert stray.delivery_id is None
     # another partner's report of national's receipt number matches nothing either
@@ -214,9 +219,9 @@ async def test_an_event_about_an_unknown_case_is_kept_flagged(store: Store) -> N
     assert other.flag is Flag.UNKNOWN_CASE and other.case_id is None
     unmatched = await events.unmatched()
     assert [(u.partner, u.case_ref) for u in unmatched] == [
-        ("national", "receipt:R-NOBODY"), ("national", "application:A/9"),
-        ("tianjin", "receipt:R-A-0")]
-    assert [u.case_ref for u in await events.unmatched("tianjin")] == ["receipt:R-A-0"]
+        ("national", "receipt:R-NOBODY"), ("national", f"application:{APP}/9"),
+        ("tianjin", f"receipt:R-{APP}-0")]
+    assert [u.case_ref for u in await events.unmatched("tianjin")] == [f"receipt:R-{APP}-0"]
     assert (await _row(store, d.id))["partner_status"] == "SUBMITTED"
     assert await _pushes(store) == []
     # the same lost callback again is still absorbed, though no delivery row was locked
@@ -225,21 +230,21 @@ async def test_an_event_about_an_unknown_case_is_kept_flagged(store: Store) -> N
 
 async def test_the_case_is_found_by_idempotency_key_or_application_and_item(
         store: Store) -> None:
-    d0, d1 = await _delivered(store, "B", 2)
+    d0, d1 = await _delivered(store, B, 2)
     events = StatusEvents(store)
-    by_key = await events.apply(ev(S.RECEIVED, 1, receipt=None, idempotency_key="k-B-1"))
+    by_key = await events.apply(ev(S.RECEIVED, 1, receipt=None, idempotency_key=f"k-{B}-1"))
     assert by_key.delivery_id == d1.id and by_key.applied
-    by_item = await events.apply(ev(S.ACCEPTED, 2, receipt=None, application_no="B", item_no="0"))
+    by_item = await events.apply(ev(S.ACCEPTED, 2, receipt=None, application_no=B, item_no="0"))
     assert by_item.delivery_id == d0.id and by_item.applied
     # two deliveries of the case and no item named: which one is unknown, so nothing moves
-    vague = await events.apply(ev(S.IN_REVIEW, 3, receipt=None, application_no="B"))
+    vague = await events.apply(ev(S.IN_REVIEW, 3, receipt=None, application_no=B))
     assert vague.flag is Flag.UNKNOWN_CASE and vague.case_id == d0.case_id
     assert (await _row(store, d0.id))["partner_status"] == "ACCEPTED"
     assert (await _row(store, d1.id))["partner_status"] == "RECEIVED"
 
 
 async def test_no_push_without_a_city_platform(store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     got = await StatusEvents(store).apply(ev(S.ACCEPTED, 1))
     assert got.applied and got.push_id is None
     assert (await _row(store, d.id))["partner_status"] == "ACCEPTED"
@@ -247,15 +252,15 @@ async def test_no_push_without_a_city_platform(store: Store) -> None:
 
 
 async def test_the_bundle_status_in_a_push_is_derived_from_every_part(store: Store) -> None:
-    await _delivered(store, "B", 2)
+    await _delivered(store, B, 2)
     events = StatusEvents(store)
-    await events.apply(ev(S.FINISHED, 1, receipt="R-B-0", result=Result.APPROVED),
+    await events.apply(ev(S.FINISHED, 1, receipt=f"R-{B}-0", result=Result.APPROVED),
                        push_to="city")
-    await events.apply(ev(S.IN_REVIEW, 2, receipt="R-B-1"), push_to="city")
-    await events.apply(ev(S.FINISHED, 3, receipt="R-B-1", result=Result.APPROVED),
+    await events.apply(ev(S.IN_REVIEW, 2, receipt=f"R-{B}-1"), push_to="city")
+    await events.apply(ev(S.FINISHED, 3, receipt=f"R-{B}-1", result=Result.APPROVED),
                        push_to="city")
-    bundle = [(p["payload"]["status"], p["payload"]["bundleStatus"],
-               p["payload"]["bundleResult"]) for p in await _pushes(store)]
+    bundle = [(p["payload"]["status"], p["payload"]["bundleStatus"]["status"],
+               p["payload"]["bundleStatus"]["result"]) for p in await _pushes(store)]
     assert bundle == [("FINISHED", "SUBMITTED", None), ("IN_REVIEW", "IN_REVIEW", None),
                       ("FINISHED", "FINISHED", "APPROVED")]
 
@@ -289,7 +294,7 @@ async def _check_after_storm(store: Store, delivery: DeliveryRecord) -> None:
 
 async def test_concurrent_appliers_end_in_one_state_with_one_push_per_change(
         store: Store) -> None:
-    [d] = await _delivered(store, "A")
+    [d] = await _delivered(store, APP)
     events = StatusEvents(store)
     results = await asyncio.gather(*(events.apply(e, push_to="city") for e in _storm()))
     assert sum(r.duplicate for r in results) == 10
@@ -306,7 +311,7 @@ async def test_two_instances_applying_at_once_serialise_per_delivery(db_url: str
     await upgrade(engines[0])
     one, two = (Store(e) for e in engines)
     try:
-        [d] = await _delivered(one, "A")
+        [d] = await _delivered(one, APP)
         appliers = (StatusEvents(one), StatusEvents(two))
         storm = _storm()
         results = await asyncio.gather(*(appliers[i % 2].apply(e, push_to="city")
@@ -340,7 +345,7 @@ async def test_stale_lists_delivered_unfinished_parts_nobody_heard_of(store: Sto
 
 async def test_a_push_row_goes_through_the_delivery_outbox(store: Store) -> None:
     """Claimed by the worker's query, dead-lettered and replayed like any delivery."""
-    await _delivered(store, "A")
+    await _delivered(store, APP)
     got = await StatusEvents(store).apply(ev(S.ACCEPTED, 1), push_to="city")
     [claim] = await store.claim_due("w", limit=5, lease_seconds=30, partners=["city"])
     assert claim.delivery.id == got.push_id and claim.delivery.mapping == "city/status-push"
@@ -384,3 +389,52 @@ async def _claim_and_deliver_all(store: Store) -> list[str]:
                                           outcome="delivered", state=DeliveryState.DELIVERED,
                                           next_attempt_at=None, receipt_no=f"R-{c.delivery.id}")
     return [c.delivery.id for c in claims]
+
+
+async def test_a_canonical_event_document_is_kept_and_its_push_renders_for_the_city(
+        store: Store) -> None:
+    """The inbound mapping's canonical event in, the push mapping's city document out: the
+    payload a push row holds renders with ``mappings/city/status-push.yaml`` and validates
+    against the city platform's schema."""
+    from gateway.mapping.registry import MappingRegistry
+    from tests.conftest import ROOT
+
+    [d] = await _delivered(store, APP)
+    doc = {"applicationNo": APP, "nationalCaseNo": "11BJ20261201000099",
+           "implementationCode": "11110105000012343Q4000000000000001", "region": "110105",
+           "status": "FINISHED", "result": "APPROVED", "occurredAt": "2026-12-03T16:05:09+08:00",
+           "department": "朝阳区市场监督管理局", "message": "准予许可", "elicences": [LICENCE]}
+    event = StatusEvent.from_document("national", Source.CALLBACK, doc, partner_code="90",
+                                      receipt_no=None)
+    assert (event.status, event.result, event.application_no) == (S.FINISHED, Result.APPROVED,
+                                                                 APP)
+    got = await StatusEvents(store).apply(event, push_to="city")
+    assert got.applied and got.delivery_id == d.id  # found by application number (one part)
+    [h] = await StatusEvents(store).history(d.case_id)
+    assert h.detail == {"nationalCaseNo": "11BJ20261201000099", "region": "110105",
+                        "implementationCode": "11110105000012343Q4000000000000001",
+                        "department": "朝阳区市场监督管理局"}
+    assert h.partner_code == "90" and h.elicences == [LICENCE] and h.message == "准予许可"
+    [push] = await _pushes(store)
+    payload = push["payload"]
+    assert isinstance(payload, dict)
+    mapping = MappingRegistry.load(ROOT / "mappings", ROOT / "schemas").get("city/status-push")
+    city = mapping.render(payload, {"partner": "city", "now": "2026-12-03T16:05:12+08:00"})
+    mapping.validate_output(city, payload)
+    assert city["eventId"] == push["idempotency_key"] == h.push_event_id
+    assert (city["status"], city["result"], city["partnerTime"]) == (
+        "FINISHED", "APPROVED", "2026-12-03T16:05:09+08:00")
+    assert city["nationalCaseNo"] == "11BJ20261201000099" and city["handlingRegion"] == "110105000000"
+    assert city["elicences"] == [LICENCE]
+    assert city["bundleStatus"] == {"status": "FINISHED", "result": "APPROVED", "terminal": True}
+    # a status no table maps: None, the raw code kept
+    unknown = StatusEvent.from_document("national", Source.POLL, {**doc, "status": "X9"})
+    assert unknown.status is None and unknown.partner_code == "X9"
+
+
+async def test_the_national_case_number_finds_a_delivery_whose_receipt_it_is(
+        store: Store) -> None:
+    [d] = await _delivered(store, APP)
+    got = await StatusEvents(store).apply(ev(S.ACCEPTED, 1, receipt=None,
+                                             national_case_no=f"R-{APP}-0"))
+    assert got.applied and got.delivery_id == d.id

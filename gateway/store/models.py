@@ -149,6 +149,9 @@ status_events = Table(
     Column("flag", String(16), nullable=True),
     Column("elicences", JSON, nullable=False),
     Column("message", Text, nullable=True),
+    # what the event says beyond its status (nationalCaseNo, implementationCode, region,
+    # department), passed on to the push
+    Column("detail", JSON, nullable=True),
     UniqueConstraint("partner", "event_key"),
     Index("ix_status_events_case", "case_id", "received_at"),
     Index("ix_status_events_delivery", "delivery_id"),

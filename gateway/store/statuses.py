@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -70,12 +70,23 @@ class Flag(StrEnum):
     DUPLICATE = "duplicate"        # a new event that says what the delivery already says
 
 
+#: An e-licence reference as the canonical event carries it (GB/T 36901–36905): ``licenceId``
+#: (``1.2.156.3005.2.…``), ``typeCode``, ``name``, optionally ``holderCertNo``.
+Elicence = Mapping[str, str]
+
+#: The canonical event's fields kept as they are (``detail``) and passed on to the push.
+_DETAIL = {"nationalCaseNo": "national_case_no", "implementationCode": "implementation_code",
+           "region": "region", "department": "department"}
+
+
 @dataclass(frozen=True)
 class StatusEvent:
     """One status report of a partner, already mapped (``status`` None: its code maps to no
-    canonical status). Case references, any of them: the partner's case number
-    (``receipt_no``), the idempotency key the gateway sent, the application and item number.
-    ``elicences`` are e-licence identifiers; ``event_id`` the partner's own id of the event."""
+    canonical status; ``partner_code`` is the raw code either way). Case references, any of
+    them: the partner's case number (``receipt_no``, or ``national_case_no``), the idempotency
+    key the gateway sent, the application and item number. ``event_id`` is the partner's own id
+    of the event, if it has one. :meth:`from_document` reads the canonical event an inbound
+    status mapping renders (``mappings/national/status-callback.yaml``)."""
 
     partner: str
     source: Source
@@ -85,11 +96,43 @@ class StatusEvent:
     idempotency_key: str | None = None
     application_no: str | None = None
     item_no: str | None = None
+    national_case_no: str | None = None
     result: Result | None = None
     occurred_at: datetime | None = None
-    elicences: tuple[str, ...] = ()
+    elicences: tuple[Elicence, ...] = ()
     message: str | None = None
     event_id: str | None = None
+    implementation_code: str | None = None
+    region: str | None = None
+    department: str | None = None
+
+    @classmethod
+    def from_document(cls, partner: str, source: Source, doc: Mapping[str, Any], *,
+                      partner_code: str | None = None, **refs: Any) -> StatusEvent:
+        """The event in the canonical shape (``applicationNo``, ``nationalCaseNo``,
+        ``implementationCode``, ``region``, ``status``, ``result``, ``occurredAt`` ISO 8601,
+        ``department``, ``message``, ``elicences``); a status or result that is not canonical is
+        None (kept and flagged ``unmapped``). ``refs``: further fields (``receipt_no``,
+        ``item_no``, ``event_id`` …)."""
+        status, result = str(doc.get("status") or ""), str(doc.get("result") or "")
+        occurred = doc.get("occurredAt")
+        fields: dict[str, Any] = {
+            "application_no": doc.get("applicationNo") or None,
+            "status": CaseStatus(status) if status in CaseStatus.__members__ else None,
+            "result": Result(result) if result in Result.__members__ else None,
+            "occurred_at": datetime.fromisoformat(occurred) if occurred else None,
+            "message": doc.get("message") or None,
+            "elicences": tuple(dict(e) for e in doc.get("elicences") or ()),
+            **{attr: doc.get(key) or None for key, attr in _DETAIL.items()},
+            **refs}
+        return cls(partner=partner, source=source,
+                   partner_code=partner_code if partner_code is not None else status or None,
+                   **fields)
+
+    @property
+    def detail(self) -> dict[str, str]:
+        """What the event says beyond its status, kept with it and passed on to the push."""
+        return {key: v for key, attr in _DETAIL.items() if (v := getattr(self, attr))}
 
     @property
     def case_ref(self) -> str:
@@ -157,8 +200,9 @@ class StatusEventRecord:
     received_at: datetime
     applied: bool
     flag: Flag | None
-    elicences: list[str]
+    elicences: list[dict[str, str]]
     message: str | None
+    detail: dict[str, str]
     push: PushState | None = None
 
     @property
@@ -198,8 +242,9 @@ def _result(v: str | None) -> Result | None:
     return Result(v) if v else None
 
 
-_LOCKED = (deliveries.c.id, deliveries.c.case_id, deliveries.c.item_nos, deliveries.c.receipt_no,
-           deliveries.c.partner_status, deliveries.c.result, deliveries.c.status_at)
+_LOCKED = (deliveries.c.id, deliveries.c.case_id, deliveries.c.item_nos, deliveries.c.region,
+           deliveries.c.receipt_no, deliveries.c.partner_status, deliveries.c.result,
+           deliveries.c.status_at)
 _OWN = deliveries.c.kind == KIND_CASE
 
 
@@ -210,7 +255,7 @@ def _record(r: Any, push: PushState | None = None) -> StatusEventRecord:
         partner_code=r.partner_code, status=_status(r.status), result=_result(r.result),
         occurred_at=r.occurred_at, received_at=r.received_at, applied=bool(r.applied),
         flag=Flag(r.flag) if r.flag else None, elicences=list(r.elicences), message=r.message,
-        push=push)
+        detail=dict(r.detail or {}), push=push)
 
 
 class StatusEvents:
@@ -249,7 +294,8 @@ class StatusEvents:
                         case_ref=event.case_ref, partner_code=event.partner_code,
                         status=event.status, result=event.result, occurred_at=event.occurred_at,
                         received_at=now, applied=moved, flag=flag,
-                        elicences=list(event.elicences), message=event.message))
+                        elicences=[dict(e) for e in event.elicences],
+                        message=event.message, detail=event.detail or None))
             except IntegrityError:  # the same event, stored meanwhile by another instance
                 earlier = await self._stored(conn, event.partner, key)
                 if earlier is None:
@@ -305,6 +351,7 @@ class StatusEvents:
         """(case id, delivery id) the event names; either may be None (unknown)."""
         mine = and_(deliveries.c.partner == event.partner, _OWN)
         for column, value in ((deliveries.c.receipt_no, event.receipt_no),
+                              (deliveries.c.receipt_no, event.national_case_no),
                               (deliveries.c.idempotency_key, event.idempotency_key)):
             if value:
                 hit = (await conn.execute(select(deliveries.c.case_id, deliveries.c.id)
@@ -336,18 +383,24 @@ class StatusEvents:
         bundle = derive_bundle([replace(child_of(p), result=_result(p.result)) for p in parts],
                                list(case.home_items))
         event_id = push_event_id(applied.event_id)
-        payload = {
+        # the canonical event (schemas/city/status-push-source.schema.json): what the partner
+        # said, what the gateway knows of the case, and the bundle after the change; a field
+        # with no value is left out. A partner that gave no time: the time we heard it.
+        payload: dict[str, Any] = {
             "eventId": event_id, "applicationNo": case.application_no,
-            "itemNos": list(row.item_nos), "status": str(applied.status),
-            "previousStatus": str(applied.previous) if applied.previous else None,
-            "result": str(applied.result) if applied.result else None,
-            "partner": event.partner, "partnerCaseNo": row.receipt_no,
-            "partnerCode": event.partner_code, "source": str(event.source),
-            "partnerTime": _iso(event.occurred_at), "receivedAt": _iso(now),
-            "elicences": list(event.elicences),
-            "bundleStatus": str(bundle.status),
-            "bundleResult": str(bundle.result) if bundle.result else None,
+            "itemNos": list(row.item_nos), "region": row.region, **event.detail,
+            "status": applied.status, "previousStatus": applied.previous,
+            "result": applied.result, "partner": event.partner, "partnerCaseNo": row.receipt_no,
+            "partnerCode": event.partner_code, "source": event.source,
+            "occurredAt": _iso(event.occurred_at or now), "receivedAt": _iso(now),
+            "message": event.message, "elicences": [dict(e) for e in event.elicences],
+            "bundleStatus": {"status": bundle.status, "result": bundle.result,
+                             "terminal": bundle.terminal},
         }
+        payload = {k: str(v) if isinstance(v, StrEnum) else v
+                   for k, v in payload.items() if v is not None}
+        payload["bundleStatus"] = {k: str(v) if isinstance(v, StrEnum) else v
+                                   for k, v in payload["bundleStatus"].items()}
         push_id = str(uuid.uuid4())
         await conn.execute(deliveries.insert().values(
             id=push_id, case_id=row.case_id, partner=push_to, item_nos=list(row.item_nos),

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("flag", sa.String(16), nullable=True),
         sa.Column("elicences", sa.JSON(), nullable=False),
         sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("detail", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE",
                                 name="fk_status_events_case_id_cases"),
         sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], ondelete="CASCADE",
