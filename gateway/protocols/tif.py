@@ -11,6 +11,11 @@ The token never travels; the timestamp bounds how long a captured request stays 
 around the receiver's clock) and the nonce makes it single use inside that window: the receiver
 remembers every nonce it accepted until the window has passed (:class:`NonceStore`).
 
+The signature covers neither the body nor the path: what stops a captured signature from
+carrying another body is the nonce's single use (the genuine request has already spent it, or
+spends it first), and TLS in production. A receiver must therefore check the nonce on every
+request it accepts, on every instance (issue 14: a shared, database-backed store).
+
 Both sides live here so the city-platform simulator verifies exactly what the REST client
 produces; the tests check the signature against ``hashlib`` directly. Verification is split into
 a pure part (:func:`check_headers`: presence, format, window, signature) and the one stateful
