@@ -89,17 +89,40 @@ def demo(config: str | None, data_dir: str, samples: str, exit_after: bool, time
 @click.argument("partner")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, required=True)
-def simulate(partner: str, host: str, port: int) -> None:
+@click.option("--callback-url", default=None,
+              help="Post every status change of a case to this URL, in the partner's contract "
+                   "(also settable later: POST /__sim/config).")
+@click.option("--callback-auth", "callback_auth", multiple=True, metavar="KEY=VALUE",
+              help="The partner's credential for the callback receiver, repeatable: tianjin "
+                   "auth_code=…, hebei username=… password=…, national app_id=….")
+@click.option("--no-dedupe", is_flag=True,
+              help="Make a resent submission (same idempotency key) a second case.")
+def simulate(partner: str, host: str, port: int, callback_url: str | None,
+             callback_auth: tuple[str, ...], no_dedupe: bool) -> None:
     """Run one partner simulator on its own (national, tianjin, hebei)."""
     from aiohttp import web
 
     from gateway.simulators import simulator_factory
+    auth = {}
+    for item in callback_auth:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--callback-auth")
+        auth[key] = value
     try:
         factory = simulator_factory(partner)
     except (KeyError, ImportError) as e:
         raise click.ClickException(str(e)) from e
+    options: dict[str, object] = {}  # only what was asked for: a simulator may take none of it
+    if callback_url is not None:
+        options["callback_url"] = callback_url
+    if auth:
+        options["callback_auth"] = auth
+    if no_dedupe:
+        options["dedupe"] = False
     try:
-        web.run_app(factory(), host=host, port=port, print=lambda msg: click.echo(msg, err=True))
+        web.run_app(factory(**options), host=host, port=port,
+                    print=lambda msg: click.echo(msg, err=True))
     except OSError as e:
         line = port_problem(e, host, port, f"{partner} simulator", "choose another with --port N")
         if line is None:
