@@ -18,10 +18,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from gateway.config import PROJECT_ROOT
+from gateway.domain.deadlines import Deadlines, deadlines_for, is_overdue, submit_time
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
 from gateway.routing.view import delivery_view
-from gateway.status import child_of, derive_bundle, derive_items
+from gateway.status import BundleView, ChildView, child_of, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord, DeliveryState
 
 BEIJING = timezone(timedelta(hours=8))
@@ -90,24 +92,57 @@ def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> di
     return doc
 
 
-def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None) -> dict[str, Any]:
+def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
+             deadlines: Deadlines | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The case as the city platform sees it: one derived status (the bundle view: every part
     not yet accepted by its partner named in ``blocking``, the items handed to the home platform
     under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
-    is with the home platform), and each child delivery. Derived from the stored deliveries and
-    home items alone (``gateway.status``). With the live ``mappings``, each delivery lists the
-    case's fields it does not carry (``notCarried``): nothing is dropped without a record."""
+    is with the home platform) with its deadline (:func:`item_deadline`), and each child
+    delivery. Derived from the stored deliveries and home items alone (``gateway.status``).
+    With the live ``mappings``, each delivery lists the case's fields it does not carry
+    (``notCarried``): nothing is dropped without a record. ``deadlines`` default to those of the
+    mappings folder; ``now`` (for overdue) to the present."""
     children = [child_of(_in_beijing(d)) for d in c.deliveries]
-    return {
+    items = {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()}
+    doc: dict[str, Any] = {
         "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
         "receivedAt": beijing_iso(c.received_at), "homeItems": c.home_items,
         "bundle": derive_bundle(children, c.home_items).as_dict(),
-        "items": {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()},
+        "items": items,
         "deliveries": [delivery_doc(d, uncarried=None if mappings is None
                                     else not_carried(mappings, c.body, d))
                        for d in c.deliveries],
         "case": c.body,
     }
+    try:
+        table = deadlines or deadlines_for(mappings.mappings_dir if mappings is not None
+                                           else PROJECT_ROOT / "mappings")
+    except ConfigError as e:  # the view still answers, and says why it has no deadlines
+        doc["deadlineError"] = str(e)
+        table = None
+    for no, item in items.items():
+        item.update(item_deadline(c, no, children, table, now or datetime.now(UTC)))
+    return doc
+
+
+def item_deadline(c: CaseRecord, item_no: str, children: Iterable[ChildView],
+                  deadlines: Deadlines | None, now: datetime) -> dict[str, Any]:
+    """``deadline`` (+08:00, end of the last working day: :mod:`gateway.domain.deadlines`),
+    ``promisedDays`` and where they come from, ``deadlineProvisional``, and ``overdue``: past
+    the deadline while a part the gateway carried for the item is not terminal. An item handled
+    in Beijing alone is ``overdue: null``: the home platform keeps its deadline and the gateway
+    never hears its status, so it cannot say (and would otherwise flag it forever)."""
+    body_item = next((i for i in c.body.get("items", ()) if isinstance(i, dict)
+                      and i.get("itemNo") == item_no), None)
+    if deadlines is None or body_item is None:
+        return {"deadline": None, "promisedDays": None, "promisedDaysFrom": None,
+                "deadlineProvisional": None, "overdue": None}
+    d = deadlines.for_item(body_item, submit_time(c.body, c.received_at))
+    carried = [ch for ch in children if item_no in ch.item_nos]
+    status: BundleView | None = derive_bundle(carried) if carried else None
+    return {"deadline": beijing_iso(d.due), "promisedDays": d.days,
+            "promisedDaysFrom": d.source, "deadlineProvisional": d.provisional,
+            "overdue": None if status is None else is_overdue(d.due, status.status, now)}
 
 
 def dead_letter_doc(application_no: str, d: DeliveryRecord,

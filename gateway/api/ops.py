@@ -6,7 +6,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.keys import CONTRACTS, METRICS, STORE, WORKER
-from gateway.errors import StoreError
+from gateway.domain.deadlines import deadlines_for
+from gateway.errors import ConfigError, StoreError
+from gateway.store.overdue import OverdueItems
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -41,8 +43,23 @@ async def metrics(request: web.Request) -> web.Response:
     m.deliveries.clear()
     for (partner, state), n in counts.items():
         m.deliveries.labels(partner, state).set(n)
+    await _refresh_overdue(request.app)
     body = generate_latest(m.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _refresh_overdue(app: web.Application) -> None:
+    """``gateway_overdue_items{partner}``, from the deadlines of the live mappings folder. A
+    database or deadline file that fails leaves the gauge empty: metrics still answer."""
+    m = app[METRICS]
+    try:
+        deadlines = deadlines_for(app[CONTRACTS].current.mappings.mappings_dir)
+        counts = await OverdueItems(app[STORE], deadlines).counts()
+    except (StoreError, ConfigError):
+        counts = {}
+    m.overdue_items.clear()
+    for partner, n in counts.items():
+        m.overdue_items.labels(partner).set(n)
 
 
 def add_routes(app: web.Application) -> None:

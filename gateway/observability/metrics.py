@@ -24,6 +24,10 @@ class Metrics:
         self.breaker = Gauge("gateway_breaker_state",
                              "Circuit breaker per partner: 0 closed, 1 half-open, 2 open",
                              ["partner"], registry=self.registry)
+        self.overdue_items = Gauge("gateway_overdue_items",
+                                   "Item parts past their promised time (办理时限) without a "
+                                   "terminal status, by the partner holding them",
+                                   ["partner"], registry=self.registry)
         self.worker_heartbeat = Gauge("gateway_worker_heartbeat_timestamp_seconds",
                                       "Last time the delivery worker looked for work",
                                       registry=self.registry)
