@@ -27,7 +27,7 @@ from gateway.mapping import MappingRegistry
 from gateway.mapping.golden import DEFAULT_CONTEXT
 from gateway.protocols import xml as safexml
 from gateway.simulators import hebei, national, tianjin
-from gateway.simulators.export import generated_record
+from gateway.simulators.export import generated_json, generated_record
 from tests.status_receivers import RECEIVED, receiver
 from tests.test_interop_zeep import BINDING, HEBEI_WSDL, SETTINGS, hebei_case, inner_gbk, result_of
 
@@ -364,6 +364,12 @@ async def test_export_pages_through_10000_generated_records_in_order_once(aiohtt
     receipts = [r["receiptNo"] for r in records]
     assert receipts == sorted(receipts) and len(set(receipts)) == 10_000
     assert records[1234] == generated_record(1234, seed=3)     # the benchmark's other side
+    for i in range(0, 10_000, 7):                              # the text is the record
+        assert json.loads(generated_json(i, seed=3)) == records[i] == generated_record(i, seed=3)
+    from datetime import datetime, timedelta, timezone
+    epoch = datetime(2026, 1, 5, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+    for i in (0, 899, 900, 1439, 1440, 9999):                  # minutes apart, across midnight
+        assert records[i]["statusTime"] == f"{epoch + timedelta(minutes=i):%Y-%m-%d %H:%M:%S}"
     page_v = _json_schema("status-export.schema.json")
     assert not list(page_v.iter_errors({"records": records, "nextCursor": None}))
     statuses = {r["proStatus"] for r in records}

@@ -188,18 +188,19 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
             await asyncio.sleep(cfg.slow_delay)
         start = max(0, offset - cfg.repeat_count) if export.fault("repeat", page) else offset
         if cfg.generated is not None:
-            records, nxt = export.generated_page(offset, limit, start)
+            records, count, nxt = export.generated_page(offset, limit, start)
             next_cursor = None if nxt is None else f"g:{nxt}"
         else:
             chosen = receipts[start:offset + limit]
-            records = [status_record(state.book.cases[r]) for r in chosen]
+            count = len(chosen)
+            records = json.dumps([status_record(state.book.cases[r]) for r in chosen],
+                                 ensure_ascii=False, separators=(",", ":"))
             more = offset + limit < len(receipts)
             next_cursor = f"s:{receipts[offset + limit - 1]}" if more else None
         export.stats.pages += 1
-        export.stats.records += len(records)
-        body = json.dumps({"code": "0", "msg": "成功",
-                           "data": {"records": records, "nextCursor": next_cursor}},
-                          ensure_ascii=False, separators=(",", ":"))
+        export.stats.records += count
+        body = ('{"code":"0","msg":"成功","data":{"records":' + records + ',"nextCursor":'
+                + json.dumps(next_cursor) + "}}")
         return web.Response(text=body, content_type="application/json", charset="utf-8")
 
     async def export_control(request: web.Request) -> web.Response:
