@@ -156,3 +156,24 @@ async def test_the_gateway_shows_counts_and_lists_them(tmp_path: Path, db_url: s
     res = await asyncio.to_thread(CliRunner().invoke, main, [
         "overdue", "--config", str(config), "--database-url", db_url])
     assert res.exit_code == 0 and "BJ-OD-0001" in res.output and "SUBMITTED" in res.output
+
+
+def test_a_broken_deadline_file_is_one_line(tmp_path: Path) -> None:
+    """``gateway overdue`` with a promised-time table it cannot use: the file, line and key in
+    one line, exit status 1, before any database is opened."""
+    mappings = tmp_path / "mappings"
+    (mappings / "deadlines").mkdir(parents=True)
+    (mappings / "deadlines" / "items.yml").write_text(
+        'default: 20\nitems:\n  "000134023000": soon\n', encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text((ROOT / "config" / "gateway.yaml").read_text(encoding="utf-8")
+                      .replace("mappings_dir: mappings", f"mappings_dir: {mappings}"),
+                      encoding="utf-8")
+    assert f"mappings_dir: {mappings}" in config.read_text(encoding="utf-8")
+    res = CliRunner().invoke(main, ["overdue", "--config", str(config), "--database-url",
+                                    f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        f"Error: configuration error: {mappings / 'deadlines' / 'items.yml'}:3: "
+        "items.000134023000: must be a whole number of working days, 0 to 999 (got 'soon')"]
+    assert not (tmp_path / "none.db").exists()

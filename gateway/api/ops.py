@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.keys import CONTRACTS, METRICS, STORE, WORKER
 from gateway.domain.deadlines import deadlines_for
 from gateway.errors import ConfigError, StoreError
+from gateway.observability.metrics import OVERDUE_REFRESH_SECONDS
 from gateway.store.overdue import OverdueItems
 
 
@@ -50,8 +53,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def _refresh_overdue(app: web.Application) -> None:
     """``gateway_overdue_items{partner}``, from the deadlines of the live mappings folder. A
-    database or deadline file that fails leaves the gauge empty: metrics still answer."""
+    database or deadline file that fails leaves the gauge empty: metrics still answer. The
+    count scans every open delivery, so it runs at most every ``OVERDUE_REFRESH_SECONDS``."""
     m = app[METRICS]
+    now = time.monotonic()
+    if m.overdue_counted_at is not None and now - m.overdue_counted_at < OVERDUE_REFRESH_SECONDS:
+        return
+    m.overdue_counted_at = now
     try:
         deadlines = deadlines_for(app[CONTRACTS].current.mappings.mappings_dir)
         counts = await OverdueItems(app[STORE], deadlines).counts()

@@ -333,11 +333,19 @@ class Deadlines:
 
     items: ItemDays
     calendar: Calendar
+    #: (submission date, days) → due: most cases of a scan share a few dates and item codes
+    _memo: dict[tuple[date, int], tuple[datetime, bool]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def for_item(self, item: Mapping[str, Any], submitted: datetime) -> Deadline:
         days, source = self.items.days_for(item)
-        due, provisional = due_at(submitted, days, self.calendar)
-        return Deadline(due, days, source, provisional)
+        key = (beijing(submitted).date(), days)
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            hit = self._memo[key] = due_at(submitted, days, self.calendar)
+        return Deadline(hit[0], days, source, hit[1])
 
 
 def _items_path(root: Path) -> Path | None:

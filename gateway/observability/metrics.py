@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+OVERDUE_REFRESH_SECONDS = 30.0
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -28,6 +30,9 @@ class Metrics:
                                    "Item parts past their promised time (办理时限) without a "
                                    "terminal status, by the partner holding them",
                                    ["partner"], registry=self.registry)
+        #: time.monotonic() of the last overdue count: it scans every open delivery, and a
+        #: deadline moves by days, so a scrape recounts at most every OVERDUE_REFRESH_SECONDS
+        self.overdue_counted_at: float | None = None
         self.worker_heartbeat = Gauge("gateway_worker_heartbeat_timestamp_seconds",
                                       "Last time the delivery worker looked for work",
                                       registry=self.registry)
