@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import time
 import uuid
@@ -75,6 +76,7 @@ class Worker:
         self.metrics = metrics
         self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.heartbeat = time.monotonic()
+        self._synced = -math.inf  # when the breakers were last read from the database
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -107,7 +109,8 @@ class Worker:
                     pass
 
     async def _claim_round(self) -> int:
-        """Claim what each partner may take now (breaker, limits) and start sending it."""
+        """Claim what each partner may take now (breaker, limits) and start sending it: one
+        read for the partners with work due, one transaction claiming for all of them."""
         w = self.settings.worker
         free = w.concurrency - len(self._tasks)
         if free <= 0:
@@ -115,18 +118,27 @@ class Worker:
         due = await self.store.due_partners()
         if not due:
             return 0
-        await self.gates.sync()
+        # other instances' breaker changes are adopted at most once per poll interval: a busy
+        # worker claims many times a second, and the row says nothing new between polls
+        if time.monotonic() - self._synced >= w.poll_interval:
+            await self.gates.sync()
+            self._synced = time.monotonic()
         caps = await self.gates.capacity(utcnow())
-        claimed = 0
+        wants: dict[str, int] = {}
+        budget = free
         for partner in sorted(due):
             # a partner no longer configured still gets its deliveries claimed: they fail
             # permanently and park in the dead-letter queue where operators see them
-            n = min(caps.get(partner, free), free - claimed, w.batch_size)
-            if n <= 0:
-                continue
-            claims = await self.store.claim_due(self.worker_id, limit=n,
-                                                lease_seconds=w.lease_seconds,
-                                                partners=[partner], check_first=False)
+            n = min(caps.get(partner, free), budget, w.batch_size)
+            if n > 0:
+                wants[partner] = n
+                budget -= n
+        if not wants:
+            return 0
+        claimed = 0
+        leased = await self.store.claim_for_partners(self.worker_id, wants,
+                                                     lease_seconds=w.lease_seconds)
+        for partner, claims in leased.items():
             if not claims:  # if this was a probe, nothing went: do not wait for its outcome
                 self.gates.forget_probe(partner)
             for c in claims:
@@ -262,7 +274,10 @@ class Worker:
                                    idempotency_key=d.idempotency_key, partner=d.partner,
                                    region=d.region)
         try:
-            view = delivery_view(claim.case_body, d.item_nos, d.region)
+            # a status push carries its own document (the canonical status event); a case's
+            # message is rendered from the case as this delivery sees it
+            view = (d.payload if d.kind == "status_push" and d.payload is not None
+                    else delivery_view(claim.case_body, d.item_nos, d.region))
             payload = mapping.render(view, context)
             mapping.validate_output(payload, view)  # problems name the case's source fields
         except (PermanentError, ConfigError) as e:

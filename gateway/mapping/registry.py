@@ -428,11 +428,12 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
 
 
 def mapping_files(mappings_dir: Path) -> list[Path]:
-    """Every mapping file: ``*.yaml`` except under ``codes/`` and ``tests/``."""
+    """Every mapping file: ``*.yaml`` except under ``codes/``, ``tests/`` and the deadline data
+    (``deadlines/``, ``calendar/``: gateway.domain.deadlines)."""
     out = []
     for p in sorted(mappings_dir.rglob("*.yaml")):
         rel = p.relative_to(mappings_dir).parts
-        if rel[0] in ("codes", "tests"):
+        if rel[0] in ("codes", "tests", "deadlines", "calendar"):
             continue
         out.append(p)
     return out

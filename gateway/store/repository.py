@@ -11,12 +11,12 @@ worker that took over.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -79,6 +79,13 @@ class DeliveryRecord:
     attempts_base: int = 0
     replays: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: ``case`` (a message of the case to its partner) or ``status_push`` (a status event to
+    #: the city platform, rendered from ``payload``: gateway.store.statuses)
+    kind: str = "case"
+    payload: dict[str, Any] | None = None
+    result: str | None = None
+    status_at: datetime | None = None
+    status_checked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,9 @@ def delivery_from_row(row: Any) -> DeliveryRecord:
         last_code=m["last_code"], last_message=m["last_message"], created_at=m["created_at"],
         updated_at=m["updated_at"], delivered_at=m["delivered_at"],
         lease_owner=m["lease_owner"], lease_expires_at=m["lease_expires_at"],
-        attempts_base=m["attempts_base"], replays=m["replays"],
+        attempts_base=m["attempts_base"], replays=m["replays"], kind=m["kind"],
+        payload=m["payload"], result=m["result"], status_at=m["status_at"],
+        status_checked_at=m["status_checked_at"],
     )
 
 
@@ -223,10 +232,10 @@ class Store:
                 home_items=list(new.home_items), received_at=now))
             planned[case_id] = [_delivery_row(case_id, d, now) for d in new.deliveries]
         async with self.db.write("store case") as conn:
-            stmt = (self._insert(cases).values(case_rows)
+            stmt = (self._insert(cases)
                     .on_conflict_do_nothing(index_elements=[cases.c.application_no])
                     .returning(cases.c.id))
-            inserted = set((await conn.execute(stmt)).scalars())
+            inserted = set((await conn.execute(stmt, case_rows)).scalars())
             rows = [r for case_id in inserted for r in planned[case_id]]
             if rows:
                 await conn.execute(deliveries.insert(), rows)
@@ -266,8 +275,10 @@ class Store:
             row = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
             if row is None:
                 return None
+            # the case's own deliveries; its status pushes are in its status history
             drows = (await conn.execute(
-                select(*DELIVERY_COLUMNS).where(deliveries.c.case_id == case_id)
+                select(*DELIVERY_COLUMNS).where(deliveries.c.case_id == case_id,
+                                                deliveries.c.kind == "case")
                 .order_by(deliveries.c.created_at, deliveries.c.partner, deliveries.c.id))).all()
             dels = [delivery_from_row(r) for r in drows]
             if with_history and dels:
@@ -314,6 +325,22 @@ class Store:
                                       .group_by(deliveries.c.partner))
             return {r[0] for r in rows}
 
+    def _claim_statement(self, worker: str, token: str, due: Any, limit: int,
+                         lease_seconds: float, now: datetime) -> Any:
+        # A materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``: PostgreSQL
+        # may rescan such a sub-select once per outer row, each rescan skipping the rows this very
+        # statement already updated and locking the next n, so a claim of 4 took every due row.
+        candidates = (select(deliveries.c.id).where(due)
+                      .order_by(deliveries.c.next_attempt_at).limit(limit)
+                      .with_for_update(skip_locked=True)
+                      .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
+        return (update(deliveries)
+                .where(deliveries.c.id.in_(select(candidates.c.id)))
+                .where(due)
+                .values(state=DeliveryState.IN_FLIGHT, lease_owner=worker, lease_token=token,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+                .returning(*DELIVERY_COLUMNS))
+
     async def claim_due(self, worker: str, *, limit: int, lease_seconds: float,
                         now: datetime | None = None,
                         partners: Sequence[str] | None = None,
@@ -323,39 +350,57 @@ class Store:
         ``check_first=False`` skips the read that avoids an idle write (the caller has just
         asked :meth:`due_partners`)."""
         now = now or utcnow()
-        token = str(uuid.uuid4())
         due = self._due(now)
         if partners is not None:
             due = and_(due, deliveries.c.partner.in_(list(partners)))
-        # A materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``: PostgreSQL
-        # may rescan such a sub-select once per outer row, each rescan skipping the rows this very
-        # statement already updated and locking the next n, so a claim of 4 took every due row.
-        candidates = (select(deliveries.c.id).where(due)
-                      .order_by(deliveries.c.next_attempt_at).limit(limit)
-                      .with_for_update(skip_locked=True)
-                      .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
         if check_first:
             # idle polls must not take SQLite's write lock
             async with self.db.read("look for due deliveries") as conn:
                 found = await conn.execute(select(deliveries.c.id).where(due).limit(1))
                 if found.first() is None:
                     return []
-        stmt = (update(deliveries)
-                .where(deliveries.c.id.in_(select(candidates.c.id)))
-                .where(due)
-                .values(state=DeliveryState.IN_FLIGHT, lease_owner=worker, lease_token=token,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-                .returning(*DELIVERY_COLUMNS))
+        token = str(uuid.uuid4())
+        stmt = self._claim_statement(worker, token, due, limit, lease_seconds, now)
         async with self.db.write("claim deliveries") as conn:
             rows = (await conn.execute(stmt)).all()
-            if not rows:
-                return []
-            dels = [delivery_from_row(r) for r in rows]
+        return await self._with_bodies([delivery_from_row(r) for r in rows], token)
+
+    async def claim_for_partners(self, worker: str, limits: Mapping[str, int], *,
+                                 lease_seconds: float,
+                                 now: datetime | None = None) -> dict[str, list[Claim]]:
+        """Lease up to ``limits[p]`` due deliveries of each partner ``p`` in one transaction:
+        one claim statement per partner (each atomic as in :meth:`claim_due`), one commit."""
+        now = now or utcnow()
+        token = str(uuid.uuid4())
+        found: dict[str, list[DeliveryRecord]] = {}
+        async with self.db.write("claim deliveries") as conn:
+            for partner, limit in limits.items():
+                if limit <= 0:
+                    continue
+                due = and_(self._due(now), deliveries.c.partner == partner)
+                rows = (await conn.execute(self._claim_statement(
+                    worker, token, due, limit, lease_seconds, now))).all()
+                found[partner] = [delivery_from_row(r) for r in rows]
+        claims = await self._with_bodies([d for ds in found.values() for d in ds], token)
+        out: dict[str, list[Claim]] = {p: [] for p in limits}
+        for c in claims:
+            out[c.delivery.partner].append(c)
+        return out
+
+    async def _with_bodies(self, dels: list[DeliveryRecord], token: str) -> list[Claim]:
+        """The claims of leased deliveries, with their cases' bodies.
+
+        A case's body never changes once stored: it is read after the claim has committed, so
+        decoding the bodies does not hold the write turn (SQLite) every writer waits for."""
+        if not dels:
+            return []
+        async with self.db.read("read claimed cases") as conn:
             case_rows = (await conn.execute(
                 select(cases.c.id, cases.c.body, cases.c.correlation_id)
                 .where(cases.c.id.in_({d.case_id for d in dels})))).all()
         bodies = {r.id: (r.body, r.correlation_id) for r in case_rows}
-        return [Claim(d, token, *bodies[d.case_id]) for d in dels]
+        # a case purged meanwhile took its deliveries with it (ON DELETE CASCADE)
+        return [Claim(d, token, *bodies[d.case_id]) for d in dels if d.case_id in bodies]
 
     async def finish_attempt(self, claim: Claim, *, worker: str, started_at: datetime,
                              outcome: str, state: DeliveryState, next_attempt_at: datetime | None,
@@ -374,41 +419,55 @@ class Store:
             http_status=http_status, mapping_version=mapping_version))
 
     async def _record_results(self, batch: Sequence[AttemptResult]) -> list[bool]:
-        """One transaction for a batch of results. Each delivery's update is its own statement,
-        fenced by its lease token and state (``UPDATE … RETURNING attempts``: a lost lease
-        updates nothing and records nothing); the attempt rows go in one insert."""
-        out: list[bool] = []
+        """One transaction for a batch of results, in three statements whatever its size: read
+        the batch's rows still leased under each claim's token (``FOR UPDATE`` on PostgreSQL,
+        the write turn on SQLite, so nobody takes a lease over in between), update those rows
+        (one ``executemany``; each row's update is still fenced by its own lease token), and
+        insert their attempt rows. A result whose lease was lost changes and records nothing."""
+        tokens = {r.claim.delivery.id: r.claim.lease_token for r in batch}
         history: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        d = deliveries.c
         async with self.db.write("record attempt") as conn:
+            held = {row.id: row for row in (await conn.execute(
+                select(d.id, d.lease_token, d.attempts, d.first_attempt_at, d.mapping_version,
+                       d.next_attempt_at, d.receipt_no, d.delivered_at, d.partner_status)
+                .where(d.id.in_(list(tokens)), d.state == DeliveryState.IN_FLIGHT)
+                .with_for_update())).all()
+                if row.lease_token == tokens[row.id]}
             for r in batch:
-                d = r.claim.delivery
-                values: dict[str, Any] = dict(  # noqa: C408 - the columns, as keywords
-                    state=r.state, attempts=deliveries.c.attempts + 1, lease_owner=None,
-                    lease_token=None, lease_expires_at=None, last_outcome=r.outcome,
-                    last_code=r.partner_code, last_message=r.message, updated_at=r.finished_at,
-                    first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, r.started_at))
-                if r.mapping_version is not None:
-                    values["mapping_version"] = r.mapping_version
-                if r.next_attempt_at is not None:
-                    values["next_attempt_at"] = r.next_attempt_at
-                if r.state is DeliveryState.DELIVERED:
-                    values.update(receipt_no=r.receipt_no, delivered_at=r.finished_at,
-                                  partner_status=CaseStatus.SUBMITTED)
-                n = (await conn.execute(
-                    update(deliveries).where(
-                        deliveries.c.id == d.id, deliveries.c.lease_token == r.claim.lease_token,
-                        deliveries.c.state == DeliveryState.IN_FLIGHT)
-                    .values(**values).returning(deliveries.c.attempts))).scalar()
-                out.append(n is not None)
-                if n is not None:
-                    history.append(dict(  # noqa: C408 - the columns, as keywords
-                        delivery_id=d.id, attempt_no=n, worker=r.worker, started_at=r.started_at,
-                        finished_at=r.finished_at, outcome=r.outcome, http_status=r.http_status,
-                        partner_code=r.partner_code, message=r.message,
-                        mapping_version=r.mapping_version))
-            if history:
+                row = held.get(r.claim.delivery.id)
+                if row is None:
+                    continue
+                delivered = r.state is DeliveryState.DELIVERED
+                changes.append({
+                    "b_id": row.id, "b_token": row.lease_token, "state": r.state,
+                    "attempts": row.attempts + 1, "lease_owner": None, "lease_token": None,
+                    "lease_expires_at": None, "last_outcome": r.outcome,
+                    "last_code": r.partner_code, "last_message": r.message,
+                    "updated_at": r.finished_at,
+                    "first_attempt_at": row.first_attempt_at or r.started_at,
+                    "mapping_version": r.mapping_version or row.mapping_version,
+                    "next_attempt_at": r.next_attempt_at or row.next_attempt_at,
+                    "receipt_no": r.receipt_no if delivered else row.receipt_no,
+                    "delivered_at": r.finished_at if delivered else row.delivered_at,
+                    # a status a partner's callback applied before this receipt stays
+                    "partner_status": (row.partner_status or CaseStatus.SUBMITTED) if delivered
+                    else row.partner_status,
+                })
+                history.append(dict(  # noqa: C408 - the columns, as keywords
+                    delivery_id=row.id, attempt_no=row.attempts + 1, worker=r.worker,
+                    started_at=r.started_at, finished_at=r.finished_at, outcome=r.outcome,
+                    http_status=r.http_status, partner_code=r.partner_code, message=r.message,
+                    mapping_version=r.mapping_version))
+            if changes:
+                await conn.execute(
+                    update(deliveries)
+                    .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
+                    .values({k: bindparam(k) for k in changes[0] if not k.startswith("b_")}),
+                    changes)
                 await conn.execute(attempts.insert(), history)
-        return out
+        return [r.claim.delivery.id in held for r in batch]
 
     async def release(self, claim: Claim, *, now: datetime | None = None,
                       next_attempt_at: datetime | None = None) -> bool:
