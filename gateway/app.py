@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
                                 settings=settings, metrics=app[METRICS], gates=gates,
                                 worker_id=worker_id)
                 app[WORKER] = worker
+                app[INTAKE].handoff = worker  # new cases' deliveries go straight to it
                 task = asyncio.create_task(worker.run(), name="delivery-worker")
                 task.add_done_callback(_worker_ended)
             yield

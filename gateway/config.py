@@ -63,6 +63,10 @@ class WorkerSettings(_Frozen):
     batch_size: int = Field(20, ge=1)
     concurrency: int = Field(8, ge=1)
     lease_seconds: float = Field(60.0, gt=0)
+    #: intake hands a new case's deliveries straight to this instance's worker when it has room
+    #: (committed already leased to it: no poll, no claim transaction); off: the worker claims
+    #: everything from the database
+    handoff: bool = True
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

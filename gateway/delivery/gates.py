@@ -108,6 +108,11 @@ class PartnerGates:
             out[partner] = 1 if gate.probe_mine else free
         return out
 
+    def closed(self, partner: str) -> bool:
+        """The partner's breaker is closed as this instance last saw it (a configured partner)."""
+        gate = self.gates.get(partner)
+        return gate is not None and gate.snap.state is BreakerState.CLOSED
+
     async def acquire(self, partner: str) -> bool:
         gate = self.gates.get(partner)
         if gate is None:  # not configured (any more): nothing to limit, it will dead-letter

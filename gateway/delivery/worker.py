@@ -24,6 +24,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,8 +81,43 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # task slots promised to intake (reserve) and not yet taken
         self._policies = {name: RetryPolicy.from_settings(p.retry)
                           for name, p in settings.partners.items()}
+
+    async def reserve(self, partners: Sequence[str]) -> list[bool]:
+        """For each delivery intake is about to commit (by partner): will this worker take it
+        straight away? Yes where a task slot is free, the partner's breaker is closed and its
+        limits give a slot now (taken here; :meth:`take` uses it, :meth:`cancel` gives it back).
+        A delivery taken this way is committed already leased to this worker, so it is sent
+        without a poll or a claim; one not taken is committed pending and claimed as usual."""
+        out: list[bool] = []
+        for partner in partners:
+            ok = (self.settings.worker.handoff and not self._stopping
+                  and self.settings.worker.concurrency - len(self._tasks) - self._reserved > 0
+                  and self.gates.closed(partner) and await self.gates.acquire(partner))
+            if ok:
+                self._reserved += 1
+            out.append(ok)
+        return out
+
+    def take(self, claims: Sequence[Claim]) -> None:
+        """Start sending deliveries intake committed leased to this worker (one reservation
+        each)."""
+        for c in claims:
+            self._reserved -= 1
+            self._start(c)
+
+    def cancel(self, partners: Sequence[str]) -> None:
+        """Give back reservations that will not be used (the case was not stored, or was stored
+        before)."""
+        for partner in partners:
+            self._reserved -= 1
+            self.gates.release(partner)
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.settings.worker.lease_seconds
 
     def notify(self) -> None:
         """New work was committed; look now instead of at the next poll."""
@@ -112,7 +148,7 @@ class Worker:
         """Claim what each partner may take now (breaker, limits) and start sending it: one
         read for the partners with work due, one transaction claiming for all of them."""
         w = self.settings.worker
-        free = w.concurrency - len(self._tasks)
+        free = w.concurrency - len(self._tasks) - self._reserved
         if free <= 0:
             return 0
         due = await self.store.due_partners()
@@ -147,10 +183,13 @@ class Worker:
                     self.gates.forget_probe(partner)
                     continue
                 claimed += 1
-                task = asyncio.create_task(self._process(c), name=f"deliver-{c.delivery.id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._start(c)
         return claimed
+
+    def _start(self, claim: Claim) -> None:
+        task = asyncio.create_task(self._process(claim), name=f"deliver-{claim.delivery.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let in-flight sends finish for ``grace`` seconds, then cancel them

@@ -22,9 +22,11 @@ import asyncio
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.observability.case_log import CaseEvent, case_event
 from gateway.domain.names import describe_fix, normalise_middle_dots
@@ -33,7 +35,7 @@ from gateway.errors import ConflictError, FieldProblem, InputError, NoRouteError
 from gateway.mapping import MappingError
 from gateway.mapping.context import delivery_context
 from gateway.routing.view import delivery_view
-from gateway.store import NewCase, NewDelivery, Store, SubmitResult
+from gateway.store import Claim, Lease, NewCase, NewDelivery, Store, SubmitResult
 from gateway.intake.validation import CaseValidator, diff_paths, parse_json
 
 if TYPE_CHECKING:
@@ -164,11 +166,28 @@ class Prepared:
     refusal: InputError | None
 
 
+class Handoff(Protocol):
+    """This instance's delivery worker as intake sees it (gateway.delivery.worker.Worker): it may
+    take a new case's deliveries straight from intake, committed already leased to it."""
+
+    @property
+    def worker_id(self) -> str: ...
+    @property
+    def lease_seconds(self) -> float: ...
+
+    async def reserve(self, partners: Sequence[str]) -> list[bool]: ...
+    def take(self, claims: Sequence[Claim]) -> None: ...
+    def cancel(self, partners: Sequence[str]) -> None: ...
+
+
 class Intake:
-    def __init__(self, store: Store, validator: CaseValidator, contracts: ContractsHolder) -> None:
+    def __init__(self, store: Store, validator: CaseValidator, contracts: ContractsHolder,
+                 handoff: Handoff | None = None) -> None:
         self.store = store
         self.validator = validator
         self.contracts = contracts
+        #: set once the worker runs (gateway.app); None: every delivery is committed pending
+        self.handoff = handoff
 
     def check(self, raw: bytes) -> dict[str, Any]:
         """Parse, validate and normalise a body: the stored form, or an InputError naming why."""
@@ -211,15 +230,36 @@ class Intake:
             return Accepted(self._same_or_conflict(existing.body, existing.body_hash, case,
                                                    digest, SubmitResult(existing, created=False)),
                             warnings)
+        handoff = self.handoff
+        partners = [d.partner for d in plan.deliveries]
+        taken = (await handoff.reserve(partners) if handoff is not None
+                 else [False] * len(partners))
+        lease = (Lease(handoff.worker_id, str(uuid.uuid4()), handoff.lease_seconds)
+                 if handoff is not None and any(taken) else None)
         new = NewCase(
             application_no=case["applicationNo"], body=case, body_hash=digest,
             correlation_id=correlation_id, home_items=tuple(plan.home_items),
             deliveries=tuple(NewDelivery(
                 partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
                 route_rule=d.rule, mapping=d.mapping, mapping_version=d.mapping_version,
-                idempotency_key=idempotency_key(case["applicationNo"], d.key))
-                for d in plan.deliveries))
-        result = await self.store.submit_case(new)
+                idempotency_key=idempotency_key(case["applicationNo"], d.key),
+                lease=lease if t else None)
+                for d, t in zip(plan.deliveries, taken, strict=True)))
+        reserved = [p for p, t in zip(partners, taken, strict=True) if t]
+        try:
+            result = await self.store.submit_case(new)
+        except BaseException:
+            # not stored (or not known to be: a leased delivery that was committed after all
+            # is claimed again once its lease expires)
+            if handoff is not None and reserved:
+                handoff.cancel(reserved)
+            raise
+        if handoff is not None and reserved:
+            if result.created and lease is not None:  # committed: the worker sends it now
+                handoff.take([Claim(d, lease.token, case, correlation_id)
+                              for d in result.case.deliveries if d.lease_owner == lease.owner])
+            else:
+                handoff.cancel(reserved)
         if not result.created:  # submitted before (or concurrently): same body, or a conflict
             self._same_or_conflict(result.case.body, result.case.body_hash, case, digest, result)
         else:  # committed: the case's first two steps in the log (gateway.observability.case_log)

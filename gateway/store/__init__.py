@@ -9,6 +9,7 @@ from gateway.store.repository import (
     CaseRecord,
     Claim,
     DeliveryRecord,
+    Lease,
     NewCase,
     NewDelivery,
     Store,
@@ -18,7 +19,7 @@ from gateway.store.states import DeliveryState
 from gateway.store.statuses import Applied, Flag, Source, StatusEvent, StatusEvents
 
 __all__ = [
-    "Applied", "CaseRecord", "Claim", "DeliveryRecord", "DeliveryState", "Flag", "NewCase",
+    "Applied", "CaseRecord", "Claim", "DeliveryRecord", "DeliveryState", "Flag", "Lease", "NewCase",
     "NewDelivery", "Source", "StatusEvent", "StatusEvents", "Store", "SubmitResult",
     "create_engine", "is_sqlite",
 ]

@@ -31,6 +31,15 @@ from gateway.store.types import utcnow
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A delivery stored already claimed: by ``owner`` under ``token``, for ``seconds``."""
+
+    owner: str
+    token: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     partner: str
     item_nos: tuple[str, ...]
@@ -39,6 +48,8 @@ class NewDelivery:
     mapping: str
     mapping_version: str | None
     idempotency_key: str
+    #: stored in flight, leased to the worker that takes it from intake (None: pending)
+    lease: Lease | None = None
 
 
 @dataclass(frozen=True)
@@ -120,15 +131,22 @@ DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "lease_token"]
 
 
 def _delivery_row(case_id: str, d: NewDelivery, now: datetime) -> dict[str, Any]:
-    """The row of a new delivery: pending, due at once."""
+    """The row of a new delivery: pending and due at once, or in flight under its lease."""
+    lease = d.lease
     return dict(  # noqa: C408 - the columns, as keywords
         id=str(uuid.uuid4()), case_id=case_id, partner=d.partner, item_nos=list(d.item_nos),
         region=d.region, route_rule=d.route_rule, mapping=d.mapping,
         mapping_version=d.mapping_version, idempotency_key=d.idempotency_key,
-        state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, first_attempt_at=None,
-        lease_owner=None, lease_expires_at=None, receipt_no=None, partner_status=None,
-        last_outcome=None, last_code=None, last_message=None, created_at=now, updated_at=now,
-        delivered_at=None, attempts_base=0, replays=0)
+        state=DeliveryState.PENDING if lease is None else DeliveryState.IN_FLIGHT,
+        attempts=0, next_attempt_at=now, first_attempt_at=None,
+        lease_owner=lease and lease.owner, lease_token=lease and lease.token,
+        lease_expires_at=lease and now + timedelta(seconds=lease.seconds), receipt_no=None,
+        partner_status=None, last_outcome=None, last_code=None, last_message=None,
+        created_at=now, updated_at=now, delivered_at=None, attempts_base=0, replays=0)
+
+
+def _record(row: dict[str, Any]) -> DeliveryRecord:
+    return DeliveryRecord(**{k: v for k, v in row.items() if k != "lease_token"})
 
 
 @dataclass(frozen=True)
@@ -247,7 +265,7 @@ class Store:
                     id=case_id, application_no=new.application_no, body=new.body,
                     body_hash=new.body_hash, correlation_id=new.correlation_id,
                     home_items=list(new.home_items), received_at=now,
-                    deliveries=[DeliveryRecord(**r) for r in planned[case_id]]), created=True))
+                    deliveries=[_record(r) for r in planned[case_id]]), created=True))
                 continue
             try:
                 existing = await self.find_case_by_application_no(new.application_no)
