@@ -49,6 +49,8 @@ class ServerSettings(_Frozen):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
     admin_token: str | None = None  # bearer token of the admin API; unset = admin API off
+    #: ``uvloop`` runs ``gateway serve`` on libuv's event loop instead of asyncio's own
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 class DatabaseSettings(_Frozen):

@@ -1,4 +1,5 @@
-"""Contracts that change on reload — the route table and the mappings — swapped as one.
+"""Contracts that change on reload — the route table, the mappings and the promised times with
+their calendar — swapped as one.
 
 A reload builds and checks a complete new :class:`Contracts` first; only then is it swapped in.
 On any error the old set stays live (a failed reload never leaves the gateway with no routes).
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.config import Settings, load_settings
+from gateway.domain.deadlines import Deadlines, load_deadlines
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
 from gateway.routing import RouteTable
@@ -18,6 +20,9 @@ from gateway.routing import RouteTable
 class Contracts:
     routes: RouteTable
     mappings: MappingRegistry
+    #: promised times and the working-day calendar (gateway.domain.deadlines): loaded and
+    #: checked with the mappings, so a broken file fails start-up or reload, not a case view
+    deadlines: Deadlines | None = None
 
 
 def load_contracts(settings: Settings) -> Contracts:
@@ -34,7 +39,8 @@ def load_contracts(settings: Settings) -> Contracts:
         except ConfigError as e:
             raise ConfigError(f"route {rule!r}: {e.reason}", file=settings.source_file,
                               key="routes") from e
-    return Contracts(routes=routes, mappings=mappings)
+    return Contracts(routes=routes, mappings=mappings,
+                     deadlines=load_deadlines(settings.path(settings.mappings_dir)))
 
 
 def reload_contracts(running: Settings) -> Contracts:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from gateway import jsoncodec
 from gateway.config import PROJECT_ROOT
 from gateway.domain.deadlines import Deadlines, deadlines_for, is_overdue, submit_time
 from gateway.errors import ConfigError
@@ -168,5 +169,7 @@ def breaker_doc(snap: Mapping[str, Any]) -> dict[str, Any]:
 def dumps(obj: Any, *, indent: int | None = None) -> str:
     """JSON with Chinese kept readable and datetimes as ISO strings in +08:00 (``indent`` for a
     terminal; the API answers compact)."""
+    if indent is None:
+        return jsoncodec.dumps(obj, default=lambda v: str(beijing_iso(v)))
     return json.dumps(obj, ensure_ascii=False, indent=indent,
                       default=lambda v: str(beijing_iso(v)))

@@ -48,7 +48,10 @@ def test_golden(registry, case):
 
 
 def test_there_are_golden_cases_for_both():
-    assert {c.mapping for c in golden_cases()} == {"tianjin/case-submit", "hebei/case-submit"}
+    # both partners' submissions, and the status messages they send back (issue 13)
+    assert {c.mapping for c in golden_cases()} == {
+        "tianjin/case-submit", "hebei/case-submit", "tianjin/status-callback",
+        "tianjin/status-query", "hebei/status-callback", "hebei/status-query"}
 
 
 @pytest.mark.parametrize("beijing,tj", [("111", "10"), ("001", "1"), ("114", "14"), ("335", "35"),

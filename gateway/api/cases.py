@@ -37,12 +37,13 @@ async def submit_case(request: web.Request) -> web.Response:
     else:
         metrics.cases.labels("duplicate").inc()
     case = accepted.result.case
-    doc = case_doc(case, request.app[CONTRACTS].current.mappings)
+    contracts = request.app[CONTRACTS].current
+    doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines)
     doc.pop("case")
     if accepted.warnings:  # what intake changed in storing it (a name's look-alike middle dot)
         doc["warnings"] = [w.as_dict() for w in accepted.warnings]
     headers = {"Location": f"/api/v1/cases/{case.id}"}
-    return web.json_response(doc, status=accepted.status, headers=headers)
+    return web.json_response(doc, status=accepted.status, headers=headers, dumps=dumps)
 
 
 async def get_case(request: web.Request) -> web.Response:
@@ -50,7 +51,8 @@ async def get_case(request: web.Request) -> web.Response:
     case = await request.app[STORE].get_case(case_id, with_history=True)
     if case is None:
         raise NotFound(f"no case with id {case_id}")
-    doc = case_doc(case, request.app[CONTRACTS].current.mappings)
+    contracts = request.app[CONTRACTS].current
+    doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines)
     if case.deliveries:  # each partner's breaker as every instance shares it
         shared = await shared_breakers(BreakerRows(request.app[STORE]),
                                        {d.partner for d in case.deliveries})

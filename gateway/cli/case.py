@@ -36,7 +36,10 @@ def case_show(config: str | None, database_url: str | None, case_id: str) -> Non
             found = await store.find_case_by_application_no(case_id)
             if found is not None:
                 found = await store.get_case(found.id, with_history=True)
-        return case_doc(found, load_contracts(s).mappings) if found else None
+        if found is None:
+            return None
+        contracts = load_contracts(s)
+        return case_doc(found, contracts.mappings, deadlines=contracts.deadlines)
     try:
         doc = on_store(s, find, readonly=True)
     except ConfigError as e:  # the mappings the view reads do not load

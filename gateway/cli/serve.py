@@ -20,6 +20,13 @@ from gateway.errors import ConfigError
 from gateway.ports import PortUnavailable, port_problem
 
 
+def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 @click.command()
 @config_and_database
 @click.option("--host", default=None)
@@ -42,7 +49,8 @@ def serve(config: str | None, database_url: str | None, host: str | None, port: 
                                    "choose another with --host or $GATEWAY_HOST") from None
     with database_errors(s.database.url):
         try:
-            web.run_app(app, host=host, port=port, print=lambda msg: click.echo(msg, err=True))
+            web.run_app(app, host=host, port=port, print=lambda msg: click.echo(msg, err=True),
+                        loop=_event_loop(s.server.event_loop))
         except ConfigError as e:  # a partner client refused its options at start-up
             raise config_error(e) from None
         except OSError as e:

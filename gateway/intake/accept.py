@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gateway import jsoncodec
 from gateway.observability.case_log import CaseEvent, case_event
 from gateway.domain.names import describe_fix, normalise_middle_dots
 from gateway.domain.regions import normalise as normalise_region
@@ -65,7 +66,7 @@ def person_names(case: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def normalise_with_warnings(case: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]]:
     """The stored form (12-digit regions, submit time in Beijing time (+08:00), person names
     with the ID-card middle dot) and a warning per name that was changed."""
-    out = json.loads(json.dumps(case))
+    out = jsoncodec.copy(case)
     out["receivingRegion"] = normalise_region(out["receivingRegion"])
     for item in out["items"]:
         item["handlingRegion"] = normalise_region(item["handlingRegion"])

