@@ -39,7 +39,6 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +59,9 @@ from gateway.observability.logs import configure as configure_logs  # noqa: E402
 from gateway.routing.view import delivery_view  # noqa: E402
 from gateway.store import Store, create_engine  # noqa: E402
 from gateway.store.migrate import upgrade  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from runinfo import code_version  # noqa: E402
 
 BUNDLE = ROOT / "samples" / "cases" / "20-bundle-ten-items-jingjinji.json"
 #: the bundle's items in the order they are repeated (sample item numbers): a Tianjin item
@@ -270,17 +272,6 @@ def axis_report(name: str, unit: str, xs: tuple[int, ...], rows: list[dict[str, 
         print(f"  slope ratio to the baseline: intake {bs / bb:.0f}×, worker render {br / bb:.0f}×")
 
 
-def git_head() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "gateway"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + (" (+ uncommitted changes in gateway/)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-
-
 async def main(args: argparse.Namespace) -> None:
     configure_logs("WARNING")  # a case.accepted line per submit would be most of the output
     with tempfile.TemporaryDirectory(prefix="gw-cost-") as tmp:
@@ -294,7 +285,7 @@ async def main(args: argparse.Namespace) -> None:
         await bench.open()
         try:
             print(f"engine={args.engine} runs={args.runs} repeat={args.repeat} "
-                  f"code={git_head()} load average {os.getloadavg()[0]:.2f}")
+                  f"code: {code_version()}; load average {os.getloadavg()[0]:.2f}")
             items = [await bench.measure(bundle_case(n)) for n in ITEMS_AXIS]
             mats = [await bench.measure(materials_case(n)) for n in MATERIALS_AXIS]
         finally:

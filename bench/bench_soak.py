@@ -299,9 +299,8 @@ def main() -> int:
     ap.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples")
     ap.add_argument("--peak-cases", type=int, default=600, help="cases in the peak burst")
     args = ap.parse_args()
-    import subprocess
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                          capture_output=True, text=True).stdout.strip()
+    from runinfo import code_version
+    head = code_version()
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gw-soak-") as tmp:
         report = asyncio.run(run_soak(
@@ -309,7 +308,7 @@ def main() -> int:
             rate=args.rate, sample=args.sample, peak_cases=args.peak_cases,
             progress=lambda m: print("  " + m, file=sys.stderr, flush=True)))
     load1 = os.getloadavg()
-    print(f"code {head}; cpus {os.cpu_count()}; load average (1 min) before/after "
+    print(f"code: {head}; cpus {os.cpu_count()}; load average (1 min) before/after "
           f"{load0[0]:.2f}/{load1[0]:.2f}")
     print(report.summary())
     print("RSS (MiB) every minute: " + ", ".join(

@@ -19,6 +19,14 @@ gateways (``gateway serve``) are other processes. Per repetition and per concurr
     .venv/bin/python bench/bench_wire.py --quick                 # < 1 minute
     .venv/bin/python bench/bench_wire.py --repeat 3              # SQLite, 32 and 64 connections
     .venv/bin/python bench/bench_wire.py --repeat 3 --engine postgres
+    .venv/bin/python bench/bench_wire.py --repeat 3 --engine postgres --instances 2
+
+``--instances 2`` (PostgreSQL only) measures scale-out instead: per repetition and concurrency,
+the mix posted directly (baseline), then accept→delivered against one ``gateway serve`` on a
+fresh database, then against two ``gateway serve`` processes sharing one fresh database (the
+client's requests alternate between them); deliveries/s of each, the ratio two / one, and the
+CPU share of every process (gateways, PostgreSQL, simulators, load generator) from
+``/proc/<pid>/stat`` during each phase, since they all share the machine's cores.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # procstat, next to this script
 SAMPLES = ROOT / "samples" / "cases"
 MIX = ["01-person-shanghai-social-security", "10-person-tianjin-social-security",
        "11-company-hebei-branch-filing"]
@@ -98,7 +107,7 @@ async def _load(job: dict[str, Any]) -> dict[str, Any]:
                 statuses[i] = r.status
             lat[i] = time.perf_counter() - t
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         if rate is None:
             nxt = iter(range(len(reqs)))
 
@@ -117,7 +126,7 @@ async def _load(job: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.perf_counter() - t0
     bad = [s for s in statuses if s not in (200, 202)]
     return {"elapsed": elapsed, "latency": lat, "starts": starts, "bad": len(bad),
-            "bad_sample": sorted(set(bad))[:5]}
+            "bad_sample": sorted(set(bad))[:5], "cpu": time.process_time() - cpu0}
 
 
 async def _probe(http: aiohttp.ClientSession, url: str) -> None:
@@ -187,6 +196,7 @@ class Servers:
         self.tmp, self.engine = tmp, engine
         self.procs: list[subprocess.Popen[bytes]] = []
         self.sims: dict[str, str] = {}
+        self.sim_pids: list[int] = []
         self.pg_urls: list[str] = []
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
@@ -200,8 +210,8 @@ class Servers:
         for name in SIM_PATHS:
             port = free_port()
             self.sims[name] = f"http://127.0.0.1:{port}"
-            self.spawn("-m", "gateway", "--log-level", "WARNING", "simulate", name,
-                       "--port", str(port))
+            self.sim_pids.append(self.spawn("-m", "gateway", "--log-level", "WARNING",
+                                            "simulate", name, "--port", str(port)).pid)
         await wait_http(self.echo + "/echo")
         for base in self.sims.values():
             await wait_http(base + "/__sim/state?messages=0")
@@ -237,6 +247,22 @@ class Servers:
         p = self.spawn("-m", "gateway", "--log-level", "WARNING", "serve", "--config", str(cfg),
                        "--port", str(port))
         return f"http://127.0.0.1:{port}", db, cfg, p
+
+    async def instances(self, tag: str, count: int, concurrency: int
+                        ) -> tuple[list[str], str, list[subprocess.Popen[bytes]]]:
+        """``count`` gateways (worker on) sharing one fresh database: their base URLs, the
+        database, the processes."""
+        db = await self.database(tag)
+        cfg = self.config(tag, db, True, concurrency)
+        bases, procs = [], []
+        for _ in range(count):
+            port = free_port()
+            procs.append(self.spawn("-m", "gateway", "--log-level", "WARNING", "serve",
+                                    "--config", str(cfg), "--port", str(port)))
+            bases.append(f"http://127.0.0.1:{port}")
+        for b in bases:
+            await wait_http(b + "/readyz")
+        return bases, db, procs
 
     async def stop(self, p: subprocess.Popen[bytes]) -> None:
         p.terminate()
@@ -429,6 +455,87 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases,
     return out
 
 
+# -- scale-out: one instance against two on one PostgreSQL database (--instances 2) ---------------
+
+async def e2e_phase(srv: Servers, bases: list[str], pids: list[int], db: str,
+                    mix: list[dict[str, Any]], expect: int, concurrency: int) -> dict[str, Any]:
+    """The mix posted over ``bases`` in turn, timed until ``expect`` more deliveries are
+    ``delivered`` in ``db``; with every process's CPU share over the phase."""
+    from procstat import CpuMeter
+    reqs: list[Request] = []
+    for i, case in enumerate(mix):
+        reqs += case_requests(bases[i % len(bases)], [case])
+    groups = {f"gateway {i + 1}": [p] for i, p in enumerate(pids)}
+    groups.update({"simulators": srv.sim_pids, "bench (polls the database)": [os.getpid()]})
+    before = await delivered_count(db)
+    name = db.rsplit("/", 1)[1]
+    meter = CpuMeter(groups, matching={
+        "postgres (this database)": lambda cl: cl.startswith("postgres:") and f" {name} " in cl,
+        # the server's own processes (walwriter, checkpointer, …): a backend names its client
+        "postgres (server)": lambda cl: cl.startswith("postgres: ") and "(" not in cl
+        and "[local]" not in cl})
+    t0 = time.perf_counter()
+    res = await asyncio.to_thread(run_load, reqs, concurrency, probe="/readyz")
+    deadline = time.monotonic() + 600
+    while await delivered_count(db) - before < expect:
+        if time.monotonic() > deadline:
+            raise SystemExit("scale-out: not all delivered within 600 s")
+        await asyncio.sleep(0.02)
+    e2e_s = time.perf_counter() - t0
+    cpu = meter.shares()
+    cpu["load generator"] = 100 * res["cpu"] / e2e_s / (os.cpu_count() or 1)
+    cpu["idle"] = max(0.0, 100 - sum(cpu.values()))
+    return {"rate": expect / e2e_s, "s": e2e_s, "intake_rate": len(mix) / res["elapsed"],
+            "cpu": cpu}
+
+
+async def scaleout_repetition(args: argparse.Namespace, srv: Servers, cases: Cases,
+                              rep: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"load_before": os.getloadavg()}
+    for c in args.concurrency:
+        for base in srv.sims.values():
+            await post_json(base + "/__sim/reset", {})
+        wire = Wire(srv.config(f"wire{rep}", "sqlite+aiosqlite:///unused.db", True, c))
+        mix_direct = await wire.requests(cases.make(MIX, args.baseline_cases))
+        out[f"mix_direct@{c}"] = figure(run_load(mix_direct, c, probe="/"), len(mix_direct))
+        for count in (1, 2):
+            bases, db, procs = await srv.instances(f"x{count}r{rep}c{c}", count, c)
+            mix = cases.make(MIX, args.cases)
+            expect = sum(len(wire.plan(x)) for x in mix)
+            out[f"x{count}@{c}"] = await e2e_phase(srv, bases, [p.pid for p in procs], db, mix,
+                                                   expect, c)
+            for p in procs:
+                await srv.stop(p)
+    out["load_after"] = os.getloadavg()
+    return out
+
+
+def scaleout_report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> None:
+    from runinfo import code_version
+    print(f"engine={args.engine} instances=1 vs 2 repeat={len(reps)} cases={args.cases} "
+          f"baseline_cases={args.baseline_cases} cpus={os.cpu_count()}; code: {code_version()}")
+    print("load average (1 min) before/after each repetition: " + ", ".join(
+        f"{r['load_before'][0]:.2f}/{r['load_after'][0]:.2f}" for r in reps))
+    print("figures: median [min–max] over repetitions; ratios computed within each repetition")
+    for c in args.concurrency:
+        one, two, md = f"x1@{c}", f"x2@{c}", f"mix_direct@{c}"
+        print(f"\n-- {c} connections (spread over the instances) " + "-" * 40)
+        print(f"  mix, mapped msgs direct        : {med([r[md]['rate'] for r in reps])} msg/s")
+        for key, label in ((one, "1 instance  accept→delivered"),
+                           (two, "2 instances accept→delivered")):
+            print(f"  {label}   : {med([r[key]['rate'] for r in reps])} deliveries/s "
+                  f"(intake {med([r[key]['intake_rate'] for r in reps])} cases/s meanwhile; "
+                  f"{med([r[md]['rate'] / r[key]['rate'] for r in reps])}× the direct time)")
+        print(f"  2 instances / 1 instance       : "
+              f"{med([r[two]['rate'] / r[one]['rate'] for r in reps])}×  (target ≥ 1.6×)")
+        print("  CPU share of the machine (all cores = 100 %), median over repetitions:")
+        for key, label in ((one, "1 instance "), (two, "2 instances")):
+            shares = reps[0][key]["cpu"].keys()
+            print(f"    {label}: " + ", ".join(
+                f"{g} {statistics.median(r[key]['cpu'][g] for r in reps):.0f} %"
+                for g in shares))
+
+
 # -- report -----------------------------------------------------------------------------------------
 
 def med(xs: list[float]) -> str:
@@ -496,12 +603,13 @@ async def main(args: argparse.Namespace) -> None:
             await srv.start_partners()
             cases = Cases()
             reps = []
+            one_rep = scaleout_repetition if args.instances == 2 else repetition
             for rep in range(args.repeat):
-                reps.append(await repetition(args, srv, cases, rep))
+                reps.append(await one_rep(args, srv, cases, rep))
                 print(f"repetition {rep + 1}/{args.repeat} done", file=sys.stderr, flush=True)
         finally:
             await srv.close()
-    report(args, reps)
+    (scaleout_report if args.instances == 2 else report)(args, reps)
 
 
 if __name__ == "__main__":
@@ -518,9 +626,14 @@ if __name__ == "__main__":
     ap.add_argument("--latency-rate", type=float, default=20,
                     help="cases/s, open loop (moderate: well under capacity)")
     ap.add_argument("--latency-seconds", type=float, default=6)
+    ap.add_argument("--instances", type=int, choices=[1, 2], default=1,
+                    help="2: one gateway against two sharing one PostgreSQL database "
+                         "(the REST+SOAP mix, accept→delivered; --engine postgres)")
     ap.add_argument("--quick", action="store_true",
                     help="1 repetition, 32 connections, 200 cases (under a minute)")
     a = ap.parse_args()
+    if a.instances == 2 and a.engine != "postgres":
+        ap.error("--instances 2 needs --engine postgres (instances share one database)")
     if a.quick:
         a.repeat, a.concurrency, a.cases, a.baseline_cases = 1, [32], 200, 1000
         a.latency_seconds = 5

@@ -8,7 +8,8 @@ each process at the start and the end of a phase and gives each one's share of t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -33,27 +34,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def pids_named(name: str) -> list[int]:
-    """Processes whose command name (``/proc/<pid>/comm``) is ``name``, e.g. ``postgres``."""
+def pids_matching(match: Callable[[str], bool]) -> list[int]:
+    """Processes whose command line (``/proc/<pid>/cmdline``, arguments joined by spaces)
+    satisfies ``match``; e.g. the PostgreSQL backends of one database, whose command line is
+    ``postgres: 15/main: USER DATABASE HOST(PORT) STATE``."""
     out = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if (d / "comm").read_text().strip() == name:
-                    out.append(int(d.name))
+                cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
+            if match(cmdline):
+                out.append(int(d.name))
     return out
 
 
 @dataclass
 class CpuMeter:
-    """CPU seconds of named groups of processes over one phase; :meth:`shares` in % of the
-    machine (all cores = 100 %). A group given by command name (``postgres``) is looked up again
-    at the end, so backends started during the phase count (from zero)."""
+    """CPU seconds of groups of processes over one phase; :meth:`shares` in % of the machine
+    (all cores = 100 %). A group given by a command-line test (``matching``) is looked up again
+    at the end, so processes started during the phase count (from zero)."""
 
     groups: dict[str, list[int]]
-    by_name: tuple[str, ...] = ()
+    matching: dict[str, Callable[[str], bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import time
@@ -61,7 +65,7 @@ class CpuMeter:
         self._start = {pid: cpu_seconds(pid) for pids in self._all().values() for pid in pids}
 
     def _all(self) -> dict[str, list[int]]:
-        return {**self.groups, **{n: pids_named(n) for n in self.by_name}}
+        return {**self.groups, **{g: pids_matching(m) for g, m in self.matching.items()}}
 
     def shares(self) -> dict[str, float]:
         import time
