@@ -25,6 +25,7 @@ from gateway.observability.logs import protect_secrets
 from gateway.observability.metrics import Metrics
 from gateway.delivery.gates import PartnerGates
 from gateway.protocols import PartnerClient, create_client
+from gateway.statuses import callbacks
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
@@ -112,4 +113,5 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     cases.add_routes(app)
     ops.add_routes(app)
     admin.add_routes(app)
+    callbacks.add_routes(app)  # partners' status callbacks (gateway/statuses)
     return app

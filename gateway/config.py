@@ -166,6 +166,23 @@ class LimitSettings(_Frozen):
     burst: int = Field(1, ge=1)
 
 
+class InboundSettings(_Frozen):
+    """How a partner authenticates when it calls the gateway (status callbacks, issue 13), each
+    in its own contract: Tianjin's shared ``auth_code`` (notifyStatus ``authCode``), Hebei's
+    WS-Security ``username``/``password`` (UsernameToken digest, ``Created`` within
+    ``wsse_window`` seconds, nonces single use), the national platform's ``app_id`` (its
+    envelope's ``appId``; the SM2 signature is issue 14). A partner without this block cannot
+    call the gateway: its callbacks are refused in its protocol."""
+
+    auth_code: str | None = None
+    username: str | None = None
+    password: str | None = None
+    app_id: str | None = None
+    wsse_window: float = Field(300.0, gt=0)
+
+    _durations = field_validator("wsse_window", mode="before")(_seconds)
+
+
 class PartnerSettings(_Frozen):
     """One partner: which protocol style, where, which mapping, and its credentials.
 
@@ -186,6 +203,8 @@ class PartnerSettings(_Frozen):
     retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     limits: LimitSettings = LimitSettings()
+    #: the partner's credentials for calling the gateway (status callbacks); None: it cannot
+    inbound: InboundSettings | None = None
 
 
 class Settings(_Frozen):

@@ -1,0 +1,128 @@
+"""``/soap/hebei/status``: Hebei's status notification (``schemas/hebei/StatusNotify.wsdl``,
+served at ``?wsdl`` with ``case.xsd`` at ``?xsd=case.xsd``): SOAP 1.2 ``NotifyStatus``, the body
+``hb:NotifyStatusRequest/caseStatus`` (case.xsd), the notification's id in
+``hb:MessageHeader/messageId``, under a WS-Security UsernameToken digest.
+
+The token is verified before the body is looked at (:class:`gateway.protocols.wsse.
+UsernameTokenVerifier`: the configured password, ``Created`` within ``inbound.wsse_window``,
+each nonce once within the window on this instance). Refusals are SOAP 1.2 faults, as the WSDL
+says: a bad token ``env:Sender`` with the WS-Security subcode (``wsse:FailedAuthentication``,
+``wsu:MessageExpired`` …; Hebei stops), a body that fails case.xsd ``env:Sender``
+``hb:InvalidMessage`` naming the line, a store that cannot take it ``env:Receiver`` (Hebei
+resends later with the same messageId). A notification kept, also one the gateway already has
+or cannot map yet, is ``resultCode 0000``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from lxml import etree
+
+from gateway.config import InboundSettings
+from gateway.errors import StoreError
+from gateway.protocols import soap
+from gateway.protocols import xml as safexml
+from gateway.protocols.wsse import SECURITY, WSU_NS, UsernameTokenVerifier, WsseError
+from gateway.statuses.body import TooLarge, read_body
+from gateway.statuses.documents import ServedWsdl
+from gateway.statuses.receive import RECEIVER, RawStatus
+
+log = logging.getLogger("gateway.statuses")
+PATH = "/soap/hebei/status"
+PARTNER = "hebei"
+HB = "http://zwfw.hebei.example/exchange/v1"
+_NS = {"hb": HB}
+_UNDERSTOOD = {SECURITY.text, f"{{{HB}}}MessageHeader"}
+_PREFIXES = {"wsse": SECURITY.namespace, "wsu": WSU_NS}
+
+
+def fault(code: str, reason: str, subcode: str) -> web.Response:
+    """A SOAP 1.2 fault; ``subcode`` ``prefix:Local`` (``wsse:``/``wsu:``, else Hebei's own
+    namespace). HTTP 400 for a Sender fault, 500 otherwise (SOAP 1.2 HTTP binding)."""
+    prefix, _, local = subcode.rpartition(":")
+    body = soap.build_fault(soap.SOAP12, code, reason[:1000],
+                            subcode=etree.QName(_PREFIXES.get(prefix, HB), local))
+    return web.Response(status=400 if code == "Sender" else 500, body=body,
+                        content_type="application/soap+xml", charset="utf-8")
+
+
+def answer(code: str, message: str) -> web.Response:
+    r = etree.Element(etree.QName(HB, "NotifyStatusResponse"), nsmap={"hb": HB})
+    etree.SubElement(r, etree.QName(HB, "resultCode")).text = code
+    etree.SubElement(r, etree.QName(HB, "resultMessage")).text = message
+    return web.Response(body=soap.build_envelope(soap.SOAP12, r),
+                        content_type="application/soap+xml", charset="utf-8")
+
+
+def _must_understand(env: soap.Envelope) -> str | None:
+    """The first header block the caller requires us to understand that we do not."""
+    flag = f"{{{soap.SOAP12_NS}}}mustUnderstand"
+    for h in env.headers:
+        if h.get(flag, "").strip() in ("1", "true") and h.tag not in _UNDERSTOOD:
+            return str(h.tag)
+    return None
+
+
+class HebeiEndpoint:
+    def __init__(self, inbound: InboundSettings | None,
+                 wsdl: ServedWsdl, schema: etree.XMLSchema, max_body: int) -> None:
+        self.wsdl = wsdl
+        self.schema = schema
+        self.max_body = max_body
+        users = {} if inbound is None or not inbound.username or inbound.password is None \
+            else {inbound.username: inbound.password}
+        window = inbound.wsse_window if inbound is not None else 300.0
+        #: one per app: its nonce cache is the replay defence of this instance
+        self.verifier = UsernameTokenVerifier(users, window=window)
+
+    async def documents(self, request: web.Request) -> web.Response:
+        return self.wsdl.answer(request)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        receiver = request.app[RECEIVER]
+        try:
+            env = soap.parse_envelope(await read_body(request, self.max_body),
+                                      max_bytes=self.max_body)
+        except TooLarge as e:
+            return fault("Sender", str(e), "hb:InvalidMessage")
+        except safexml.XmlError as e:
+            return fault("Sender", f"unreadable request: {e.reason}", "hb:InvalidMessage")
+        if env.version is not soap.SOAP12:
+            return fault("VersionMismatch", "NotifyStatus is SOAP 1.2 (StatusNotify.wsdl)",
+                         "hb:VersionMismatch")
+        if (tag := _must_understand(env)) is not None:
+            return fault("MustUnderstand", f"header {tag} is not understood here",
+                         "hb:MustUnderstand")
+        try:
+            self.verifier.verify(env.header(SECURITY))
+        except WsseError as e:
+            return fault("Sender", e.message, e.code)
+        call = env.body[0] if env.body else None
+        if call is None or call.tag != f"{{{HB}}}NotifyStatusRequest":
+            return fault("Sender", f"unknown operation "
+                         f"{str(call.tag) if call is not None else '(empty Body)'}; this service has "
+                         "NotifyStatus", "hb:InvalidMessage")
+        if errors := safexml.schema_errors(self.schema, call):
+            return fault("Sender", "invalid NotifyStatusRequest: " + "; ".join(errors),
+                         "hb:InvalidMessage")
+        header = env.header(f"{{{HB}}}MessageHeader")
+        message_id = header.findtext("hb:messageId", namespaces=_NS) if header is not None \
+            else None
+        cs = call.find("hb:caseStatus", _NS)
+        assert cs is not None  # required by case.xsd, validated above
+        raw = RawStatus(code=cs.findtext("hb:status", namespaces=_NS),
+                        receipt_no=cs.findtext("hb:receiptNo", namespaces=_NS),
+                        idempotency_key=cs.findtext("hb:messageId", namespaces=_NS),
+                        application_no=cs.findtext("hb:caseNo", namespaces=_NS),
+                        occurred_at=cs.findtext("hb:statusTime", namespaces=_NS))
+        event = receiver.event(PARTNER, call, raw,
+                                    event_id=(message_id or "").strip()[:128] or None)
+        try:
+            await receiver.apply(event)
+        except StoreError as e:
+            log.error("hebei status callback not stored: %s", e)
+            return fault("Receiver", "the gateway could not store the notification; send it "
+                         "again later", "hb:ServiceBusy")
+        return answer("0000", "接收成功")

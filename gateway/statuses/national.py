@@ -1,0 +1,117 @@
+"""``POST /api/v1/partners/national/status``: the national platform's status push, in its
+envelope (``schemas/national/envelope.schema.json``, ``data`` per status-callback.schema.json).
+
+Every answer is HTTP 200 ``{code, msg}`` as the contract says (``0`` taken; ``40001`` invalid
+request, naming the field; ``40100`` unknown ``appId`` or a signature the gateway cannot check;
+``50001`` the gateway is busy: send again), never a 5xx. A push the gateway keeps is ``0``, also
+one it cannot map yet or one it already has (the platform resends with the same
+``X-Idempotency-Key``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from gateway.config import InboundSettings
+from gateway.errors import StoreError
+from gateway.schemacheck import describe_error, format_checker, human_validator
+from gateway.statuses.body import TooLarge, read_body
+from gateway.statuses.receive import RECEIVER, RawStatus
+
+log = logging.getLogger("gateway.statuses")
+PATH = "/api/v1/partners/national/status"
+PARTNER = "national"
+OK, INVALID, UNAUTHORISED, BUSY = "0", "40001", "40100", "50001"
+_Validator = human_validator(Draft202012Validator)
+
+
+class SignatureUnsupported(Exception):
+    """A signed or encrypted envelope: its SM2/SM4 check is issue 14."""
+
+
+def check_signature(envelope: Mapping[str, Any], inbound: InboundSettings) -> None:
+    """The seam for the envelope's SM2 signature (and SM4 ``encData``), issue 14: today only
+    ``signType``/``encType`` ``NONE`` are accepted; anything else is refused rather than taken
+    unchecked. ``inbound`` will carry the platform's public key."""
+    if envelope.get("signType") != "NONE" or envelope.get("encType") != "NONE":
+        raise SignatureUnsupported(
+            f"signType {envelope.get('signType')!r} / encType {envelope.get('encType')!r}: "
+            "this gateway accepts unsigned, unencrypted pushes only (SM2/SM4 not yet verified)")
+
+
+def _answer(code: str, msg: str, data: dict[str, Any] | None = None) -> web.Response:
+    doc: dict[str, Any] = {"code": code, "msg": msg}
+    if data is not None:
+        doc["data"] = data
+    return web.json_response(doc, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _problems(validator: Any, doc: Any, prefix: str) -> list[str]:
+    errs = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    return [f"{prefix}/{'/'.join(str(p) for p in e.absolute_path)}: {describe_error(e)}"
+            for e in errs[:5]]
+
+
+def _load(path: Path) -> Any:
+    return _Validator(json.loads(path.read_text(encoding="utf-8")),
+                      format_checker=format_checker())
+
+
+class NationalEndpoint:
+    def __init__(self, inbound: InboundSettings | None,
+                 schemas: Path, max_body: int) -> None:
+        self.inbound = inbound
+        self.max_body = max_body
+        self.envelope = _load(schemas / "national" / "envelope.schema.json")
+        self.data = _load(schemas / "national" / "status-callback.schema.json")
+
+    async def handle(self, request: web.Request) -> web.Response:
+        receiver = request.app[RECEIVER]
+        try:
+            raw = await read_body(request, self.max_body)
+        except TooLarge as e:
+            return _answer(INVALID, str(e))
+        try:
+            doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            return _answer(INVALID, f"the body is not UTF-8 JSON ({type(e).__name__})")
+        if not isinstance(doc, dict):
+            return _answer(INVALID, "the body is not a JSON object (the national envelope)")
+        app_id, inbound = doc.get("appId"), self.inbound
+        if inbound is None or inbound.app_id is None or not isinstance(app_id, str) or \
+                not hmac.compare_digest(app_id.encode(), inbound.app_id.encode()):
+            return _answer(UNAUTHORISED, "未授权的appId (unknown appId)")
+        if problems := _problems(self.envelope, doc, ""):
+            return _answer(INVALID, "; ".join(problems))
+        try:
+            check_signature(doc, inbound)
+        except SignatureUnsupported as e:
+            return _answer(UNAUTHORISED, str(e))
+        data = doc["data"]
+        if problems := _problems(self.data, data, "/data"):
+            return _answer(INVALID, "; ".join(problems))
+        key = request.headers.get("X-Idempotency-Key")
+        event_id = key.strip()[:128] or None if key else None
+        raw_status = RawStatus(code=data.get("proStatus"), national_case_no=data.get("projectNo"),
+                               application_no=data.get("localProjectNo"),
+                               occurred_at=data.get("statusTime"))
+        event = receiver.event(PARTNER, data, raw_status, event_id=event_id)
+        try:
+            applied = await receiver.apply(event)
+        except StoreError as e:
+            log.error("national status callback not stored: %s", e)
+            return _answer(BUSY, "系统繁忙, 请稍后重发 (the gateway could not store the push)")
+        return _answer(OK, "成功", {"duplicate": applied.duplicate,
+                                  **({"flag": str(applied.flag)} if applied.flag else {})})
