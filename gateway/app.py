@@ -31,6 +31,7 @@ from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
 from gateway.intake.validation import CaseValidator
 from gateway.delivery.worker import Worker
+from gateway.statuses.poller import polling
 
 log = logging.getLogger("gateway.app")
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
 
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(delivery)
+    app.cleanup_ctx.append(polling)  # status polls beside the worker, stopped before it
     if reload_on_sighup:
         app.cleanup_ctx.append(sighup)
     cases.add_routes(app)

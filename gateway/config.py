@@ -183,6 +183,36 @@ class InboundSettings(_Frozen):
     _durations = field_validator("wsse_window", mode="before")(_seconds)
 
 
+_QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class PollSettings(_Frozen):
+    """How the gateway asks one partner for the status of its delivered cases (issue 13): every
+    ``interval`` up to ``batch_size`` delivered, unfinished cases no callback or poll spoke of
+    for ``interval`` are queried (the partner's ``status_query``), except during
+    ``quiet_hours`` (Beijing time ranges ``"HH:MM-HH:MM"``, the end excluded; ``"22:00-06:00"``
+    wraps midnight). The answer is read with the inbound ``mapping`` and applied like a
+    callback; a change is pushed to the partner ``push_to`` names when it is configured."""
+
+    enabled: bool = True
+    interval: float = Field(300.0, gt=0)
+    batch_size: int = Field(50, ge=1, le=1000)
+    quiet_hours: tuple[str, ...] = ()
+    mapping: str | None = None
+    push_to: str | None = "city"
+
+    _durations = field_validator("interval", mode="before")(_seconds)
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _ranges(cls, v: Any) -> Any:
+        items = [v] if isinstance(v, str) else v
+        for r in items or ():
+            if not isinstance(r, str) or not _QUIET.match(r.replace(" ", "")):
+                raise ValueError(f"not a Beijing time range HH:MM-HH:MM: {r!r}")
+        return tuple(str(r).replace(" ", "") for r in items or ())
+
+
 class PartnerSettings(_Frozen):
     """One partner: which protocol style, where, which mapping, and its credentials.
 
@@ -205,6 +235,10 @@ class PartnerSettings(_Frozen):
     limits: LimitSettings = LimitSettings()
     #: the partner's credentials for calling the gateway (status callbacks); None: it cannot
     inbound: InboundSettings | None = None
+    #: the partner's status query, options of its protocol style
+    #: (gateway/protocols/status_query.py); None: the partner offers none
+    status_query: dict[str, Any] | None = None
+    poll: PollSettings = PollSettings()
 
 
 class Settings(_Frozen):
@@ -292,12 +326,15 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str], file: str) -> dict[str,
 
 def _resolve_file_options(raw: dict[str, Any], config_file: str) -> None:
     for p in (raw.get("partners") or {}).values():
-        options = p.get("options")
-        if not isinstance(options, dict):
-            continue  # the model names the key
-        for key in FILE_OPTIONS & options.keys():
-            if isinstance(options[key], str) and options[key]:
-                options[key] = str(resolve_path(options[key], config_file))
+        if not isinstance(p, dict):
+            continue
+        for block in ("options", "status_query"):
+            options = p.get(block)
+            if not isinstance(options, dict):
+                continue  # the model names the key
+            for key in FILE_OPTIONS & options.keys():
+                if isinstance(options[key], str) and options[key]:
+                    options[key] = str(resolve_path(options[key], config_file))
 
 
 def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:

@@ -7,7 +7,16 @@ alone; every other delivery keeps moving.
 Order after a send: decide → record the attempt (fenced by the lease token) → only then feed the
 partner's shared breaker, and only if the result came back while the lease was still valid. A
 late result of an instance that was paused past its lease is dropped (the lease was taken over)
-or recorded as history, but never counted by the breaker. A database error while recording is
+or recorded as history, but never counted by the breaker.
+
+Ask before resending (issue 13): a delivery whose previous send has an unknown outcome
+(:attr:`~gateway.store.Claim.outcome_unknown`: claimed again after its lease expired mid-send,
+handed back while its send was on the wire, or last answered by a timeout after the request was
+written, :func:`~gateway.protocols.status_query.in_doubt`) is not sent blind to a partner that
+offers a status query: the partner is asked first, by receipt or idempotency key. Found: the
+attempt records the partner's receipt ("found at partner, not resent") and nothing is sent.
+Not found: it is sent. The query failed: a retryable attempt, still in doubt, asks again next
+time. A partner without a status query gets the resend, and dedupes it. A database error while recording is
 logged (delivery and correlation id, no data) and the delivery handed back for its next try.
 
 The database reaches the worker only as :class:`~gateway.errors.StoreError` (the store translates
@@ -39,6 +48,7 @@ from gateway.observability.metrics import Metrics
 from gateway.outcome import Outcome
 from gateway.delivery.gates import PartnerGates
 from gateway.protocols.base import PartnerClient
+from gateway.protocols.status_query import AnswerKind, CaseRef, in_doubt, status_query_of
 from gateway.retry.policy import RetryPolicy, decide
 from gateway.routing import view as _routing_view
 from gateway.store import Claim, DeliveryState, Store
@@ -82,6 +92,9 @@ class Worker:
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserved = 0  # task slots promised to intake (reserve) and not yet taken
+        #: deliveries whose send is on the wire now, and the attempts still in doubt once done
+        self._sending: set[str] = set()
+        self._doubt: set[str] = set()
         self._policies = {name: RetryPolicy.from_settings(p.retry)
                           for name, p in settings.partners.items()}
 
@@ -207,8 +220,9 @@ class Worker:
             await self._process_claimed(claim)
         except asyncio.CancelledError:
             # shutdown ran out of grace: hand the delivery back now, not at lease expiry (the
-            # send may have reached the partner; the next worker resends and the partner dedupes)
-            await asyncio.shield(self.store.release(claim))
+            # send may have reached the partner: the next worker asks it first where it can)
+            await asyncio.shield(self.store.release(
+                claim, outcome_unknown=claim.delivery.id in self._sending))
             raise
         except Exception as e:  # noqa: BLE001 - never let a task die unlogged (no traceback:
             # its frames hold the case)
@@ -216,6 +230,8 @@ class Worker:
                       "queue when its lease expires", claim.delivery.id, type(e).__name__)
             self.gates.forget_probe(claim.delivery.partner)
         finally:
+            self._sending.discard(claim.delivery.id)
+            self._doubt.discard(claim.delivery.id)
             self.gates.release(claim.delivery.partner)
             self._wake.set()  # a slot is free: look for more work now
 
@@ -242,13 +258,16 @@ class Worker:
         decision = decide(policy, outcome=outcome, attempts=attempt_no,
                           first_attempt_at=d.first_attempt_at or started, now=now)
         state = DeliveryState.after(decision.kind)
+        # still in doubt for the next attempt: a send that may have arrived unseen, or a query
+        # asked before a resend that got no answer
+        unknown = state is DeliveryState.PENDING and (d.id in self._doubt or in_doubt(outcome))
         try:
             ok = await self.store.finish_attempt(
                 claim, worker=self.worker_id, started_at=started, outcome=outcome.kind.value,
                 state=state, next_attempt_at=decision.next_attempt_at,
                 receipt_no=outcome.receipt_no, partner_code=outcome.partner_code,
                 message=decision.reason or outcome.message, http_status=outcome.http_status,
-                mapping_version=version, now=now)
+                mapping_version=version, now=now, outcome_unknown=unknown)
         except StoreError as e:  # its message names the error's class only, never values
             retry_at = decision.next_attempt_at or now + timedelta(
                 seconds=policy.backoff_ceiling(attempt_no))
@@ -323,11 +342,49 @@ class Worker:
             return Outcome.permanent(f"mapping {mapping.name} v{mapping.version}: {e}"), mapping.version
         except GatewayError as e:
             return Outcome.permanent(str(e)), mapping.version
+        if claim.outcome_unknown:
+            asked = await self._ask_first(claim, client)
+            if asked is not None:
+                return asked, mapping.version
         t0 = time.perf_counter()
-        outcome = await client.send(payload, idempotency_key=d.idempotency_key,
-                                    correlation_id=claim.correlation_id)
+        self._sending.add(d.id)
+        try:
+            outcome = await client.send(payload, idempotency_key=d.idempotency_key,
+                                        correlation_id=claim.correlation_id)
+        finally:
+            self._sending.discard(d.id)
         self.metrics.latency.labels(d.partner).observe(time.perf_counter() - t0)
         return outcome, mapping.version
+
+    async def _ask_first(self, claim: Claim, client: PartnerClient) -> Outcome | None:
+        """Before resending a delivery whose previous send has an unknown outcome: ask the
+        partner (module docstring). The outcome to record instead of sending, or None: send."""
+        d = claim.delivery
+        query = status_query_of(client)
+        if query is None:  # the partner offers no query: it dedupes a resend
+            return None
+        answer = await query.query_status(CaseRef(d.idempotency_key, d.receipt_no),
+                                          correlation_id=claim.correlation_id)
+        if answer.kind is AnswerKind.NOT_FOUND:
+            log.info("delivery %s: previous send's outcome unknown; the partner does not hold "
+                     "the case (%s): sending", d.id, answer.code)
+            return None
+        if answer.kind is AnswerKind.FOUND and answer.receipt_no:
+            log.info("delivery %s: previous send's outcome unknown; found at the partner, "
+                     "not resent", d.id)
+            return Outcome.delivered(answer.receipt_no, partner_code=answer.code,
+                                     message="found at partner, not resent (status query after "
+                                             "a send whose outcome was unknown)")
+        self._doubt.add(d.id)  # never send blind: ask again at the next attempt
+        if answer.kind is AnswerKind.FOUND:
+            return Outcome.retryable("found at partner, but its answer names no usable receipt; "
+                                     "not resent", partner_code=answer.code)
+        failed = answer.outcome
+        return Outcome.retryable(
+            f"not resent: the status query before a resend failed: {answer.message}",
+            partner_code=failed.partner_code if failed else None,
+            http_status=failed.http_status if failed else None,
+            retry_after=failed.retry_after if failed else None)
 
 
 __all__ = ["Worker", "delivery_view"]

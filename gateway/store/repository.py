@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -117,6 +117,14 @@ class SubmitResult:
     created: bool
 
 
+#: ``deliveries.last_outcome`` of a delivery whose previous send may have reached the partner
+#: without the gateway learning so: claimed again after its lease expired while in flight (the
+#: claim statement writes it), handed back while its send was on the wire, or last answered by
+#: a timeout after the request was written (the worker records it). The next attempt asks the
+#: partner before it sends (gateway.delivery.worker).
+OUTCOME_UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True)
 class Claim:
     """A delivery leased to one worker, with the case body it needs to build the message."""
@@ -125,6 +133,11 @@ class Claim:
     lease_token: str
     case_body: dict[str, Any]
     correlation_id: str
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The previous send's outcome is not known (:data:`OUTCOME_UNKNOWN`)."""
+        return self.delivery.last_outcome == OUTCOME_UNKNOWN
 
 
 DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "lease_token"]
@@ -166,6 +179,9 @@ class AttemptResult:
     message: str
     http_status: int | None
     mapping_version: str | None
+    #: the attempt's outcome is in doubt: the row says :data:`OUTCOME_UNKNOWN`, the attempt
+    #: row keeps ``outcome``
+    outcome_unknown: bool = False
 
 
 def delivery_from_row(row: Any) -> DeliveryRecord:
@@ -356,7 +372,11 @@ class Store:
                 .where(deliveries.c.id.in_(select(candidates.c.id)))
                 .where(due)
                 .values(state=DeliveryState.IN_FLIGHT, lease_owner=worker, lease_token=token,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+                        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now,
+                        # a row still in flight had its lease expire mid-send: the partner
+                        # may hold it (the SET sees the row as it was before this update)
+                        last_outcome=case((deliveries.c.state == DeliveryState.IN_FLIGHT,
+                                           OUTCOME_UNKNOWN), else_=deliveries.c.last_outcome))
                 .returning(*DELIVERY_COLUMNS))
 
     async def claim_due(self, worker: str, *, limit: int, lease_seconds: float,
@@ -425,7 +445,8 @@ class Store:
                              receipt_no: str | None = None, partner_code: str | None = None,
                              message: str | None = None, http_status: int | None = None,
                              mapping_version: str | None = None,
-                             now: datetime | None = None) -> bool:
+                             now: datetime | None = None,
+                             outcome_unknown: bool = False) -> bool:
         """Record one attempt and the delivery's new state; False if the lease was lost.
 
         Results finishing at the same time share one transaction (:meth:`_record_results`);
@@ -434,7 +455,8 @@ class Store:
             claim=claim, worker=worker, started_at=started_at, finished_at=now or utcnow(),
             outcome=outcome, state=state, next_attempt_at=next_attempt_at,
             receipt_no=receipt_no, partner_code=partner_code, message=(message or "")[:2000],
-            http_status=http_status, mapping_version=mapping_version))
+            http_status=http_status, mapping_version=mapping_version,
+            outcome_unknown=outcome_unknown))
 
     async def _record_results(self, batch: Sequence[AttemptResult]) -> list[bool]:
         """One transaction for a batch of results, in three statements whatever its size: read
@@ -461,7 +483,8 @@ class Store:
                 changes.append({
                     "b_id": row.id, "b_token": row.lease_token, "state": r.state,
                     "attempts": row.attempts + 1, "lease_owner": None, "lease_token": None,
-                    "lease_expires_at": None, "last_outcome": r.outcome,
+                    "lease_expires_at": None,
+                    "last_outcome": OUTCOME_UNKNOWN if r.outcome_unknown else r.outcome,
                     "last_code": r.partner_code, "last_message": r.message,
                     "updated_at": r.finished_at,
                     "first_attempt_at": row.first_attempt_at or r.started_at,
@@ -488,15 +511,19 @@ class Store:
         return [r.claim.delivery.id in held for r in batch]
 
     async def release(self, claim: Claim, *, now: datetime | None = None,
-                      next_attempt_at: datetime | None = None) -> bool:
+                      next_attempt_at: datetime | None = None,
+                      outcome_unknown: bool = False) -> bool:
         """Give a claimed delivery back untouched (graceful shutdown before it was sent): due at
-        once, or at ``next_attempt_at`` if given (an attempt whose result could not be stored)."""
+        once, or at ``next_attempt_at`` if given (an attempt whose result could not be stored).
+        ``outcome_unknown``: its send was on the wire (:data:`OUTCOME_UNKNOWN`)."""
         now = now or utcnow()
         values: dict[str, Any] = {"state": DeliveryState.PENDING, "lease_owner": None,
                                   "lease_token": None, "lease_expires_at": None,
                                   "updated_at": now}
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
+        if outcome_unknown:
+            values["last_outcome"] = OUTCOME_UNKNOWN
         async with self.db.write("release delivery") as conn:
             res = await conn.execute(update(deliveries).where(
                 deliveries.c.id == claim.delivery.id,
