@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, or_, select, text, update
+from sqlalchemy import (Connection, Table, and_, bindparam, case, func, or_, select, text,
+                        update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -265,14 +266,17 @@ class Store:
                 body_hash=new.body_hash, correlation_id=new.correlation_id,
                 home_items=list(new.home_items), received_at=now))
             planned[case_id] = [_delivery_row(case_id, d, now) for d in new.deliveries]
-        async with self.db.write("store case") as conn:
-            stmt = (self._insert(cases)
-                    .on_conflict_do_nothing(index_elements=[cases.c.application_no])
-                    .returning(cases.c.id))
-            inserted = set((await conn.execute(stmt, case_rows)).scalars())
-            rows = [r for case_id in inserted for r in planned[case_id]]
+        stmt = (self._insert(cases)
+                .on_conflict_do_nothing(index_elements=[cases.c.application_no])
+                .returning(cases.c.id))
+
+        def store(conn: Connection) -> set[str]:
+            new_ids = set(conn.execute(stmt, case_rows).scalars())
+            rows = [r for case_id in new_ids for r in planned[case_id]]
             if rows:
-                await conn.execute(deliveries.insert(), rows)
+                conn.execute(deliveries.insert(), rows)
+            return new_ids
+        inserted = await self.db.write_sync("store case", store)
         out: list[SubmitResult | BaseException] = []
         for i, (new, now) in enumerate(batch):
             case_id = case_ids[i]
@@ -411,14 +415,15 @@ class Store:
         now = now or utcnow()
         token = str(uuid.uuid4())
         found: dict[str, list[DeliveryRecord]] = {}
-        async with self.db.write("claim deliveries") as conn:
-            for partner, limit in limits.items():
-                if limit <= 0:
-                    continue
-                due = and_(self._due(now), deliveries.c.partner == partner)
-                rows = (await conn.execute(self._claim_statement(
-                    worker, token, due, limit, lease_seconds, now))).all()
-                found[partner] = [delivery_from_row(r) for r in rows]
+        statements = {partner: self._claim_statement(
+            worker, token, and_(self._due(now), deliveries.c.partner == partner), limit,
+            lease_seconds, now) for partner, limit in limits.items() if limit > 0}
+
+        def claim(conn: Connection) -> dict[str, list[Any]]:
+            return {partner: list(conn.execute(stmt).all())
+                    for partner, stmt in statements.items()}
+        for partner, rows in (await self.db.write_sync("claim deliveries", claim)).items():
+            found[partner] = [delivery_from_row(r) for r in rows]
         claims = await self._with_bodies([d for ds in found.values() for d in ds], token)
         out: dict[str, list[Claim]] = {p: [] for p in limits}
         for c in claims:
@@ -468,13 +473,15 @@ class Store:
         history: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
         d = deliveries.c
-        async with self.db.write("record attempt") as conn:
-            held = {row.id: row for row in (await conn.execute(
-                select(d.id, d.lease_token, d.attempts, d.first_attempt_at, d.mapping_version,
-                       d.next_attempt_at, d.receipt_no, d.delivered_at, d.partner_status)
-                .where(d.id.in_(list(tokens)), d.state == DeliveryState.IN_FLIGHT)
-                .with_for_update())).all()
-                if row.lease_token == tokens[row.id]}
+        select_held = (select(d.id, d.lease_token, d.attempts, d.first_attempt_at,
+                              d.mapping_version, d.next_attempt_at, d.receipt_no, d.delivered_at,
+                              d.partner_status)
+                       .where(d.id.in_(list(tokens)), d.state == DeliveryState.IN_FLIGHT)
+                       .with_for_update())
+
+        def record(conn: Connection) -> dict[str, Any]:
+            held = {row.id: row for row in conn.execute(select_held).all()
+                    if row.lease_token == tokens[row.id]}
             for r in batch:
                 row = held.get(r.claim.delivery.id)
                 if row is None:
@@ -502,12 +509,14 @@ class Store:
                     http_status=r.http_status, partner_code=r.partner_code, message=r.message,
                     mapping_version=r.mapping_version))
             if changes:
-                await conn.execute(
+                conn.execute(
                     update(deliveries)
                     .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
                     .values({k: bindparam(k) for k in changes[0] if not k.startswith("b_")}),
                     changes)
-                await conn.execute(attempts.insert(), history)
+                conn.execute(attempts.insert(), history)
+            return held
+        held = await self.db.write_sync("record attempt", record)
         return [r.claim.delivery.id in held for r in batch]
 
     async def release(self, claim: Claim, *, now: datetime | None = None,
