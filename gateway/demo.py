@@ -1,8 +1,12 @@
 """The demo: gateway on its embedded defaults + partner simulators + the sample cases.
 
 It posts every sample as the city platform would, follows each case until its deliveries are
-delivered or dead-lettered, prints a summary table, then keeps serving until Ctrl-C (or exits
-with ``--exit-after``: status 1 if any delivery did not arrive).
+delivered or dead-lettered and prints a summary table. Then the statuses come back
+(:mod:`gateway.statuses.demo`): every partner simulator walks each case it received through a
+realistic path (approved, one denied), calls the gateway back in its own contract, and the
+gateway pushes every change to the city-platform simulator; a second table shows per case and
+partner the final status, the result and what the city platform received. It keeps serving until
+Ctrl-C (or exits with ``--exit-after``: status 1 if any delivery or final status did not arrive).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.ports import PortUnavailable, listen
 from gateway.simulators import SIMULATORS, simulator_factory
+from gateway.statuses.demo import PUSH_RECEIVER, walk_statuses
 
 FINAL = {"delivered", "dead"}
 
@@ -44,17 +49,31 @@ async def _serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
     return runner
 
 
+def _local(settings: Settings, name: str) -> bool:
+    return name in SIMULATORS and name in settings.partners and \
+        urlsplit(settings.partners[name].url).hostname in ("127.0.0.1", "localhost")
+
+
 def simulated_partners(settings: Settings) -> list[str]:
-    """The configured partners the demo simulates: those with a simulator, on this machine."""
-    return [name for name, p in settings.partners.items()
-            if name in SIMULATORS and urlsplit(p.url).hostname in ("127.0.0.1", "localhost")]
+    """The configured partners cases are sent to that the demo simulates: those with a
+    simulator, on this machine (the city platform, which receives status pushes, is
+    :func:`simulated_receiver`)."""
+    return [name for name in settings.partners
+            if name != PUSH_RECEIVER and _local(settings, name)]
+
+
+def simulated_receiver(settings: Settings) -> str | None:
+    """The city platform, when it is configured on this machine (it gets the next port)."""
+    return PUSH_RECEIVER if _local(settings, PUSH_RECEIVER) else None
 
 
 def move_simulators(settings: Settings, base_port: int) -> Settings:
-    """Put the simulated partners on ``base_port``, ``base_port + 1``, … in configuration order
-    (the partners' URLs change with them, so the gateway sends where they listen)."""
+    """Put the simulated partners on ``base_port``, ``base_port + 1``, … in configuration order,
+    the city platform after them (the partners' URLs change with them, so the gateway sends
+    where they listen)."""
     partners = dict(settings.partners)
-    for i, name in enumerate(simulated_partners(settings)):
+    receiver = simulated_receiver(settings)
+    for i, name in enumerate(simulated_partners(settings) + ([receiver] if receiver else [])):
         u = urlsplit(partners[name].url)
         url = u._replace(netloc=f"{u.hostname}:{base_port + i}").geturl()
         partners[name] = partners[name].model_copy(update={"url": url})
@@ -71,7 +90,8 @@ async def start_simulators(settings: Settings, console: Console,
     runners = [] if runners is None else runners
     bound: list[tuple[str, str, socket.socket]] = []
     try:
-        for name in simulated_partners(settings):
+        receiver = simulated_receiver(settings)
+        for name in simulated_partners(settings) + ([receiver] if receiver else []):
             u = urlsplit(settings.partners[name].url)
             host, port = u.hostname or "127.0.0.1", u.port or 80
             bound.append((name, f"{u.scheme}://{host}:{port}",
@@ -81,7 +101,11 @@ async def start_simulators(settings: Settings, console: Console,
             sock.close()
         raise
     for name, where, sock in bound:
-        runners.append(await _serve(simulator_factory(name)(), sock))
+        options = {}
+        if name == PUSH_RECEIVER:  # it accepts the caller the gateway is configured as
+            creds = settings.partners[name].credentials
+            options["callers"] = {creds.get("paasid", ""): creds.get("token", "")}
+        runners.append(await _serve(simulator_factory(name)(**options), sock))
         console.print(f"  simulator [bold]{name}[/] on {where}")
     return runners
 
@@ -113,10 +137,12 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
         base = f"http://{server.host}:{gw_sock.getsockname()[1]}"
         console.print(f"  gateway API  {base}/api/v1/cases\n  health       {base}/healthz, "
                       f"{base}/readyz\n  metrics      {base}/metrics")
-        rows, all_ok = await _push_samples(base, samples, timeout, console)
+        rows, all_ok, finals = await _push_samples(base, samples, timeout, console)
         _print_table(rows, console)
+        statuses_ok = await walk_statuses(settings, base, finals, simulated_partners(settings),
+                                          simulated_receiver(settings), timeout, console)
         if exit_after:
-            return 0 if all_ok else 1
+            return 0 if all_ok and statuses_ok else 1
         console.print(f"\nServing on {base} — post more cases with curl "
                       f"(see README), Ctrl-C to stop.")
         stop = asyncio.Event()
@@ -134,8 +160,10 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
             await r.cleanup()
 
 
-async def _push_samples(base: str, samples: Path, timeout: float,
-                        console: Console) -> tuple[list[dict[str, Any]], bool]:
+async def _push_samples(base: str, samples: Path, timeout: float, console: Console
+                        ) -> tuple[list[dict[str, Any]], bool, dict[str, dict[str, Any]]]:
+    """Post every sample and follow it: the table rows, whether everything was delivered, and
+    each accepted case's final view by sample name."""
     files = sorted(samples.glob("*.json"))
     started: dict[str, float] = {}
     accepted: dict[str, dict[str, Any]] = {}
@@ -191,7 +219,7 @@ async def _push_samples(base: str, samples: Path, timeout: float,
             rows.append({"case": app_no, "target": f"{d['partner']} (item {','.join(d['items'])})",
                          "outcome": d["state"] if ok else f"{d['state']}: {d['lastMessage']}",
                          "receipt": d["receiptNo"] or "", "ms": case["_ms"]})
-    return rows, all_ok
+    return rows, all_ok, {Path(name).stem: case for name, case in final.items()}
 
 
 def _print_table(rows: list[dict[str, Any]], console: Console) -> None:
@@ -209,4 +237,5 @@ def _print_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
-__all__ = ["move_simulators", "run_demo", "start_simulators"]
+__all__ = ["move_simulators", "run_demo", "simulated_partners", "simulated_receiver",
+           "start_simulators"]

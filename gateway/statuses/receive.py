@@ -13,7 +13,7 @@ transaction.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -68,6 +68,7 @@ class StatusReceiver:
 
     def __init__(self, store: Store, contracts: ContractsHolder, *,
                  push_to: str | None) -> None:
+        self.store = store
         self.events = StatusEvents(store)
         self.contracts = contracts
         self.push_to = push_to
@@ -96,9 +97,29 @@ class StatusReceiver:
             receipt_no=doc.get("partnerCaseNo") or None,
             idempotency_key=doc.get("idempotencyKey") or None)
 
+    async def _with_item(self, event: StatusEvent) -> StatusEvent:
+        """An event naming its case only by application number (the national platform: its
+        ``projectNo`` is one per case) names the item by its implementation code: the one item
+        of the case's parts at this partner with that code, so a case with several items there
+        finds the right part. Ambiguous or unknown: left to the store (``unknown_case``)."""
+        if event.item_no or event.receipt_no or event.idempotency_key \
+                or not event.application_no or not event.implementation_code:
+            return event
+        case = await self.store.find_case_by_application_no(event.application_no)
+        if case is None:
+            return event
+        mine = {i for d in case.deliveries if d.partner == event.partner for i in d.item_nos}
+        if len(mine) < 2:
+            return event
+        hits = [str(it.get("itemNo")) for it in case.body.get("items") or ()
+                if isinstance(it, dict) and str(it.get("itemNo")) in mine
+                and it.get("implementationCode") == event.implementation_code]
+        return replace(event, item_no=hits[0]) if len(hits) == 1 else event
+
     async def apply(self, event: StatusEvent) -> Applied:
         """Keep and apply one event (``StoreError`` when the database fails: the caller answers
         "try again" in the partner's terms)."""
+        event = await self._with_item(event)
         applied = await self.events.apply(event, push_to=self.push_to)
         log.info("status callback of %s: %s", event.partner,
                  "duplicate" if applied.duplicate else
