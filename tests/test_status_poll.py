@@ -11,7 +11,7 @@ polls; two pollers on one database do not ask about one delivery twice in one in
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ async def test_quiet_hours_and_an_open_breaker_stop_polls(
         assert quiet(datetime(2026, 12, 3, 5, 59, tzinfo=BEIJING), ("22:00-06:00",))
         assert not quiet(datetime(2026, 12, 3, 6, 0, tzinfo=BEIJING), ("22:00-06:00",))
         # 22:30 UTC is 06:30 in Beijing: the quiet hours are Beijing's
-        assert not quiet(datetime(2026, 12, 3, 22, 30, tzinfo=timezone.utc), ("22:00-06:00",))
+        assert not quiet(datetime(2026, 12, 3, 22, 30, tzinfo=UTC), ("22:00-06:00",))
 
         # an open breaker: no query reaches the partner
         gate = gw.app[WORKER].gates.gates["national"]
@@ -178,3 +178,35 @@ async def test_quiet_hours_and_an_open_breaker_stop_polls(
         report = await poller.poll_once("national")
         assert (report.asked, report.failed) == (1, 1)
         assert gate.snap.consecutive_failures == 1 and "500" in (gate.snap.last_failure or "")
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_two_instances_on_postgresql_never_poll_one_delivery_twice_in_an_interval(
+        db_url: str, tmp_path: Path, samples: dict[str, Any], sims: dict[str, Simulator]) -> None:
+    sim = sims["national"]
+    settings = load_settings(config(tmp_path, db_url, {"national": sim}, batch_size=1000))
+    async with Gateway(settings) as a, Gateway(settings) as b:
+        template = samples[SAMPLES["national"]]
+        ids = set()
+        for n in range(24):
+            gw = a if n % 2 else b
+            case = await delivered(gw, template, 100 + n)
+            ids.add(case["deliveries"][0]["id"])
+        asked_before = sim.state.requests
+        pollers: list[Poller] = [a.app[POLLER], b.app[POLLER]]
+        for p in pollers:
+            p.clock = lambda: utcnow() + timedelta(minutes=2)
+        first, second = await asyncio.gather(*(p.poll_once("national") for p in pollers))
+        # both found the same stale rows, each asked about its own share, none twice
+        assert first.stale == second.stale == len(ids)
+        assert set(first.ids).isdisjoint(second.ids)
+        assert set(first.ids) | set(second.ids) == ids
+        assert sim.state.requests - asked_before == len(ids)
+        # and within the interval nobody asks again; one interval later they are due again
+        again = await asyncio.gather(*(p.poll_once("national") for p in pollers))
+        assert [r.asked for r in again] == [0, 0]
+        for p in pollers:
+            p.clock = lambda: utcnow() + timedelta(minutes=4)
+        later = await asyncio.gather(*(p.poll_once("national") for p in pollers))
+        assert sum(r.asked for r in later) == len(ids)
+        assert set(later[0].ids).isdisjoint(later[1].ids)

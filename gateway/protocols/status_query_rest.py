@@ -17,7 +17,6 @@ import functools
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
