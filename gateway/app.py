@@ -29,6 +29,7 @@ from gateway.statuses import callbacks
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
+from gateway.statuses.reconcile_job import reconcile_job
 from gateway.intake.validation import CaseValidator
 from gateway.delivery.worker import Worker
 from gateway.statuses.poller import polling
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
 
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(delivery)
+    app.cleanup_ctx.append(reconcile_job(settings, lambda: (app[STORE], app[CONTRACTS].current)))
     app.cleanup_ctx.append(polling)  # status polls beside the worker, stopped before it
     if reload_on_sighup:
         app.cleanup_ctx.append(sighup)

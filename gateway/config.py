@@ -241,6 +241,59 @@ class PartnerSettings(_Frozen):
     poll: PollSettings = PollSettings()
 
 
+class ReconcilePartnerSettings(_Frozen):
+    """How the reconciler reads one partner's bulk status export (``gateway reconcile``).
+
+    ``export_url`` is absolute, or a path on the partner's host (joined to ``partners.<name>.url``
+    so ``GATEWAY_PARTNER_<NAME>_URL`` moves both). Requests go in the partner's envelope with its
+    credentials (``options.envelope``); an answer is ``{code, msg, data: {records,
+    nextCursor}}`` with a success code of the partner's ``options.success_codes``. Each record is
+    read through the inbound status ``mapping`` (the partner's callback mapping: one table of
+    codes); ``receipt_field`` is the order of the export and the merge key, ``key_field`` the
+    idempotency key the gateway sent, ``status_fields`` the fields the canonical status and
+    result follow from (the reconciler maps each distinct combination once)."""
+
+    export_url: str
+    mapping: str
+    page_size: int = Field(5000, ge=1, le=10000)
+    receipt_field: str = "receiptNo"
+    key_field: str = "idempotencyKey"
+    status_fields: tuple[str, ...] = ("proStatus", "resultCode")
+    timeout: float = Field(60.0, gt=0)
+    #: a page of 10,000 records is ~2.5 MB; anything past this is refused while it is read
+    max_reply_bytes: int = Field(32 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+
+    _durations = field_validator("timeout", mode="before")(_seconds)
+
+
+class ReconcileSettings(_Frozen):
+    """The reconciler (:mod:`gateway.statuses.reconcile`): which partners, how often, how much
+    it may repair on its own.
+
+    ``enabled`` starts the scheduled job with the worker (every ``interval``, first run after
+    ``first_delay``); the command ``gateway reconcile`` works either way. ``push_to`` names the
+    city platform's partner: a missed update applied by the reconciler is pushed there like a
+    callback's (None: not pushed). A delivered case the partner does not list is re-delivered
+    once, only after a complete walk of the export, only when delivered longer than ``grace``
+    ago (a partner's export may lag its intake) and at most ``max_redeliveries`` per run (a
+    partner that lost thousands of cases is an incident for an operator, not for an automatic
+    resend). A failed export page is retried ``page_retries`` times from its cursor, waits
+    growing from ``retry_wait``."""
+
+    enabled: bool = False
+    interval: float = Field(3600.0, gt=0)
+    first_delay: float = Field(60.0, ge=0)
+    push_to: str | None = None
+    grace: float = Field(600.0, ge=0)
+    max_redeliveries: int = Field(1000, ge=0)
+    page_retries: int = Field(5, ge=0)
+    retry_wait: float = Field(1.0, gt=0)
+    partners: dict[str, ReconcilePartnerSettings] = Field(default_factory=dict)
+
+    _durations = field_validator("interval", "first_delay", "grace", "retry_wait",
+                                 mode="before")(_seconds)
+
+
 class Settings(_Frozen):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -250,6 +303,7 @@ class Settings(_Frozen):
     schemas_dir: str = "schemas"
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
     routes: list[dict[str, Any]] = Field(default_factory=list)
+    reconcile: ReconcileSettings = ReconcileSettings()
     source_file: str | None = None
 
     @field_validator("home_region")

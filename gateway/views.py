@@ -26,6 +26,7 @@ from gateway.mapping import MappingRegistry
 from gateway.routing.view import delivery_view
 from gateway.status import BundleView, ChildView, child_of, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord, DeliveryState
+from gateway.store.timeline import TimelineData
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -94,7 +95,8 @@ def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> di
 
 
 def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
-             deadlines: Deadlines | None = None, now: datetime | None = None) -> dict[str, Any]:
+             deadlines: Deadlines | None = None, now: datetime | None = None,
+             timeline: TimelineData | None = None) -> dict[str, Any]:
     """The case as the city platform sees it: one derived status (the bundle view: every part
     not yet accepted by its partner named in ``blocking``, the items handed to the home platform
     under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
@@ -102,7 +104,9 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
     delivery. Derived from the stored deliveries and home items alone (``gateway.status``).
     With the live ``mappings``, each delivery lists the case's fields it does not carry
     (``notCarried``): nothing is dropped without a record. ``deadlines`` default to those of the
-    mappings folder; ``now`` (for overdue) to the present."""
+    mappings folder; ``now`` (for overdue) to the present. ``timeline``: the case's status
+    events and pushes (:func:`gateway.store.timeline.read_timeline`) for :func:`timeline_doc`;
+    without them the timeline has intake, routing and attempts only."""
     children = [child_of(_in_beijing(d)) for d in c.deliveries]
     items = {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()}
     doc: dict[str, Any] = {
@@ -114,6 +118,7 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
                                     else not_carried(mappings, c.body, d))
                        for d in c.deliveries],
         "case": c.body,
+        "timeline": timeline_doc(c, timeline),
     }
     try:
         table = deadlines or deadlines_for(mappings.mappings_dir if mappings is not None
@@ -124,6 +129,55 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
     for no, item in items.items():
         item.update(item_deadline(c, no, children, table, now or datetime.now(UTC)))
     return doc
+
+
+#: Entries at the same instant keep the order a case lives them in.
+_RANK = {"intake": 0, "routed": 1, "attempt": 2, "status": 3, "push": 4}
+
+
+def timeline_doc(c: CaseRecord, data: TimelineData | None = None) -> list[dict[str, Any]]:
+    """The case's life in time order, times in +08:00: ``intake`` (received), ``routed`` (per
+    delivery: the route rule and partner), ``attempt`` (per send: outcome, partner code, HTTP
+    status; never a body or a partner's message text), ``status`` (per status event: source,
+    partner code, canonical status and result, partner time, received time, applied or the flag
+    saying why not) and ``push`` (per push to the city platform: outbox state, attempts,
+    receipt). ``c`` must carry its attempt history (``get_case(…, with_history=True)``)."""
+    out: list[tuple[datetime, int, int, dict[str, Any]]] = []
+
+    def add(at: datetime | None, entry: dict[str, Any]) -> None:
+        if at is None:
+            return
+        t = _beijing(at)
+        out.append((t, _RANK[entry["kind"]], len(out), {"at": t.isoformat(), **entry}))
+
+    add(c.received_at, {"kind": "intake", "applicationNo": c.application_no,
+                        "correlationId": c.correlation_id})
+    for d in c.deliveries:
+        add(d.created_at, {"kind": "routed", "deliveryId": d.id, "partner": d.partner,
+                           "items": d.item_nos, "region": d.region, "route": d.route_rule})
+        for h in d.history:
+            add(h.get("started_at"), {
+                "kind": "attempt", "deliveryId": d.id, "partner": d.partner,
+                "attempt": h.get("attempt_no"), "outcome": h.get("outcome"),
+                "code": h.get("partner_code"), "httpStatus": h.get("http_status"),
+                "finishedAt": beijing_iso(h.get("finished_at"))})
+    if data is not None:
+        for e in data.events:
+            add(e.received_at, {
+                "kind": "status", "statusEventId": e.id, "deliveryId": e.delivery_id,
+                "partner": e.partner, "source": e.source, "partnerCode": e.partner_code,
+                "status": e.status, "result": e.result,
+                "partnerTime": beijing_iso(e.occurred_at),
+                "receivedAt": beijing_iso(e.received_at), "applied": e.applied,
+                "flag": e.flag, "pushEventId": e.push_event_id if e.applied else None})
+        for p in data.pushes:
+            add(p.created_at, {
+                "kind": "push", "pushId": p.id, "to": p.partner, "eventId": p.event_id,
+                "state": p.state, "attempts": p.attempts, "receiptNo": p.receipt_no,
+                "deliveredAt": beijing_iso(p.delivered_at), "lastOutcome": p.last_outcome,
+                "lastCode": p.last_code})
+    out.sort(key=lambda x: (x[0], x[1], x[2]))
+    return [entry for *_, entry in out]
 
 
 def item_deadline(c: CaseRecord, item_no: str, children: Iterable[ChildView],

@@ -10,6 +10,7 @@ them, so no command borrows from another::
     route.py     route explain|check
     mapping.py   mapping check|test|render|coverage|scaffold
     overdue.py   overdue                    items past their deadline (办理时限)
+    reconcile.py reconcile                  our view against a partner's status export
     options.py   --config, --database-url, reading the settings
     database.py  opening the store; a database that cannot be used, in one line
 
@@ -26,6 +27,7 @@ from gateway.cli.db import db
 from gateway.cli.dlq import dlq
 from gateway.cli.mapping import mapping
 from gateway.cli.overdue import overdue
+from gateway.cli.reconcile import reconcile
 from gateway.cli.route import route
 from gateway.cli.serve import demo, serve, simulate
 
@@ -39,7 +41,7 @@ def main(log_level: str, log_json: bool) -> None:
     configure(log_level.upper(), json=log_json)
 
 
-for _command in (serve, demo, simulate, db, case, dlq, route, mapping, overdue):
+for _command in (serve, demo, simulate, db, case, dlq, route, mapping, overdue, reconcile):
     main.add_command(_command)
 
 __all__ = ["main"]
