@@ -108,6 +108,12 @@ async def test_callbacks_from_every_simulator_reach_the_case_and_the_city_once(
                 got = sims["city"].state.summary()["statusEvents"]
                 return bool(got["unique"] >= len(keys))
             await wait_until(city_has_all, 20, "every push at the city platform")
+            # the API's case view tells the whole story in time order (issue 13 timeline)
+            _, view = await gw.get(f"/api/v1/cases/{cases['01-person-shanghai-social-security']['id']}")
+            kinds = [e["kind"] for e in view["timeline"]]
+            assert kinds[:2] == ["intake", "routed"] and "attempt" in kinds
+            assert kinds.count("status") == 3 and kinds.count("push") == 3
+            assert [e["at"] for e in view["timeline"]] == sorted(e["at"] for e in view["timeline"])
             await asyncio.sleep(0.3)  # a late duplicate would show now
             summary = sims["city"].state.summary()
             assert summary["statusEvents"] == {"received": 6, "unique": 6, "duplicates": 0}

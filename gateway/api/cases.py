@@ -14,6 +14,7 @@ from gateway.api.keys import CONTRACTS, INTAKE, METRICS, STORE, WORKER
 from gateway.errors import InputError, NotFound
 from gateway.delivery.gates import shared_breakers
 from gateway.store.breakers import BreakerRows
+from gateway.store.timeline import read_timeline
 from gateway.views import case_doc, dumps
 
 
@@ -52,7 +53,8 @@ async def get_case(request: web.Request) -> web.Response:
     if case is None:
         raise NotFound(f"no case with id {case_id}")
     contracts = request.app[CONTRACTS].current
-    doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines)
+    doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines,
+                   timeline=await read_timeline(request.app[STORE], case.id))
     if case.deliveries:  # each partner's breaker as every instance shares it
         shared = await shared_breakers(BreakerRows(request.app[STORE]),
                                        {d.partner for d in case.deliveries})

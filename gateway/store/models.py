@@ -84,6 +84,7 @@ deliveries = Table(
     Index("ix_deliveries_due", "state", "next_attempt_at"),
     Index("ix_deliveries_case", "case_id"),
     Index("ix_deliveries_status_poll", "partner", "state", "status_checked_at"),
+    Index("ix_deliveries_receipt", "partner", "receipt_no"),
 )
 
 attempts = Table(

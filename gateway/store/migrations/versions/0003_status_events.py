@@ -27,6 +27,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("payload", sa.JSON(), nullable=True))
     op.create_index("ix_deliveries_status_poll", "deliveries",
                     ["partner", "state", "status_checked_at"])
+    # a partner names a case by its receipt: callbacks find it, reconcile walks in its order
+    op.create_index("ix_deliveries_receipt", "deliveries", ["partner", "receipt_no"])
     op.create_table(
         "status_events",
         sa.Column("id", sa.String(36), nullable=False),
@@ -59,6 +61,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("status_events")
+    op.drop_index("ix_deliveries_receipt", "deliveries")
     op.drop_index("ix_deliveries_status_poll", "deliveries")
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("payload")
