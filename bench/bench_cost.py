@@ -215,7 +215,7 @@ class Bench:
             res = await self.intake.submit(with_number(case, self.number()),
                                            correlation_id="bench-cost")
             assert res.result.created
-        out["submit"] = await best_of_async(submit, max(5, r // 4), k)
+        out["submit"] = await best_of_async(submit, max(5, r // 2), k)
         out["commit"] = max(0.0, out["submit"] - out["prepare"])
         render = self.render_all(stored)
         out["render"] = best_of(render, r, k)

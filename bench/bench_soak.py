@@ -110,20 +110,33 @@ def _open_loop_entry(job: dict[str, Any], out: Any) -> None:
 # -- the database, as the gateway left it -------------------------------------------------------------
 
 async def db_counts(db_url: str) -> dict[str, int]:
-    """Cases stored and deliveries per state."""
+    """Cases stored, and the case deliveries per state (``deliveries`` = all of them). Status
+    pushes to the city platform share the deliveries table (``kind``: issue 13) and are counted
+    apart as ``pushes`` (no simulator takes them here, so they stay pending)."""
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
     from gateway.store import create_engine
     engine = create_engine(db_url, pool_size=1)
     try:
         async with engine.connect() as conn:
             cases = int((await conn.execute(text("SELECT count(*) FROM cases"))).scalar_one())
-            rows = (await conn.execute(text(
-                "SELECT state, count(*) FROM deliveries GROUP BY state"))).all()
+            try:
+                rows = (await conn.execute(text(
+                    "SELECT kind, state, count(*) FROM deliveries GROUP BY kind, state"))).all()
+            except DBAPIError:  # a schema from before status pushes: every delivery is a case's
+                await conn.rollback()
+                rows = [("case", s, n) for s, n in (await conn.execute(text(
+                    "SELECT state, count(*) FROM deliveries GROUP BY state"))).all()]
     finally:
         await engine.dispose()
-    out = {"cases": cases, "deliveries": sum(int(n) for _, n in rows)}
-    out.update({str(s): int(n) for s, n in rows})
+    out = {"cases": cases, "deliveries": 0, "pushes": 0}
+    for kind, state, n in rows:
+        if kind == "case":
+            out["deliveries"] += int(n)
+            out[str(state)] = out.get(str(state), 0) + int(n)
+        else:
+            out["pushes"] += int(n)
     return out
 
 
@@ -158,6 +171,7 @@ class SoakReport:
     delivered: int = 0
     lost: int = 0
     partner_unique: int = 0
+    status_pushes: int = 0            # status events queued for the city platform (not sent)
     drain_seconds: float = 0.0
     samples: list[tuple[float, int]] = field(default_factory=list)  # (s since load start, KiB)
 
@@ -278,6 +292,7 @@ async def run_soak(tmp: Path, *, engine: str = "sqlite", minutes: float = 10.0,
         report.stored = counts["cases"]
         report.deliveries = counts["deliveries"]
         report.delivered = counts.get("delivered", 0)
+        report.status_pushes = counts["pushes"]
         report.lost = max(0, report.accepted - report.stored) + (report.deliveries
                                                                   - report.delivered)
         for sim in srv.sims.values():
