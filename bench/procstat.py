@@ -50,6 +50,14 @@ def pids_matching(match: Callable[[str], bool]) -> list[int]:
     return out
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot (``/proc/stat``, first line); idle and
+    iowait count as not busy."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return total - fields[3] - fields[4], total
+
+
 @dataclass
 class CpuMeter:
     """CPU seconds of groups of processes over one phase; :meth:`shares` in % of the machine
@@ -63,6 +71,7 @@ class CpuMeter:
         import time
         self._t0 = time.monotonic()
         self._start = {pid: cpu_seconds(pid) for pids in self._all().values() for pid in pids}
+        self._machine = machine_jiffies()
 
     def _all(self) -> dict[str, list[int]]:
         return {**self.groups, **{g: pids_matching(m) for g, m in self.matching.items()}}
@@ -75,3 +84,8 @@ class CpuMeter:
             used = sum(cpu_seconds(p) - self._start.get(p, 0.0) for p in pids)
             out[group] = 100 * used / wall / (os.cpu_count() or 1)
         return out
+
+    def machine_busy(self) -> float:
+        """Share of the machine busy since the start (every process, ours or not), %."""
+        busy, total = machine_jiffies()
+        return 100 * (busy - self._machine[0]) / max(1, total - self._machine[1])
