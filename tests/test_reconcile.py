@@ -288,9 +288,10 @@ async def test_the_command_reports_json_lines_and_says_when_already_running(
     assert len(drifts) == exp.missing + exp.behind + exp.ahead + exp.unknown
     assert report["drift"]["behind"] == exp.behind and report["dry_run"] is True
 
-    await export(sim, generated=2000, slow_pages=[1], slow_delay=1.5)
+    # the first run holds the lock for at least the slow page (4 s); the second starts 1 s in
+    await export(sim, generated=2000, slow_pages=[1], slow_delay=4.0)
     running = asyncio.create_task(reconcile(store, settings_for(db_url, str(sim.make_url("/")))))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.0)
     res = await asyncio.to_thread(CliRunner().invoke, main, ["reconcile", "--config", str(cfg)])
     assert res.exit_code == 3 and "already running" in res.output
     assert (await running).complete

@@ -70,7 +70,10 @@ def test_check_shipped_config() -> None:
     assert "beijing-stays-home -> home" in r.output
     assert "builtin:home-region" in r.output
     assert "OK:" in r.output and "no ties" in r.output
-    assert "mappings: 3 referenced, 3 found" in r.output  # the shipped mappings, really loaded
+    # the shipped mappings, really loaded: three partners' case mappings and the city platform's
+    # status push (a partner no rule routes cases to, on purpose: only status pushes go there)
+    assert "mappings: 4 referenced, 4 found" in r.output
+    assert "partner city is configured but no rule routes to it" in r.output
 
 
 def test_check_reports_a_tie_with_both_rules(tmp_path: Path) -> None:
