@@ -26,7 +26,9 @@ from bench_soak import run_soak  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# SQLite only in the suite (~50 s); PostgreSQL's soak is the bench's (``--engine postgres``): the
+# suite's ten-minute budget cannot hold both, and the memory measured is the gateway's own
+@pytest.mark.parametrize("engine", ["sqlite"])
 async def test_short_soak_loses_nothing_and_memory_stays_flat(tmp_path: Path, engine: str) -> None:
     report = await run_soak(tmp_path, engine=engine, minutes=0.5, warmup=10, rate=20, sample=1)
     print(report.summary())
