@@ -80,6 +80,21 @@ def declaration(encoding: str) -> bytes:
     return b'<?xml version="1.0" encoding="' + encoding.encode("ascii") + b'"?>'
 
 
+def read_inner(text: str, schema: etree.XMLSchema | None, what: str,
+               status: int) -> etree._Element | Outcome:
+    """The XML document a reply carries as text: parsed by the hardened parser and checked
+    against its schema, or the retryable outcome saying ``what`` is wrong with it."""
+    try:
+        doc = safexml.parse_text(text)
+    except safexml.XmlError as e:
+        return Outcome.retryable(f"{what}: {e.reason}", http_status=status)
+    if schema is not None:
+        errors = safexml.schema_errors(schema, doc)
+        if errors:
+            return Outcome.retryable(f"{what}: " + "; ".join(errors), http_status=status)
+    return doc
+
+
 def encode_inner(root: etree._Element, encoding: str, *, reject_rare: bool) -> str:
     """Serialise the inner document in ``encoding`` and return it as the text to embed.
 
@@ -173,15 +188,9 @@ class XmlStringClient(SoapClient[XmlStringOptions]):
         text = (ret.text or "").strip() if ret is not None else ""
         if not text:
             return Outcome.retryable(f"malformed reply: no <{o.return_field}>", http_status=status)
-        try:
-            result = safexml.parse_text(text)
-        except safexml.XmlError as e:
-            return Outcome.retryable(f"malformed reply document: {e.reason}", http_status=status)
-        if self.result_schema is not None:
-            errors = safexml.schema_errors(self.result_schema, result)
-            if errors:
-                return Outcome.retryable("malformed reply document: " + "; ".join(errors),
-                                         http_status=status)
+        result = read_inner(text, self.result_schema, "malformed reply document", status)
+        if isinstance(result, Outcome):
+            return result
         return BusinessResult((result.findtext(o.code_field) or "").strip(),
                               (result.findtext(o.message_field) or "").strip(),
                               (result.findtext(o.receipt_field) or "").strip() or None)

@@ -34,7 +34,7 @@ from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.options import credential
 from gateway.protocols.soap_client import SoapOptions, load_operation, load_schema
-from gateway.protocols.soap_xml_string import encode_inner
+from gateway.protocols.soap_xml_string import encode_inner, read_inner
 from gateway.protocols.status_query import (CaseRef, StatusAnswer, StatusQueryOptions,
                                             block_error, parse_block)
 from gateway.protocols.wsse import UsernameToken
@@ -185,16 +185,7 @@ class SoapStatusQuery:
         if not text:
             return Outcome.retryable(f"malformed status answer: no <{self.return_field}>",
                                      http_status=status)
-        try:
-            doc = safexml.parse_text(text)
-        except safexml.XmlError as e:
-            return Outcome.retryable(f"malformed status answer: {e.reason}", http_status=status)
-        if self.result_schema is not None:
-            errors = safexml.schema_errors(self.result_schema, doc)
-            if errors:
-                return Outcome.retryable("malformed status answer: " + "; ".join(errors),
-                                         http_status=status)
-        return doc
+        return read_inner(text, self.result_schema, "malformed status answer", status)
 
 
 def create_xml_string(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
