@@ -273,6 +273,11 @@ def test_demo_exit_after_exits_1_when_a_sample_is_dead_lettered_and_0_when_all_a
     assert passed.exit_code == 0, passed.output
     rows = [ln for ln in passed.output.splitlines() if "BJ2026" in ln]
     assert len(rows) == 2 and all("national (item 1)" in ln and "delivered" in ln for ln in rows)
+    # ./run.sh twice: the data folder keeps the cases, the new simulators do not know them;
+    # the second run shows them delivered, does not walk them again, and still exits 0
+    again = _demo(tmp_path / "good", good, samples)
+    assert again.exit_code == 0, again.output
+    assert "2 case part(s) were delivered by an earlier run" in again.output
 
 
 # -- gateway db upgrade ----------------------------------------------------------------------------

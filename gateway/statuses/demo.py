@@ -64,6 +64,21 @@ async def walk_statuses(settings: Settings, base: str, finals: dict[str, dict[st
     if not targets:
         return True
     async with aiohttp.ClientSession() as http:
+        # a part delivered by an earlier run (./data keeps the database; the simulators keep
+        # nothing) is not known to this run's simulator: nothing can walk it, so it is left out
+        held: set[str] = set()
+        for p in {d["partner"] for _, _, d in targets}:
+            doc = await _json(http, "GET", _root(settings.partners[p].url) + "/__sim/cases")
+            held |= {str(c.get("receipt")) for c in doc.get("cases", [])}
+        earlier = len(targets)
+        targets = [t for t in targets if t[2]["receiptNo"] in held]
+        earlier -= len(targets)
+        if earlier:
+            console.print(f"{earlier} case part(s) were delivered by an earlier run (the "
+                          "database in the data folder keeps them; this run's simulators do not "
+                          "know them): not walked again")
+        if not targets:
+            return True
         for p in {d["partner"] for _, _, d in targets}:
             inbound = settings.partners[p].inbound
             assert inbound is not None
@@ -115,29 +130,35 @@ def _rows(targets: list[tuple[str, dict[str, Any], dict[str, Any]]],
         first = items[0] if items and items[0] else {}
         bundle = got.get("bundle") or {}
         if not with_city:
-            seen = "no city platform configured"
+            item_seen, bundle_seen, events = "no city platform configured", "", ""
         elif not got:
-            seen = "nothing yet"
+            item_seen, bundle_seen, events = "nothing yet", "", ""
         else:
-            seen = (f"{first.get('status', '-')} {first.get('result') or ''}".rstrip()
-                    + f"; {got.get('events', 0)} events for the case; bundle "
-                    + f"{bundle.get('status', '-')} {bundle.get('result') or ''}".rstrip())
+            item_seen = f"{first.get('status', '-')} {first.get('result') or ''}".rstrip()
+            bundle_seen = f"{bundle.get('status', '-')} {bundle.get('result') or ''}".rstrip()
+            events = str(got.get("events", 0))
         rows.append({"sample": sample, "target": f"{d['partner']} (item {','.join(d['items'])})",
                      "walk": f"{path} → {code}" + ("" if ok else " (callback refused)"),
                      "status": status, "result": str(first.get("result") or "-"),
-                     "city": seen, "ok": "yes" if status in _TERMINAL and
-                     (arrived or not with_city) else ""})
+                     "city_item": item_seen, "city_bundle": bundle_seen, "city_events": events,
+                     "ok": "yes" if status in _TERMINAL and (arrived or not with_city) else ""})
     return rows, done
 
 
 def _print(rows: list[dict[str, str]], receiver: str | None, console: Console) -> None:
+    """One line per case part, narrow enough for a terminal of 120 columns: the walk at the
+    partner (path → the partner's final code), the gateway's final status and result, whether
+    the city platform holds the same for the item (``same``, else what it holds), the case's
+    bundle status there, and the number of status events it received for the case."""
     table = Table(title="Statuses back from the partners"
                   + (" and at the city platform" if receiver else ""))
-    for name in ("sample", "partner", "walked at partner", "gateway status", "result",
-                 "city platform received"):
-        table.add_column(name, no_wrap=name != "city platform received")
+    table.add_column("sample", no_wrap=True, max_width=20, overflow="ellipsis")
+    for name in ("partner", "walked", "gateway", "city: item", "city: bundle", "events"):
+        table.add_column(name, justify="right" if name == "events" else "left")
     for r in rows:
         style = "green" if r["ok"] else "red"
-        table.add_row(r["sample"], r["target"], r["walk"], f"[{style}]{r['status']}[/]",
-                      r["result"], r["city"])
+        final = f"{r['status']} {r['result'] if r['result'] != '-' else ''}".rstrip()
+        item = "same" if r["city_item"] == final else r["city_item"]
+        table.add_row(r["sample"], r["target"], r["walk"], f"[{style}]{final}[/]", item,
+                      r["city_bundle"], r["city_events"])
     console.print(table)
