@@ -24,7 +24,7 @@ OK = ("delivered", 200, "0")
 # fault → (behaviour queued for the first submission, expected (outcome, http, code) history,
 #          final state)
 FAULTS: dict[str, tuple[dict[str, Any], list[tuple[str, int | None, str | None]], str]] = {
-    "timeout": ({"mode": "slow_accept", "delay": TIMEOUT * 3}, [("retryable", None, None), OK],
+    "timeout": ({"mode": "slow_accept", "delay": TIMEOUT * 1.5}, [("retryable", None, None), OK],
                 "delivered"),
     "http500": ({"mode": "http500"}, [("retryable", 500, None), OK], "delivered"),
     "reset": ({"mode": "reset"}, [("retryable", None, None), OK], "delivered"),
