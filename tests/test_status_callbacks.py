@@ -200,7 +200,7 @@ async def test_hebei_refusals_are_soap12_faults_and_store_nothing(tmp_path: Path
             assert reason, what
         # SOAP 1.1 to a SOAP 1.2 service
         status, answer = await env.post("hebei", hebei_envelope(part, version=SOAP11))
-        assert status == 500 and b"VersionMismatch" in answer
+        assert status == 400 and b"VersionMismatch" in answer
         # a replayed nonce: the first send is taken, the second refused
         body = hebei_envelope(part, message_id="HB-REPLAY")
         assert (await env.post("hebei", body))[0] == 200

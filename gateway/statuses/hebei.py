@@ -40,11 +40,12 @@ _PREFIXES = {"wsse": SECURITY.namespace, "wsu": WSU_NS}
 
 def fault(code: str, reason: str, subcode: str) -> web.Response:
     """A SOAP 1.2 fault; ``subcode`` ``prefix:Local`` (``wsse:``/``wsu:``, else Hebei's own
-    namespace). HTTP 400 for a Sender fault, 500 otherwise (SOAP 1.2 HTTP binding)."""
+    namespace). HTTP 400 for the caller's mistakes (Sender, VersionMismatch), 500 only for
+    Receiver: the gateway's own failure (its database), never an input."""
     prefix, _, local = subcode.rpartition(":")
     body = soap.build_fault(soap.SOAP12, code, reason[:1000],
                             subcode=etree.QName(_PREFIXES.get(prefix, HB), local))
-    return web.Response(status=400 if code == "Sender" else 500, body=body,
+    return web.Response(status=500 if code == "Receiver" else 400, body=body,
                         content_type="application/soap+xml", charset="utf-8")
 
 

@@ -48,8 +48,9 @@ def result(code: int, msg: str) -> web.Response:
 
 
 def fault(reason: str, code: str = "Sender") -> web.Response:
-    """A SOAP 1.1 fault (HTTP 500, as SOAP 1.1 over HTTP has it)."""
-    return web.Response(status=500, body=soap.build_fault(soap.SOAP11, code, reason[:1000]),
+    """A SOAP 1.1 fault for a caller's mistake (another operation or SOAP version). HTTP 400,
+    not SOAP 1.1's customary 500: no input of a caller may look like a failure of the gateway."""
+    return web.Response(status=400, body=soap.build_fault(soap.SOAP11, code, reason[:1000]),
                         content_type="text/xml", charset="utf-8")
 
 
