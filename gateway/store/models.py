@@ -34,6 +34,9 @@ cases = Table(
     Column("correlation_id", String(64), nullable=False),
     Column("home_items", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
+    # the caller (config ``callers:`` name) that submitted it: a caller reads only its own
+    # cases (gateway.security.callers); null for cases stored before callers existed
+    Column("submitted_by", String(128), nullable=True),
     UniqueConstraint("application_no"),
 )
 
@@ -156,4 +159,17 @@ status_events = Table(
     UniqueConstraint("partner", "event_key"),
     Index("ix_status_events_case", "case_id", "received_at"),
     Index("ix_status_events_delivery", "delivery_id"),
+)
+
+# -- callers and anti-replay (issue 14; gateway.store.nonces) ----------------------------------
+# Every nonce an authenticated caller or partner used, until its timestamp leaves the window:
+# shared by all instances, so a replay is refused on any of them. ``scope`` is the caller's or
+# partner's name; the primary key is the uniqueness the replay check relies on. Rows are pruned
+# once expired (``expires_at`` index), so the table holds one window of traffic.
+nonces = Table(
+    "nonces", metadata,
+    Column("scope", String(128), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_nonces_expires_at", "expires_at"),
 )

@@ -61,6 +61,8 @@ class NewCase:
     correlation_id: str
     home_items: tuple[str, ...]
     deliveries: tuple[NewDelivery, ...]
+    #: the authenticated caller's name (gateway.security.callers): it alone may read the case
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class CaseRecord:
     home_items: list[str]
     received_at: datetime
     deliveries: list[DeliveryRecord]
+    #: the caller that submitted it (None: stored before callers existed)
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,8 @@ class Store:
             case_rows.append(dict(  # noqa: C408 - the columns, as keywords
                 id=case_id, application_no=new.application_no, body=new.body,
                 body_hash=new.body_hash, correlation_id=new.correlation_id,
-                home_items=list(new.home_items), received_at=now))
+                home_items=list(new.home_items), received_at=now,
+                submitted_by=new.submitted_by))
             planned[case_id] = [_delivery_row(case_id, d, now) for d in new.deliveries]
         stmt = (self._insert(cases)
                 .on_conflict_do_nothing(index_elements=[cases.c.application_no])
@@ -285,7 +290,8 @@ class Store:
                     id=case_id, application_no=new.application_no, body=new.body,
                     body_hash=new.body_hash, correlation_id=new.correlation_id,
                     home_items=list(new.home_items), received_at=now,
-                    deliveries=[_record(r) for r in planned[case_id]]), created=True))
+                    deliveries=[_record(r) for r in planned[case_id]],
+                    submitted_by=new.submitted_by), created=True))
                 continue
             try:
                 existing = await self.find_case_by_application_no(new.application_no)
@@ -327,7 +333,7 @@ class Store:
         return CaseRecord(id=m["id"], application_no=m["application_no"], body=m["body"],
                           body_hash=m["body_hash"], correlation_id=m["correlation_id"],
                           home_items=list(m["home_items"]), received_at=m["received_at"],
-                          deliveries=dels)
+                          deliveries=dels, submitted_by=m["submitted_by"])
 
     async def _history(self, conn: AsyncConnection,
                        ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -1,0 +1,109 @@
+"""The anti-replay memory every instance shares: accepted nonces in the database, until expiry.
+
+A signed request (the city platform's ``x-tif`` headers, a partner's WS-Security UsernameToken)
+is single use inside its time window only if *every* instance that may receive it refuses a
+nonce any of them has already accepted: an in-process store would let a captured request be
+replayed once per instance. :class:`DbNonceStore` implements
+:class:`gateway.protocols.tif.NonceStore` on the ``nonces`` table, whose primary key
+``(scope, nonce)`` makes "first time" an atomic fact of the database on both engines.
+
+Each check is a write, on the path of every authenticated request, so concurrent checks share
+one transaction (:class:`~gateway.store.batching.GroupCommit`, like the cases they guard): one
+``INSERT … ON CONFLICT (scope, nonce) DO UPDATE … WHERE expired RETURNING`` for the whole batch
+says which nonces were new (or whose earlier use has expired: its timestamp is refused anyway
+by then). Expired rows are deleted in the same transaction at most every ``prune_every``
+seconds per instance (indexed on ``expires_at``), so the table holds about one window of traffic.
+
+Generic by ``scope``: the caller's or partner's name (x-tif callers, Hebei's WS-Security).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.store.batching import GroupCommit
+from gateway.store.models import nonces
+from gateway.store.repository import Store
+
+#: the ``nonces`` columns' widths: a longer value is refused before it reaches the database
+MAX_SCOPE = 128
+MAX_NONCE = 128
+
+
+@dataclass(frozen=True)
+class _Check:
+    scope: str
+    nonce: str
+    expires_at: datetime
+
+
+class DbNonceStore:
+    """:class:`gateway.protocols.tif.NonceStore` in the database, shared by every instance.
+
+    ``remember`` raises :class:`~gateway.errors.StoreError` when the database fails: the
+    caller must then refuse the request (answering "busy"), never accept it unchecked.
+    """
+
+    def __init__(self, store: Store, *, prune_every: float = 60.0, max_batch: int = 128) -> None:
+        self._store = store
+        self._prune_every = prune_every
+        self._last_prune = float("-inf")
+        self._insert: Any = (pg_insert if store.engine.dialect.name == "postgresql"
+                             else sqlite_insert)
+        self._writes: GroupCommit[_Check, bool] = GroupCommit(
+            self._commit, max_batch=max_batch, name="remember nonce")
+        #: rows deleted by pruning so far (tests, metrics)
+        self.pruned = 0
+
+    async def remember(self, scope: str, nonce: str, *, expires_at: float) -> bool:
+        """``True`` the first time ``nonce`` is seen in ``scope`` (or after its earlier use has
+        expired), ``False`` for a replay; returns once the answer is committed."""
+        if len(scope) > MAX_SCOPE or len(nonce) > MAX_NONCE:
+            raise ValueError("scope and nonce are at most 128 characters")
+        return await self._writes.submit(
+            _Check(scope, nonce, datetime.fromtimestamp(expires_at, UTC)))
+
+    async def _commit(self, batch: Sequence[_Check]) -> list[bool | BaseException]:
+        now = datetime.now(UTC)
+        first: dict[tuple[str, str], int] = {}
+        rows = []
+        for i, c in enumerate(batch):
+            if (c.scope, c.nonce) not in first:  # the same nonce twice in one batch: one wins
+                first[(c.scope, c.nonce)] = i
+                rows.append({"scope": c.scope, "nonce": c.nonce, "expires_at": c.expires_at})
+        ins = self._insert(nonces)
+        stmt = (ins.on_conflict_do_update(
+                    index_elements=[nonces.c.scope, nonces.c.nonce],
+                    set_={"expires_at": ins.excluded.expires_at},
+                    where=nonces.c.expires_at < now)
+                .returning(nonces.c.scope, nonces.c.nonce))
+        prune = time.monotonic() - self._last_prune >= self._prune_every
+        if prune:
+            self._last_prune = time.monotonic()
+
+        def work(conn: Connection) -> tuple[set[tuple[str, str]], int]:
+            pruned = (conn.execute(delete(nonces).where(nonces.c.expires_at < now)).rowcount
+                      if prune else 0)
+            fresh = {(r[0], r[1]) for r in conn.execute(stmt, rows)}
+            return fresh, pruned
+        fresh, pruned = await self._store.db.write_sync("remember nonce", work)
+        self.pruned += max(pruned, 0)
+        return [first[(c.scope, c.nonce)] == i and (c.scope, c.nonce) in fresh
+                for i, c in enumerate(batch)]
+
+
+__all__ = ["DbNonceStore"]
+
+if __debug__:  # the protocol it implements (checked by mypy)
+    from gateway.protocols.tif import NonceStore as _NonceStore
+
+    def _implements(s: DbNonceStore) -> _NonceStore:
+        return s
