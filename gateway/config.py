@@ -7,7 +7,15 @@ the first message. Environment overrides:
 * ``GATEWAY_HOST`` / ``GATEWAY_PORT`` — ``server.host`` / ``server.port``
 * ``GATEWAY_ADMIN_TOKEN`` — ``server.admin_token`` (the admin API is off without one)
 * ``GATEWAY_PARTNER_<NAME>_URL`` — a partner's ``url`` (``NAME`` upper-cased, ``-`` → ``_``)
-* a credential value written as ``${ENV_NAME}`` is read from the environment at load.
+
+Secrets come only from the environment or from files (issue 14): every secret-bearing value
+(:data:`SECRET_KEYS`: partners' ``credentials``, their ``inbound`` codes, passwords and ids,
+callers' ``token``, ``server.admin_token``) may be written ``${ENV_NAME}`` (read from the
+environment) or ``${file:PATH}`` (the file's content, surrounding whitespace stripped; a relative
+PATH is read from the configuration file's folder). A missing variable or file is a one-line
+``ConfigError`` naming the key; a secret file that its group or others may read is used, with a
+warning naming the key and the path (Docker and Kubernetes mount secrets 0444/0644; tighten
+them where the platform allows). The shipped file holds no secret values.
 
 Relative paths in the file (``mappings_dir``, ``schemas_dir`` and the files a partner's options
 name: :data:`FILE_OPTIONS`) are read from the folder the file is in; a path that does not exist
@@ -21,8 +29,11 @@ directory, as SQLAlchemy reads it (``sqlite+aiosqlite:////abs/path.db`` pins it)
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +42,8 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
                       model_validator)
 
 from gateway.errors import ConfigError
+from gateway.security.callers import CallerSettings
+from gateway.security.tls import TlsClientSettings, TlsServerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "gateway.yaml"
@@ -38,10 +51,26 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config" / "gateway.yaml"
 # load by the same rule as ``mappings_dir``, so a protocol factory receives an absolute path.
 FILE_OPTIONS = frozenset({"wsdl", "inner_schema", "result_schema", "body_schema"})
 _ENV_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+_FILE_REF = re.compile(r"^\$\{file:([^}]+)\}$")
+log = logging.getLogger("gateway.config")
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def _seconds(v: Any) -> Any:
+    """Accept ``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` for a duration; numbers are seconds."""
+    if isinstance(v, str):
+        m = _DURATION.match(v)
+        if not m:
+            raise ValueError(f"not a duration: {v!r} (use seconds or 500ms / 30s / 15m / 2h / 1d)")
+        return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    return v
 
 
 class ServerSettings(_Frozen):
@@ -51,6 +80,35 @@ class ServerSettings(_Frozen):
     admin_token: str | None = None  # bearer token of the admin API; unset = admin API off
     #: ``uvloop`` runs ``gateway serve`` on libuv's event loop instead of asyncio's own
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    #: how callers of ``/api/v1/cases*`` and ``/api/v1/admin/*`` authenticate
+    #: (gateway/api/auth.py): ``x-tif`` (the city platform's signed headers, checked against
+    #: ``callers``) or ``off`` (every request is the local operator; refused unless ``host`` is
+    #: a loopback address)
+    auth: Literal["x-tif", "off"] = "x-tif"
+    #: how far an ``x-tif-timestamp`` may lie from the gateway's clock, either way
+    auth_window: float = Field(180.0, gt=0, le=3600)
+
+    _durations = field_validator("auth_window", mode="before")(_seconds)
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> ServerSettings:
+        if self.auth == "off" and not is_loopback(self.host):
+            raise ValueError(f"auth: off is refused on host {self.host!r}: without "
+                             "authentication the gateway may only listen on a loopback address "
+                             "(127.0.0.1, ::1, localhost)")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` names only this machine (``localhost`` or a loopback address)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+    #: listen with TLS, optionally requiring client certificates (gateway/security/tls.py)
+    tls: TlsServerSettings | None = None
 
 
 class DatabaseSettings(_Frozen):
@@ -69,20 +127,6 @@ class WorkerSettings(_Frozen):
     #: (committed already leased to it: no poll, no claim transaction); off: the worker claims
     #: everything from the database
     handoff: bool = True
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def _seconds(v: Any) -> Any:
-    """Accept ``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` for a duration; numbers are seconds."""
-    if isinstance(v, str):
-        m = _DURATION.match(v)
-        if not m:
-            raise ValueError(f"not a duration: {v!r} (use seconds or 500ms / 30s / 15m / 2h / 1d)")
-        return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    return v
 
 
 class RetrySettings(_Frozen):
@@ -239,6 +283,8 @@ class PartnerSettings(_Frozen):
     #: (gateway/protocols/status_query.py); None: the partner offers none
     status_query: dict[str, Any] | None = None
     poll: PollSettings = PollSettings()
+    #: TLS toward this partner: its CA, the gateway's client certificate (gateway/security/tls.py)
+    tls: TlsClientSettings | None = None
 
 
 class ReconcilePartnerSettings(_Frozen):
@@ -294,6 +340,13 @@ class ReconcileSettings(_Frozen):
                                  mode="before")(_seconds)
 
 
+class AuditSettings(_Frozen):
+    """The audit log (gateway/store/audit.py): ``gateway audit prune`` deletes records older
+    than ``retention_days`` (12 months by default, as the EU once-only system keeps its log)."""
+
+    retention_days: int = Field(365, ge=1)
+
+
 class Settings(_Frozen):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -304,7 +357,22 @@ class Settings(_Frozen):
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
     routes: list[dict[str, Any]] = Field(default_factory=list)
     reconcile: ReconcileSettings = ReconcileSettings()
+    audit: AuditSettings = AuditSettings()
+    #: who may call the API and what each may do (gateway/security/callers.py): deny by default
+    callers: dict[str, CallerSettings] = Field(default_factory=dict)
     source_file: str | None = None
+
+    @model_validator(mode="after")
+    def _callers_distinct(self) -> Settings:
+        seen: dict[str, str] = {}
+        for name, c in self.callers.items():
+            if not 1 <= len(name) <= 128:
+                raise ValueError(f"callers: a caller's name is 1 to 128 characters: {name!r}")
+            if c.paasid in seen:
+                raise ValueError(f"callers.{name}.paasid {c.paasid!r} is also "
+                                 f"callers.{seen[c.paasid]}'s: a paasid names one caller")
+            seen[c.paasid] = name
+        return self
 
     @field_validator("home_region")
     @classmethod
@@ -367,15 +435,59 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str], file: str) -> dict[str,
         env_name = f"GATEWAY_PARTNER_{name.upper().replace('-', '_')}_URL"
         if env_name in env:
             p["url"] = env[env_name]
-        creds = p.get("credentials") or {}
-        for k, v in list(creds.items()):
-            m = _ENV_REF.match(str(v))
-            if m:
-                if m.group(1) not in env:
-                    raise ConfigError(f"environment variable {m.group(1)} is not set",
-                                      file=file, key=f"partners.{name}.credentials.{k}")
-                creds[k] = env[m.group(1)]
     return raw
+
+
+#: Where secrets live in the file: (path of keys, ``*`` for any key), for :func:`_resolve_secrets`.
+SECRET_KEYS: tuple[tuple[str, ...], ...] = (
+    ("server", "admin_token"),
+    ("partners", "*", "credentials", "*"),
+    ("partners", "*", "inbound", "auth_code"),
+    ("partners", "*", "inbound", "username"),
+    ("partners", "*", "inbound", "password"),
+    ("partners", "*", "inbound", "app_id"),
+    ("callers", "*", "token"),
+)
+
+
+def _secret(value: str, env: dict[str, str], file: str, key: str) -> str:
+    """``value`` with a ``${ENV_NAME}`` or ``${file:PATH}`` reference resolved (module docstring)."""
+    if m := _ENV_REF.match(value):
+        if m.group(1) not in env:
+            raise ConfigError(f"environment variable {m.group(1)} is not set", file=file, key=key)
+        return env[m.group(1)]
+    if m := _FILE_REF.match(value):
+        path = Path(m.group(1))
+        if not path.is_absolute():
+            path = Path(file).resolve().parent / path
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+            mode = path.stat().st_mode
+        except (OSError, UnicodeDecodeError) as e:
+            why = getattr(e, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"cannot read secret file {path}: {why}", file=file,
+                              key=key) from e
+        if not text:
+            raise ConfigError(f"secret file {path} is empty", file=file, key=key)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning("%s: secret file %s may be read by its group or others "
+                        "(chmod 600 it)", key, path)
+        return text
+    return value
+
+
+def _resolve_secrets(raw: dict[str, Any], env: dict[str, str], file: str) -> None:
+    def walk(node: Any, keys: tuple[str, ...], where: tuple[str, ...]) -> None:
+        if not keys or not isinstance(node, dict):
+            return
+        names = list(node) if keys[0] == "*" else [keys[0]] if keys[0] in node else []
+        for k in names:
+            if len(keys) > 1:
+                walk(node[k], keys[1:], (*where, str(k)))
+            elif isinstance(node[k], str):
+                node[k] = _secret(node[k], env, file, ".".join((*where, str(k))))
+    for keys in SECRET_KEYS:
+        walk(raw, keys, ())
 
 
 def _resolve_file_options(raw: dict[str, Any], config_file: str) -> None:
@@ -389,6 +501,12 @@ def _resolve_file_options(raw: dict[str, Any], config_file: str) -> None:
             for key in FILE_OPTIONS & options.keys():
                 if isinstance(options[key], str) and options[key]:
                     options[key] = str(resolve_path(options[key], config_file))
+    server = raw.get("server")
+    tls_blocks = [p.get("tls") for p in (raw.get("partners") or {}).values() if isinstance(p, dict)]
+    for tls in [server.get("tls") if isinstance(server, dict) else None, *tls_blocks]:
+        if isinstance(tls, dict):  # TLS certificates and keys
+            tls.update({k: str(resolve_path(v, config_file)) for k, v in tls.items()
+                        if k.endswith("_file") and isinstance(v, str) and v})
 
 
 def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -409,6 +527,7 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
     if not isinstance(raw, dict):
         raise ConfigError("top level must be a mapping", file=file)
     raw = _apply_env(raw, env, file)
+    _resolve_secrets(raw, env, file)
     raw["source_file"] = str(cfg_path.resolve())
     _resolve_file_options(raw, raw["source_file"])
     try:

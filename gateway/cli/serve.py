@@ -3,12 +3,19 @@
 Each runs until SIGINT/SIGTERM (``demo --exit-after`` when the samples are through). A port that
 cannot be listened on, an unknown host, a configuration or a database that cannot be used: one
 line each, exit 1.
+
+``serve`` listens with TLS when ``server.tls`` is set (client certificates required with its
+``client_ca_file``: :mod:`gateway.security.tls`), and refuses to listen on anything but loopback
+while callers are not authenticated (``server.auth: off``): an open port without authentication
+hands anyone who reaches it every applicant's identity data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
+import ssl
 import sys
 from pathlib import Path
 
@@ -16,6 +23,7 @@ import click
 
 from gateway.cli.database import database_errors
 from gateway.cli.options import config_and_database, config_error, config_option, read_settings
+from gateway.config import ServerSettings
 from gateway.errors import ConfigError
 from gateway.ports import PortUnavailable, port_problem
 
@@ -25,6 +33,40 @@ def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
         import uvloop
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) is reached only from this machine: every address
+    it resolves to is a loopback one. ``0.0.0.0``, ``::`` and the empty host are all interfaces."""
+    try:
+        infos = socket.getaddrinfo(host or None, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback
+                                   for a in addresses)
+
+
+def auth_is_off(server: ServerSettings) -> bool:
+    """``server.auth`` is ``off`` (callers are not authenticated). The setting belongs to the
+    caller authentication (gateway/api/auth.py); read by name so this guard stands either way."""
+    auth = getattr(server, "auth", None)
+    return str(getattr(auth, "scheme", auth)) == "off"
+
+
+def exposure_problem(server: ServerSettings, host: str) -> str | None:
+    """One line when listening on ``host`` would expose the API without authentication."""
+    if auth_is_off(server) and not is_loopback(host):
+        return (f"refusing to listen on {host} with server.auth: off: without authentication "
+                f"anyone who reaches the port reads and submits cases; listen on 127.0.0.1 "
+                f"or turn server.auth on")
+    return None
+
+
+def listening_context(server: ServerSettings) -> ssl.SSLContext | None:
+    """``server.tls``'s context (read now, at start-up), or ``None`` for plain HTTP."""
+    from gateway.security.tls import server_context
+    return None if server.tls is None else server_context(server.tls)
 
 
 @click.command()
@@ -47,10 +89,16 @@ def serve(config: str | None, database_url: str | None, host: str | None, port: 
     except socket.gaierror as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}; "
                                    "choose another with --host or $GATEWAY_HOST") from None
+    if (problem := exposure_problem(s.server, host)) is not None:
+        raise click.ClickException(problem)
+    try:
+        ssl_context = listening_context(s.server)
+    except ConfigError as e:
+        raise config_error(e) from None
     with database_errors(s.database.url):
         try:
             web.run_app(app, host=host, port=port, print=lambda msg: click.echo(msg, err=True),
-                        loop=_event_loop(s.server.event_loop))
+                        loop=_event_loop(s.server.event_loop), ssl_context=ssl_context)
         except ConfigError as e:  # a partner client refused its options at start-up
             raise config_error(e) from None
         except OSError as e:

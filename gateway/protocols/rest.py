@@ -27,6 +27,7 @@ from gateway.protocols.classify import BusinessCodes, outcome_from_http
 from gateway.protocols.envelopes import ENVELOPES
 from gateway.protocols.options import (RequestAuth, StyleOptions, option_error, parse_options,
                                       request_auth)
+from gateway.security.tls import partner_tls
 
 
 class RestJsonOptions(StyleOptions):
@@ -95,6 +96,7 @@ class RestJsonClient:
         self.settings = settings
         self.http = http
         self.options = options
+        self.tls = partner_tls(name, settings)  # partners.<name>.tls; None: default verification
         self.envelope = ENVELOPES[options.envelope]
         self.codes = BusinessCodes.of(options.success_codes, options.retryable_codes,
                                       settings.retry.throttle_codes)
@@ -108,7 +110,7 @@ class RestJsonClient:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         reply = await transport.post(self.http, self.settings.url, data, headers=headers,
                                      timeout=self.settings.timeout,
-                                     max_bytes=self.settings.max_reply_bytes)
+                                     max_bytes=self.settings.max_reply_bytes, tls=self.tls)
         if isinstance(reply, Outcome):
             return reply
         failed = outcome_from_http(reply.status, reply.headers, now=datetime.now(UTC),

@@ -41,6 +41,7 @@ from gateway.outcome import Outcome, OutcomeKind
 from gateway.protocols import transport
 from gateway.protocols import xml as safexml
 from gateway.protocols.classify import classify_http, classify_soap_fault, retry_after
+from gateway.security.tls import ClientTls
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -319,25 +320,27 @@ HttpReply = transport.HttpReply
 
 async def exchange(http: aiohttp.ClientSession, url: str, body: bytes, *, version: SoapVersion,
                    action: str | None, timeout: float, max_bytes: int,
-                   extra_headers: Mapping[str, str] | None = None) -> HttpReply | Outcome:
+                   extra_headers: Mapping[str, str] | None = None,
+                   tls: ClientTls | None = None) -> HttpReply | Outcome:
     """POST one envelope with the version's headers (:func:`transport.post`: no redirect
     followed, the whole reply read up to ``max_bytes``)."""
     headers = version.http_headers(action)
     if extra_headers:
         headers.update(extra_headers)
     return await transport.post(http, url, body, headers=headers, timeout=timeout,
-                                max_bytes=max_bytes)
+                                max_bytes=max_bytes, tls=tls)
 
 
 async def call(http: aiohttp.ClientSession, url: str, body: bytes, *, operation: SoapOperation,
-               timeout: float, max_bytes: int, correlation_id: str) -> tuple[Envelope, int] | Outcome:
+               timeout: float, max_bytes: int, correlation_id: str,
+               tls: ClientTls | None = None) -> tuple[Envelope, int] | Outcome:
     """One request/reply of ``operation``: the reply envelope and HTTP status, or the outcome of
     a failed exchange, an unreadable reply or a fault, before the style reads the result
     (:meth:`gateway.protocols.soap_client.SoapClient.interpret`); a big reply is parsed off the
     event loop."""
     reply = await exchange(http, url, body, version=operation.version, action=operation.action,
                            timeout=timeout, max_bytes=max_bytes,
-                           extra_headers={"X-Correlation-Id": token(correlation_id)})
+                           extra_headers={"X-Correlation-Id": token(correlation_id)}, tls=tls)
     if isinstance(reply, Outcome):
         return reply
     env = await transport.off_loop(len(reply.body),

@@ -39,6 +39,7 @@ from gateway.protocols import xml as safexml
 from gateway.protocols.classify import BusinessCodes
 from gateway.protocols.options import StyleOptions, credential, parse_options
 from gateway.protocols.wsse import UsernameToken
+from gateway.security.tls import partner_tls
 
 
 class SoapOptions(StyleOptions):
@@ -98,6 +99,7 @@ class SoapClient(ABC, Generic[OptionsT]):
         self.timeout = settings.timeout
         self.max_bytes = settings.max_reply_bytes
         self.http = http
+        self.tls = partner_tls(name, settings)  # partners.<name>.tls; None: default verification
         self.options = options = parse_options(self.options_model, name, settings.options)
         self.operation = load_operation(name, options)
         self.codes = BusinessCodes.of(options.success_codes, options.retryable_codes,
@@ -135,7 +137,7 @@ class SoapClient(ABC, Generic[OptionsT]):
             return Outcome.permanent(f"not sent: {e}")
         got = await soap.call(self.http, self.url, request, operation=self.operation,
                               timeout=self.timeout, max_bytes=self.max_bytes,
-                              correlation_id=correlation_id)
+                              correlation_id=correlation_id, tls=self.tls)
         if isinstance(got, Outcome):
             return got
         return self.interpret(*got)

@@ -29,6 +29,7 @@ from gateway.protocols.classify import outcome_from_http
 from gateway.protocols.envelopes import ENVELOPES
 from gateway.protocols.options import RequestAuth, parse_options
 from gateway.protocols.rest import RestJsonOptions, _dig, load_json
+from gateway.security.tls import partner_tls
 from gateway.protocols.status_query import (AnswerKind, CaseRef, StatusAnswer,
                                             StatusQueryOptions, block_error, parse_block)
 
@@ -52,6 +53,7 @@ class RestStatusQuery:
         self.options = options
         self.auth = auth
         self.url = urljoin(settings.url, options.path)
+        self.tls = partner_tls(name, settings)
         style = parse_options(RestJsonOptions, name, settings.options)
         self.envelope = ENVELOPES[options.envelope or style.envelope]
         self.timeout = options.timeout or settings.timeout
@@ -72,7 +74,7 @@ class RestStatusQuery:
         reply = await transport.post(self.http, self.url,
                                      json.dumps(body, ensure_ascii=False).encode("utf-8"),
                                      headers=headers, timeout=self.timeout,
-                                     max_bytes=self.settings.max_reply_bytes)
+                                     max_bytes=self.settings.max_reply_bytes, tls=self.tls)
         if isinstance(reply, Outcome):
             return StatusAnswer.failed(reply)
         failed = outcome_from_http(reply.status, reply.headers, now=datetime.now(UTC),

@@ -38,6 +38,7 @@ from gateway.protocols.soap_xml_string import encode_inner, read_inner
 from gateway.protocols.status_query import (CaseRef, StatusAnswer, StatusQueryOptions,
                                             block_error, parse_block)
 from gateway.protocols.wsse import UsernameToken
+from gateway.security.tls import partner_tls
 
 
 class SoapStatusQueryOptions(StatusQueryOptions):
@@ -80,6 +81,7 @@ class SoapStatusQuery:
         self.name = name
         self.http = http
         self.url = settings.url
+        self.tls = partner_tls(name, settings)
         self.max_bytes = settings.max_reply_bytes
         self.style = style
         o = self.options = parse_block(SoapStatusQueryOptions, name, settings.status_query)
@@ -161,7 +163,7 @@ class SoapStatusQuery:
         request = soap.build_envelope(self.operation.version, body, headers)
         got = await soap.call(self.http, self.url, request, operation=self.operation,
                               timeout=self.timeout, max_bytes=self.max_bytes,
-                              correlation_id=correlation_id or str(uuid.uuid4()))
+                              correlation_id=correlation_id or str(uuid.uuid4()), tls=self.tls)
         if isinstance(got, Outcome):
             return StatusAnswer.failed(got)
         env, status = got

@@ -20,8 +20,10 @@ Everything aiohttp, asyncio or the OS raises for a broken exchange becomes an
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -30,6 +32,7 @@ import aiohttp
 
 from gateway.outcome import Outcome
 from gateway.protocols.classify import classify_exception
+from gateway.security.tls import ClientTls
 
 OFF_LOOP_BYTES = 64 * 1024
 """Documents above this size are parsed in a worker thread (a 64 KB JSON parse is ~0.5 ms)."""
@@ -45,6 +48,28 @@ class HttpReply:
     headers: Mapping[str, str]
     body: bytes
     elapsed: float
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """SHA-256 and size of the exact bytes of one POST and its reply (None: no complete reply),
+    for the audit log: never the bytes themselves."""
+
+    request_sha256: str
+    request_bytes: int
+    reply_sha256: str | None
+    reply_bytes: int | None
+
+    @classmethod
+    def of(cls, request: bytes, reply: bytes | None) -> Exchange:
+        return cls(hashlib.sha256(request).hexdigest(), len(request),
+                   None if reply is None else hashlib.sha256(reply).hexdigest(),
+                   None if reply is None else len(reply))
+
+
+#: Where :func:`post` notes each exchange, when a caller set a list here (the worker does, per
+#: attempt: each attempt runs in its own task, so its list is its own).
+exchanges: ContextVar[list[Exchange] | None] = ContextVar("gateway_exchanges", default=None)
 
 
 def _redirect(status: int, headers: Mapping[str, str]) -> Outcome:
@@ -73,16 +98,20 @@ async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes | No
 
 async def post(http: aiohttp.ClientSession, url: str, body: bytes, *,
                headers: Mapping[str, str], timeout: float,
-               max_bytes: int) -> HttpReply | Outcome:
+               max_bytes: int, tls: ClientTls | None = None) -> HttpReply | Outcome:
     """POST ``body`` and return the complete reply, or the :class:`Outcome` of a failed exchange.
 
     ``timeout`` bounds the whole exchange, reading the body included, so a partner that trickles
-    its reply byte by byte is cut off like one that never answers.
+    its reply byte by byte is cut off like one that never answers. ``tls`` is the partner's
+    (:func:`gateway.security.tls.client_tls`); ``None``: aiohttp's default verification.
     """
     start = time.perf_counter()
+    data: bytes | None = None
     try:
         async with http.post(url, data=body, headers=dict(headers), allow_redirects=False,
-                             timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                             timeout=aiohttp.ClientTimeout(total=timeout),
+                             ssl=True if tls is None else tls.context,
+                             server_hostname=None if tls is None else tls.server_name) as resp:
             if 300 <= resp.status < 400:
                 return _redirect(resp.status, resp.headers)
             data = await _read_body(resp, max_bytes)
@@ -95,6 +124,9 @@ async def post(http: aiohttp.ClientSession, url: str, body: bytes, *,
         return Outcome.retryable(f"timed out after {timeout:g}s")
     except Exception as e:  # noqa: BLE001 - translated at the boundary, never escapes
         return classify_exception(e)
+    finally:
+        if (seen := exchanges.get()) is not None:
+            seen.append(Exchange.of(body, data))
 
 
 async def off_loop(size: int, fn: Callable[[], T], *, threshold: int = OFF_LOOP_BYTES) -> T:
@@ -104,4 +136,4 @@ async def off_loop(size: int, fn: Callable[[], T], *, threshold: int = OFF_LOOP_
     return await asyncio.to_thread(fn)
 
 
-__all__ = ["OFF_LOOP_BYTES", "HttpReply", "off_loop", "post"]
+__all__ = ["OFF_LOOP_BYTES", "Exchange", "HttpReply", "exchanges", "off_loop", "post"]

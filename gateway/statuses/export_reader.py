@@ -28,6 +28,7 @@ from gateway.errors import GatewayError
 from gateway.outcome import Outcome
 from gateway.protocols import transport
 from gateway.protocols.envelopes import Envelope
+from gateway.security.tls import ClientTls
 
 
 class ReconcileError(GatewayError):
@@ -69,6 +70,7 @@ class ExportEndpoint:
     page_size: int = 5000
     timeout: float = 60.0
     max_bytes: int = 32 * 1024 * 1024
+    tls: ClientTls | None = None  # the partner's (partners.<name>.tls)
 
 
 class ExportReader:
@@ -125,7 +127,7 @@ class ExportReader:
         body = orjson.dumps(ep.envelope(data, ep.credentials))
         reply = await transport.post(self.http, ep.url, body,
                                      headers={"Content-Type": "application/json; charset=utf-8"},
-                                     timeout=ep.timeout, max_bytes=ep.max_bytes)
+                                     timeout=ep.timeout, max_bytes=ep.max_bytes, tls=ep.tls)
         if isinstance(reply, Outcome):
             raise _PageFailed(reply.message, retry=reply.kind == "retryable")
         if reply.status != 200:

@@ -49,6 +49,7 @@ from gateway.config import ReconcilePartnerSettings, Settings
 from gateway.errors import ConfigError
 from gateway.mapping import CompiledMapping, MappingError, MappingRegistry
 from gateway.protocols.envelopes import ENVELOPES
+from gateway.security.tls import partner_tls
 from gateway.status import TERMINAL, CaseStatus, Result, Rule, decide
 from gateway.statuses.export_reader import (ExportEndpoint, ExportPage, ExportReader,
                                             ExportUnavailable)
@@ -148,7 +149,7 @@ def export_endpoint(settings: Settings, partner: str) -> tuple[ExportEndpoint,
     return ExportEndpoint(url=urljoin(p.url, rp.export_url), envelope=ENVELOPES[envelope],
                           credentials=dict(p.credentials), success_codes=success,
                           page_size=rp.page_size, timeout=rp.timeout,
-                          max_bytes=rp.max_reply_bytes), rp
+                          max_bytes=rp.max_reply_bytes, tls=partner_tls(partner, p)), rp
 
 
 class Reconciler:

@@ -1,0 +1,1 @@
+"""Transport and message security: TLS contexts, request signing schemes, caller identities."""
