@@ -87,6 +87,8 @@ class ServerSettings(_Frozen):
     auth: Literal["x-tif", "off"] = "x-tif"
     #: how far an ``x-tif-timestamp`` may lie from the gateway's clock, either way
     auth_window: float = Field(180.0, gt=0, le=3600)
+    #: listen with TLS, optionally requiring client certificates (gateway/security/tls.py)
+    tls: TlsServerSettings | None = None
 
     _durations = field_validator("auth_window", mode="before")(_seconds)
 
@@ -107,8 +109,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-    #: listen with TLS, optionally requiring client certificates (gateway/security/tls.py)
-    tls: TlsServerSettings | None = None
 
 
 class DatabaseSettings(_Frozen):

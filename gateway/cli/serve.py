@@ -13,7 +13,6 @@ hands anyone who reaches it every applicant's identity data.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
 import sys
@@ -23,7 +22,7 @@ import click
 
 from gateway.cli.database import database_errors
 from gateway.cli.options import config_and_database, config_error, config_option, read_settings
-from gateway.config import ServerSettings
+from gateway.config import ServerSettings, is_loopback
 from gateway.errors import ConfigError
 from gateway.ports import PortUnavailable, port_problem
 
@@ -35,28 +34,9 @@ def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or a name) is reached only from this machine: every address
-    it resolves to is a loopback one. ``0.0.0.0``, ``::`` and the empty host are all interfaces."""
-    try:
-        infos = socket.getaddrinfo(host or None, None, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return False
-    addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback
-                                   for a in addresses)
-
-
-def auth_is_off(server: ServerSettings) -> bool:
-    """``server.auth`` is ``off`` (callers are not authenticated). The setting belongs to the
-    caller authentication (gateway/api/auth.py); read by name so this guard stands either way."""
-    auth = getattr(server, "auth", None)
-    return str(getattr(auth, "scheme", auth)) == "off"
-
-
 def exposure_problem(server: ServerSettings, host: str) -> str | None:
     """One line when listening on ``host`` would expose the API without authentication."""
-    if auth_is_off(server) and not is_loopback(host):
+    if server.auth == "off" and not is_loopback(host):
         return (f"refusing to listen on {host} with server.auth: off: without authentication "
                 f"anyone who reaches the port reads and submits cases; listen on 127.0.0.1 "
                 f"or turn server.auth on")
