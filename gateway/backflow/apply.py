@@ -1,0 +1,53 @@
+"""A case result moves its case: each CASE_RESULT record whose case the gateway holds is applied
+through the one status state machine (:class:`gateway.store.statuses.StatusEvents`), as a
+national status event would be (``FINISHED`` with its result, never regressing a case).
+
+Its event id is ``backflow:<key>:v<version>``: applied before the page that carries it commits,
+so a crash in between applies it again on the resumed walk — as a duplicate, which changes
+nothing. Results about cases the gateway never held (most of a national export) are not stored
+as status events: the back-flow record itself keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from gateway.store import Store
+from gateway.store.backflow import Mapped
+from gateway.store.models import cases
+from gateway.store.statuses import Source, StatusEvent, StatusEvents
+
+PARTNER = "national"
+
+
+async def apply_results(store: Store, records: Sequence[Mapped], *,
+                        push_to: str | None = None) -> int:
+    """Apply the case results among ``records`` whose case is held; how many moved a case."""
+    results = [m for m in records if m.kind == "caseResult"
+               and m.body.get("data", {}).get("applicationNo")]
+    if not results:
+        return 0
+    numbers = list({m.body["data"]["applicationNo"] for m in results})
+    held: set[str] = set()
+    async with store.db.read("find back-flow cases") as conn:
+        for i in range(0, len(numbers), 500):
+            held.update((await conn.execute(select(cases.c.application_no).where(
+                cases.c.application_no.in_(numbers[i:i + 500])))).scalars())
+    moved = 0
+    events = StatusEvents(store)
+    for m in results:
+        data = m.body["data"]
+        if data["applicationNo"] not in held:
+            continue
+        event = StatusEvent.from_document(
+            PARTNER, Source.EXPORT,
+            {**data, "occurredAt": data.get("finishedAt")},
+            receipt_no=data.get("receiptNo"), event_id=f"backflow:{m.key}:v{m.version}"[:128])
+        applied = await events.apply(event, push_to=push_to)
+        moved += applied.applied
+    return moved
+
+
+__all__ = ["apply_results"]
