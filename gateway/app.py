@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.api import admin, cases, ops
+from gateway.api.auth import CALLERS, NONCES, auth_middleware
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problems_middleware
 from gateway.config import Settings
@@ -29,6 +30,8 @@ from gateway.statuses import callbacks
 from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
+from gateway.store.nonces import DbNonceStore
+from gateway.security.callers import Callers
 from gateway.statuses.reconcile_job import reconcile_job
 from gateway.intake.validation import CaseValidator
 from gateway.delivery.worker import Worker
@@ -58,10 +61,11 @@ def _worker_ended(task: asyncio.Task[None]) -> None:
 def create_app(settings: Settings, *, worker_id: str | None = None,
                shutdown_grace: float = 10.0, reload_on_sighup: bool = False) -> web.Application:
     app = web.Application(client_max_size=settings.server.max_body_bytes,
-                          middlewares=[problems_middleware])
+                          middlewares=[problems_middleware, auth_middleware])
     app[SETTINGS] = settings
     protect_secrets(settings)  # every process serving the API, however started (CLI, tests)
     app[METRICS] = Metrics()
+    app[CALLERS] = Callers(settings.callers)  # who may call the API (gateway/api/auth.py)
     # Contracts are loaded here, synchronously, so a broken mapping or route fails start-up.
     app[CONTRACTS] = ContractsHolder(load_contracts(settings))
     validator = CaseValidator(settings.path(settings.schemas_dir) / "beijing" / "case.schema.json")
@@ -71,6 +75,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
         if settings.database.auto_migrate:
             await upgrade(engine)
         app[STORE] = Store(engine)
+        app[NONCES] = DbNonceStore(app[STORE])  # anti-replay, shared by every instance
         app[INTAKE] = Intake(app[STORE], validator, app[CONTRACTS])
         yield
         await app[STORE].close()

@@ -16,7 +16,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 from gateway import jsoncodec
 from gateway.config import PROJECT_ROOT
@@ -24,6 +24,7 @@ from gateway.domain.deadlines import Deadlines, deadlines_for, is_overdue, submi
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
 from gateway.routing.view import delivery_view
+from gateway.security.masking import mask_case
 from gateway.status import BundleView, ChildView, child_of, derive_bundle, derive_items
 from gateway.store import CaseRecord, DeliveryRecord, DeliveryState
 from gateway.store.timeline import TimelineData
@@ -96,7 +97,8 @@ def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> di
 
 def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
              deadlines: Deadlines | None = None, now: datetime | None = None,
-             timeline: TimelineData | None = None) -> dict[str, Any]:
+             timeline: TimelineData | None = None,
+             identity: Literal["full", "masked"] = "full") -> dict[str, Any]:
     """The case as the city platform sees it: one derived status (the bundle view: every part
     not yet accepted by its partner named in ``blocking``, the items handed to the home platform
     under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
@@ -106,7 +108,9 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
     (``notCarried``): nothing is dropped without a record. ``deadlines`` default to those of the
     mappings folder; ``now`` (for overdue) to the present. ``timeline``: the case's status
     events and pushes (:func:`gateway.store.timeline.read_timeline`) for :func:`timeline_doc`;
-    without them the timeline has intake, routing and attempts only."""
+    without them the timeline has intake, routing and attempts only. ``identity="masked"``:
+    natural persons' ID numbers and phone numbers masked wherever they appear
+    (:mod:`gateway.security.masking`; the API for callers configured so, never the CLI)."""
     children = [child_of(_in_beijing(d)) for d in c.deliveries]
     items = {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()}
     doc: dict[str, Any] = {
@@ -128,6 +132,9 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
         table = None
     for no, item in items.items():
         item.update(item_deadline(c, no, children, table, now or datetime.now(UTC)))
+    if identity == "masked":
+        masked: dict[str, Any] = mask_case(doc, c.body)
+        return masked
     return doc
 
 

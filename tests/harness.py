@@ -25,12 +25,47 @@ from aiohttp.test_utils import TestServer
 
 from gateway.app import create_app
 from gateway.config import Settings, load_settings
+from gateway.protocols.tif import TifSigner
 from gateway.simulators import simulator_factory
 from gateway.simulators.base import SIM_STATE, SimulatorState
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
 NATIONAL_PATH = "/api/v1/cross-province/cases"
+
+#: The caller every test config has (:func:`write_config`) and every harness client signs as
+#: (x-tif, issue 14): all permissions, any item and region, identities in full. Synthetic.
+TEST_CALLER = "test"
+TEST_PAASID = "TEST-CALLER"
+TEST_TOKEN = "test-caller-token-not-a-secret"
+ALL_PERMISSIONS = ["submit", "read", "read_any", "dead_letters.list", "dead_letters.replay",
+                   "dead_letters.discard", "breakers.read", "contracts.reload"]
+TEST_SIGNER = TifSigner(TEST_PAASID, TEST_TOKEN)
+
+
+def caller_entry(**overrides: Any) -> dict[str, Any]:
+    """The test caller's ``callers:`` entry (``overrides`` replace its keys)."""
+    return {"paasid": TEST_PAASID, "token": TEST_TOKEN, "permissions": list(ALL_PERMISSIONS),
+            "items": ["*"], "regions": ["*"], "identity": "full", **overrides}
+
+
+def tif_signing(signer: TifSigner = TEST_SIGNER) -> Any:
+    """An aiohttp client middleware putting fresh ``x-tif-*`` headers on every request."""
+    async def sign(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        request.headers.update(signer.headers())
+        response: aiohttp.ClientResponse = await handler(request)
+        return response
+    return sign
+
+
+def signed_session(signer: TifSigner = TEST_SIGNER, **kw: Any) -> aiohttp.ClientSession:
+    """An aiohttp session whose every request is signed as ``signer`` (the test caller)."""
+    return aiohttp.ClientSession(middlewares=(tif_signing(signer),), **kw)
+
+
+def signed_headers(signer: TifSigner = TEST_SIGNER) -> dict[str, str]:
+    """Fresh ``x-tif-*`` headers of the test caller for one request."""
+    return signer.headers()
 
 
 def free_port() -> int:
@@ -48,6 +83,7 @@ def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
     raw["mappings_dir"] = str(ROOT / "mappings")
     raw["schemas_dir"] = str(ROOT / "schemas")
     raw["worker"].update({"poll_interval": 0.05, "lease_seconds": 5, **worker})
+    raw["callers"] = {**(raw.get("callers") or {}), TEST_CALLER: caller_entry()}
     if partner_timeout is None:  # a send must end before its lease does (config rule)
         partner_timeout = min(4.0, raw["worker"]["lease_seconds"] * 0.75)
     for name in list(raw["partners"]):
@@ -92,15 +128,17 @@ class Simulator:
 class Gateway:
     """A gateway app in this process, on a real socket."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, signer: TifSigner | None = TEST_SIGNER) -> None:
         self.settings = settings
+        self.signer = signer  # None: requests go unsigned
         self.app = create_app(settings, shutdown_grace=2.0)
         self.server = TestServer(self.app, host="127.0.0.1")
         self.http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Gateway:
         await self.server.start_server()
-        self.http = aiohttp.ClientSession(str(self.server.make_url("")))
+        middlewares = (tif_signing(self.signer),) if self.signer is not None else ()
+        self.http = aiohttp.ClientSession(str(self.server.make_url("")), middlewares=middlewares)
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -175,8 +213,9 @@ def settings_for(tmp_path: Path, db_url: str, partner_urls: dict[str, str], **wo
     return load_settings(write_config(tmp_path, db_url, partner_urls, **worker))
 
 
-__all__ = ["Gateway", "GatewayProcess", "Simulator", "free_port", "settings_for", "write_config",
-           "wait_final", "web"]
+__all__ = ["TEST_CALLER", "TEST_PAASID", "TEST_SIGNER", "TEST_TOKEN", "Gateway", "GatewayProcess",
+           "Simulator", "free_port", "settings_for", "signed_headers", "signed_session",
+           "caller_entry", "tif_signing", "write_config", "wait_final", "web"]
 
 
 # -- crash, multi-instance, fault and breaker helpers (issue 6) ---------------------------------

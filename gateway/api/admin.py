@@ -1,6 +1,8 @@
 """``/api/v1/admin``: operators' API — dead letters, breakers, contract reload.
 
-Guarded by a bearer token (``server.admin_token`` / ``$GATEWAY_ADMIN_TOKEN``); with no token set
+Guarded by the caller's permissions (``callers:``, one per operation: gateway/security/callers.py,
+checked by gateway/api/auth.py) when ``server.auth`` is ``x-tif``; with ``auth: off`` (loopback
+only) by a bearer token (``server.admin_token`` / ``$GATEWAY_ADMIN_TOKEN``), and with no token set
 the admin API answers 403, so it is never open by accident.
 
 Every query parameter, header and body field is bounded and checked before it reaches a query
@@ -37,6 +39,9 @@ LIST_PARAMS: dict[str, params.Check] = {
 
 
 def _authorised(request: web.Request) -> web.Response | None:
+    caller = request.get("caller")
+    if caller is not None and caller.via == "x-tif":
+        return None  # a signed caller whose permission gateway/api/auth.py has checked
     token = request.app[SETTINGS].server.admin_token
     if not token:
         return problem(403, "Admin API disabled",

@@ -1,7 +1,9 @@
 """``/api/v1/cases``: the city platform submits cases and looks them up.
 
 What a case looks like in the answers is :mod:`gateway.views` (the CLI shows the same); here only
-the HTTP side: content type, correlation id, metrics, status codes.
+the HTTP side: content type, correlation id, metrics, status codes. Who may do what is the
+caller's (``request["caller"]``, gateway/api/auth.py and gateway/security/callers.py): a caller
+reads only the cases it submitted (or any, with ``read_any``), masked as its ``identity`` says.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from gateway.api import params
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, STORE, WORKER
 from gateway.errors import InputError, NotFound
 from gateway.delivery.gates import shared_breakers
+from gateway.security.callers import Caller
 from gateway.store.breakers import BreakerRows
 from gateway.store.timeline import read_timeline
 from gateway.views import case_doc, dumps
@@ -25,9 +28,10 @@ async def submit_case(request: web.Request) -> web.Response:
     correlation_id = params.correlation_id(request)
     structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
     metrics = request.app[METRICS]
+    caller: Caller = request["caller"]  # authenticated, with the submit permission (auth.py)
     try:
         accepted = await request.app[INTAKE].submit(await request.read(),
-                                                   correlation_id=correlation_id)
+                                                   correlation_id=correlation_id, caller=caller)
     except InputError:
         metrics.cases.labels("rejected").inc()
         raise
@@ -39,7 +43,8 @@ async def submit_case(request: web.Request) -> web.Response:
         metrics.cases.labels("duplicate").inc()
     case = accepted.result.case
     contracts = request.app[CONTRACTS].current
-    doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines)
+    doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines,
+                   identity=caller.identity)
     doc.pop("case")
     if accepted.warnings:  # what intake changed in storing it (a name's look-alike middle dot)
         doc["warnings"] = [w.as_dict() for w in accepted.warnings]
@@ -49,12 +54,17 @@ async def submit_case(request: web.Request) -> web.Response:
 
 async def get_case(request: web.Request) -> web.Response:
     case_id = params.case_id(request.match_info["case_id"])
+    caller: Caller = request["caller"]
+    if not (caller.may("read") or caller.may("read_any")):
+        caller.require("read")
     case = await request.app[STORE].get_case(case_id, with_history=True)
-    if case is None:
+    # another caller's case answers exactly like a missing one: a 403 would confirm the id
+    if case is None or not caller.reads(case.submitted_by):
         raise NotFound(f"no case with id {case_id}")
     contracts = request.app[CONTRACTS].current
     doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines,
-                   timeline=await read_timeline(request.app[STORE], case.id))
+                   timeline=await read_timeline(request.app[STORE], case.id),
+                   identity=caller.identity)
     if case.deliveries:  # each partner's breaker as every instance shares it
         shared = await shared_breakers(BreakerRows(request.app[STORE]),
                                        {d.partner for d in case.deliveries})

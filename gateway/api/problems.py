@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -15,14 +15,17 @@ log = logging.getLogger("gateway.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
+def problem(status: int, title: str, detail: str, *, headers: Mapping[str, str] | None = None,
+            **extra: Any) -> web.Response:
+    """An RFC 9457 problem document (``extra`` are its further members; ``headers`` go on the
+    response, e.g. ``WWW-Authenticate`` or ``Retry-After``)."""
     doc = {"type": extra.pop("type", "about:blank"), "title": title, "status": status,
            "detail": detail, **extra}
     try:
         body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from an undecodable path or header byte
         body = json.dumps(doc).encode("ascii")
-    return web.Response(status=status, body=body,
+    return web.Response(status=status, body=body, headers=headers,
                         content_type="application/problem+json", charset="utf-8")
 
 

@@ -36,7 +36,8 @@ from gateway.errors import ConflictError, FieldProblem, InputError, NoRouteError
 from gateway.mapping import MappingError
 from gateway.mapping.context import delivery_context
 from gateway.routing.view import delivery_view
-from gateway.store import Claim, Lease, NewCase, NewDelivery, Store, SubmitResult
+from gateway.security.callers import Caller
+from gateway.store import CaseRecord, Claim, Lease, NewCase, NewDelivery, Store, SubmitResult
 from gateway.intake.validation import CaseValidator, diff_paths, parse_json
 
 if TYPE_CHECKING:
@@ -214,12 +215,18 @@ class Intake:
                 + (f"; and {len(problems) - 3} more" if len(problems) > 3 else ""), problems))
         return Prepared(case, tuple(warnings), plan, None)
 
-    async def submit(self, raw: bytes, *, correlation_id: str) -> Accepted:
+    async def submit(self, raw: bytes, *, correlation_id: str,
+                     caller: Caller | None = None) -> Accepted:
+        """Store a case for ``caller`` (None: no caller, e.g. a command): refused with a 403
+        naming the field when it holds an item or region the caller may not submit, and with
+        a 409 when its application number is another caller's case."""
         # a large body takes a few hundred ms of parsing and checking: off the event loop, so
         # health checks and other requests keep being answered meanwhile
         prepared = (await asyncio.to_thread(self.prepare, raw) if len(raw) > OFFLOAD_BYTES
                     else self.prepare(raw))
         case, warnings, plan = prepared.case, prepared.warnings, prepared.plan
+        if caller is not None:
+            caller.check_case(case)  # deny by default: before anything is stored or looked up
         digest = body_hash(case)
         if prepared.refusal is not None or plan is None:
             # a resubmission of a case accepted under an earlier route table or mapping is still
@@ -228,6 +235,7 @@ class Intake:
             if existing is None:
                 assert prepared.refusal is not None
                 raise prepared.refusal
+            _owned(existing, caller)
             return Accepted(self._same_or_conflict(existing.body, existing.body_hash, case,
                                                    digest, SubmitResult(existing, created=False)),
                             warnings)
@@ -240,6 +248,7 @@ class Intake:
         new = NewCase(
             application_no=case["applicationNo"], body=case, body_hash=digest,
             correlation_id=correlation_id, home_items=tuple(plan.home_items),
+            submitted_by=caller.name if caller is not None else None,
             deliveries=tuple(NewDelivery(
                 partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
                 route_rule=d.rule, mapping=d.mapping, mapping_version=d.mapping_version,
@@ -262,6 +271,7 @@ class Intake:
             else:
                 handoff.cancel(reserved)
         if not result.created:  # submitted before (or concurrently): same body, or a conflict
+            _owned(result.case, caller)
             self._same_or_conflict(result.case.body, result.case.body_hash, case, digest, result)
         else:  # committed: the case's first two steps in the log (gateway.observability.case_log)
             case_event(CaseEvent.ACCEPTED, correlation_id=correlation_id, case_id=result.case.id)
@@ -279,3 +289,12 @@ class Intake:
             f"application {new['applicationNo']} was already submitted with a different body; "
             f"differing fields: {', '.join(paths)}",
             [FieldProblem(p, "differs from the case already accepted") for p in paths])
+
+
+def _owned(existing: CaseRecord, caller: Caller | None) -> None:
+    """A resubmission is answered as the stored case only to the caller that submitted it (or
+    one that may read any case): anyone else learns neither its id nor its deliveries."""
+    if caller is not None and caller.name != existing.submitted_by and not caller.may("read_any"):
+        raise ConflictError(
+            f"application {existing.application_no} was already submitted by another caller",
+            [FieldProblem("/applicationNo", "already submitted by another caller")])
