@@ -4,8 +4,10 @@ Layers, lowest first; a unit (a top-level module or package of ``gateway``) may 
 modules and units of *lower* layers only, so two units of one layer never know each other::
 
     0  errors, outcome, catalog   the vocabulary: import nothing of the gateway
-    1  config                     frozen settings
-    2  retry, protocols           pure decisions  |  the wire (which produces the outcomes)
+    1  security                   TLS contexts, keys, signatures, callers' settings (config
+                                  holds their settings models, the wire uses them)
+    2  config                     frozen settings
+    3  retry, protocols           pure decisions  |  the wire (which produces the outcomes)
 
 ``retry`` decides on an :class:`~gateway.outcome.Outcome` and never learns how it was obtained:
 no I/O library, nothing of ``gateway.protocols``. Every import counts, also one inside a function
@@ -31,6 +33,7 @@ PACKAGE = ROOT / "gateway"
 
 LAYERS: list[set[str]] = [
     {"errors", "outcome", "catalog"},
+    {"security"},
     {"config"},
     {"retry", "protocols"},
 ]

@@ -123,7 +123,8 @@ async def post(http: aiohttp.ClientSession, url: str, body: bytes, *,
     except TimeoutError:  # asyncio.TimeoutError is TimeoutError since 3.11
         return Outcome.retryable(f"timed out after {timeout:g}s")
     except Exception as e:  # noqa: BLE001 - translated at the boundary, never escapes
-        return classify_exception(e)
+        failed = classify_exception(e)
+        return failed if tls is None else tls.explain(failed)
     finally:
         if (seen := exchanges.get()) is not None:
             seen.append(Exchange.of(body, data))

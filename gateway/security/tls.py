@@ -24,6 +24,7 @@ naming its key (``partners.national.tls.key_file: cannot read …``), never the 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import ssl
@@ -34,6 +35,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.errors import ConfigError
+from gateway.outcome import Outcome, OutcomeKind
 
 log = logging.getLogger("gateway.tls")
 
@@ -89,12 +91,32 @@ class TlsServerSettings(_Frozen):
         return "optional" if self.require_client_cert is False else "required"
 
 
+#: how a failed exchange reads when the partner dropped the connection during or right after
+#: the handshake (TLS 1.3 completes on the client's side before the server checks its certificate)
+_DROPPED = ("connection failed", "server disconnected", "TLS connection closed")
+
+
 @dataclass(frozen=True)
 class ClientTls:
     """What one partner's requests are made with: the SSL context and the name to check."""
 
     context: ssl.SSLContext
     server_name: str | None = None
+    partner: str = ""
+    client_cert: bool = False
+
+    def explain(self, failed: Outcome) -> Outcome:
+        """``failed`` with a hint when it looks like a refused client certificate: a server that
+        refuses one under TLS 1.3 just resets the connection, which alone reads like a network
+        fault. The kind stays (a reset may be the network's after all)."""
+        if failed.kind is not OutcomeKind.RETRYABLE or not failed.message.startswith(_DROPPED):
+            return failed
+        key = f"partners.{self.partner}.tls.cert_file"
+        hint = (f"a partner that refuses the gateway's client certificate ({key}) drops the "
+                f"connection so" if self.client_cert else
+                f"a partner that requires a client certificate drops the connection so, and "
+                f"none is configured ({key})")
+        return dataclasses.replace(failed, message=f"{failed.message} (over TLS: {hint})")
 
 
 def _readable(path: str, key: str) -> str:
@@ -144,7 +166,8 @@ def client_tls(partner: str, settings: TlsClientSettings | None) -> ClientTls | 
         ctx.verify_mode = ssl.CERT_NONE
         log.warning("%s.verify is false: the partner's certificate is NOT checked "
                     "(anyone on the path can pose as %s)", prefix, partner)
-    return ClientTls(ctx, settings.server_name)
+    return ClientTls(ctx, settings.server_name, partner,
+                     client_cert=settings.cert_file is not None)
 
 
 def require_https(partner: str, url: str, settings: TlsClientSettings | None) -> None:
