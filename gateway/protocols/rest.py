@@ -3,6 +3,10 @@
 Options (``partners.<name>.options``):
 
 * ``envelope``: ``national`` | ``none`` (see :mod:`gateway.protocols.envelopes`)
+* ``enc_type`` (``SM4`` | ``NONE``), ``sign_type`` (``SM2`` | ``NONE``), ``sm2_signature``
+  (``raw`` | ``der``), ``sm2_cipher_order`` (``C1C3C2`` | ``C1C2C3``): the national envelope's
+  encryption and signature, keys from the credentials (:mod:`gateway.security.keys`). A reply
+  whose signature or ``encData`` does not open is not trusted: a retryable outcome naming why
 * ``success_codes`` / ``retryable_codes``: business codes; any other code is permanent
 * ``code_field`` (``code``), ``message_field`` (``msg``), ``receipt_field`` (``data.receiptNo``)
 * ``auth``: how each request is signed, a scheme named in
@@ -16,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -24,9 +28,8 @@ from gateway.config import PartnerSettings
 from gateway.outcome import Outcome
 from gateway.protocols import transport
 from gateway.protocols.classify import BusinessCodes, outcome_from_http
-from gateway.protocols.envelopes import ENVELOPES
-from gateway.protocols.options import (RequestAuth, StyleOptions, option_error, parse_options,
-                                      request_auth)
+from gateway.protocols.envelopes import EnvelopeError, partner_envelope
+from gateway.protocols.options import RequestAuth, StyleOptions, parse_options, request_auth
 from gateway.security.tls import partner_tls
 
 
@@ -34,6 +37,10 @@ class RestJsonOptions(StyleOptions):
     """The ``rest-json`` options (module docstring)."""
 
     envelope: str = "none"
+    enc_type: Literal["SM4", "NONE"] = "NONE"
+    sign_type: Literal["SM2", "NONE"] = "NONE"
+    sm2_signature: Literal["raw", "der"] = "raw"
+    sm2_cipher_order: Literal["C1C3C2", "C1C2C3"] = "C1C3C2"
     success_codes: tuple[str, ...] = ("0",)
     retryable_codes: tuple[str, ...] = ()
     code_field: str = "code"
@@ -97,7 +104,7 @@ class RestJsonClient:
         self.http = http
         self.options = options
         self.tls = partner_tls(name, settings)  # partners.<name>.tls; None: default verification
-        self.envelope = ENVELOPES[options.envelope]
+        self.envelope = partner_envelope(name, settings.options, settings.credentials)
         self.codes = BusinessCodes.of(options.success_codes, options.retryable_codes,
                                       settings.retry.throttle_codes)
 
@@ -123,6 +130,11 @@ class RestJsonClient:
         except ValueError as e:
             # The partner may or may not have taken it; a retry is safe because it dedupes.
             return Outcome.retryable(f"malformed reply: {e}", http_status=reply.status)
+        try:
+            doc = self.envelope.open(doc)
+        except EnvelopeError as e:
+            # Whatever it says (a receipt, a refusal) is not the partner's word: ask again.
+            return Outcome.retryable(f"reply not trusted: {e}", http_status=reply.status)
         return self._business(doc, reply.status)
 
     def _business(self, doc: Any, status: int) -> Outcome:
@@ -144,8 +156,5 @@ class RestJsonClient:
 
 def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSession) -> RestJsonClient:
     options = parse_options(RestJsonOptions, name, settings.options)
-    if options.envelope not in ENVELOPES:
-        raise option_error(name, "envelope",
-                           f"unknown envelope {options.envelope!r}; known: {sorted(ENVELOPES)}")
     auth = request_auth(name, options.auth, settings.credentials)
     return RestJsonClient(name, settings, http, options, auth)

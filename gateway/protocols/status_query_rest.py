@@ -8,7 +8,9 @@ the reply, the case's status record beside it (the national platform's
     record_field     dotted path of the status record in the reply (``data``): the document
                      the partner's inbound status mapping reads
 The ``code_field``, ``message_field`` are dotted paths in the reply; ``receipt_field`` is a
-dotted path in the record. Signed like the partner's sends (``options.auth``).
+dotted path in the record. Signed like the partner's sends (``options.auth``), in the partner's
+envelope with its keys (``options.enc_type``/``sign_type``): an answer whose ``signData`` or
+``encData`` does not open is not trusted (a retryable failure naming the field).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from gateway.config import PartnerSettings
 from gateway.outcome import Outcome
 from gateway.protocols import transport
 from gateway.protocols.classify import outcome_from_http
-from gateway.protocols.envelopes import ENVELOPES
+from gateway.protocols.envelopes import ENVELOPES, EnvelopeError, partner_envelope
 from gateway.protocols.options import RequestAuth, parse_options
 from gateway.protocols.rest import RestJsonOptions, _dig, load_json
 from gateway.security.tls import partner_tls
@@ -55,7 +57,8 @@ class RestStatusQuery:
         self.url = urljoin(settings.url, options.path)
         self.tls = partner_tls(name, settings)
         style = parse_options(RestJsonOptions, name, settings.options)
-        self.envelope = ENVELOPES[options.envelope or style.envelope]
+        self.envelope = partner_envelope(name, settings.options, settings.credentials,
+                                         options.envelope or style.envelope)
         self.timeout = options.timeout or settings.timeout
 
     async def query_status(self, ref: CaseRef, *, correlation_id: str | None = None
@@ -85,6 +88,11 @@ class RestStatusQuery:
             doc = await transport.off_loop(len(reply.body), functools.partial(load_json, reply.body))
         except ValueError as e:
             return StatusAnswer.failed(Outcome.retryable(f"malformed status answer: {e}",
+                                                         http_status=reply.status))
+        try:
+            doc = self.envelope.open(doc)
+        except EnvelopeError as e:
+            return StatusAnswer.failed(Outcome.retryable(f"status answer not trusted: {e}",
                                                          http_status=reply.status))
         code = _dig(doc, o.code_field)
         record = _dig(doc, o.record_field)

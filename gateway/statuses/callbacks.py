@@ -39,7 +39,8 @@ def add_routes(app: web.Application) -> None:
         app[RECEIVER] = StatusReceiver(app[STORE], app[CONTRACTS], push_to=push_to)
 
     app.on_startup.append(receiver)
-    nat = national.NationalEndpoint(inbound.get("national"), schemas, limit)
+    nat = national.NationalEndpoint(inbound.get("national"), schemas, limit,
+                                    national.push_security(settings))
     tj = tianjin.TianjinEndpoint(inbound.get("tianjin"),
                                  ServedWsdl(schemas / "tianjin" / "StatusNotify.wsdl"),
                                  safexml.load_schema(schemas / "tianjin" / "status-notify.xsd"),

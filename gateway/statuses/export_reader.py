@@ -27,7 +27,7 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.outcome import Outcome
 from gateway.protocols import transport
-from gateway.protocols.envelopes import Envelope
+from gateway.protocols.envelopes import Envelope, EnvelopeError
 from gateway.security.tls import ClientTls
 
 
@@ -137,6 +137,10 @@ class ExportReader:
             doc = await transport.off_loop(len(reply.body), lambda: orjson.loads(reply.body))
         except orjson.JSONDecodeError as e:
             raise _PageFailed(f"reply is not JSON ({e.msg})", retry=True) from None
+        try:  # a signed envelope's page is checked (signData, encData) before a record is read
+            doc = await transport.off_loop(len(reply.body), lambda: ep.envelope.open(doc))
+        except EnvelopeError as e:
+            raise _PageFailed(f"page not trusted: {e}", retry=True) from None
         return _page_of(doc, ep.success_codes)
 
 

@@ -1,8 +1,15 @@
 """``POST /api/v1/partners/national/status``: the national platform's status push, in its
 envelope (``schemas/national/envelope.schema.json``, ``data`` per status-callback.schema.json).
 
+The envelope is opened under the national partner's own envelope settings
+(``partners.national.options.enc_type``/``sign_type``, keys in its credentials; see
+:mod:`gateway.protocols.envelopes`): with ``sign_type: SM2`` a push must carry ``signData`` that
+verifies with ``peer_public_key``; with ``enc_type: SM4`` its ``data`` comes as ``encData``.
+
 Every answer is HTTP 200 ``{code, msg}`` as the contract says (``0`` taken; ``40001`` invalid
-request, naming the field; ``40100`` unknown ``appId`` or a signature the gateway cannot check;
+request, naming the field (``encData`` that does not decrypt, an ``encType`` other than the one
+agreed); ``40100`` unknown ``appId``, a missing or wrong ``signData``, or a ``signType`` other than
+the one agreed;
 ``50001`` the gateway is busy: send again), never a 5xx. A push the gateway keeps is ``0``, also
 one it cannot map yet or one it already has (the platform resends with the same
 ``X-Idempotency-Key``).
@@ -13,15 +20,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from gateway.config import InboundSettings
+from gateway.config import InboundSettings, Settings
 from gateway.errors import StoreError
+from gateway.protocols.envelopes import (PLAIN, EnvelopeError, EnvelopeSecurity,
+                                         open_message)
 from gateway.schemacheck import describe_error, format_checker, human_validator
 from gateway.statuses.body import TooLarge, read_body
 from gateway.statuses.receive import RECEIVER, RawStatus
@@ -33,18 +41,10 @@ OK, INVALID, UNAUTHORISED, BUSY = "0", "40001", "40100", "50001"
 _Validator = human_validator(Draft202012Validator)
 
 
-class SignatureUnsupported(Exception):
-    """A signed or encrypted envelope: its SM2/SM4 check is issue 14."""
-
-
-def check_signature(envelope: Mapping[str, Any], inbound: InboundSettings) -> None:
-    """The seam for the envelope's SM2 signature (and SM4 ``encData``), issue 14: today only
-    ``signType``/``encType`` ``NONE`` are accepted; anything else is refused rather than taken
-    unchecked. ``inbound`` will carry the platform's public key."""
-    if envelope.get("signType") != "NONE" or envelope.get("encType") != "NONE":
-        raise SignatureUnsupported(
-            f"signType {envelope.get('signType')!r} / encType {envelope.get('encType')!r}: "
-            "this gateway accepts unsigned, unencrypted pushes only (SM2/SM4 not yet verified)")
+def push_security(settings: Settings) -> EnvelopeSecurity:
+    """How pushes are opened: the national partner's envelope settings (unsigned without it)."""
+    p = settings.partners.get(PARTNER)
+    return PLAIN if p is None else EnvelopeSecurity.of_partner(PARTNER, p.options, p.credentials)
 
 
 def _answer(code: str, msg: str, data: dict[str, Any] | None = None) -> web.Response:
@@ -71,8 +71,9 @@ def _load(path: Path) -> Any:
 
 class NationalEndpoint:
     def __init__(self, inbound: InboundSettings | None,
-                 schemas: Path, max_body: int) -> None:
+                 schemas: Path, max_body: int, security: EnvelopeSecurity = PLAIN) -> None:
         self.inbound = inbound
+        self.security = security
         self.max_body = max_body
         self.envelope = _load(schemas / "national" / "envelope.schema.json")
         self.data = _load(schemas / "national" / "status-callback.schema.json")
@@ -95,10 +96,18 @@ class NationalEndpoint:
             return _answer(UNAUTHORISED, "未授权的appId (unknown appId)")
         if problems := _problems(self.envelope, doc, ""):
             return _answer(INVALID, "; ".join(problems))
+        sec = self.security
+        if doc["signType"] != sec.sign_type:
+            return _answer(UNAUTHORISED, f"/signType: {doc['signType']!r}, the gateway expects "
+                                         f"{sec.sign_type!r} for this appId")
+        if doc["encType"] != sec.enc_type:
+            return _answer(INVALID, f"/encType: {doc['encType']!r}, the gateway expects "
+                                    f"{sec.enc_type!r} for this appId")
         try:
-            check_signature(doc, inbound)
-        except SignatureUnsupported as e:
-            return _answer(UNAUTHORISED, str(e))
+            doc = open_message(doc, sec)
+        except EnvelopeError as e:
+            log.warning("national status push refused: %s", e)
+            return _answer(UNAUTHORISED if e.field == "signData" else INVALID, f"/{e}")
         data = doc["data"]
         if problems := _problems(self.data, data, "/data"):
             return _answer(INVALID, "; ".join(problems))

@@ -48,7 +48,7 @@ import aiohttp
 from gateway.config import ReconcilePartnerSettings, Settings
 from gateway.errors import ConfigError
 from gateway.mapping import CompiledMapping, MappingError, MappingRegistry
-from gateway.protocols.envelopes import ENVELOPES
+from gateway.protocols.envelopes import ENVELOPES, partner_envelope
 from gateway.security.tls import partner_tls
 from gateway.status import TERMINAL, CaseStatus, Result, Rule, decide
 from gateway.statuses.export_reader import (ExportEndpoint, ExportPage, ExportReader,
@@ -146,7 +146,8 @@ def export_endpoint(settings: Settings, partner: str) -> tuple[ExportEndpoint,
         raise ConfigError(f"unknown envelope {envelope!r}", file=file,
                           key=f"partners.{partner}.options.envelope")
     success = tuple(str(c) for c in p.options.get("success_codes", ("0",)))
-    return ExportEndpoint(url=urljoin(p.url, rp.export_url), envelope=ENVELOPES[envelope],
+    return ExportEndpoint(url=urljoin(p.url, rp.export_url),
+                          envelope=partner_envelope(partner, p.options, p.credentials),
                           credentials=dict(p.credentials), success_codes=success,
                           page_size=rp.page_size, timeout=rp.timeout,
                           max_bytes=rp.max_reply_bytes, tls=partner_tls(partner, p)), rp
