@@ -11,6 +11,8 @@ them, so no command borrows from another::
     mapping.py   mapping check|test|render|coverage|scaffold
     overdue.py   overdue                    items past their deadline (办理时限)
     reconcile.py reconcile                  our view against a partner's status export
+    keys.py      keys generate              SM2 key pairs and an SM4 key (national envelope)
+    audit.py     audit verify|prune         the hash-chained audit log
     options.py   --config, --database-url, reading the settings
     database.py  opening the store; a database that cannot be used, in one line
 
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli.audit import audit
+from gateway.cli.backflow import backflow
 from gateway.cli.case import case
 from gateway.cli.db import db
 from gateway.cli.dlq import dlq
+from gateway.cli.keys import keys
 from gateway.cli.mapping import mapping
 from gateway.cli.overdue import overdue
 from gateway.cli.reconcile import reconcile
@@ -41,7 +46,8 @@ def main(log_level: str, log_json: bool) -> None:
     configure(log_level.upper(), json=log_json)
 
 
-for _command in (serve, demo, simulate, db, case, dlq, route, mapping, overdue, reconcile):
+for _command in (serve, demo, simulate, db, case, dlq, route, mapping, overdue, reconcile, backflow,
+                 audit, keys):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -47,11 +47,13 @@ from gateway.mapping.context import delivery_context
 from gateway.observability.metrics import Metrics
 from gateway.outcome import Outcome
 from gateway.delivery.gates import PartnerGates
+from gateway.protocols import transport
 from gateway.protocols.base import PartnerClient
 from gateway.protocols.status_query import AnswerKind, CaseRef, in_doubt, status_query_of
 from gateway.retry.policy import RetryPolicy, decide
 from gateway.routing import view as _routing_view
 from gateway.store import Claim, DeliveryState, Store
+from gateway.store.audit import Digest
 from gateway.store.types import utcnow
 
 log = logging.getLogger("gateway.worker")
@@ -241,6 +243,8 @@ class Worker:
                                                delivery_id=d.id, partner=d.partner)
         started = utcnow()
         version: str | None = None
+        wire: list[transport.Exchange] = []  # this task's exchanges, for the audit log
+        transport.exchanges.set(wire)
         try:
             outcome, version = await self._attempt(claim)
         except asyncio.CancelledError:
@@ -267,7 +271,8 @@ class Worker:
                 state=state, next_attempt_at=decision.next_attempt_at,
                 receipt_no=outcome.receipt_no, partner_code=outcome.partner_code,
                 message=decision.reason or outcome.message, http_status=outcome.http_status,
-                mapping_version=version, now=now, outcome_unknown=unknown)
+                mapping_version=version, now=now, outcome_unknown=unknown,
+                request=_digest(wire, "request"), reply=_digest(wire, "reply"))
         except StoreError as e:  # its message names the error's class only, never values
             retry_at = decision.next_attempt_at or now + timedelta(
                 seconds=policy.backoff_ceiling(attempt_no))
@@ -332,10 +337,11 @@ class Worker:
                                    idempotency_key=d.idempotency_key, partner=d.partner,
                                    region=d.region)
         try:
-            # a status push carries its own document (the canonical status event); a case's
+            # a status push carries its own document (the canonical status event), a back-flow
+            # batch its records (gateway.store.backflow); a case's
             # message is rendered from the case as this delivery sees it
-            view = (d.payload if d.kind == "status_push" and d.payload is not None
-                    else delivery_view(claim.case_body, d.item_nos, d.region))
+            view = (d.payload if d.kind in ("status_push", "backflow")
+                    and d.payload is not None else delivery_view(claim.case_body, d.item_nos, d.region))
             payload = mapping.render(view, context)
             mapping.validate_output(payload, view)  # problems name the case's source fields
         except (PermanentError, ConfigError) as e:
@@ -385,6 +391,19 @@ class Worker:
             partner_code=failed.partner_code if failed else None,
             http_status=failed.http_status if failed else None,
             retry_after=failed.retry_after if failed else None)
+
+
+def _digest(wire: list[transport.Exchange], side: str) -> Digest | None:
+    """The audit digest of the attempt's last exchange (the send; a status query asked before
+    it came first): of the request, or of the reply (None: no complete reply)."""
+    if not wire:
+        return None
+    sent = wire[-1]
+    if side == "request":
+        return Digest(sent.request_sha256, sent.request_bytes)
+    if sent.reply_sha256 is None or sent.reply_bytes is None:
+        return None
+    return Digest(sent.reply_sha256, sent.reply_bytes)
 
 
 __all__ = ["Worker", "delivery_view"]

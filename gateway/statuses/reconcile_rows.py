@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.store import Store
+from gateway.store import Store, audit
 from gateway.store.models import deliveries, operator_actions
 from gateway.store.states import DeliveryState
 from gateway.store.statuses import KIND_CASE
@@ -114,7 +114,8 @@ class ReconcileRows:
                     operator_actions.c.action == REDELIVER_ACTION,
                     operator_actions.c.target.in_(list(ids))))).scalars())
             rows = (await conn.execute(
-                select(deliveries.c.id, deliveries.c.receipt_no).where(
+                select(deliveries.c.id, deliveries.c.receipt_no, deliveries.c.case_id,
+                       deliveries.c.partner).where(
                     deliveries.c.id.in_([i for i in ids if i not in before]),
                     deliveries.c.state == DeliveryState.DELIVERED).with_for_update())).all()
             todo = {r.id: r.receipt_no for r in rows}
@@ -129,6 +130,9 @@ class ReconcileRows:
                     {"at": now, "actor": ACTOR, "action": REDELIVER_ACTION, "target": i,
                      "detail": {"reason": reason, "run": run_id, "lostReceiptNo": receipt}}
                     for i, receipt in todo.items()])
+                await audit.append_async(conn, [audit.Entry(
+                    kind="reconcile_redeliver", actor=ACTOR, case_id=r.case_id, delivery_id=r.id,
+                    partner=r.partner, detail={"run": run_id}) for r in rows])
         for i in ids:
             out.append(RedeliverResult(i, i in todo, "redelivered" if i in todo else
                                        "redelivered before" if i in before

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.observability.case_log import CaseEvent, case_event
 from gateway.status import CaseStatus
+from gateway.store import audit
 from gateway.store.models import cases, deliveries, operator_actions
 from gateway.store.repository import (
     DELIVERY_COLUMNS,
@@ -115,6 +116,9 @@ class DeadLetters:
             await conn.execute(operator_actions.insert(), [
                 {"at": now, "actor": actor, "action": action, "target": i,
                  "detail": {"reason": reason, **detail}} for i in ids])
+            await audit.append_async(conn, [audit.Entry(  # the reason stays in operator_actions
+                kind=f"dead_letter_{action}", actor=actor, case_id=r.case_id, delivery_id=r.id,
+                partner=r.partner, detail=detail) for r in rows])
             correlation = dict((await conn.execute(
                 select(cases.c.id, cases.c.correlation_id)
                 .where(cases.c.id.in_({r.case_id for r in rows})))).tuples().all())
@@ -129,6 +133,8 @@ class DeadLetters:
         async with self.store.db.write("record operator action") as conn:
             await conn.execute(operator_actions.insert().values(
                 at=utcnow(), actor=actor, action=action, target=target, detail=detail))
+            await audit.append_async(conn, [audit.Entry(
+                kind="operator_action", actor=actor, detail={"action": action, "target": target})])
 
     async def actions(self, target: str | None = None) -> list[dict[str, Any]]:
         stmt = select(operator_actions).order_by(operator_actions.c.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -172,4 +173,78 @@ nonces = Table(
     Column("nonce", String(128), primary_key=True),
     Column("expires_at", UTCDateTime(), nullable=False),
     Index("ix_nonces_expires_at", "expires_at"),
+)
+
+# -- the audit log (gateway.store.audit): one hash-chained record per message in or out --------
+# ``seq`` is the chain's order (1, 2, 3 …, given under the head's lock); ``hash`` is SHA-256 over
+# the record's fields and ``prev_hash``. No bodies, no personal data: ids, codes, digests, sizes.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("case_id", String(36), nullable=True),
+    Column("delivery_id", String(36), nullable=True),
+    Column("partner", String(64), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("http_status", Integer, nullable=True),
+    Column("partner_code", String(64), nullable=True),
+    Column("request_sha256", String(64), nullable=True),
+    Column("request_bytes", Integer, nullable=True),
+    Column("reply_sha256", String(64), nullable=True),
+    Column("reply_bytes", Integer, nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# The chain's head: one row (id 1), locked by every writer of the log (one total order).
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Keys that sealed values in this database (gateway.store.sealing): a key still in use that the
+# keyring lacks is a startup error naming it; ``gateway seal reseal`` retires the older ones.
+seal_keys = Table(
+    "seal_keys", metadata,
+    Column("kid", String(32), primary_key=True),
+    Column("first_used_at", UTCDateTime(), nullable=False),
+    Column("retired_at", UTCDateTime(), nullable=True),
+)
+
+# -- national data back-flow (issue 15; gateway.store.backflow) ------------------------------
+# One row per record the gateway holds, by kind and natural key (``rkey`` = kind:key): only a
+# higher ``version`` replaces it. ``seq`` is the checkpoint page that last changed it (replay
+# ranges). ``body`` is the record as mapped for the city platform.
+backflow_records = Table(
+    "backflow_records", metadata,
+    Column("rkey", String(240), primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("natural_key", String(200), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_backflow_records_source_seq", "source", "seq"),
+)
+
+# Where the walk of one source's export stands: written in the transaction that stores the
+# page's records, so a crash resumes at the first page not stored. The counters are totals.
+backflow_checkpoints = Table(
+    "backflow_checkpoints", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("cursor", Text, nullable=True),
+    Column("pages", Integer, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("kept", BigInteger, nullable=False),
+    Column("replaced", BigInteger, nullable=False),
+    Column("ignored", BigInteger, nullable=False),
+    Column("batches", Integer, nullable=False),
+    Column("done", Boolean(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import StoreError
 from gateway.status import CaseStatus
+from gateway.store import audit
 from gateway.store.batching import GroupCommit
 from gateway.store.db import Database
 from gateway.store.models import attempts, cases, deliveries
@@ -187,6 +188,9 @@ class AttemptResult:
     #: the attempt's outcome is in doubt: the row says :data:`OUTCOME_UNKNOWN`, the attempt
     #: row keeps ``outcome``
     outcome_unknown: bool = False
+    #: digests of the exact bytes sent and received (the audit log's attempt record)
+    request: audit.Digest | None = None
+    reply: audit.Digest | None = None
 
 
 def delivery_from_row(row: Any) -> DeliveryRecord:
@@ -280,6 +284,8 @@ class Store:
             rows = [r for case_id in new_ids for r in planned[case_id]]
             if rows:
                 conn.execute(deliveries.insert(), rows)
+            audit.append(conn, [audit.intake(r, len(planned[r["id"]])) for r in case_rows
+                                if r["id"] in new_ids])
             return new_ids
         inserted = await self.db.write_sync("store case", store)
         out: list[SubmitResult | BaseException] = []
@@ -457,7 +463,9 @@ class Store:
                              message: str | None = None, http_status: int | None = None,
                              mapping_version: str | None = None,
                              now: datetime | None = None,
-                             outcome_unknown: bool = False) -> bool:
+                             outcome_unknown: bool = False,
+                             request: audit.Digest | None = None,
+                             reply: audit.Digest | None = None) -> bool:
         """Record one attempt and the delivery's new state; False if the lease was lost.
 
         Results finishing at the same time share one transaction (:meth:`_record_results`);
@@ -467,7 +475,7 @@ class Store:
             outcome=outcome, state=state, next_attempt_at=next_attempt_at,
             receipt_no=receipt_no, partner_code=partner_code, message=(message or "")[:2000],
             http_status=http_status, mapping_version=mapping_version,
-            outcome_unknown=outcome_unknown))
+            outcome_unknown=outcome_unknown, request=request, reply=reply))
 
     async def _record_results(self, batch: Sequence[AttemptResult]) -> list[bool]:
         """One transaction for a batch of results, in three statements whatever its size: read
@@ -478,6 +486,7 @@ class Store:
         tokens = {r.claim.delivery.id: r.claim.lease_token for r in batch}
         history: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
+        audited: list[tuple[AttemptResult, int]] = []
         d = deliveries.c
         select_held = (select(d.id, d.lease_token, d.attempts, d.first_attempt_at,
                               d.mapping_version, d.next_attempt_at, d.receipt_no, d.delivered_at,
@@ -514,6 +523,7 @@ class Store:
                     started_at=r.started_at, finished_at=r.finished_at, outcome=r.outcome,
                     http_status=r.http_status, partner_code=r.partner_code, message=r.message,
                     mapping_version=r.mapping_version))
+                audited.append((r, row.attempts + 1))
             if changes:
                 conn.execute(
                     update(deliveries)
@@ -521,6 +531,7 @@ class Store:
                     .values({k: bindparam(k) for k in changes[0] if not k.startswith("b_")}),
                     changes)
                 conn.execute(attempts.insert(), history)
+                audit.append(conn, [audit.attempt(r, n) for r, n in audited])
             return held
         held = await self.db.write_sync("record attempt", record)
         return [r.claim.delivery.id in held for r in batch]

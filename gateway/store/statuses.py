@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.status import TERMINAL, CaseStatus, Result, advance, child_of, derive_bundle
+from gateway.store import audit
 from gateway.store.models import cases, deliveries, status_events
 from gateway.store.repository import Store
 from gateway.store.states import DeliveryState
@@ -258,6 +259,17 @@ def _record(r: Any, push: PushState | None = None) -> StatusEventRecord:
         detail=dict(r.detail or {}), push=push)
 
 
+def _audited(event: StatusEvent, applied: Applied) -> audit.Entry:
+    """The audit record of a kept status event (a repeat changes nothing and has none)."""
+    return audit.Entry(
+        kind="status_event", actor=event.partner, case_id=applied.case_id,
+        delivery_id=applied.delivery_id, partner=event.partner, partner_code=event.partner_code,
+        detail={"source": str(event.source), "eventId": applied.event_id,
+                "status": None if applied.status is None else str(applied.status),
+                "applied": applied.applied, "flag": None if applied.flag is None
+                else str(applied.flag), "pushId": applied.push_id})
+
+
 class StatusEvents:
     """The status events of ``store``, read and written through its one door (``store.db``).
     Every method raises :class:`~gateway.errors.StoreError` when the database fails."""
@@ -305,6 +317,7 @@ class StatusEvents:
                               delivery_id=delivery_id, previous=previous, status=status,
                               result=result)
             if row is None:
+                await audit.append_async(conn, [_audited(event, applied)])
                 return applied
             values: dict[str, Any] = {"status_checked_at": now}
             if moved:
@@ -316,6 +329,7 @@ class StatusEvents:
             if moved and push_to is not None:
                 push_id = await self._queue_push(conn, push_to, event, applied, row, now)
                 applied = replace(applied, push_id=push_id)
+            await audit.append_async(conn, [_audited(event, applied)])
         return applied
 
     @staticmethod
