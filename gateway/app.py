@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway.backflow.job import backflow_job
 from gateway.api import admin, cases, ops
 from gateway.api.auth import CALLERS, NONCES, auth_middleware
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(delivery)
     app.cleanup_ctx.append(reconcile_job(settings, lambda: (app[STORE], app[CONTRACTS].current)))
+    app.cleanup_ctx.append(backflow_job(settings, lambda: (app[STORE], app[CONTRACTS].current)))
     app.cleanup_ctx.append(polling)  # status polls beside the worker, stopped before it
     if reload_on_sighup:
         app.cleanup_ctx.append(sighup)

@@ -41,6 +41,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from gateway.backflow.settings import BackflowSettings
 from gateway.errors import ConfigError
 from gateway.security.callers import CallerSettings
 from gateway.security.tls import TlsClientSettings, TlsServerSettings
@@ -357,6 +358,7 @@ class Settings(_Frozen):
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
     routes: list[dict[str, Any]] = Field(default_factory=list)
     reconcile: ReconcileSettings = ReconcileSettings()
+    backflow: BackflowSettings = BackflowSettings()  # national data back-flow (gateway.backflow)
     audit: AuditSettings = AuditSettings()
     #: who may call the API and what each may do (gateway/security/callers.py): deny by default
     callers: dict[str, CallerSettings] = Field(default_factory=dict)

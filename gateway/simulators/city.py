@@ -8,6 +8,11 @@ Two REST endpoints, both authenticated with the ``x-tif-*`` signature (:mod:`gat
 * ``POST /api/v1/inbound-cases``: a case in Beijing's unified format
   (``schemas/beijing/case.schema.json``), deduped on ``X-Idempotency-Key`` (else its
   ``applicationNo``).
+* ``POST /api/v1/backflow-records``: a batch of national back-flow records
+  (``schemas/city/backflow-batch.schema.json``), deduped on its ``batchId``; each record is kept
+  by (kind, key) with the newest version, an older or equal one counted and ignored
+  (``backflow`` in ``/__sim/state``: batches, records, kept, replaced, stale, per kind). Only the
+  key and version are held, so a million records cost tens of MB, not their documents.
 
 Answers: ``200 {"code": "0", "msg": "成功", "data": {"receiptNo", "duplicate", …}}`` for a new or
 a repeated message (a repeat gets the first receipt and is counted as a duplicate, and as a
@@ -42,12 +47,13 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from gateway.protocols import tif
-from gateway.schemacheck import describe_error, format_checker, human_validator
+from gateway.schemacheck import describe_error, fast_validity, format_checker, human_validator
 from gateway.simulators.base import SimulatorState, add_control_routes, apply_common
 
 SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas"
 STATUS_EVENTS = "/api/v1/status-events"
 INBOUND_CASES = "/api/v1/inbound-cases"
+BACKFLOW_RECORDS = "/api/v1/backflow-records"
 MAX_BODY = 4 * 1024 * 1024
 
 DEMO_PAASID = "BJ-GATEWAY-DEMO"
@@ -82,6 +88,7 @@ class CityState(SimulatorState):
         self.conflicts = 0
         self.cases: dict[str, dict[str, Any]] = {}
         self._first: dict[str, Any] = {}
+        self.backflow = BackflowSink()
 
     def record(self, key: str, doc: Any, headers: dict[str, str]) -> tuple[str, bool]:
         """Accept a message under ``key``: (receipt, duplicate). A repeat with another body is
@@ -118,6 +125,7 @@ class CityState(SimulatorState):
             doc[name] = {"received": len(mine),
                          "unique": sum(1 for k in self.receipts if k.startswith(prefix)),
                          "duplicates": sum(1 for m in mine if m.duplicate)}
+        doc["backflow"] = self.backflow.summary()
         doc["rejected"] = dict(self.rejected)
         doc["conflicts"] = self.conflicts
         doc["cases"] = {no: {"items": c["items"], "events": c["events"],
@@ -125,6 +133,45 @@ class CityState(SimulatorState):
                              {k: v for k, v in c["bundle"].items() if k != "at"}}
                         for no, c in self.cases.items()}
         return doc
+
+
+class BackflowSink:
+    """Back-flow batches as the platform keeps them: batch id → receipt, and per (kind, key) the
+    newest version only (what a platform table upserting on the key would hold)."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, str] = {}
+        self.versions: dict[str, int] = {}
+        self.counts: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
+
+    def accept(self, doc: dict[str, Any]) -> tuple[str, bool]:
+        bid = doc["batchId"]
+        self.counts["batchesReceived"] += 1
+        if bid in self.batches:
+            self.counts["duplicateBatches"] += 1
+            return self.batches[bid], True
+        receipt = f"BJHL{len(self.batches) + 1:08d}"
+        self.batches[bid] = receipt
+        for r in doc["records"]:
+            key = f"{r['kind']}:{r['key']}"
+            self.counts["records"] += 1
+            had = self.versions.get(key)
+            if had is None:
+                self.counts["kept"] += 1
+                self.kinds[r["kind"]] += 1
+            elif r["version"] > had:
+                self.counts["replaced"] += 1
+            else:
+                self.counts["stale"] += 1
+                continue
+            self.versions[key] = r["version"]
+        return receipt, False
+
+    def summary(self) -> dict[str, Any]:
+        return {"batches": len(self.batches), **{k: self.counts[k] for k in (
+            "batchesReceived", "duplicateBatches", "records", "kept", "replaced", "stale")},
+            "keys": len(self.versions), "kinds": dict(self.kinds)}
 
 
 def _instant(text: str) -> float:
@@ -177,6 +224,8 @@ def create_app(*, callers: Mapping[str, str] | None = None, window: float = tif.
     state = CityState(clock)
     event_v = _validator("city/status-event.schema.json")
     case_v = _validator("beijing/case.schema.json")
+    backflow_v = _validator("city/backflow-batch.schema.json")
+    backflow_fast = fast_validity(backflow_v.schema)
 
     async def opening(request: web.Request) -> web.StreamResponse | Any:
         """Behaviour, signature, body: a response to send back, or the parsed JSON body."""
@@ -235,12 +284,26 @@ def create_app(*, callers: Mapping[str, str] | None = None, window: float = tif.
         return _answer("0", "成功", {"receiptNo": receipt, "applicationNo": doc["applicationNo"],
                                    "duplicate": duplicate})
 
+    async def backflow_batch(request: web.Request) -> web.StreamResponse:
+        doc = await opening(request)
+        if isinstance(doc, web.StreamResponse):
+            return doc
+        # the compiled yes/no first: a batch of thousands of records is not walked twice
+        if (backflow_fast is None or not backflow_fast(doc)) and \
+                (bad := _invalid(backflow_v, doc)) is not None:
+            state.rejected["invalid"] += 1
+            return bad
+        receipt, duplicate = state.backflow.accept(doc)
+        return _answer("0", "成功", {"receiptNo": receipt, "batchId": doc["batchId"],
+                                   "records": len(doc["records"]), "duplicate": duplicate})
+
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(STATUS_EVENTS, status_event)
     app.router.add_post(INBOUND_CASES, inbound_case)
+    app.router.add_post(BACKFLOW_RECORDS, backflow_batch)
     add_control_routes(app, state)
     return app
 
 
-__all__ = ["DEMO_PAASID", "DEMO_TOKEN", "INBOUND_CASES", "STATUS_EVENTS", "CityState",
+__all__ = ["BACKFLOW_RECORDS", "DEMO_PAASID", "DEMO_TOKEN", "INBOUND_CASES", "STATUS_EVENTS", "CityState",
            "create_app", "default_callers", "problem"]

@@ -39,6 +39,7 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
+from gateway.simulators import backflow
 from gateway.simulators.base import SimulatorState, add_control_routes, apply_common
 from gateway.simulators.export import MAX_LIMIT, Export, parse_cursor
 from gateway.simulators.statuses import (
@@ -217,6 +218,7 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
 
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[EXPORT] = export
+    backflow.mount(app, opened)  # the data back-flow export (数据回流)
     app.router.add_post(PATH, submit)
     app.router.add_get(PATH + "/{receipt}", by_receipt)
     app.router.add_post(QUERY_PATH, query)
