@@ -12,7 +12,10 @@ Options (``partners.<name>.options``):
 * ``auth``: how each request is signed, a scheme named in
   :data:`~gateway.protocols.options.AUTH_SCHEMES`: ``none`` (default) or ``x-tif`` (the city
   platform's headers, from the credentials ``paasid`` and ``token``; a new timestamp and nonce
-  for every attempt)
+  for every attempt) or ``hmac-sha256`` (credentials ``key_id`` and ``secret``; HMAC over method,
+  path, timestamp, nonce and the body's SHA-256, :mod:`gateway.protocols.hmac_auth`)
+* ``auth_options``: the scheme's own options (``hmac-sha256``: header names, canonical string,
+  encodings — :class:`~gateway.protocols.hmac_auth.HmacOptions`)
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiohttp
+from pydantic import Field
 
 from gateway.config import PartnerSettings
 from gateway.outcome import Outcome
 from gateway.protocols import transport
 from gateway.protocols.classify import BusinessCodes, outcome_from_http
 from gateway.protocols.envelopes import EnvelopeError, partner_envelope
-from gateway.protocols.options import RequestAuth, StyleOptions, parse_options, request_auth
+from gateway.protocols.options import (RequestAuth, StyleOptions, auth_headers, parse_options,
+                                      request_auth)
 from gateway.security.tls import partner_tls
 
 
@@ -47,6 +52,7 @@ class RestJsonOptions(StyleOptions):
     message_field: str = "msg"
     receipt_field: str = "data.receiptNo"
     auth: str = "none"
+    auth_options: dict[str, Any] = Field(default_factory=dict)  # the scheme's (hmac-sha256)
 
 
 MAX_JSON_DEPTH = 64
@@ -112,9 +118,8 @@ class RestJsonClient:
         body = self.envelope(payload, self.settings.credentials)
         headers = {"X-Idempotency-Key": idempotency_key, "X-Correlation-Id": correlation_id,
                    "Content-Type": "application/json; charset=utf-8"}
-        if self.auth is not None:
-            headers.update(self.auth.headers())
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers.update(auth_headers(self.auth, method="POST", url=self.settings.url, body=data))
         reply = await transport.post(self.http, self.settings.url, data, headers=headers,
                                      timeout=self.settings.timeout,
                                      max_bytes=self.settings.max_reply_bytes, tls=self.tls)
@@ -156,5 +161,5 @@ class RestJsonClient:
 
 def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSession) -> RestJsonClient:
     options = parse_options(RestJsonOptions, name, settings.options)
-    auth = request_auth(name, options.auth, settings.credentials)
+    auth = request_auth(name, options.auth, settings.credentials, options.auth_options)
     return RestJsonClient(name, settings, http, options, auth)

@@ -333,14 +333,16 @@ async def exchange(http: aiohttp.ClientSession, url: str, body: bytes, *, versio
 
 async def call(http: aiohttp.ClientSession, url: str, body: bytes, *, operation: SoapOperation,
                timeout: float, max_bytes: int, correlation_id: str,
-               tls: ClientTls | None = None) -> tuple[Envelope, int] | Outcome:
+               tls: ClientTls | None = None,
+               auth: Mapping[str, str] | None = None) -> tuple[Envelope, int] | Outcome:
     """One request/reply of ``operation``: the reply envelope and HTTP status, or the outcome of
     a failed exchange, an unreadable reply or a fault, before the style reads the result
     (:meth:`gateway.protocols.soap_client.SoapClient.interpret`); a big reply is parsed off the
     event loop."""
     reply = await exchange(http, url, body, version=operation.version, action=operation.action,
                            timeout=timeout, max_bytes=max_bytes,
-                           extra_headers={"X-Correlation-Id": token(correlation_id)}, tls=tls)
+                           extra_headers={"X-Correlation-Id": token(correlation_id), **(auth or {})},
+                           tls=tls)
     if isinstance(reply, Outcome):
         return reply
     env = await transport.off_loop(len(reply.body),

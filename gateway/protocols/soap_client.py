@@ -37,7 +37,8 @@ from gateway.outcome import Outcome
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.classify import BusinessCodes
-from gateway.protocols.options import StyleOptions, credential, parse_options
+from gateway.protocols.options import (StyleOptions, auth_headers, credential, parse_options,
+                                      request_auth)
 from gateway.protocols.wsse import UsernameToken
 from gateway.security.tls import partner_tls
 
@@ -60,6 +61,9 @@ class SoapOptions(StyleOptions):
     receipt_field: str = Field(min_length=1)
     success_codes: tuple[str, ...] = Field(min_length=1)
     retryable_codes: tuple[str, ...] = ()
+    #: an HTTP-level signature besides (or instead of) WS-Security, by name (options.AUTH_SCHEMES)
+    auth: str = "none"
+    auth_options: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class SoapClient(ABC, Generic[OptionsT]):
         if options.wsse == "digest":
             self.token = UsernameToken(credential(name, settings.credentials, "username"),
                                        credential(name, settings.credentials, "password"))
+        self.auth = request_auth(name, options.auth, settings.credentials, options.auth_options)
         self.load_contract(settings)
 
     @abstractmethod
@@ -137,7 +142,9 @@ class SoapClient(ABC, Generic[OptionsT]):
             return Outcome.permanent(f"not sent: {e}")
         got = await soap.call(self.http, self.url, request, operation=self.operation,
                               timeout=self.timeout, max_bytes=self.max_bytes,
-                              correlation_id=correlation_id, tls=self.tls)
+                              correlation_id=correlation_id, tls=self.tls,
+                              auth=auth_headers(self.auth, method="POST", url=self.url,
+                                                body=request))
         if isinstance(got, Outcome):
             return got
         return self.interpret(*got)

@@ -29,7 +29,7 @@ from gateway.outcome import Outcome
 from gateway.protocols import transport
 from gateway.protocols.classify import outcome_from_http
 from gateway.protocols.envelopes import ENVELOPES, EnvelopeError, partner_envelope
-from gateway.protocols.options import RequestAuth, parse_options
+from gateway.protocols.options import RequestAuth, auth_headers, parse_options
 from gateway.protocols.rest import RestJsonOptions, _dig, load_json
 from gateway.security.tls import partner_tls
 from gateway.protocols.status_query import (AnswerKind, CaseRef, StatusAnswer,
@@ -72,10 +72,9 @@ class RestStatusQuery:
         # no X-Idempotency-Key: a query is not a submission, and must not read as one
         headers = {"X-Correlation-Id": correlation_id or str(uuid.uuid4()),
                    "Content-Type": "application/json; charset=utf-8"}
-        if self.auth is not None:
-            headers.update(self.auth.headers())
-        reply = await transport.post(self.http, self.url,
-                                     json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers.update(auth_headers(self.auth, method="POST", url=self.url, body=data))
+        reply = await transport.post(self.http, self.url, data,
                                      headers=headers, timeout=self.timeout,
                                      max_bytes=self.settings.max_reply_bytes, tls=self.tls)
         if isinstance(reply, Outcome):

@@ -22,7 +22,7 @@ document is that element: the partner's inbound status mapping reads it.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 from lxml import etree
@@ -32,7 +32,7 @@ from gateway.config import PartnerSettings
 from gateway.outcome import Outcome
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
-from gateway.protocols.options import credential
+from gateway.protocols.options import RequestAuth, auth_headers, credential
 from gateway.protocols.soap_client import SoapOptions, load_operation, load_schema
 from gateway.protocols.soap_xml_string import encode_inner, read_inner
 from gateway.protocols.status_query import (CaseRef, StatusAnswer, StatusQueryOptions,
@@ -77,8 +77,10 @@ class SoapStatusQuery:
     """:class:`~gateway.protocols.status_query.StatusQuery` of a SOAP partner (module docstring)."""
 
     def __init__(self, name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
-                 style: Literal["xml-string", "typed"]) -> None:
+                 style: Literal["xml-string", "typed"],
+                 http_auth: RequestAuth | None = None) -> None:
         self.name = name
+        self.http_auth = http_auth  # the partner's HTTP signature (options.auth), as its sends
         self.http = http
         self.url = settings.url
         self.tls = partner_tls(name, settings)
@@ -163,7 +165,9 @@ class SoapStatusQuery:
         request = soap.build_envelope(self.operation.version, body, headers)
         got = await soap.call(self.http, self.url, request, operation=self.operation,
                               timeout=self.timeout, max_bytes=self.max_bytes,
-                              correlation_id=correlation_id or str(uuid.uuid4()), tls=self.tls)
+                              correlation_id=correlation_id or str(uuid.uuid4()), tls=self.tls,
+                              auth=auth_headers(self.http_auth, method="POST", url=self.url,
+                                                body=request))
         if isinstance(got, Outcome):
             return StatusAnswer.failed(got)
         env, status = got
@@ -191,12 +195,12 @@ class SoapStatusQuery:
 
 
 def create_xml_string(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
-                      auth: Any = None) -> SoapStatusQuery:
+                      auth: RequestAuth | None = None) -> SoapStatusQuery:
     """The ``soap-xml-string`` partner's status query (loads WSDL and XSDs: call at start-up)."""
-    return SoapStatusQuery(name, settings, http, "xml-string")
+    return SoapStatusQuery(name, settings, http, "xml-string", auth)
 
 
 def create_typed(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
-                 auth: Any = None) -> SoapStatusQuery:
+                 auth: RequestAuth | None = None) -> SoapStatusQuery:
     """The ``soap-typed`` partner's status query (loads WSDL and XSD: call at start-up)."""
-    return SoapStatusQuery(name, settings, http, "typed")
+    return SoapStatusQuery(name, settings, http, "typed", auth)
