@@ -104,9 +104,9 @@ def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
 class Simulator:
     """One partner simulator on a real socket, with its in-memory state at hand."""
 
-    def __init__(self, partner: str) -> None:
+    def __init__(self, partner: str, **options: Any) -> None:
         self.partner = partner
-        self.app = simulator_factory(partner)()
+        self.app = simulator_factory(partner)(**options)  # e.g. national security=…
         self.state: SimulatorState = self.app[SIM_STATE]
         self.server = TestServer(self.app, host="127.0.0.1")
 
@@ -458,8 +458,8 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
         first_status: dict[str, int] = {}
         unexpected: list[str] = []
         limit = asyncio.Semaphore(clients)
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
-                                     timeout=aiohttp.ClientTimeout(total=15))
+        http = signed_session(connector=aiohttp.TCPConnector(force_close=True),
+                              timeout=aiohttp.ClientTimeout(total=15))
 
         async def post(n: int, after: float) -> None:
             case = numbered_case(template, n, prefix=f"CR{seed % 100:02d}")

@@ -133,8 +133,14 @@ def demo(config: str | None, data_dir: str, samples: str, exit_after: bool, time
                    "auth_code=…, hebei username=… password=…, national app_id=….")
 @click.option("--no-dedupe", is_flag=True,
               help="Make a resent submission (same idempotency key) a second case.")
+@click.option("--keys", "keys_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="national: sign and encrypt (SM2/SM4) with the keys `gateway keys generate` "
+                   "wrote to this folder (national.key, gateway.pub, sm4.key).")
+@click.option("--sm2-signature", type=click.Choice(["raw", "der"]), default="raw",
+              show_default=True, help="national with --keys: signature encoding.")
 def simulate(partner: str, host: str, port: int, callback_url: str | None,
-             callback_auth: tuple[str, ...], no_dedupe: bool) -> None:
+             callback_auth: tuple[str, ...], no_dedupe: bool, keys_dir: str | None,
+             sm2_signature: str) -> None:
     """Run one partner simulator on its own (national, tianjin, hebei)."""
     from aiohttp import web
 
@@ -156,6 +162,12 @@ def simulate(partner: str, host: str, port: int, callback_url: str | None,
         options["callback_auth"] = auth
     if no_dedupe:
         options["dedupe"] = False
+    if keys_dir is not None:
+        if partner != "national":
+            raise click.BadParameter("only the national simulator signs", param_hint="--keys")
+        from gateway.simulators.national import platform_security
+        options["security"] = platform_security(
+            Path(keys_dir), signature="der" if sm2_signature == "der" else "raw")
     try:
         web.run_app(factory(**options), host=host, port=port,
                     print=lambda msg: click.echo(msg, err=True))

@@ -17,6 +17,7 @@ that retries gets through):
 * ``repeat_pages``   the page starts with the last ``repeat_count`` records of the page before
   (a source whose cursor slipped): records the reader has seen already, in a page whose
   ``nextCursor`` is still right
+* ``bad_signature_pages``  a signed page's ``signData`` altered (a simulator with keys only)
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class ExportConfig:
     http500_pages: list[int] = field(default_factory=list)
     repeat_pages: list[int] = field(default_factory=list)
     repeat_count: int = 5
+    bad_signature_pages: list[int] = field(default_factory=list)
     fault_times: int = 1
 
 
@@ -121,7 +123,7 @@ class Export:
         cfg = ExportConfig(**doc)
         if cfg.generated is not None and cfg.generated < 0:
             raise ValueError("generated is a number of records ≥ 0")
-        for name in ("slow_pages", "http500_pages", "repeat_pages"):
+        for name in ("slow_pages", "http500_pages", "repeat_pages", "bad_signature_pages"):
             if not all(isinstance(n, int) and n >= 1 for n in getattr(cfg, name)):
                 raise ValueError(f"{name} lists page numbers from 1")
         self.config = cfg

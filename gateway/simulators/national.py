@@ -22,24 +22,37 @@ all answering ``{code, msg, data}``:
 With a callback URL configured, every status change is posted there as the national status push
 (status-callback.schema.json in the envelope, ``appId`` from ``callback_auth.app_id``, the event
 id as ``X-Idempotency-Key``).
+
+Signed and encrypted (``security``: the platform's side of
+:class:`~gateway.protocols.envelopes.EnvelopeSecurity`, its own private key, the gateway's public
+key, the SM4 key; ``gateway simulate national --keys DIR``): a request must say the agreed
+``signType``/``encType`` and carry a ``signData`` that verifies with the gateway's public key,
+else ``40101`` 签名验证失败 (naming ``signData``); ``encData`` that does not decrypt is ``40102``
+数据解密失败. Every answer, export page and status push is then sealed the same way (``encData``
+and ``signData`` over ``code``, ``msg``, …). Mode ``bad_signature`` alters the next answer's
+``signData`` (a forged or damaged reply).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import bisect
+import dataclasses
 import json
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from gateway.simulators import backflow
+from gateway.protocols.envelopes import EnvelopeError, EnvelopeSecurity, open_message, seal
+from gateway.security.sm import SignatureEncoding, SM2PrivateKey, SM2PublicKey, sm4_key
 from gateway.simulators.base import SimulatorState, add_control_routes, apply_common
 from gateway.simulators.export import MAX_LIMIT, Export, parse_cursor
 from gateway.simulators.statuses import (
@@ -67,12 +80,28 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads((SCHEMAS / name).read_text(encoding="utf-8")))
 
 
-def _answer(code: str, msg: str, data: Any = None) -> web.Response:
+SIGNATURE_FAILED, DECRYPTION_FAILED = "40101", "40102"
+
+
+def _answer(code: str, msg: str, data: Any = None, *,
+            security: EnvelopeSecurity | None = None, tamper: bool = False) -> web.Response:
     doc: dict[str, Any] = {"code": code, "msg": msg}
-    if data is not None:
+    if security is not None:
+        seal(doc, data, security)
+        if tamper and "signData" in doc:
+            sig = bytearray(base64.b64decode(doc["signData"]))
+            sig[len(sig) // 2] ^= 0x01
+            doc["signData"] = base64.b64encode(bytes(sig)).decode()
+    elif data is not None:
         doc["data"] = data
     return web.Response(text=json.dumps(doc, ensure_ascii=False),
                         content_type="application/json", charset="utf-8")
+
+
+def _refusal(e: EnvelopeError) -> tuple[str, str]:
+    if e.field == "signData":
+        return SIGNATURE_FAILED, f"签名验证失败 /{e}"
+    return DECRYPTION_FAILED, f"数据解密失败 /{e}"
 
 
 def _first_error(v: Draft202012Validator, doc: Any, prefix: str) -> str | None:
@@ -86,13 +115,18 @@ def _first_error(v: Draft202012Validator, doc: Any, prefix: str) -> str | None:
 
 def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
                callback_url: str | None = None, callback_auth: Mapping[str, Any] | None = None,
-               dedupe: bool = True, **_: Any) -> web.Application:
+               dedupe: bool = True, security: EnvelopeSecurity | None = None,
+               **_: Any) -> web.Application:
     """The simulator app. ``app_ids`` are the envelope ``appId`` values it accepts;
     ``callback_url``/``callback_auth`` (``{"app_id"}``) and ``dedupe`` are the start-up values
-    of ``/__sim/config``."""
-    state = SimulatorState("national", receipt_prefix="QG", profile=PROFILE,
+    of ``/__sim/config``; ``security`` signs and encrypts (module docstring)."""
+    profile = dataclasses.replace(PROFILE, notifier=Notifier(security))
+    state = SimulatorState("national", receipt_prefix="QG", profile=profile,
                            config=StatusConfig(callback_url, dict(callback_auth or {}),
                                                dedupe=dedupe))
+    def answer(code: str, msg: str, data: Any = None, *, tamper: bool = False) -> web.Response:
+        return _answer(code, msg, data, security=security, tamper=tamper)
+
     envelope_v = _validator("envelope.schema.json")
     data_v = _validator("case-submit.schema.json")
     query_v = _validator("status-query.schema.json")
@@ -105,13 +139,22 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
         try:
             doc = json.loads(await request.read())
         except ValueError:
-            return _answer("40000", "请求体不是合法的JSON")
+            return answer("40000", "请求体不是合法的JSON")
         if err := _first_error(envelope_v, doc, ""):
-            return _answer("40001", f"报文格式错误 {err}")
+            return answer("40001", f"报文格式错误 {err}")
         if doc["appId"] not in app_ids:
-            return _answer("40100", f"未授权的appId {doc['appId']}")
+            return answer("40100", f"未授权的appId {doc['appId']}")
+        if security is not None:
+            if doc["signType"] != security.sign_type:
+                return answer(SIGNATURE_FAILED, f"签名验证失败 /signType: 须为 {security.sign_type}")
+            if doc["encType"] != security.enc_type:
+                return answer(DECRYPTION_FAILED, f"数据解密失败 /encType: 须为 {security.enc_type}")
+            try:
+                doc = open_message(doc, security)
+            except EnvelopeError as e:
+                return answer(*_refusal(e))
         if err := _first_error(v, doc["data"], "/data"):
-            return _answer("40001", f"数据校验失败 {err}")
+            return answer("40001", f"数据校验失败 {err}")
         data: dict[str, Any] = doc["data"]
         return data
 
@@ -124,15 +167,15 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
             return web.Response(text="<html><body>502 Bad Gateway</body></html>",
                                 content_type="text/html")
         if behaviour.mode == "throttle":
-            return _answer(behaviour.code or "42900", behaviour.message or "请求过于频繁")
+            return answer(behaviour.code or "42900", behaviour.message or "请求过于频繁")
         data = await opened(request, data_v)
         if isinstance(data, web.Response):
             return data
         key = request.headers.get("X-Idempotency-Key")
         if not key:
-            return _answer("40002", "缺少X-Idempotency-Key")
+            return answer("40002", "缺少X-Idempotency-Key")
         if behaviour.mode == "business_error":
-            return _answer(behaviour.code or "40003",
+            return answer(behaviour.code or "40003",
                            behaviour.message or f"事项编码不存在 {data['taskCode']}")
         refs = {k: data.get(k) for k in ("projectNo", "localProjectNo", "taskCode", "areaCode")}
         with state.handling(key):
@@ -141,15 +184,16 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
             received = state.accept(key, data, {"X-Correlation-Id":
                                                 request.headers.get("X-Correlation-Id", "")},
                                     refs=refs)
-        return _answer("0", "成功", {"receiptNo": received.receipt_no,
-                                   "projectNo": data["projectNo"],
-                                   "duplicate": received.duplicate})
+        return answer("0", "成功", {"receiptNo": received.receipt_no,
+                                  "projectNo": data["projectNo"],
+                                  "duplicate": received.duplicate},
+                      tamper=behaviour.mode == "bad_signature")
 
     async def by_receipt(request: web.Request) -> web.Response:
         case = state.book.find(receipt=request.match_info["receipt"])
         if case is None:
-            return _answer(NOT_FOUND, f"办件不存在 {request.match_info['receipt']}")
-        return _answer("0", "成功", status_record(case))
+            return answer(NOT_FOUND, f"办件不存在 {request.match_info['receipt']}")
+        return answer("0", "成功", status_record(case))
 
     async def query(request: web.Request) -> web.StreamResponse:
         behaviour = state.next_behaviour()
@@ -157,14 +201,14 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
         if early is not None:
             return early
         if behaviour.mode == "throttle":
-            return _answer(behaviour.code or "42900", behaviour.message or "请求过于频繁")
+            return answer(behaviour.code or "42900", behaviour.message or "请求过于频繁")
         data = await opened(request, query_v)
         if isinstance(data, web.Response):
             return data
         case = find(state, data)
         if case is None:
-            return _answer(NOT_FOUND, "办件不存在")
-        return _answer("0", "成功", status_record(case))
+            return answer(NOT_FOUND, "办件不存在")
+        return answer("0", "成功", status_record(case), tamper=behaviour.mode == "bad_signature")
 
     async def export_page(request: web.Request) -> web.StreamResponse:
         data = await opened(request, export_request_v)
@@ -181,7 +225,7 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
                 receipts = sorted(state.book.cases)
                 offset = bisect.bisect_right(receipts, after) if isinstance(after, str) else 0
         except ValueError as e:
-            return _answer("40001", f"数据校验失败 /data/cursor: {e}")
+            return answer("40001", f"数据校验失败 /data/cursor: {e}")
         page = offset // limit + 1
         if export.fault("http500", page):
             return web.Response(status=500, text="simulated internal error")
@@ -200,6 +244,9 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
             next_cursor = f"s:{receipts[offset + limit - 1]}" if more else None
         export.stats.pages += 1
         export.stats.records += count
+        if security is not None:  # sealed: the page's data as an object, signed (and encrypted)
+            return answer("0", "成功", {"records": json.loads(records), "nextCursor": next_cursor},
+                          tamper=export.fault("bad_signature", page))
         body = ('{"code":"0","msg":"成功","data":{"records":' + records + ',"nextCursor":'
                 + json.dumps(next_cursor) + "}}")
         return web.Response(text=body, content_type="application/json", charset="utf-8")
@@ -226,6 +273,19 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
     app.router.add_route("*", "/__sim/export", export_control)
     add_control_routes(app, state)
     return app
+
+
+def platform_security(folder: Path, *, signature: SignatureEncoding = "raw",
+                      enc_type: Literal["SM4", "NONE"] = "SM4",
+                      sign_type: Literal["SM2", "NONE"] = "SM2") -> EnvelopeSecurity:
+    """The platform's side, from the files ``gateway keys generate --out DIR`` writes: its own
+    ``national.key``, the gateway's ``gateway.pub`` and the shared ``sm4.key``."""
+    def read(name: str) -> str:
+        return (folder / name).read_text(encoding="ascii").strip()
+    return EnvelopeSecurity(enc_type, sign_type, signature,
+                            SM2PrivateKey.from_hex(read("national.key")),
+                            SM2PublicKey.from_hex(read("gateway.pub")),
+                            sm4_key(read("sm4.key")) if enc_type == "SM4" else None)
 
 
 def find(state: SimulatorState, data: Mapping[str, Any]) -> SimCase | None:
@@ -267,13 +327,20 @@ def status_record(case: SimCase) -> dict[str, Any]:
 
 
 class Notifier:
-    """The national platform pushes a status: its envelope, ``X-Idempotency-Key`` = event id."""
+    """The national platform pushes a status: its envelope, ``X-Idempotency-Key`` = event id;
+    sealed (``encData``, ``signData``) with ``security``."""
+
+    def __init__(self, security: EnvelopeSecurity | None = None) -> None:
+        self.security = security or EnvelopeSecurity()
 
     def request(self, case: SimCase, event: StatusEvent,
                 auth: Mapping[str, Any]) -> CallbackRequest:
-        envelope = {"appId": str(auth.get("app_id", "")), "version": "1.0",
-                    "timestamp": int(time.time() * 1000), "nonce": secrets.token_hex(16),
-                    "encType": "NONE", "signType": "NONE", "data": callback_data(case, event)}
+        s = self.security
+        envelope: dict[str, Any] = {
+            "appId": str(auth.get("app_id", "")), "version": "1.0",
+            "timestamp": int(time.time() * 1000), "nonce": secrets.token_hex(16),
+            "encType": s.enc_type, "signType": s.sign_type}
+        seal(envelope, callback_data(case, event), s)
         return CallbackRequest(json.dumps(envelope, ensure_ascii=False).encode("utf-8"),
                                {"Content-Type": "application/json; charset=utf-8",
                                 "X-Idempotency-Key": event.event_id})
