@@ -41,7 +41,6 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
-from gateway.backflow.settings import BackflowSettings
 from gateway.errors import ConfigError
 from gateway.security.callers import CallerSettings
 from gateway.security.tls import TlsClientSettings, TlsServerSettings
@@ -311,6 +310,33 @@ class ReconcilePartnerSettings(_Frozen):
     max_reply_bytes: int = Field(32 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
 
     _durations = field_validator("timeout", mode="before")(_seconds)
+
+
+class BackflowSourceSettings(_Frozen):
+    """One source of the national data back-flow (gateway.backflow: the walk, its checkpoint,
+    the batches queued for ``push_to``); described in gateway/backflow/settings.py."""
+
+    partner: str = "national"
+    export_url: str = "/api/v1/data/backflow/export"
+    interval: float = Field(300.0, gt=0)
+    page_size: int = Field(5000, ge=1, le=10_000)
+    batch_size: int = Field(1000, ge=1, le=5000)
+    push_to: str = "city-backflow"
+    status_push_to: str | None = None
+    timeout: float = Field(60.0, gt=0)
+    page_retries: int = Field(5, ge=0)
+    retry_wait: float = Field(1.0, gt=0)
+
+    _durations = field_validator("interval", "timeout", "retry_wait", mode="before")(_seconds)
+
+
+class BackflowSettings(_Frozen):
+    """The ``backflow`` block: no source, no scheduled pull."""
+
+    first_delay: float = Field(10.0, ge=0)
+    sources: dict[str, BackflowSourceSettings] = Field(default_factory=dict)
+
+    _durations = field_validator("first_delay", mode="before")(_seconds)
 
 
 class ReconcileSettings(_Frozen):

@@ -269,7 +269,8 @@ def _versions(conn: Connection, rkeys: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for i in range(0, len(rkeys), _CHUNK):
         part = rkeys[i:i + _CHUNK]
-        out.update(conn.execute(select(r.rkey, r.version).where(r.rkey.in_(part))).tuples())
+        rows = conn.execute(select(r.rkey, r.version).where(r.rkey.in_(part)))
+        out.update((k, v) for k, v in rows)
     return out
 
 
