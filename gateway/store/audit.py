@@ -216,7 +216,7 @@ async def verify(conn: AsyncConnection) -> Verdict:
         last = anchor.detail.get("lastHash")
         if isinstance(through, int) and isinstance(last, str):
             expect, prev = through + 1, last
-    start, count = expect, 0
+    start, count, prev2 = expect, 0, None
 
     def verdict(problem: str | None) -> Verdict:
         return Verdict(count, start if count else None, head_seq, head_hash, problem)
@@ -230,13 +230,17 @@ async def verify(conn: AsyncConnection) -> Verdict:
             if rec["seq"] != expect:
                 return verdict(f"record {expect} deleted: the next record present is "
                                f"{rec['seq']}")
+            if rec["prev_hash"] != prev and rec["prev_hash"] == prev2:
+                # it follows the record before the previous one (renumbered or not)
+                return verdict(f"record {expect - 1} inserted: record {expect} follows "
+                               f"record {expect - 2}")
             if record_hash(rec) != rec["hash"]:
                 return verdict(f"record {expect} altered: its hash does not match its fields")
             if rec["prev_hash"] != prev:
                 return verdict(
                     f"record {expect} does not follow record {expect - 1}: its previous-hash "
                     f"link is broken (a record before it was altered, deleted or inserted)")
-            prev, expect, count = rec["hash"], expect + 1, count + 1
+            prev2, prev, expect, count = prev, rec["hash"], expect + 1, count + 1
     if expect - 1 < head_seq:
         return verdict(f"record {expect} deleted: the chain head names record {head_seq}")
     if head_seq and prev != head_hash:
