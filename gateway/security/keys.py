@@ -70,14 +70,15 @@ def shared_sm4_key(partner: str, credentials: Mapping[str, str], *,
 
 
 def write_key_pair(folder: Path, name: str, *, overwrite: bool = False) -> tuple[Path, Path]:
-    """``NAME.key`` (the private key in hex, mode 0600) and ``NAME.pub`` (``04||x||y`` hex)."""
+    """``NAME.key`` (the private key in hex) and ``NAME.pub`` (``04||x||y`` hex), both mode 0600
+    (a credential file others may read draws a warning from :mod:`gateway.config`)."""
     folder.mkdir(parents=True, exist_ok=True)
     secret, public = folder / f"{name}.key", folder / f"{name}.pub"
     if not overwrite and (secret.exists() or public.exists()):
         raise FileExistsError(f"{secret} or {public} exists (keys are not replaced silently)")
     key = SM2PrivateKey.generate()
     _write_secret(secret, key.hex())
-    public.write_text(key.public.hex() + "\n", encoding="ascii")
+    _write_secret(public, key.public.hex())  # 0600 too: the config warns on readable credentials
     return secret, public
 
 
@@ -92,7 +93,7 @@ def write_sm4_key(path: Path, *, wrap_for: SM2PublicKey | None = None,
     _write_secret(path, key.hex())
     if wrap_for is not None:
         wrapped = path.with_name(path.name + ".wrapped")
-        wrapped.write_text(sm2_encrypt(wrap_for, key, order=order).hex() + "\n", encoding="ascii")
+        _write_secret(wrapped, sm2_encrypt(wrap_for, key, order=order).hex())
     return key
 
 
