@@ -80,6 +80,8 @@ class ServerSettings(_Frozen):
     admin_token: str | None = None  # bearer token of the admin API; unset = admin API off
     #: ``uvloop`` runs ``gateway serve`` on libuv's event loop instead of asyncio's own
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    #: listen with TLS, optionally requiring client certificates (gateway/security/tls.py)
+    tls: TlsServerSettings | None = None
     #: how callers of ``/api/v1/cases*`` and ``/api/v1/admin/*`` authenticate
     #: (gateway/api/auth.py): ``x-tif`` (the city platform's signed headers, checked against
     #: ``callers``) or ``off`` (every request is the local operator; refused unless ``host`` is
@@ -87,8 +89,6 @@ class ServerSettings(_Frozen):
     auth: Literal["x-tif", "off"] = "x-tif"
     #: how far an ``x-tif-timestamp`` may lie from the gateway's clock, either way
     auth_window: float = Field(180.0, gt=0, le=3600)
-    #: listen with TLS, optionally requiring client certificates (gateway/security/tls.py)
-    tls: TlsServerSettings | None = None
 
     _durations = field_validator("auth_window", mode="before")(_seconds)
 
@@ -223,8 +223,20 @@ class InboundSettings(_Frozen):
     password: str | None = None
     app_id: str | None = None
     wsse_window: float = Field(300.0, gt=0)
+    #: the scheme checked, by name (gateway/statuses/inbound_auth.py: wsse-digest, auth-code,
+    #: app-id, national-sm2, hmac-sha256); unset: the one of the partner's callback contract
+    scheme: str | None = None
+    #: a timestamp (WS-Security ``Created``, the HMAC scheme's) at most this old / this far
+    #: ahead of the gateway's clock; unset: ``wsse_window``
+    max_age: float | None = Field(None, gt=0)
+    max_ahead: float | None = Field(None, ge=0)
+    #: ``hmac-sha256``: the partner's key id and secret, and the scheme's options (header names,
+    #: canonical string: gateway/protocols/hmac_auth.py HmacOptions)
+    key_id: str | None = None
+    secret: str | None = None
+    hmac: dict[str, Any] = Field(default_factory=dict)
 
-    _durations = field_validator("wsse_window", mode="before")(_seconds)
+    _durations = field_validator("wsse_window", "max_age", "max_ahead", mode="before")(_seconds)
 
 
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -474,6 +486,7 @@ SECRET_KEYS: tuple[tuple[str, ...], ...] = (
     ("partners", "*", "inbound", "username"),
     ("partners", "*", "inbound", "password"),
     ("partners", "*", "inbound", "app_id"),
+    ("partners", "*", "inbound", "secret"),
     ("callers", "*", "token"),
 )
 

@@ -84,7 +84,7 @@ def receiver() -> web.Application:
         record: dict[str, Any] = {"partner": "hebei", "headers": dict(request.headers)}
         app[RECEIVED].append(record)
         try:
-            record["user"] = verifier.verify(env.header(SECURITY))
+            record["user"] = await verifier.verify(env.header(SECURITY))
         except WsseError as e:
             record["refused"] = e.code
             ns, _, local = e.code.partition(":")

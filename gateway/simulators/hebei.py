@@ -150,7 +150,7 @@ async def _submit(request: web.Request) -> web.StreamResponse:
     if (tag := _not_understood(env)) is not None:
         return _fault("MustUnderstand", f"header {tag} not understood", "hb:MustUnderstand")
     try:
-        user = request.app[VERIFIER].verify(env.header(SECURITY))
+        user = await request.app[VERIFIER].verify(env.header(SECURITY))
     except WsseError as e:
         return _fault("Sender", e.message, e.code)
     if b.mode == "fault_sender":

@@ -17,10 +17,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE
+from gateway.errors import ConfigError
 from gateway.observability.redaction import add_secrets
 from gateway.protocols import xml as safexml
 from gateway.statuses import hebei, national, tianjin
 from gateway.statuses.documents import ServedWsdl
+from gateway.statuses.inbound_auth import scheme_of
 from gateway.statuses.receive import PUSH_PARTNER, RECEIVER, StatusReceiver
 
 
@@ -32,7 +34,12 @@ def add_routes(app: web.Application) -> None:
     limit = settings.server.max_body_bytes
     inbound = {name: p.inbound for name, p in settings.partners.items()}
     add_secrets([v for i in inbound.values() if i is not None
-                 for v in (i.auth_code, i.password)])
+                 for v in (i.auth_code, i.password, i.secret)])
+    for name, native in (("national", ("app-id", "national-sm2")), ("tianjin", ("auth-code",))):
+        # their endpoints check the scheme their contract carries; hebei's also hmac-sha256
+        if scheme_of(name, inbound.get(name), native) not in native:
+            raise ConfigError(f"{name}'s callback endpoint checks {', '.join(native)} only",
+                              key=f"partners.{name}.inbound.scheme")
 
     async def receiver(app: web.Application) -> None:
         push_to = PUSH_PARTNER if PUSH_PARTNER in settings.partners else None

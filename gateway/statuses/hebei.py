@@ -4,8 +4,11 @@ served at ``?wsdl`` with ``case.xsd`` at ``?xsd=case.xsd``): SOAP 1.2 ``NotifySt
 ``hb:MessageHeader/messageId``, under a WS-Security UsernameToken digest.
 
 The token is verified before the body is looked at (:class:`gateway.protocols.wsse.
-UsernameTokenVerifier`: the configured password, ``Created`` within ``inbound.wsse_window``,
-each nonce once within the window on this instance). Refusals are SOAP 1.2 faults, as the WSDL
+UsernameTokenVerifier`: the configured password, ``Created`` at most ``inbound.max_age`` old and
+``inbound.max_ahead`` ahead (default ``wsse_window`` each), a ``wsu:Timestamp``'s ``Expires``,
+each nonce once in the database's nonce store, so on every instance). With ``inbound.scheme:
+hmac-sha256`` the HTTP request's HMAC headers are checked instead, before the body is parsed
+(:mod:`gateway.statuses.inbound_auth`). Refusals are SOAP 1.2 faults, as the WSDL
 says: a bad token ``env:Sender`` with the WS-Security subcode (``wsse:FailedAuthentication``,
 ``wsu:MessageExpired`` …; Hebei stops), a body that fails case.xsd ``env:Sender``
 ``hb:InvalidMessage`` naming the line, a store that cannot take it ``env:Receiver`` (Hebei
@@ -20,13 +23,16 @@ import logging
 from aiohttp import web
 from lxml import etree
 
+from gateway.api.auth import NONCES
 from gateway.config import InboundSettings
 from gateway.errors import StoreError
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
+from gateway.protocols.hmac_auth import HmacError
 from gateway.protocols.wsse import SECURITY, WSU_NS, UsernameTokenVerifier, WsseError
 from gateway.statuses.body import TooLarge, read_body
 from gateway.statuses.documents import ServedWsdl
+from gateway.statuses.inbound_auth import HmacInbound, limits, scheme_of
 from gateway.statuses.receive import RECEIVER, RawStatus
 
 log = logging.getLogger("gateway.statuses")
@@ -66,6 +72,13 @@ def _must_understand(env: soap.Envelope) -> str | None:
     return None
 
 
+def _busy(e: StoreError) -> web.Response:
+    """The nonce could not be checked (the database): never accept unchecked, ask again later."""
+    log.error("hebei status callback: nonce not checked: %s", e)
+    return fault("Receiver", "the gateway could not check the message now; send it again "
+                 "later", "hb:ServiceBusy")
+
+
 class HebeiEndpoint:
     def __init__(self, inbound: InboundSettings | None,
                  wsdl: ServedWsdl, schema: etree.XMLSchema, max_body: int) -> None:
@@ -74,9 +87,13 @@ class HebeiEndpoint:
         self.max_body = max_body
         users = {} if inbound is None or not inbound.username or inbound.password is None \
             else {inbound.username: inbound.password}
-        window = inbound.wsse_window if inbound is not None else 300.0
-        #: one per app: its nonce cache is the replay defence of this instance
-        self.verifier = UsernameTokenVerifier(users, window=window)
+        max_age, max_ahead = limits(inbound)
+        self.scheme = scheme_of(PARTNER, inbound, ("wsse-digest",))
+        self.hmac = HmacInbound.of(PARTNER, inbound) \
+            if self.scheme == "hmac-sha256" and inbound is not None else None
+        #: nonces go to the app's shared store (NONCES), so a replay fails on every instance
+        self.verifier = UsernameTokenVerifier(users, max_age=max_age, max_ahead=max_ahead,
+                                              scope=PARTNER)
 
     async def documents(self, request: web.Request) -> web.Response:
         return self.wsdl.answer(request)
@@ -84,10 +101,19 @@ class HebeiEndpoint:
     async def handle(self, request: web.Request) -> web.Response:
         receiver = request.app[RECEIVER]
         try:
-            env = soap.parse_envelope(await read_body(request, self.max_body),
-                                      max_bytes=self.max_body)
+            raw_body = await read_body(request, self.max_body)
         except TooLarge as e:
             return fault("Sender", str(e), "hb:InvalidMessage")
+        if self.hmac is not None:
+            try:
+                await self.hmac.verify(request, raw_body, request.app[NONCES])
+            except HmacError as e:
+                return fault("Sender", e.message, "wsu:MessageExpired"
+                             if e.code == "stale_timestamp" else "wsse:FailedAuthentication")
+            except StoreError as e:
+                return _busy(e)
+        try:
+            env = soap.parse_envelope(raw_body, max_bytes=self.max_body)
         except safexml.XmlError as e:
             return fault("Sender", f"unreadable request: {e.reason}", "hb:InvalidMessage")
         if env.version is not soap.SOAP12:
@@ -96,10 +122,13 @@ class HebeiEndpoint:
         if (tag := _must_understand(env)) is not None:
             return fault("MustUnderstand", f"header {tag} is not understood here",
                          "hb:MustUnderstand")
-        try:
-            self.verifier.verify(env.header(SECURITY))
-        except WsseError as e:
-            return fault("Sender", e.message, e.code)
+        if self.scheme == "wsse-digest":
+            try:
+                await self.verifier.verify(env.header(SECURITY), nonces=request.app[NONCES])
+            except WsseError as e:
+                return fault("Sender", e.message, e.code)
+            except StoreError as e:
+                return _busy(e)
         call = env.body[0] if env.body else None
         if call is None or call.tag != f"{{{HB}}}NotifyStatusRequest":
             return fault("Sender", f"unknown operation "
