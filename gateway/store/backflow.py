@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, String, bindparam, select, update
+from sqlalchemy import any_ as sa_any
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from gateway.store.models import backflow_checkpoints, backflow_records, cases, deliveries
 from gateway.store.repository import Store
@@ -167,38 +169,34 @@ class BackflowStore:
                 best[m.rkey] = m
         ignored = len(records) - len(best)
         stored = _versions(conn, list(best))
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        new = 0
         for rkey, m in best.items():
             old = stored.get(rkey)
             if old is not None and old >= m.version:
                 ignored += 1
                 continue
-            values = {"version": m.version, "seq": seq, "body": m.body, "updated_at": now}
-            if old is None:
-                inserts.append({"rkey": rkey, "source": source, "kind": m.kind,
-                                "natural_key": m.key, **values})
-            else:
-                updates.append({"b_rkey": rkey, "b_version": m.version, **values})
-            changed.append(m.body)
-        if inserts:
-            conn.execute(backflow_records.insert(), inserts)
-        if updates:
-            from sqlalchemy import bindparam
-            r = backflow_records.c
-            conn.execute(update(backflow_records)
-                         .where(r.rkey == bindparam("b_rkey"), r.version < bindparam("b_version"))
-                         .values(version=bindparam("version"), seq=bindparam("seq"),
-                                 body=bindparam("body"), updated_at=bindparam("updated_at")),
-                         updates)
+            new += old is None
+            rows.append({"rkey": rkey, "source": source, "kind": m.kind, "natural_key": m.key,
+                         "version": m.version, "seq": seq, "body": m.body, "updated_at": now})
+        if rows:
+            # one statement for new and newer alike (multi-row VALUES on both engines); the
+            # WHERE keeps a newer stored version even if the read above were stale
+            ins = self._insert(backflow_records)
+            ex = ins.excluded
+            conn.execute(ins.on_conflict_do_update(
+                index_elements=[backflow_records.c.rkey],
+                set_={"version": ex.version, "seq": ex.seq, "body": ex.body,
+                      "updated_at": ex.updated_at},
+                where=backflow_records.c.version < ex.version), rows)
+        changed = [r["body"] for r in rows]
         batches = self._queue(conn, source, f"{source}-{seq:09d}", changed, now)
         conn.execute(update(backflow_checkpoints).where(cp.source == source).values(
             cursor=next_cursor if next_cursor is not None else cursor,
-            pages=seq, records=row.records + len(records), kept=row.kept + len(inserts),
-            replaced=row.replaced + len(updates), ignored=row.ignored + ignored,
+            pages=seq, records=row.records + len(records), kept=row.kept + new,
+            replaced=row.replaced + len(rows) - new, ignored=row.ignored + ignored,
             batches=row.batches + batches, done=next_cursor is None, updated_at=now))
-        return PageResult(len(records), len(inserts), len(updates), ignored, batches)
+        return PageResult(len(records), new, len(rows) - new, ignored, batches)
 
     def _queue(self, conn: Connection, source: str, prefix: str, bodies: list[dict[str, Any]],
                now: datetime) -> int:
@@ -265,11 +263,17 @@ class BackflowStore:
 
 
 def _versions(conn: Connection, rkeys: list[str]) -> dict[str, int]:
+    """The stored version of each of ``rkeys`` that is stored. PostgreSQL gets one array
+    parameter (``= ANY``): an ``IN`` list of hundreds of parameters was planned as a scan of
+    the whole table, seconds per page at 10,000 rows; SQLite reads in chunks of IN lists."""
     r = backflow_records.c
+    if conn.dialect.name == "postgresql":
+        stmt = select(r.rkey, r.version).where(
+            r.rkey == sa_any(bindparam("keys", type_=ARRAY(String()))))
+        return {k: v for k, v in conn.execute(stmt, {"keys": rkeys})}
     out: dict[str, int] = {}
     for i in range(0, len(rkeys), _CHUNK):
-        part = rkeys[i:i + _CHUNK]
-        rows = conn.execute(select(r.rkey, r.version).where(r.rkey.in_(part)))
+        rows = conn.execute(select(r.rkey, r.version).where(r.rkey.in_(rkeys[i:i + _CHUNK])))
         out.update((k, v) for k, v in rows)
     return out
 
