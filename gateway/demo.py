@@ -30,7 +30,9 @@ from sqlalchemy.engine import make_url
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.ports import PortUnavailable, listen
+from gateway.protocols.envelopes import EnvelopeSecurity
 from gateway.simulators import SIMULATORS, simulator_factory
+from gateway.simulators.national import sign_demo
 from gateway.statuses.demo import PUSH_RECEIVER, walk_statuses
 
 FINAL = {"delivered", "dead"}
@@ -81,7 +83,8 @@ def move_simulators(settings: Settings, base_port: int) -> Settings:
 
 
 async def start_simulators(settings: Settings, console: Console,
-                           runners: list[web.AppRunner] | None = None) -> list[web.AppRunner]:
+                           runners: list[web.AppRunner] | None = None,
+                           national: EnvelopeSecurity | None = None) -> list[web.AppRunner]:
     """One simulator per configured partner that has one and points at this machine.
 
     Every port is bound before any simulator starts (``PortUnavailable`` names a busy one and
@@ -101,10 +104,12 @@ async def start_simulators(settings: Settings, console: Console,
             sock.close()
         raise
     for name, where, sock in bound:
-        options = {}
+        options: dict[str, Any] = {}
         if name == PUSH_RECEIVER:  # it accepts the caller the gateway is configured as
             creds = settings.partners[name].credentials
             options["callers"] = {creds.get("paasid", ""): creds.get("token", "")}
+        if name == "national" and national is not None:  # the platform's keys (sign_demo)
+            options["security"] = national
         runners.append(await _serve(simulator_factory(name)(**options), sock))
         console.print(f"  simulator [bold]{name}[/] on {where}")
     return runners
@@ -125,6 +130,7 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
         "database": settings.database.model_copy(update={"url": db_url}), "server": server})
     if sim_base_port is not None:
         settings = move_simulators(settings, sim_base_port)
+    settings, national, save_keys = sign_demo(settings, data_dir / "keys")  # SM2/SM4 both ways
     console.rule("[bold]Cross-region gateway demo")
     console.print(f"  database {make_url(db_url)}")  # str() of a URL masks its password
     app = create_app(settings)
@@ -132,7 +138,11 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
     sims: list[web.AppRunner] = []
     gw: web.AppRunner | None = None
     try:
-        await start_simulators(settings, console, sims)
+        await start_simulators(settings, console, sims, national)
+        save_keys()  # the ports are held: the demo runs
+        if national is not None:
+            console.print(f"  national envelope SM4-encrypted, SM2-signed both ways "
+                          f"(keys in {data_dir / 'keys'})")
         gw = await _serve(app, gw_sock)
         base = f"http://{server.host}:{gw_sock.getsockname()[1]}"
         console.print(f"  gateway API  {base}/api/v1/cases\n  health       {base}/healthz, "

@@ -242,3 +242,24 @@ async def test_export_pages_are_verified_and_a_forged_page_is_asked_again(keys: 
             pages = [p async for p in reader.pages()]
     assert sum(len(p.records) for p in pages) == 25
     assert [p.attempts for p in pages] == [1, 2, 1] and reader.retried == 1
+
+
+def test_the_demo_signs_the_national_envelope_with_keys_it_makes(tmp_path: Path) -> None:
+    from gateway.simulators.national import sign_demo
+    from tests.harness import DEFAULT_CONFIG
+    shipped = load_settings(DEFAULT_CONFIG, env={})
+    settings, platform, save = sign_demo(shipped, tmp_path / "keys")
+    assert not (tmp_path / "keys").exists()
+    save()
+    assert (tmp_path / "keys" / "gateway.key").stat().st_mode & 0o777 == 0o600
+    again, _, _ = sign_demo(shipped, tmp_path / "keys")  # a second run keeps the keys it made
+    assert platform is not None
+    p = settings.partners["national"]
+    assert (p.options["enc_type"], p.options["sign_type"]) == ("SM4", "SM2")
+    assert again.partners["national"].credentials == p.credentials
+    gateway = partner_envelope("national", p.options, p.credentials)
+    sealed = gateway({"projectNo": "11BJ1"}, {})
+    assert open_message(sealed, platform)["data"] == {"projectNo": "11BJ1"}
+    answer = seal({"code": "0", "msg": "成功"}, {"receiptNo": "QG1"}, platform)
+    assert gateway.open(answer)["data"] == {"receiptNo": "QG1"}
+    assert "sm2_private_key" not in shipped.partners["national"].credentials  # file unchanged

@@ -77,8 +77,8 @@ def write_key_pair(folder: Path, name: str, *, overwrite: bool = False) -> tuple
     if not overwrite and (secret.exists() or public.exists()):
         raise FileExistsError(f"{secret} or {public} exists (keys are not replaced silently)")
     key = SM2PrivateKey.generate()
-    _write_secret(secret, key.hex())
-    _write_secret(public, key.public.hex())  # 0600 too: the config warns on readable credentials
+    write_secret(secret, key.hex())
+    write_secret(public, key.public.hex())  # 0600 too: the config warns on readable credentials
     return secret, public
 
 
@@ -90,15 +90,15 @@ def write_sm4_key(path: Path, *, wrap_for: SM2PublicKey | None = None,
         raise FileExistsError(f"{path} exists (keys are not replaced silently)")
     key = os.urandom(16)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_secret(path, key.hex())
+    write_secret(path, key.hex())
     if wrap_for is not None:
         wrapped = path.with_name(path.name + ".wrapped")
-        _write_secret(wrapped, sm2_encrypt(wrap_for, key, order=order).hex())
+        write_secret(wrapped, sm2_encrypt(wrap_for, key, order=order).hex())
     return key
 
 
-def _write_secret(path: Path, text: str) -> None:
-    """Created with mode 0600 from the start (never world-readable for a moment)."""
+def write_secret(path: Path, text: str) -> None:
+    """A key file, created with mode 0600 from the start (never world-readable for a moment)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(text + "\n")

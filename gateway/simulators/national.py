@@ -40,9 +40,10 @@ import base64
 import bisect
 import dataclasses
 import json
+import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -51,7 +52,9 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from gateway.simulators import backflow
+from gateway.config import Settings
 from gateway.protocols.envelopes import EnvelopeError, EnvelopeSecurity, open_message, seal
+from gateway.security import keys
 from gateway.security.sm import SignatureEncoding, SM2PrivateKey, SM2PublicKey, sm4_key
 from gateway.simulators.base import SimulatorState, add_control_routes, apply_common
 from gateway.simulators.export import MAX_LIMIT, Export, parse_cursor
@@ -74,6 +77,7 @@ NOT_FOUND = "40400"
 ISSUER_USCC = "113100000000123475"
 
 EXPORT = web.AppKey("national_export", Export)
+PARTNER_NAME = "national"
 
 
 def _validator(name: str) -> Draft202012Validator:
@@ -286,6 +290,46 @@ def platform_security(folder: Path, *, signature: SignatureEncoding = "raw",
                             SM2PrivateKey.from_hex(read("national.key")),
                             SM2PublicKey.from_hex(read("gateway.pub")),
                             sm4_key(read("sm4.key")) if enc_type == "SM4" else None)
+
+
+def sign_demo(settings: Settings, folder: Path
+              ) -> tuple[Settings, EnvelopeSecurity | None, Callable[[], None]]:
+    """The demo's national partner signed and encrypted (SM2/SM4) with the keys in ``folder``
+    (``data/keys``, the files ``gateway keys generate`` writes), and the platform's side for its
+    simulator. Missing keys are made now and written by the returned ``save`` (called once the
+    demo holds its ports: a demo that cannot start leaves no files). A national partner whose
+    configuration already chooses ``sign_type``/``enc_type`` is left as configured."""
+    p = settings.partners.get(PARTNER_NAME)
+    if p is None or p.options.get("envelope") != "national" or \
+            {"sign_type", "enc_type"} & set(p.options):
+        return settings, None, lambda: None
+    names = ("gateway.key", "national.key", "sm4.key")
+    if all((folder / n).exists() for n in names):
+        own, platform, shared = (SM2PrivateKey.from_hex(_read(folder, "gateway.key")),
+                                 SM2PrivateKey.from_hex(_read(folder, "national.key")),
+                                 sm4_key(_read(folder, "sm4.key")))
+        save: Callable[[], None] = lambda: None  # noqa: E731
+    else:
+        own, platform, shared = SM2PrivateKey.generate(), SM2PrivateKey.generate(), os.urandom(16)
+
+        def save() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, text in (("gateway.key", own.hex()), ("gateway.pub", own.public.hex()),
+                               ("national.key", platform.hex()),
+                               ("national.pub", platform.public.hex()),
+                               ("sm4.key", shared.hex())):
+                keys.write_secret(folder / name, text)
+    signed = p.model_copy(update={
+        "options": {**p.options, "enc_type": "SM4", "sign_type": "SM2"},
+        "credentials": {**p.credentials, "sm2_private_key": own.hex(),
+                        "peer_public_key": platform.public.hex(), "sm4_key": shared.hex()}})
+    settings = settings.model_copy(update={"partners": {**settings.partners,
+                                                        PARTNER_NAME: signed}})
+    return settings, EnvelopeSecurity("SM4", "SM2", "raw", platform, own.public, shared), save
+
+
+def _read(folder: Path, name: str) -> str:
+    return (folder / name).read_text(encoding="ascii").strip()
 
 
 def find(state: SimulatorState, data: Mapping[str, Any]) -> SimCase | None:
