@@ -194,9 +194,11 @@ async def test_signed_status_pushes_are_taken_and_tampered_ones_refused(
                     answer: dict[str, Any] = await r.json()
                     return answer
 
-            def envelope(security: EnvelopeSecurity, **data: Any) -> dict[str, Any]:
+            def envelope(security: EnvelopeSecurity, age: float = 0, **data: Any
+                         ) -> dict[str, Any]:
                 doc = {"appId": "NATIONAL-PLATFORM", "version": "1.0",
-                       "timestamp": int(time.time() * 1000), "nonce": os.urandom(8).hex(),
+                       "timestamp": int((time.time() - age) * 1000),
+                       "nonce": os.urandom(8).hex(),
                        "encType": "SM4", "signType": "SM2"}
                 return seal(doc, {"projectNo": "11BJ0000000001", "localProjectNo":
                                   final["applicationNo"], "proStatus": "IN_REVIEW",
@@ -211,15 +213,20 @@ async def test_signed_status_pushes_are_taken_and_tampered_ones_refused(
             wrong_sm4 = envelope(EnvelopeSecurity("SM4", "SM2", "raw", platform.own_key, None,
                                                   os.urandom(16)))
             plain = {**good, "signType": "NONE"}
+            stale = envelope(platform, age=3600)  # signed an hour ago (inbound window: 300 s)
             answers = {what: await push(doc) for what, doc in (
-                ("good", good), ("tampered", tampered), ("altered", altered),
-                ("unsigned", unsigned), ("wrong_sm4", wrong_sm4), ("plain", plain))}
+                ("good", good), ("replayed", good), ("tampered", tampered), ("altered", altered),
+                ("unsigned", unsigned), ("wrong_sm4", wrong_sm4), ("plain", plain),
+                ("stale", stale))}
             events = await db_rows(db_url, "SELECT status FROM status_events ORDER BY id")
     assert answers["good"]["code"] == "0", answers["good"]
     for what in ("tampered", "altered", "unsigned"):
         assert answers[what]["code"] == "40100" and "signData" in answers[what]["msg"], answers
     assert answers["wrong_sm4"]["code"] == "40001" and "encData" in answers["wrong_sm4"]["msg"]
     assert answers["plain"]["code"] == "40100" and "signType" in answers["plain"]["msg"]
+    # the same signed push again (a new X-Idempotency-Key: the signature does not cover it)
+    assert answers["replayed"]["code"] == "40100" and "/nonce" in answers["replayed"]["msg"]
+    assert answers["stale"]["code"] == "40100" and "/timestamp" in answers["stale"]["msg"]
     # the walk's three pushes and the good one; nothing of the refused ones
     assert len(events) == 4, events
 

@@ -9,7 +9,8 @@ verifies with ``peer_public_key``; with ``enc_type: SM4`` its ``data`` comes as 
 Every answer is HTTP 200 ``{code, msg}`` as the contract says (``0`` taken; ``40001`` invalid
 request, naming the field (``encData`` that does not decrypt, an ``encType`` other than the one
 agreed); ``40100`` unknown ``appId``, a missing or wrong ``signData``, or a ``signType`` other than
-the one agreed;
+the one agreed, a signed ``timestamp`` outside ``inbound.max_age``/``max_ahead`` or a ``nonce``
+already used (the shared nonce store);
 ``50001`` the gateway is busy: send again), never a 5xx. A push the gateway keeps is ``0``, also
 one it cannot map yet or one it already has (the platform resends with the same
 ``X-Idempotency-Key``).
@@ -20,31 +21,42 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
+from gateway.api.auth import NONCES
 from gateway.config import InboundSettings, Settings
-from gateway.errors import StoreError
+from gateway.errors import ConfigError, StoreError
 from gateway.protocols.envelopes import (PLAIN, EnvelopeError, EnvelopeSecurity,
                                          open_message)
 from gateway.schemacheck import describe_error, format_checker, human_validator
 from gateway.statuses.body import TooLarge, read_body
+from gateway.statuses.inbound_auth import limits
 from gateway.statuses.receive import RECEIVER, RawStatus
 
 log = logging.getLogger("gateway.statuses")
 PATH = "/api/v1/partners/national/status"
 PARTNER = "national"
 OK, INVALID, UNAUTHORISED, BUSY = "0", "40001", "40100", "50001"
+NONCE_SCOPE = "national-push"
 _Validator = human_validator(Draft202012Validator)
 
 
 def push_security(settings: Settings) -> EnvelopeSecurity:
     """How pushes are opened: the national partner's envelope settings (unsigned without it)."""
     p = settings.partners.get(PARTNER)
-    return PLAIN if p is None else EnvelopeSecurity.of_partner(PARTNER, p.options, p.credentials)
+    if p is None:
+        return PLAIN
+    security = EnvelopeSecurity.of_partner(PARTNER, p.options, p.credentials)
+    if p.inbound is not None and p.inbound.scheme == "national-sm2" and \
+            security.sign_type != "SM2":
+        raise ConfigError("national-sm2 needs partners.national.options.sign_type: SM2 (and "
+                          "its keys)", key=f"partners.{PARTNER}.inbound.scheme")
+    return security
 
 
 def _answer(code: str, msg: str, data: dict[str, Any] | None = None) -> web.Response:
@@ -78,6 +90,25 @@ class NationalEndpoint:
         self.envelope = _load(schemas / "national" / "envelope.schema.json")
         self.data = _load(schemas / "national" / "status-callback.schema.json")
 
+    async def _replay(self, request: web.Request, doc: dict[str, Any]) -> web.Response | None:
+        """The signed ``timestamp`` within ``inbound.max_age``/``max_ahead`` and the signed
+        ``nonce`` never seen before (the shared nonce store): a captured push replayed (with a
+        new ``X-Idempotency-Key``, which the signature does not cover) is refused."""
+        max_age, max_ahead = limits(self.inbound)
+        sent, now = doc["timestamp"] / 1000, time.time()
+        if not now - max_age <= sent <= now + max_ahead:
+            return _answer(UNAUTHORISED, f"/timestamp: {doc['timestamp']} is outside the "
+                                         f"accepted window (-{max_age:g} s, +{max_ahead:g} s)")
+        try:
+            fresh = await request.app[NONCES].remember(
+                NONCE_SCOPE, doc["nonce"], expires_at=sent + max_age + max_ahead)
+        except StoreError as e:
+            log.error("national status push: nonce not checked: %s", e)
+            return _answer(BUSY, "系统繁忙, 请稍后重发 (the gateway could not check the nonce)")
+        if not fresh:
+            return _answer(UNAUTHORISED, "/nonce: already used (a replayed push)")
+        return None
+
     async def handle(self, request: web.Request) -> web.Response:
         receiver = request.app[RECEIVER]
         try:
@@ -108,6 +139,10 @@ class NationalEndpoint:
         except EnvelopeError as e:
             log.warning("national status push refused: %s", e)
             return _answer(UNAUTHORISED if e.field == "signData" else INVALID, f"/{e}")
+        if sec.sign_type == "SM2":  # a signed push is fresh and used once, on any instance
+            refused = await self._replay(request, doc)
+            if refused is not None:
+                return refused
         data = doc["data"]
         if problems := _problems(self.data, data, "/data"):
             return _answer(INVALID, "; ".join(problems))
