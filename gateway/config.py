@@ -7,6 +7,8 @@ the first message. Environment overrides:
 * ``GATEWAY_HOST`` / ``GATEWAY_PORT`` — ``server.host`` / ``server.port``
 * ``GATEWAY_ADMIN_TOKEN`` — ``server.admin_token`` (the admin API is off without one)
 * ``GATEWAY_PARTNER_<NAME>_URL`` — a partner's ``url`` (``NAME`` upper-cased, ``-`` → ``_``)
+* ``GATEWAY_TLS_CERT_FILE``, ``GATEWAY_TLS_KEY_FILE``, ``GATEWAY_TLS_CLIENT_CA_FILE`` —
+  ``server.tls`` (paths of mounted files, :func:`gateway.security.tls.server_tls_from_env`)
 
 Secrets come only from the environment or from files (issue 14): every secret-bearing value
 (:data:`SECRET_KEYS`: partners' ``credentials``, their ``inbound`` codes, passwords and ids,
@@ -43,7 +45,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from gateway.errors import ConfigError
 from gateway.security.callers import CallerSettings
-from gateway.security.tls import TlsClientSettings, TlsServerSettings
+from gateway.security.tls import TlsClientSettings, TlsServerSettings, server_tls_from_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "gateway.yaml"
@@ -466,6 +468,8 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str], file: str) -> dict[str,
         raw.setdefault("server", {})["port"] = port
     if token := env.get("GATEWAY_ADMIN_TOKEN"):
         raw.setdefault("server", {})["admin_token"] = token
+    if tls := server_tls_from_env(env):  # GATEWAY_TLS_*: files mounted into a container
+        raw.setdefault("server", {})["tls"] = tls
     partners = raw.get("partners") or {}
     if not isinstance(partners, dict):
         raise ConfigError("must be a mapping of partner name to settings", file=file, key="partners")

@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -207,6 +208,20 @@ def server_context(settings: TlsServerSettings) -> ssl.SSLContext:
     return ctx
 
 
+#: ``server.tls`` keys and the environment variables that set them (a container's mounted files)
+TLS_ENV = {"cert_file": "GATEWAY_TLS_CERT_FILE", "key_file": "GATEWAY_TLS_KEY_FILE",
+           "client_ca_file": "GATEWAY_TLS_CLIENT_CA_FILE"}
+
+
+def server_tls_from_env(env: Mapping[str, str]) -> dict[str, str] | None:
+    """``server.tls`` from ``GATEWAY_TLS_*`` (paths, never contents), or ``None`` when
+    ``GATEWAY_TLS_CERT_FILE`` is unset. A partial set is left to the settings model to name
+    (``server.tls.key_file: Field required``)."""
+    if not env.get(TLS_ENV["cert_file"]):
+        return None
+    return {key: env[name] for key, name in TLS_ENV.items() if env.get(name)}
+
+
 def peer_subject(request: web.Request) -> dict[str, str] | None:
     """The verified client certificate's subject (``{"commonName": …, "organizationName": …}``),
     or ``None`` over plain HTTP or when the client presented none. Only certificates the
@@ -224,6 +239,6 @@ def peer_subject(request: web.Request) -> dict[str, str] | None:
     return subject
 
 
-__all__ = ["ClientTls", "PartnerTlsSettings", "TlsClientSettings", "TlsServerSettings",
+__all__ = ["TLS_ENV", "ClientTls", "PartnerTlsSettings", "TlsClientSettings", "TlsServerSettings",
            "TlsVersion", "client_tls", "partner_tls", "peer_subject", "require_https",
-           "server_context"]
+           "server_context", "server_tls_from_env"]
