@@ -270,3 +270,30 @@ def test_the_demo_signs_the_national_envelope_with_keys_it_makes(tmp_path: Path)
     answer = seal({"code": "0", "msg": "成功"}, {"receiptNo": "QG1"}, platform)
     assert gateway.open(answer)["data"] == {"receiptNo": "QG1"}
     assert "sm2_private_key" not in shipped.partners["national"].credentials  # file unchanged
+
+
+async def test_a_captured_signed_reply_cannot_answer_another_request(
+        db_url: str, tmp_path: Path, keys: Path, samples: dict[str, Any]) -> None:
+    case = samples["01-person-shanghai-social-security"]
+    async with Simulator("national", security=platform_security(keys)) as sim:
+        settings = signed_settings(tmp_path, db_url, sim.url(), keys)
+        p = settings.partners["national"]
+        gateway = partner_envelope("national", p.options, p.credentials)
+        # a genuine answer, correctly signed by the platform, to another request (a refusal
+        # here; whatever its code, it names no receipt for this request)
+        async with aiohttp.ClientSession() as http:
+            sealed = gateway({"projectNo": "11BJ1", "localProjectNo": "x"}, {})
+            async with http.post(sim.url(), json=sealed,
+                                 headers={"X-Idempotency-Key": "captured"}) as r:
+                captured = await r.text()
+        assert json.loads(captured)["nonce"] == sealed["nonce"]
+        assert "signData" in json.loads(captured)
+        sim.misbehave("raw", body=captured, status=200, content_type="application/json")
+        async with Gateway(settings) as gw:
+            status, doc = await gw.post_case(case)
+            assert status == 202, doc
+            final = await gw.wait_final(doc["id"])
+    [d] = final["deliveries"]
+    rows = await db_rows(db_url, "SELECT outcome, message FROM attempts ORDER BY attempt_no")
+    assert rows[0].outcome == "retryable" and "reply not trusted: nonce" in rows[0].message
+    assert d["state"] == "delivered" and d["receiptNo"] == sim.state.messages[-1].receipt_no

@@ -11,9 +11,10 @@ signType, data | encData, signData}`` (``schemas/national/README.md`` defines it
 
 Replies, status query answers, export pages and status pushes from the platform carry
 ``signData`` over their own fields (``code``, ``msg``, ``data``/``encData`` …), checked with
-``peer_public_key``, and ``encData`` when encryption is on. :meth:`Envelope.open` does both and
-raises :class:`EnvelopeError` naming ``signData`` or ``encData``; a caller never trusts a reply
-that did not open.
+``peer_public_key``, and ``encData`` when encryption is on; a signed reply echoes the
+request's ``nonce`` (so a captured reply cannot answer another request). :meth:`Envelope.open`
+checks all three and raises :class:`EnvelopeError` naming ``signData``, ``nonce`` or
+``encData``; a caller never trusts a reply that did not open.
 
 Partner options (``partners.<name>.options``, declared in :class:`EnvelopeOptions`):
 ``enc_type`` ``SM4``|``NONE``, ``sign_type`` ``SM2``|``NONE``, ``sm2_signature`` ``raw``|``der``,
@@ -58,7 +59,7 @@ class Envelope(Protocol):
     def __call__(self, data: dict[str, Any], credentials: Mapping[str, str]) -> dict[str, Any]:
         ...
 
-    def open(self, doc: Any) -> Any:
+    def open(self, doc: Any, answers: str | None = None) -> Any:
         ...
 
 
@@ -147,8 +148,10 @@ class NationalEnvelope:
         seal(doc, data, s)
         return doc
 
-    def open(self, doc: Any) -> Any:
-        return open_message(doc, self.security)
+    def open(self, doc: Any, answers: str | None = None) -> Any:
+        """A reply, checked; with ``answers`` (the request's ``nonce``) a signed reply must echo
+        it, so a captured reply to another request cannot stand in for this one's."""
+        return open_message(doc, self.security, answers=answers)
 
 
 def seal(doc: dict[str, Any], data: Any, security: EnvelopeSecurity) -> dict[str, Any]:
@@ -165,7 +168,7 @@ def seal(doc: dict[str, Any], data: Any, security: EnvelopeSecurity) -> dict[str
     return doc
 
 
-def open_message(doc: Any, security: EnvelopeSecurity) -> Any:
+def open_message(doc: Any, security: EnvelopeSecurity, *, answers: str | None = None) -> Any:
     """``doc`` with its signature checked and ``encData`` replaced by ``data`` (a new dict);
     :class:`EnvelopeError` when the signature is missing or wrong, or ``encData`` does not
     decrypt to JSON. With ``NONE``/``NONE`` the document is returned as it is."""
@@ -183,6 +186,9 @@ def open_message(doc: Any, security: EnvelopeSecurity) -> Any:
         if not sm2_verify(s.peer_key, signing_string(doc), sig, encoding=s.signature):
             raise EnvelopeError(SIGN_FIELD, "SM2 signature does not verify with the partner's "
                                             f"public key ({s.signature} SM3withSM2)")
+        if answers is not None and doc.get("nonce") != answers:
+            raise EnvelopeError("nonce", "the signed reply does not echo this request's nonce "
+                                         "(a reply to another request)")
     if s.enc_type != "SM4" or s.sm4_key is None:
         return doc
     if DATA_FIELD in doc:
@@ -208,7 +214,7 @@ class Bare:
     def __call__(self, data: dict[str, Any], credentials: Mapping[str, str]) -> dict[str, Any]:
         return data
 
-    def open(self, doc: Any) -> Any:
+    def open(self, doc: Any, answers: str | None = None) -> Any:
         return doc
 
 

@@ -136,7 +136,7 @@ class RestJsonClient:
             # The partner may or may not have taken it; a retry is safe because it dedupes.
             return Outcome.retryable(f"malformed reply: {e}", http_status=reply.status)
         try:
-            doc = self.envelope.open(doc)
+            doc = self.envelope.open(doc, answers=body.get("nonce"))
         except EnvelopeError as e:
             # Whatever it says (a receipt, a refusal) is not the partner's word: ask again.
             return Outcome.retryable(f"reply not trusted: {e}", http_status=reply.status)

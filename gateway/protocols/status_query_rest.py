@@ -89,7 +89,7 @@ class RestStatusQuery:
             return StatusAnswer.failed(Outcome.retryable(f"malformed status answer: {e}",
                                                          http_status=reply.status))
         try:
-            doc = self.envelope.open(doc)
+            doc = self.envelope.open(doc, answers=body.get("nonce"))
         except EnvelopeError as e:
             return StatusAnswer.failed(Outcome.retryable(f"status answer not trusted: {e}",
                                                          http_status=reply.status))

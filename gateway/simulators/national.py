@@ -29,8 +29,8 @@ key, the SM4 key; ``gateway simulate national --keys DIR``): a request must say 
 ``signType``/``encType`` and carry a ``signData`` that verifies with the gateway's public key,
 else ``40101`` 签名验证失败 (naming ``signData``); ``encData`` that does not decrypt is ``40102``
 数据解密失败. Every answer, export page and status push is then sealed the same way (``encData``
-and ``signData`` over ``code``, ``msg``, …). Mode ``bad_signature`` alters the next answer's
-``signData`` (a forged or damaged reply).
+and ``signData`` over ``code``, ``msg``, …); an answer echoes the request's ``nonce``. Mode
+``bad_signature`` alters the next answer's ``signData`` (a forged or damaged reply).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -87,10 +88,17 @@ def _validator(name: str) -> Draft202012Validator:
 SIGNATURE_FAILED, DECRYPTION_FAILED = "40101", "40102"
 
 
+#: the ``nonce`` of the request being answered (a signed answer echoes it: the gateway then knows
+#: the answer is to this request, not a captured answer to another)
+_ANSWERING: ContextVar[str | None] = ContextVar("answering_nonce", default=None)
+
+
 def _answer(code: str, msg: str, data: Any = None, *,
             security: EnvelopeSecurity | None = None, tamper: bool = False) -> web.Response:
     doc: dict[str, Any] = {"code": code, "msg": msg}
     if security is not None:
+        if (nonce := _ANSWERING.get()) is not None:
+            doc["nonce"] = nonce
         seal(doc, data, security)
         if tamper and "signData" in doc:
             sig = bytearray(base64.b64decode(doc["signData"]))
@@ -144,6 +152,8 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
             doc = json.loads(await request.read())
         except ValueError:
             return answer("40000", "请求体不是合法的JSON")
+        if isinstance(doc, dict) and isinstance(doc.get("nonce"), str):
+            _ANSWERING.set(doc["nonce"])
         if err := _first_error(envelope_v, doc, ""):
             return answer("40001", f"报文格式错误 {err}")
         if doc["appId"] not in app_ids:

@@ -124,7 +124,8 @@ class ExportReader:
         data: dict[str, Any] = {"limit": ep.page_size}
         if cursor is not None:
             data["cursor"] = cursor
-        body = orjson.dumps(ep.envelope(data, ep.credentials))
+        sealed = ep.envelope(data, ep.credentials)
+        body = orjson.dumps(sealed)
         reply = await transport.post(self.http, ep.url, body,
                                      headers={"Content-Type": "application/json; charset=utf-8"},
                                      timeout=ep.timeout, max_bytes=ep.max_bytes, tls=ep.tls)
@@ -138,7 +139,8 @@ class ExportReader:
         except orjson.JSONDecodeError as e:
             raise _PageFailed(f"reply is not JSON ({e.msg})", retry=True) from None
         try:  # a signed envelope's page is checked (signData, encData) before a record is read
-            doc = await transport.off_loop(len(reply.body), lambda: ep.envelope.open(doc))
+            doc = await transport.off_loop(len(reply.body), lambda: ep.envelope.open(
+                doc, answers=sealed.get("nonce")))
         except EnvelopeError as e:
             raise _PageFailed(f"page not trusted: {e}", retry=True) from None
         return _page_of(doc, ep.success_codes)
