@@ -174,7 +174,7 @@ class UsernameTokenVerifier:
         assert store is not None  # set in __post_init__
         if claims.nonce is not None:
             base = claims.created if claims.created is not None else self.clock()
-            scope = f"{self.scope}:{claims.username}"[:128]
+            scope = f"wsse:{self.scope}:{claims.username}"[:128]  # apart from x-tif paasids
             if not await store.remember(scope, claims.nonce, expires_at=base + self.limits[0]):
                 raise WsseError("wsse:InvalidSecurityToken", "nonce already used (replay)")
         return claims.username
