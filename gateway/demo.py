@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.protocols.tif import TifSigner
 from gateway.ports import PortUnavailable, listen
 from gateway.protocols.envelopes import EnvelopeSecurity
 from gateway.simulators import SIMULATORS, simulator_factory
@@ -36,6 +39,61 @@ from gateway.simulators.national import sign_demo
 from gateway.statuses.demo import PUSH_RECEIVER, walk_statuses
 
 FINAL = {"delivered", "dead"}
+
+#: The secrets the shipped configuration reads from the environment (config/gateway.yaml): the
+#: demo makes each up at its first start, keeps it in ``<data>/demo-secrets.env`` (mode 0600)
+#: and gives it to the simulators it starts. A variable already set is left as it is.
+DEMO_SECRETS = ("GATEWAY_CITY_CALLER_TOKEN", "GATEWAY_CITY_TIF_TOKEN",
+                "GATEWAY_TIANJIN_AUTH_CODE", "GATEWAY_TIANJIN_INBOUND_AUTH_CODE",
+                "GATEWAY_HEBEI_PASSWORD", "GATEWAY_HEBEI_INBOUND_PASSWORD")
+DEMO_SECRETS_FILE = "demo-secrets.env"
+
+
+def ensure_demo_secrets(data_dir: Path, env: MutableMapping[str, str] | None = None, *,
+                        write: bool = True) -> Path:
+    """The demo's secrets (:data:`DEMO_SECRETS`) in ``env`` (default: this process's
+    environment): a variable already set is kept, else the value of ``data_dir/demo-secrets.env``,
+    else a new random one. ``write``: save them there (0600) when the file lacks any; the demo
+    writes only once it holds its ports (a run refused at start leaves no data folder)."""
+    env = os.environ if env is None else env
+    path = data_dir / DEMO_SECRETS_FILE
+    saved: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name in DEMO_SECRETS:
+                saved[name] = value.strip()
+    for name in DEMO_SECRETS:
+        env.setdefault(name, saved.get(name) or secrets.token_urlsafe(24))
+    if write and any(saved.get(n) != env[n] for n in DEMO_SECRETS):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("# made up by the demo (gateway/demo.py); not for any real system\n")
+            f.writelines(f"{n}={env[n]}\n" for n in DEMO_SECRETS)
+        os.chmod(path, 0o600)
+    return path
+
+
+def demo_signer(settings: Settings) -> TifSigner | None:
+    """The demo posts and reads as the first configured caller that may submit and read (the
+    city platform in the shipped configuration); None when there is none (auth off)."""
+    for c in settings.callers.values():
+        if "submit" in c.permissions and {"read", "read_any"} & set(c.permissions):
+            return TifSigner(c.paasid, c.token)
+    return None
+
+
+def signing(signer: TifSigner | None) -> tuple[Any, ...]:
+    """aiohttp client middlewares that sign every request as ``signer`` (none for None)."""
+    if signer is None:
+        return ()
+
+    async def sign(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        request.headers.update(signer.headers())
+        response: aiohttp.ClientResponse = await handler(request)
+        return response
+    return (sign,)
 
 
 GATEWAY_PORT_HOW = ("stop what holds it, or choose another with --port N "
@@ -105,9 +163,13 @@ async def start_simulators(settings: Settings, console: Console,
         raise
     for name, where, sock in bound:
         options: dict[str, Any] = {}
+        creds = settings.partners[name].credentials
         if name == PUSH_RECEIVER:  # it accepts the caller the gateway is configured as
-            creds = settings.partners[name].credentials
             options["callers"] = {creds.get("paasid", ""): creds.get("token", "")}
+        elif name == "tianjin" and "auth_code" in creds:  # the credentials the gateway sends
+            options["auth_code"] = creds["auth_code"]
+        elif name == "hebei" and "username" in creds:
+            options["users"] = {creds["username"]: creds.get("password", "")}
         if name == "national" and national is not None:  # the platform's keys (sign_demo)
             options["security"] = national
         runners.append(await _serve(simulator_factory(name)(**options), sock))
@@ -140,6 +202,7 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
     try:
         await start_simulators(settings, console, sims, national)
         save_keys()  # the ports are held: the demo runs
+        ensure_demo_secrets(data_dir)  # what the settings were read with, kept for next time
         if national is not None:
             console.print(f"  national envelope SM4-encrypted, SM2-signed both ways "
                           f"(keys in {data_dir / 'keys'})")
@@ -147,10 +210,12 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
         base = f"http://{server.host}:{gw_sock.getsockname()[1]}"
         console.print(f"  gateway API  {base}/api/v1/cases\n  health       {base}/healthz, "
                       f"{base}/readyz\n  metrics      {base}/metrics")
-        rows, all_ok, finals = await _push_samples(base, samples, timeout, console)
+        signer = demo_signer(settings)
+        rows, all_ok, finals = await _push_samples(base, samples, timeout, console, signer)
         _print_table(rows, console)
         statuses_ok = await walk_statuses(settings, base, finals, simulated_partners(settings),
-                                          simulated_receiver(settings), timeout, console)
+                                          simulated_receiver(settings), timeout, console,
+                                          middlewares=signing(signer))
         if exit_after:
             return 0 if all_ok and statuses_ok else 1
         console.print(f"\nServing on {base} — post more cases with curl "
@@ -170,7 +235,8 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
             await r.cleanup()
 
 
-async def _push_samples(base: str, samples: Path, timeout: float, console: Console
+async def _push_samples(base: str, samples: Path, timeout: float, console: Console,
+                        signer: TifSigner | None = None
                         ) -> tuple[list[dict[str, Any]], bool, dict[str, dict[str, Any]]]:
     """Post every sample and follow it: the table rows, whether everything was delivered, and
     each accepted case's final view by sample name."""
@@ -179,7 +245,7 @@ async def _push_samples(base: str, samples: Path, timeout: float, console: Conso
     accepted: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     all_ok = True
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(middlewares=signing(signer)) as http:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
             submit = progress.add_task("submitting cases", total=len(files))

@@ -42,6 +42,18 @@ ALL_PERMISSIONS = ["submit", "read", "read_any", "dead_letters.list", "dead_lett
                    "dead_letters.discard", "breakers.read", "contracts.reload"]
 TEST_SIGNER = TifSigner(TEST_PAASID, TEST_TOKEN)
 
+#: The secrets config/gateway.yaml reads from the environment (issue 14), as the simulators
+#: expect them by default (their built-in demo values; the demo itself makes up random ones).
+#: tests/conftest.py puts them in this process's environment, which gateway processes inherit.
+TEST_SECRETS = {
+    "GATEWAY_CITY_CALLER_TOKEN": "city-caller-token-for-tests",
+    "GATEWAY_CITY_TIF_TOKEN": "city-demo-tif-token",
+    "GATEWAY_TIANJIN_AUTH_CODE": "TJ-DEMO-AUTHCODE-0001",
+    "GATEWAY_TIANJIN_INBOUND_AUTH_CODE": "TJ-NOTIFY-AUTHCODE-0001",
+    "GATEWAY_HEBEI_PASSWORD": "hebei-demo-secret",
+    "GATEWAY_HEBEI_INBOUND_PASSWORD": "hebei-notify-secret",
+}
+
 
 def caller_entry(**overrides: Any) -> dict[str, Any]:
     """The test caller's ``callers:`` entry (``overrides`` replace its keys)."""
@@ -58,9 +70,10 @@ def tif_signing(signer: TifSigner = TEST_SIGNER) -> Any:
     return sign
 
 
-def signed_session(signer: TifSigner = TEST_SIGNER, **kw: Any) -> aiohttp.ClientSession:
+def signed_session(base_url: str | None = None, *, signer: TifSigner = TEST_SIGNER,
+                   **kw: Any) -> aiohttp.ClientSession:
     """An aiohttp session whose every request is signed as ``signer`` (the test caller)."""
-    return aiohttp.ClientSession(middlewares=(tif_signing(signer),), **kw)
+    return aiohttp.ClientSession(base_url, middlewares=(tif_signing(signer),), **kw)
 
 
 def signed_headers(signer: TifSigner = TEST_SIGNER) -> dict[str, str]:
@@ -213,8 +226,8 @@ def settings_for(tmp_path: Path, db_url: str, partner_urls: dict[str, str], **wo
     return load_settings(write_config(tmp_path, db_url, partner_urls, **worker))
 
 
-__all__ = ["TEST_CALLER", "TEST_PAASID", "TEST_SIGNER", "TEST_TOKEN", "Gateway", "GatewayProcess",
-           "Simulator", "free_port", "settings_for", "signed_headers", "signed_session",
+__all__ = ["TEST_CALLER", "TEST_PAASID", "TEST_SECRETS", "TEST_SIGNER", "TEST_TOKEN", "Gateway",
+           "GatewayProcess", "Simulator", "free_port", "settings_for", "signed_headers", "signed_session",
            "caller_entry", "tif_signing", "write_config", "wait_final", "web"]
 
 

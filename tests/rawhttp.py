@@ -10,16 +10,20 @@ import asyncio
 import json
 from typing import Any
 
-from tests.harness import Gateway
+from tests.harness import Gateway, signed_headers
 
 
-async def raw_request(g: Gateway, head: bytes, payload: bytes = b"") -> tuple[int, str, Any]:
-    """One request written byte for byte (clients refuse to send the hostile headers)."""
+async def raw_request(g: Gateway, head: bytes, payload: bytes = b"", *,
+                      sign: bool = True) -> tuple[int, str, Any]:
+    """One request written byte for byte (clients refuse to send the hostile headers), signed
+    as the test caller unless ``sign`` is false."""
     port = g.server.port
     assert port is not None
+    signed = b"".join(f"{k}: {v}\r\n".encode() for k, v in signed_headers().items()) if sign \
+        else b""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(head + b"Host: test\r\nConnection: close\r\nContent-Length: "
+        writer.write(head + signed + b"Host: test\r\nConnection: close\r\nContent-Length: "
                      + str(len(payload)).encode() + b"\r\n\r\n" + payload)
         await writer.drain()
         data = await reader.read()

@@ -14,7 +14,7 @@ import pytest_asyncio
 import yaml
 
 from gateway.config import load_settings
-from tests.harness import ROOT, Gateway, Simulator, write_config
+from tests.harness import ROOT, Gateway, Simulator, edit_config, write_config
 from tests.rawhttp import assert_problem, call, raw_request
 
 TOKEN = "test-admin-token"
@@ -42,11 +42,19 @@ async def _call(gw: Gateway, method: str, path: str, headers: dict[str, str] | N
 
 
 async def test_admin_api_is_off_without_a_token_and_checks_it(tmp_path: Path) -> None:
+    """With ``server.auth: off`` (loopback only) the admin API keeps its bearer token; with
+    x-tif the caller's permissions guard it (tests/test_acl.py) and an unsigned call is a 401."""
+    def auth_off(cfg: Path) -> Path:
+        return edit_config(cfg, lambda raw: raw["server"].update(auth="off"))
     async with Simulator("national") as sim:
-        async with Gateway(load_settings(_config(tmp_path, sim, token=None))) as gw:
+        async with Gateway(load_settings(_config(tmp_path / "x", sim)), signer=None) as gw:
+            assert (await _call(gw, "GET", "/api/v1/admin/breakers", AUTH))[0] == 401
+        async with Gateway(load_settings(auth_off(_config(tmp_path, sim, token=None))),
+                           signer=None) as gw:
             status, doc = await _call(gw, "GET", "/api/v1/admin/dead-letters", AUTH)
             assert status == 403 and "admin_token" in doc["detail"]
-        async with Gateway(load_settings(_config(tmp_path / "b", sim))) as gw:
+        async with Gateway(load_settings(auth_off(_config(tmp_path / "b", sim))),
+                           signer=None) as gw:
             status, _ = await _call(gw, "GET", "/api/v1/admin/dead-letters",
                                     {"Authorization": "Bearer wrong"})
             assert status == 401
@@ -249,10 +257,12 @@ async def test_admin_parameters_and_headers_on_both_engines(
         from gateway.store.dlq import DeadLetters
         [action] = await DeadLetters(gw.app[STORE]).actions(ids[0])
         assert action["actor"] == "运维" * 64
-        # an undecodable byte in Authorization is simply not the token
+        # an undecodable byte in a signature header is simply not a signature
         answer = await raw_request(gw, b"GET /api/v1/admin/dead-letters HTTP/1.1\r\n"
-                                       b"Authorization: Bearer \xff" + TOKEN.encode() + b"\r\n")
-        assert_problem(answer, 401)
+                                       b"x-tif-paasid: \xff\r\nx-tif-timestamp: 1\r\n"
+                                       b"x-tif-nonce: 12345678\r\nx-tif-signature: "
+                                       + b"0" * 64 + b"\r\n", sign=False)
+        assert_problem(answer, 401, header="x-tif-paasid")
         answer = await raw_request(gw, b"GET /api/v1/admin/dead-letters HTTP/1.1\r\n"
                                        b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
                                        b"X-Operator: ops-\xff\r\n")

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.harness import (GatewayProcess, LiveSimulator, SendLog, db_rows, edit_config,
+from tests.harness import (signed_session, GatewayProcess, LiveSimulator, SendLog, db_rows, edit_config,
                            free_port, numbered_case, wait_until, write_config)
 
 CYCLES = 3
@@ -56,7 +56,7 @@ async def run(tmp_path: Path, db_url: str, template: dict[str, Any], *,
         await proc.start(timeout=60)
         n = 0
         try:
-            async with aiohttp.ClientSession() as http:
+            async with signed_session() as http:
                 for _ in range(CYCLES):
                     sim.state.behaviours.clear()
                     sim.misbehave("slow_accept", count=-1, delay=PARTNER_DELAY)

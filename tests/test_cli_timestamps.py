@@ -23,6 +23,7 @@ from gateway.store.dlq import DeadLetters
 from gateway.store.migrate import upgrade
 from gateway.store.states import DeliveryState
 from gateway.views import breaker_doc, case_doc
+from gateway.security.callers import LOCAL
 from tests.harness import DEFAULT_CONFIG
 from tests.test_store import new_case
 
@@ -90,7 +91,11 @@ async def test_case_view_shows_beijing_time(store: Store) -> None:
 
 async def test_api_answer_shows_beijing_time(store: Store, aiohttp_client: Any) -> None:
     case_id = await _retrying_case(store, "TZ2")
-    app = web.Application()
+    @web.middleware
+    async def as_local_operator(request: web.Request, handler: Any) -> web.StreamResponse:
+        request["caller"] = LOCAL  # what gateway/api/auth.py sets; the handler needs a caller
+        return await handler(request)
+    app = web.Application(middlewares=[as_local_operator])
     app[STORE] = store
     app[CONTRACTS] = ContractsHolder(load_contracts(load_settings(DEFAULT_CONFIG)))
     cases.add_routes(app)

@@ -13,12 +13,13 @@ from gateway.config import FILE_OPTIONS, load_settings
 from gateway.contracts import load_contracts
 from gateway.errors import ConfigError
 from gateway.protocols import soap_typed, soap_xml_string
+from tests.harness import TEST_SECRETS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_shipped_config_loads() -> None:
-    s = load_settings(ROOT / "config" / "gateway.yaml", env={})
+    s = load_settings(ROOT / "config" / "gateway.yaml", env=TEST_SECRETS)
     assert s.database.url.startswith("sqlite+aiosqlite:///")
     assert "national" in s.partners
     assert s.path(s.mappings_dir) == ROOT / "mappings"
@@ -77,7 +78,7 @@ def test_copy_of_the_shipped_file_elsewhere_finds_the_shipped_contracts(
     mappings, schemas and partner WSDLs: before, it looked for /tmp/…/../mappings."""
     copy = _copy_shipped(tmp_path / "elsewhere" / "copy.yaml")
     monkeypatch.chdir(tmp_path)
-    s = load_settings(copy, env={})
+    s = load_settings(copy, env=TEST_SECRETS)
     assert s.path(s.mappings_dir) == ROOT / "mappings"
     assert s.path(s.schemas_dir) == ROOT / "schemas"
     contracts = load_contracts(s)
@@ -98,7 +99,7 @@ def test_copy_of_the_shipped_file_elsewhere_finds_the_shipped_contracts(
 def test_a_folder_beside_the_file_wins_over_the_project_folder(tmp_path: Path) -> None:
     copy = _copy_shipped(tmp_path / "copy.yaml")
     shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    s = load_settings(copy, env={})
+    s = load_settings(copy, env=TEST_SECRETS)
     assert s.path(s.mappings_dir) == tmp_path / "mappings"
     assert s.path(s.schemas_dir) == ROOT / "schemas"  # none beside it: the shipped ones
     assert load_contracts(s).mappings.mappings_dir == tmp_path / "mappings"
@@ -122,7 +123,7 @@ def test_shipped_file_works_from_any_working_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
-    s = load_settings(env={})
+    s = load_settings(env=TEST_SECRETS)
     assert s.source_file == str(ROOT / "config" / "gateway.yaml")
     assert load_contracts(s).mappings.mappings_dir == ROOT / "mappings"
     assert s.partners["hebei"].options["body_schema"] == str(ROOT / "schemas/hebei/case.xsd")

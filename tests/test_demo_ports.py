@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from gateway.cli import main
 from gateway.config import load_settings
 from gateway.demo import move_simulators, simulated_partners
-from tests.harness import DEFAULT_CONFIG, ROOT, free_port
+from tests.harness import DEFAULT_CONFIG, ROOT, TEST_SECRETS, free_port
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_simulator_port_taken(tmp_path: Path, busy_port: int) -> None:
 
 
 def test_sim_base_port_moves_simulators_and_partner_urls() -> None:
-    s = load_settings(DEFAULT_CONFIG, env={})
+    s = load_settings(DEFAULT_CONFIG, env=TEST_SECRETS)
     moved = move_simulators(s, 19700)
     assert simulated_partners(s) == ["national", "tianjin", "hebei"]
     assert [moved.partners[n].url for n in simulated_partners(s)] == [

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 
-from tests.harness import (
+from tests.harness import (signed_session,
     Gateway,
     GatewayProcess,
     Simulator,
@@ -198,7 +197,7 @@ async def test_restart_between_accept_and_delivery_still_delivers(
         port = free_port()
         proc = GatewayProcess(cfg, port, tmp_path / "gateway.log")
         await proc.start()
-        async with aiohttp.ClientSession() as http:
+        async with signed_session() as http:
             async with http.post(f"{proc.base}/api/v1/cases", data=json.dumps(case),
                                  headers={"Content-Type": "application/json"}) as r:
                 assert r.status == 202

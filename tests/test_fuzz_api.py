@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from gateway.app import create_app
 from gateway.config import Settings, load_settings
 from tests.conftest import ROOT, create_pg_database, drop_pg_database
-from tests.harness import write_config
+from tests.harness import signed_headers, write_config
 
 TOKEN = "fuzz-admin-token"
 SAMPLES = {p.stem: json.loads(p.read_text(encoding="utf-8"))
@@ -78,6 +78,8 @@ class ServedGateway:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, text in signed_headers().items():  # as the test caller (x-tif)
+                conn.putheader(name, text)
             for name, value in headers:
                 conn.putheader(name, value)
             if body is not None:

@@ -25,6 +25,7 @@ from gateway.protocols import create_client, soap
 from gateway.protocols import xml as safexml
 from gateway.simulators import hebei, tianjin
 from tests.hostile_xml import DTD_REFUSED, NAMES, TOKEN, FifoTrap, corpus, fifo_trap
+from tests.harness import TEST_SECRETS
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ FORBIDDEN = {DTD_REFUSED, "attributes", "namespace declarations"}  # attack-shap
 
 def partner(name: str, url: str) -> PartnerSettings:
     """The shipped configuration's partner entry, pointed at ``url``."""
-    env = {f"GATEWAY_PARTNER_{name.upper()}_URL": url}
+    env = {**TEST_SECRETS, f"GATEWAY_PARTNER_{name.upper()}_URL": url}
     return load_settings(ROOT / "config" / "gateway.yaml", env=env).partners[name]
 
 

@@ -30,7 +30,7 @@ import yaml
 from gateway.api.keys import WORKER
 from gateway.observability.logs import QUIET_LOGGERS
 from gateway.observability.redaction import PLACEHOLDERS, REDACTED, clear_secrets, scrub
-from tests.harness import (
+from tests.harness import (signed_session,
     ROOT,
     Gateway,
     edit_config,
@@ -316,7 +316,7 @@ def test_gateway_serve_at_debug_writes_a_clean_log(tmp_path: Path,
 async def _drive_served(port: int, samples: dict[str, Any], log: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 40
-    async with aiohttp.ClientSession(base) as http:
+    async with signed_session(base) as http:
         while True:
             try:
                 async with http.get("/readyz") as r:

@@ -15,11 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.harness import (
+from tests.harness import (signed_session,
     GatewayInstance,
     HoldReplies,
     LiveSimulator,
@@ -72,7 +71,7 @@ async def test_three_instances_share_work_and_take_over_a_dead_ones_claims(
         await gws["gw-a"].start()
         await asyncio.gather(gws["gw-b"].start(), gws["gw-c"].start())
         try:
-            async with aiohttp.ClientSession() as http:
+            async with signed_session() as http:
                 async def post(n: int) -> str:
                     gw = gws[WORKERS[n % len(WORKERS)]]
                     case = numbered_case(template, n, prefix="MI")

@@ -38,6 +38,7 @@ from gateway.retry.breaker import (
 from gateway.retry.policy import Decision, RetryPolicy, decide
 from tests.harness import (
     DEFAULT_CONFIG,
+    TEST_SECRETS,
     Gateway,
     LiveSimulator,
     SendLog,
@@ -53,7 +54,7 @@ DOWN = Outcome.retryable("Service Unavailable", http_status=503)
 
 
 def shipped(partner: str = "national") -> tuple[RetryPolicy, BreakerPolicy]:
-    p = load_settings(DEFAULT_CONFIG, env={}).partners[partner]
+    p = load_settings(DEFAULT_CONFIG, env=TEST_SECRETS).partners[partner]
     return RetryPolicy.from_settings(p.retry), BreakerPolicy.from_settings(p.breaker)
 
 
@@ -184,7 +185,7 @@ BREAKER_DURATIONS = ("window", "cool_down", "max_cool_down", "probe_timeout")
 
 def scaled_shipped(partner: str, factor: float) -> dict[str, Any]:
     """The shipped retry and breaker settings of ``partner`` with every duration × ``factor``."""
-    p = load_settings(DEFAULT_CONFIG, env={}).partners[partner]
+    p = load_settings(DEFAULT_CONFIG, env=TEST_SECRETS).partners[partner]
     retry = p.retry.model_dump(mode="json")
     breaker = p.breaker.model_dump(mode="json")
     for k in RETRY_DURATIONS:

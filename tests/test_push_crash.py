@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.harness import (
+from tests.harness import (signed_session,
     GatewayProcess,
     LiveSimulator,
     db_rows,
@@ -39,7 +39,7 @@ async def post(http: aiohttp.ClientSession, url: str, doc: Any) -> Any:
 async def test_every_status_change_reaches_the_city_once_across_a_kill(
         tmp_path: Path, db_url: str, samples: dict[str, Any]) -> None:
     async with LiveSimulator("national") as national, LiveSimulator("city") as city, \
-            aiohttp.ClientSession() as http:
+            signed_session() as http:
         config = write_config(tmp_path, db_url, {
             "national": national.url(default_partner_path("national")),
             "city": city.url(default_partner_path("city"))}, lease_seconds=3)

@@ -23,7 +23,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner, Result
@@ -35,7 +34,7 @@ from gateway.store import Store, create_engine
 from gateway.store.migrate import head_revision
 from gateway.store.models import metadata
 from tests.conftest import _pg_admin, create_pg_database, drop_pg_database
-from tests.harness import (
+from tests.harness import (signed_session,
     ROOT,
     Gateway,
     GatewayProcess,
@@ -81,7 +80,7 @@ async def test_sighup_reloads_routes_and_a_broken_file_leaves_the_old_set_live(
         proc = GatewayProcess(cfg, free_port(), log)
         await proc.start()
         try:
-            async with aiohttp.ClientSession(proc.base) as http:
+            async with signed_session(proc.base) as http:
                 async def post(n: int) -> dict[str, Any]:
                     body = json.dumps(numbered_case(template, n, prefix="HUP"))
                     async with http.post("/api/v1/cases", data=body,

@@ -25,11 +25,12 @@ from gateway.protocols.tif import TifSigner
 from gateway.simulators import simulator_factory
 from gateway.simulators.base import SIM_STATE
 from gateway.simulators.city import DEMO_PAASID, DEMO_TOKEN, STATUS_EVENTS
+from tests.harness import TEST_SECRETS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "examples" / "city-partner.yaml"
 GOLDEN = ROOT / "mappings" / "tests" / "city" / "status-push"
-ENV = {"GATEWAY_CITY_TIF_TOKEN": DEMO_TOKEN}
+ENV = {**TEST_SECRETS, "GATEWAY_CITY_TIF_TOKEN": DEMO_TOKEN}
 
 
 def city_config(tmp_path: Path, url: str, edit: Any = None) -> Path:
@@ -171,6 +172,6 @@ def test_the_token_comes_from_the_environment_and_is_kept_out_of_logs(tmp_path: 
 
 def test_other_rest_partners_stay_unsigned(tmp_path: Path) -> None:
     from gateway.config import load_settings as load
-    national = load(ROOT / "config" / "gateway.yaml", env={}).partners["national"]
+    national = load(ROOT / "config" / "gateway.yaml", env=TEST_SECRETS).partners["national"]
     client = create_client("national", national, None)  # type: ignore[arg-type]
     assert isinstance(client, RestJsonClient) and client.auth is None

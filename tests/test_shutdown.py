@@ -10,10 +10,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 
 from gateway.config import load_settings
-from tests.harness import (
+from tests.harness import (signed_session,
     Gateway,
     GatewayProcess,
     HoldReplies,
@@ -54,7 +53,7 @@ async def test_sigterm_finishes_in_flight_sends_exits_0_and_a_restart_delivers_t
             port = free_port()
             proc = GatewayProcess(cfg, port, tmp_path / "gateway.log")
             await proc.start()
-            async with aiohttp.ClientSession() as http:
+            async with signed_session() as http:
                 for n in range(CASES):
                     async with http.post(f"{proc.base}/api/v1/cases",
                                          data=json.dumps(numbered_case(template, n,

@@ -107,7 +107,9 @@ def serve(config: str | None, database_url: str | None, host: str | None, port: 
 def demo(config: str | None, data_dir: str, samples: str, exit_after: bool, timeout: float,
          port: int | None, sim_base_port: int | None) -> None:
     """Start the gateway and the partner simulators, push the sample cases through."""
-    from gateway.demo import run_demo
+    from gateway.demo import ensure_demo_secrets, run_demo
+    # the shipped config reads its secrets from the environment: the demo's own, made up
+    ensure_demo_secrets(Path(data_dir), write=False)
     s = read_settings(config)
     try:
         with database_errors(s.database.url):

@@ -54,7 +54,7 @@ async def _json(http: aiohttp.ClientSession, method: str, url: str,
 
 async def walk_statuses(settings: Settings, base: str, finals: dict[str, dict[str, Any]],
                         partners: list[str], receiver: str | None, timeout: float,
-                        console: Console) -> bool:
+                        console: Console, *, middlewares: tuple[Any, ...] = ()) -> bool:
     """Walk every delivered case part on its simulator and follow the statuses home; True when
     every final status arrived (at the city platform when one is configured)."""
     targets = [(sample, case, d) for sample, case in finals.items() for d in case["deliveries"]
@@ -63,7 +63,8 @@ async def walk_statuses(settings: Settings, base: str, finals: dict[str, dict[st
                and settings.partners[d["partner"]].inbound is not None]
     if not targets:
         return True
-    async with aiohttp.ClientSession() as http:
+    # ``middlewares`` sign the gateway's case reads as the demo's caller (gateway/demo.py)
+    async with aiohttp.ClientSession(middlewares=middlewares) as http:
         # a part delivered by an earlier run (./data keeps the database; the simulators keep
         # nothing) is not known to this run's simulator: nothing can walk it, so it is left out
         held: set[str] = set()
