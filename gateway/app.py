@@ -32,6 +32,7 @@ from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
 from gateway.store.nonces import DbNonceStore
+from gateway.store.reseal import check_keys
 from gateway.security.callers import Callers
 from gateway.statuses.reconcile_job import reconcile_job
 from gateway.intake.validation import CaseValidator
@@ -75,7 +76,8 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
         engine = create_engine(settings.database.url, pool_size=settings.database.pool_size)
         if settings.database.auto_migrate:
             await upgrade(engine)
-        app[STORE] = Store(engine)
+        app[STORE] = Store(engine)  # seals bodies with the environment's keys, if any
+        await check_keys(app[STORE])  # a key still in use missing from the keyring: one line
         app[NONCES] = DbNonceStore(app[STORE])  # anti-replay, shared by every instance
         app[INTAKE] = Intake(app[STORE], validator, app[CONTRACTS])
         yield

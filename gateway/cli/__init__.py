@@ -13,6 +13,7 @@ them, so no command borrows from another::
     reconcile.py reconcile                  our view against a partner's status export
     keys.py      keys generate              SM2 key pairs and an SM4 key (national envelope)
     audit.py     audit verify|prune         the hash-chained audit log
+    seal.py      seal keygen|reseal         keys of encryption at rest, rotation
     options.py   --config, --database-url, reading the settings
     database.py  opening the store; a database that cannot be used, in one line
 
@@ -34,6 +35,7 @@ from gateway.cli.mapping import mapping
 from gateway.cli.overdue import overdue
 from gateway.cli.reconcile import reconcile
 from gateway.cli.route import route
+from gateway.cli.seal import seal
 from gateway.cli.serve import demo, serve, simulate
 
 
@@ -47,7 +49,7 @@ def main(log_level: str, log_json: bool) -> None:
 
 
 for _command in (serve, demo, simulate, db, case, dlq, route, mapping, overdue, reconcile, backflow,
-                 audit, keys):
+                 audit, keys, seal):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from gateway.store.sealing import SealedJSON
 from gateway.store.types import UTCDateTime
 
 metadata = MetaData(naming_convention={
@@ -30,7 +31,7 @@ cases = Table(
     "cases", metadata,
     Column("id", String(36), primary_key=True),
     Column("application_no", String(64), nullable=False),
-    Column("body", JSON, nullable=False),
+    Column("body", SealedJSON("cases.body"), nullable=False),  # encrypted at rest when on
     Column("body_hash", String(64), nullable=False),
     Column("correlation_id", String(64), nullable=False),
     Column("home_items", JSON, nullable=False),
@@ -83,7 +84,7 @@ deliveries = Table(
     # ``case``: a case sent to a partner (rendered from the case body); ``status_push``: a status
     # event pushed to the city platform through the same outbox (rendered from ``payload``).
     Column("kind", String(16), nullable=False, server_default="case"),
-    Column("payload", JSON, nullable=True),
+    Column("payload", SealedJSON("deliveries.payload"), nullable=True),
     UniqueConstraint("idempotency_key"),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
     Index("ix_deliveries_case", "case_id"),

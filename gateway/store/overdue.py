@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.domain.deadlines import Deadlines, beijing, days_over, is_overdue, submit_time
 from gateway.status import TERMINAL, CaseStatus
+from gateway.store import sealing
 from gateway.store.models import cases, deliveries
 from gateway.store.repository import Store
 from gateway.store.states import DeliveryState
@@ -77,19 +78,24 @@ class OverdueItems:
                    now: datetime | None = None) -> AsyncIterator[OverdueItem]:
         """Every overdue part, in no particular order, streamed from the database."""
         now = now or datetime.now(UTC)
+        # a sealed body (gateway.store.sealing) is opened here, not read by path in SQL
+        body = ((cases.c.body.label("body"),) if sealing.active() is not None else
+                (cases.c.body["submitTime"].as_string().label("submit_time"),
+                 cases.c.body["items"].label("items")))
         stmt = (select(deliveries.c.id, deliveries.c.case_id, deliveries.c.partner,
                        deliveries.c.item_nos, deliveries.c.partner_status,
-                       cases.c.application_no, cases.c.received_at,
-                       cases.c.body["submitTime"].as_string().label("submit_time"),
-                       cases.c.body["items"].label("items"))
+                       cases.c.application_no, cases.c.received_at, *body)
                 .join(cases, cases.c.id == deliveries.c.case_id)
                 .where(_open_parts(partner)))
         async with self.store.db.read("find overdue items") as conn:
             rows = await conn.stream(stmt)
             async for r in rows:
+                doc = r.body if "body" in r._fields else {"submitTime": r.submit_time,
+                                                          "items": r.items}
                 items: Mapping[str, Mapping[str, Any]] = {
-                    str(i.get("itemNo")): i for i in (r.items or []) if isinstance(i, dict)}
-                submitted = submit_time({"submitTime": r.submit_time}, r.received_at)
+                    str(i.get("itemNo")): i for i in (doc.get("items") or [])
+                    if isinstance(i, dict)}
+                submitted = submit_time({"submitTime": doc.get("submitTime")}, r.received_at)
                 status = CaseStatus(r.partner_status) if r.partner_status \
                     else CaseStatus.SUBMITTED
                 for no in r.item_nos:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import StoreError
 from gateway.status import CaseStatus
-from gateway.store import audit
+from gateway.store import audit, sealing
 from gateway.store.batching import GroupCommit
 from gateway.store.db import Database
 from gateway.store.models import attempts, cases, deliveries
@@ -222,7 +222,10 @@ class Store:
     :class:`~gateway.errors.StoreError` when the database fails.
     """
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 128) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 128,
+                 seal_keys: sealing.Keyring | None = None) -> None:
+        # bodies and payloads sealed at rest with these keys, else the environment's (if any)
+        sealing.activate(seal_keys or sealing.Keyring.from_env())
         self.db = Database(engine)
         #: concurrent writes of the same kind share a transaction (gateway.store.batching)
         self._case_writes: GroupCommit[tuple[NewCase, datetime], SubmitResult] = GroupCommit(
