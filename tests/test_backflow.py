@@ -74,11 +74,10 @@ async def pull(settings: Settings, **kw: Any) -> Any:
         await store.close()
 
 
-def expected(n: int, keys: int, backwards_every: int) -> dict[str, int]:
+def expected(settings: Settings, n: int, keys: int, backwards_every: int) -> dict[str, int]:
     """rkey → the newest version among generated records 0…n-1 (what must be held)."""
     from gateway.backflow.mapper import RecordMapper
-    mapper = RecordMapper(load_contracts(load_settings(ROOT / "config" / "gateway.yaml")).mappings,
-                          "national")
+    mapper = RecordMapper(load_contracts(settings).mappings, "national")
     out: dict[str, int] = {}
     for m in mapper.map_page([generated_record(i, 0, keys, backwards_every)
                               for i in range(n)]).records:
@@ -124,6 +123,17 @@ async def test_dedupe_by_version(db_url: str, tmp_path: Path) -> None:
         # a second walk resumes at the end: the last page again, nothing new
         again = await pull(settings)
         assert (again.kept, again.replaced) == (0, 0)
+        # replay: the stored records of one kind queued again in new batches, as stored
+        store = Store(create_engine(db_url))
+        try:
+            assert await BackflowStore(store).replay("national", kind="dataset") == (2, 1)
+        finally:
+            await store.close()
+        batches = await db_rows(db_url, "SELECT payload FROM deliveries WHERE kind = 'backflow' "
+                                        "AND idempotency_key LIKE 'national-replay-%'")
+        [replayed] = [_json(b[0]) for b in batches]
+        assert sorted((r["key"], r["version"], r["data"]["fields"]["v"])
+                      for r in replayed["records"]) == [("DS-TEST:B", 3, 3), ("DS-TEST:C", 5, 5)]
 
 
 def _json(v: Any) -> Any:
@@ -141,7 +151,7 @@ async def test_faults_and_city_receives_every_record_once(db_url: str, tmp_path:
                                    "http500_pages": [2, 9], "repeat_pages": [3, 12],
                                    "repeat_count": 40, "slow_pages": [5], "slow_delay": 0.3})
         report = await pull(settings)
-        want = expected(n, keys, back)
+        want = expected(settings, n, keys, back)
         assert report.done and report.retried == 2
         assert report.records == n + 80              # the two repeats, 40 records each
         assert report.kept == keys
@@ -230,7 +240,7 @@ async def test_sigkill_mid_walk_loses_nothing_applies_nothing_twice(db_url: str,
                                                     cwd=ROOT)
         assert await asyncio.wait_for(done.wait(), 60) == 0, \
             (tmp_path / "backflow.log").read_text()[-2000:]
-    want = expected(n, keys, back)
+    want = expected(load_settings(config), n, keys, back)
     rows = await db_rows(db_url, "SELECT rkey, version FROM backflow_records")
     assert {r[0]: r[1] for r in rows} == want
     cp = (await db_rows(db_url, "SELECT kept, replaced, records, done FROM "

@@ -11,6 +11,7 @@ content is logged (holders are personal data): kinds, counts and cursors only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -91,6 +92,16 @@ class Puller:
                                       batch_size=self.src.batch_size)
         self.on_page = on_page
 
+    def _count(self, report: PullReport, res: PageResult) -> None:
+        report.pages += 1
+        report.records += res.records
+        report.kept += res.kept
+        report.replaced += res.replaced
+        report.ignored += res.ignored
+        report.batches += res.batches
+        if self.on_page is not None:
+            self.on_page(res)
+
     async def run(self, *, max_pages: int | None = None) -> PullReport:
         """Walk to the end of the export (or ``max_pages`` pages); ExportUnavailable names the
         cursor a failed page stopped at (the checkpoint holds it already)."""
@@ -99,8 +110,11 @@ class Puller:
         cp = await self.backflow.checkpoint(self.source)
         reader = ExportReader(self.http, self.endpoint, retries=self.src.page_retries,
                               retry_wait=self.src.retry_wait)
+        storing: asyncio.Task[PageResult] | None = None
         try:
             async for page in reader.pages(cp.cursor if cp else None):
+                # this page is mapped while the page before is committed (SQLite's writer
+                # thread): one page in the database at a time, so the checkpoint stays in order
                 mapped = self.mapper.map_page(page.records)
                 for reason, n in mapped.invalid.items():
                     report.invalid[reason] = report.invalid.get(reason, 0) + n
@@ -108,21 +122,19 @@ class Puller:
                                 page.number, n, reason)
                 report.statuses += await apply_results(self.store, mapped.records,
                                                        push_to=self.src.status_push_to)
-                res = await self.backflow.store_page(self.source, page.cursor, page.next_cursor,
-                                                     mapped.records)
-                report.pages += 1
-                report.records += res.records
-                report.kept += res.kept
-                report.replaced += res.replaced
-                report.ignored += res.ignored
-                report.batches += res.batches
-                if self.on_page is not None:
-                    self.on_page(res)
-                if page.next_cursor is None:
-                    report.done = True
-                if max_pages is not None and report.pages >= max_pages:
+                if storing is not None:
+                    self._count(report, await storing)
+                storing = asyncio.create_task(self.backflow.store_page(
+                    self.source, page.cursor, page.next_cursor, mapped.records))
+                report.done = page.next_cursor is None
+                if max_pages is not None and report.pages + 1 >= max_pages:
                     break
+            if storing is not None:
+                self._count(report, await storing)
+                storing = None
         finally:
+            if storing is not None:  # failed or cancelled meanwhile: the page commits or not
+                await asyncio.gather(storing, return_exceptions=True)
             report.retried = reader.retried
             report.seconds = time.perf_counter() - t0
         log.info("back-flow %s: %d page(s), %d record(s): %d new, %d replaced, %d ignored, "

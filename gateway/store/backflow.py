@@ -22,12 +22,14 @@ The batches of a source hang off one anchor row of ``cases`` (``BACKFLOW-<SOURCE
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, String, bindparam, select, update
 from sqlalchemy import any_ as sa_any
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -169,27 +171,24 @@ class BackflowStore:
                 best[m.rkey] = m
         ignored = len(records) - len(best)
         stored = _versions(conn, list(best))
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
+        changed: list[dict[str, Any]] = []
         new = 0
+        when = _driver_time(conn, now)
         for rkey, m in best.items():
             old = stored.get(rkey)
             if old is not None and old >= m.version:
                 ignored += 1
                 continue
             new += old is None
-            rows.append({"rkey": rkey, "source": source, "kind": m.kind, "natural_key": m.key,
-                         "version": m.version, "seq": seq, "body": m.body, "updated_at": now})
+            rows.append((rkey, source, m.kind, m.key, m.version, seq,
+                         orjson.dumps(m.body).decode(), when))
+            changed.append(m.body)
         if rows:
-            # one statement for new and newer alike (multi-row VALUES on both engines); the
-            # WHERE keeps a newer stored version even if the read above were stale
-            ins = self._insert(backflow_records)
-            ex = ins.excluded
-            conn.execute(ins.on_conflict_do_update(
-                index_elements=[backflow_records.c.rkey],
-                set_={"version": ex.version, "seq": ex.seq, "body": ex.body,
-                      "updated_at": ex.updated_at},
-                where=backflow_records.c.version < ex.version), rows)
-        changed = [r["body"] for r in rows]
+            # one driver-level executemany for new and newer alike: the rows are plain tuples
+            # (bodies serialised once here), so no per-row work in SQLAlchemy; the WHERE keeps
+            # a newer stored version even if the read above were stale
+            conn.exec_driver_sql(_upsert_sql(conn.dialect.name), rows)
         batches = self._queue(conn, source, f"{source}-{seq:09d}", changed, now)
         conn.execute(update(backflow_checkpoints).where(cp.source == source).values(
             cursor=next_cursor if next_cursor is not None else cursor,
@@ -260,6 +259,25 @@ class BackflowStore:
                                               d.kind == KIND_BACKFLOW)
                                        .group_by(d.state))).all()
         return {str(s): n for s, n in rows}
+
+
+_COLUMNS = ("rkey", "source", "kind", "natural_key", "version", "seq", "body", "updated_at")
+
+
+@functools.cache
+def _upsert_sql(dialect: str) -> str:
+    marks = (", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 1)) if dialect == "postgresql"
+             else ", ".join("?" * len(_COLUMNS)))
+    return (f"INSERT INTO backflow_records ({', '.join(_COLUMNS)}) VALUES ({marks}) "
+            "ON CONFLICT (rkey) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
+            "body = excluded.body, updated_at = excluded.updated_at "
+            "WHERE backflow_records.version < excluded.version")
+
+
+def _driver_time(conn: Connection, now: datetime) -> Any:
+    """``now`` as the driver takes it for a UTCDateTime column (naive UTC text on SQLite)."""
+    process = backflow_records.c.updated_at.type.bind_processor(conn.dialect)
+    return process(now) if process is not None else now
 
 
 def _versions(conn: Connection, rkeys: list[str]) -> dict[str, int]:
