@@ -176,3 +176,38 @@ def test_secrets_from_files_and_the_environment(tmp_path: Path,
         load_settings(missing, env={})
     assert "callers.city.token: cannot read secret file" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_the_example_config_shows_every_option_and_loads(tmp_path: Path) -> None:
+    import shutil
+    from typing import get_args
+
+    from gateway.security.callers import Permission
+    from tests.harness import ROOT
+    copy = tmp_path / "gateway.example.yaml"
+    shutil.copyfile(ROOT / "config" / "gateway.example.yaml", copy)
+    (tmp_path / "secrets").mkdir()
+    token = tmp_path / "secrets" / "ops-caller-token"
+    token.write_text("ops-token-from-a-file-0001\n", encoding="utf-8")
+    os.chmod(token, 0o600)
+    s = load_settings(copy, env={"GATEWAY_CITY_CALLER_TOKEN": "c" * 24,
+                                 "GATEWAY_TJ_WINDOW_TOKEN": "t" * 24})
+    assert s.server.auth == "x-tif" and s.server.auth_window == 180
+    assert s.callers["ops"].token == "ops-token-from-a-file-0001"
+    assert {p for c in s.callers.values() for p in c.permissions} == set(get_args(Permission))
+    text = copy.read_text(encoding="utf-8")
+    for option in ("auth:", "auth_window:", "admin_token", "paasid:", "token:", "permissions:",
+                   "items:", "regions:", "identity:", "${file:", "${"):
+        assert option in text, option
+
+
+def test_the_shipped_config_holds_no_secret(tmp_path: Path) -> None:
+    from tests.harness import DEFAULT_CONFIG, TEST_SECRETS
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    for value in TEST_SECRETS.values():  # the simulators' demo values live in the environment
+        assert value not in text
+    with pytest.raises(ConfigError) as e:
+        load_settings(DEFAULT_CONFIG, env={})
+    assert "is not set" in str(e.value) and e.value.key is not None
+    s = load_settings(DEFAULT_CONFIG, env=TEST_SECRETS)
+    assert s.callers["city"].identity == "masked" and s.server.auth == "x-tif"
