@@ -167,6 +167,8 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
                 doc = open_message(doc, security)
             except EnvelopeError as e:
                 return answer(*_refusal(e))
+        elif "data" not in doc:  # encrypted, but this simulator was started without keys
+            return answer(DECRYPTION_FAILED, "数据解密失败 /encData: 未配置密钥 (no --keys)")
         if err := _first_error(v, doc["data"], "/data"):
             return answer("40001", f"数据校验失败 {err}")
         data: dict[str, Any] = doc["data"]
