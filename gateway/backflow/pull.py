@@ -87,7 +87,7 @@ class Puller:
         self.store = store
         self.endpoint = endpoint(settings, source)
         self.http = http
-        self.mapper = RecordMapper(mappings, source)
+        self.mapper = RecordMapper(mappings, source, settings.path(settings.schemas_dir))
         self.backflow = BackflowStore(store, partner=self.src.push_to,
                                       batch_size=self.src.batch_size)
         self.on_page = on_page
