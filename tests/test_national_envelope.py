@@ -253,8 +253,9 @@ async def test_export_pages_are_verified_and_a_forged_page_is_asked_again(keys: 
 
 def test_the_demo_signs_the_national_envelope_with_keys_it_makes(tmp_path: Path) -> None:
     from gateway.simulators.national import sign_demo
-    from tests.harness import DEFAULT_CONFIG
-    shipped = load_settings(DEFAULT_CONFIG, env={})
+    # the shipped config's national partner (write_config keeps its options and credentials)
+    shipped = load_settings(write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/g.db",
+                                         {"national": "http://127.0.0.1:8701/x"}))
     settings, platform, save = sign_demo(shipped, tmp_path / "keys")
     assert not (tmp_path / "keys").exists()
     save()
