@@ -107,9 +107,11 @@ async def test_dedupe_by_version(db_url: str, tmp_path: Path) -> None:
         await configure(national, {"records": [
             rec("LICENCE", "A", 2), rec("DATASET", "B", 1), rec("LICENCE", "A", 1),
             rec("DATASET", "B", 3), rec("LICENCE", "A", 2), rec("DATASET", "B", 3),
+            {**rec("LICENCE", "D", 1), "licenceId": "not-a-gb-t-36901-id"},
             rec("DATASET", "C", 5)]})
         report = await pull(settings)
         assert (report.records, report.kept, report.replaced, report.ignored) == (7, 3, 1, 3)
+        assert report.invalid == {"LICENCE invalid at /licenceId": 1}  # skipped, counted
         assert report.done
         rows = await db_rows(db_url, "SELECT rkey, version FROM backflow_records ORDER BY rkey")
         assert [tuple(r) for r in rows] == [
