@@ -45,7 +45,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from bench_wire import MIX, Cases, Servers, case_requests, pct, run_load  # noqa: E402
+from bench_wire import MIX, Cases, Servers, case_requests, city_signer, pct, run_load  # noqa: E402
 from procstat import cpu_seconds, rss_kib  # noqa: E402
 
 
@@ -62,6 +62,7 @@ async def _open_loop(job: dict[str, Any], out: Any) -> dict[str, Any]:
     max_lag = 0.0
     sem = asyncio.Semaphore(job["inflight"])
     conn = aiohttp.TCPConnector(limit=job["inflight"], limit_per_host=0)
+    signer = city_signer()  # x-tif, a fresh nonce per request (issue 14)
     async with aiohttp.ClientSession(connector=conn,
                                      timeout=aiohttp.ClientTimeout(total=60)) as http:
         async def one(i: int) -> None:
@@ -71,7 +72,8 @@ async def _open_loop(job: dict[str, Any], out: Any) -> dict[str, Any]:
             t = time.perf_counter()
             try:
                 async with http.post(bases[i % len(bases)] + "/api/v1/cases", data=body,
-                                     headers={"Content-Type": "application/json"}) as r:
+                                     headers={"Content-Type": "application/json",
+                                              **signer.headers()}) as r:
                     await r.read()
                     statuses[r.status] = statuses.get(r.status, 0) + 1
             except (TimeoutError, aiohttp.ClientError) as e:

@@ -39,6 +39,9 @@ from gateway.intake.accept import normalise  # noqa: E402
 from gateway.mapping import MappingRegistry  # noqa: E402
 from gateway.protocols.envelopes import national_plain  # noqa: E402
 from gateway.delivery.worker import delivery_view  # noqa: E402
+from gateway.protocols.tif import TifSigner  # noqa: E402
+
+BENCH_TOKEN = secrets.token_urlsafe(24)  # the bench's own caller, made up per run
 
 SAMPLE = ROOT / "samples" / "cases" / "01-person-shanghai-social-security.json"
 PATH = "/api/v1/cross-province/cases"
@@ -158,6 +161,9 @@ async def main() -> None:
                 raw["routes"] = [r for r in raw["routes"] if r.get("target") != name]
         raw["partners"]["national"]["url"] = sim_base + PATH
         raw["partners"]["national"]["limits"] = {"max_concurrency": 32}
+        raw["callers"] = {"bench": {"paasid": "BENCH", "token": BENCH_TOKEN,  # x-tif (issue 14)
+                                    "permissions": ["submit", "read"], "items": ["*"],
+                                    "regions": ["*"]}}
         cfg = tmp / "bench.yaml"
         cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
         procs.append(subprocess.Popen([py, "-m", "gateway", "--log-level", "WARNING", "serve",
@@ -166,7 +172,8 @@ async def main() -> None:
         await wait_http(f"{gw_base}/readyz")
         before = (await sim_state(sim_base))["unique"]
         bodies = [json.dumps(c, ensure_ascii=False).encode() for c in gw_cases]
-        headers = [{"Content-Type": "application/json"}] * len(bodies)
+        signer = TifSigner("BENCH", BENCH_TOKEN)  # a fresh nonce per request
+        headers = [{"Content-Type": "application/json", **signer.headers()} for _ in bodies]
         t0 = time.perf_counter()
         intake_s = await post_all(gw_base + "/api/v1/cases", bodies, args.concurrency, headers)
         while (await sim_state(sim_base))["unique"] - before < args.cases:

@@ -54,6 +54,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # procstat, next to th
 SAMPLES = ROOT / "samples" / "cases"
 MIX = ["01-person-shanghai-social-security", "10-person-tianjin-social-security",
        "11-company-hebei-branch-filing"]
+# The shipped config reads its secrets from the environment (issue 14): the simulators' built-in
+# demo values (as tests/harness.py's TEST_SECRETS), unless set; every process here inherits them.
+BENCH_SECRETS = {
+    "GATEWAY_CITY_CALLER_TOKEN": "city-caller-token-for-bench",
+    "GATEWAY_CITY_TIF_TOKEN": "city-demo-tif-token",
+    "GATEWAY_TIANJIN_AUTH_CODE": "TJ-DEMO-AUTHCODE-0001",
+    "GATEWAY_TIANJIN_INBOUND_AUTH_CODE": "TJ-NOTIFY-AUTHCODE-0001",
+    "GATEWAY_HEBEI_PASSWORD": "hebei-demo-secret",
+    "GATEWAY_HEBEI_INBOUND_PASSWORD": "hebei-notify-secret",
+}
+for _name, _value in BENCH_SECRETS.items():
+    os.environ.setdefault(_name, _value)
 SIM_PATHS = {"national": "/api/v1/cross-province/cases", "tianjin": "/tianjin/ExchangeService",
              "hebei": "/hebei/CaseExchange"}
 
@@ -353,10 +365,20 @@ class Wire:
         return out
 
 
+def city_signer() -> Any:
+    """The shipped config's ``city`` caller (x-tif), with its token from the environment."""
+    from gateway.protocols.tif import TifSigner
+    return TifSigner("BJ-CITY-PLATFORM", os.environ["GATEWAY_CITY_CALLER_TOKEN"])
+
+
 def case_requests(base: str, cases: list[dict[str, Any]]) -> list[Request]:
+    """Each case as the city platform posts it: signed with x-tif (issue 14) as the shipped
+    config's ``city`` caller, a fresh nonce per request (made now, untimed; sent within the
+    ±180 s window)."""
+    signer = city_signer()
     h = {"Content-Type": "application/json"}
-    return [(base + "/api/v1/cases", json.dumps(c, ensure_ascii=False).encode(), h)
-            for c in cases]
+    return [(base + "/api/v1/cases", json.dumps(c, ensure_ascii=False).encode(),
+             {**h, **signer.headers()}) for c in cases]
 
 
 async def delivered_count(db: str) -> int:

@@ -69,18 +69,37 @@ class Database:
         self._writer_thread = (ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
                                if self._writer is not None else None)
 
-    async def write_sync(self, operation: str, work: Callable[[Connection], T]) -> T:
+    async def write_sync(self, operation: str, work: Callable[[Connection], T], *,
+                         durable: bool = True) -> T:
         """Run ``work`` as one writing transaction (committed when it returns, rolled back if it
         raises) and return what it returns. ``work`` must only use the connection it is given:
-        on SQLite it runs in the writer thread."""
+        on SQLite it runs in the writer thread.
+
+        ``durable=False`` commits without waiting for the disk (SQLite ``synchronous=NORMAL`` in
+        WAL: survives the process dying, not the machine; PostgreSQL ``synchronous_commit =
+        off``: the server may lose its last ~0.6 s of such commits if *it* crashes). Only for
+        writes whose loss is harmless after a crash (anti-replay nonces: gateway.store.nonces);
+        the next durable commit carries them to disk."""
         if self._writer is None or self._writer_thread is None:
             async with self.write(operation) as conn:
+                if not durable and self.engine.dialect.name == "postgresql":
+                    await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 return await conn.run_sync(work)
         writer = self._writer
 
         def transaction() -> T:
-            with writer.begin() as conn:
-                return work(conn)
+            if durable:
+                with writer.begin() as conn:
+                    return work(conn)
+            with writer.connect() as c:
+                raw = c.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA synchronous=NORMAL")  # the driver is in autocommit mode
+                try:
+                    with c.begin():
+                        return work(c)
+                finally:
+                    raw.execute("PRAGMA synchronous=FULL")
         with translated(operation):
             assert self._write_turn is not None
             async with self._write_turn:
