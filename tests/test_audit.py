@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession, web
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from gateway.api.keys import STORE
 from gateway.cli import main
 from gateway.protocols import transport
 from gateway.status import CaseStatus
@@ -24,6 +26,7 @@ from gateway.store.dlq import DeadLetterFilter, DeadLetters
 from gateway.store.models import audit_log
 from gateway.store.statuses import Source, StatusEvent, StatusEvents
 from gateway.store.types import utcnow
+from tests.harness import TEST_CALLER, Gateway, Simulator, settings_for
 from tests.test_store import new_case
 
 
@@ -220,3 +223,46 @@ async def test_two_stores_on_one_database_keep_one_chain(db_url: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_gateway_audits_the_bytes_it_sent_and_the_signed_operator(
+        tmp_path: Path, db_url: str, samples: dict[str, Any]) -> None:
+    """End to end: each attempt's record carries the digests of the exact bytes the simulator
+    received and answered; a dead-letter replay by a signed caller names it (and the person its
+    X-Operator header names)."""
+    wire: list[tuple[bytes, bytes]] = []
+
+    @web.middleware
+    async def tap(request: web.Request, handler: Any) -> web.StreamResponse:
+        sent = await request.read()
+        resp = await handler(request)
+        if request.method == "POST":
+            wire.append((sent, bytes(resp.body)))
+        return resp  # type: ignore[no-any-return]
+
+    sim = Simulator("national")
+    sim.app.middlewares.append(tap)
+    async with sim:
+        settings = settings_for(tmp_path, db_url, {"national": sim.url()})
+        async with Gateway(settings) as gw:
+            sim.misbehave("business_error", code="40003")
+            _, doc = await gw.post_case(samples["01-person-shanghai-social-security"])
+            assert (await gw.wait_final(doc["id"]))["deliveries"][0]["state"] == "dead"
+            [d] = (await gw.get(f"/api/v1/cases/{doc['id']}"))[1]["deliveries"]
+            assert gw.http is not None
+            async with gw.http.post("/api/v1/admin/dead-letters/replay",
+                                    json={"ids": [d["id"]], "reason": "partner fixed it"},
+                                    headers={"X-Operator": "ops-anna"}) as r:
+                assert r.status == 200, await r.text()
+            await gw.wait_final(doc["id"])
+            recs = await _records(gw.app[STORE])
+    assert [(r["kind"], r["actor"]) for r in recs][0] == ("intake", TEST_CALLER)
+    attempts = [r for r in recs if r["kind"] == "attempt"]
+    assert [a["outcome"] for a in attempts] == ["permanent", "delivered"]
+    assert [(a["request_sha256"], a["request_bytes"], a["reply_sha256"], a["reply_bytes"])
+            for a in attempts] == [(hashlib.sha256(q).hexdigest(), len(q),
+                                    hashlib.sha256(a).hexdigest(), len(a)) for q, a in wire]
+    [replay] = [r for r in recs if r["kind"] == "dead_letter_replay"]
+    assert replay["actor"] == f"{TEST_CALLER}/ops-anna" and replay["delivery_id"] == d["id"]
+    code, out = await _verify_cli(db_url)
+    assert code == 0, out

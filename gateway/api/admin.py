@@ -62,7 +62,18 @@ def _guard(request: web.Request, query: dict[str, params.Check] | None = None) -
     operator header: ``(denied, query values, actor)``."""
     if denied := _authorised(request):
         return denied, {}, ""
-    return None, params.query(request, query or {}), params.operator(request)
+    return None, params.query(request, query or {}), _actor(request)
+
+
+def _actor(request: web.Request) -> str:
+    """Who acts, as the audit log and ``operator_actions`` keep it: a signed caller by its
+    authenticated name (with the person ``X-Operator`` names, if any), else ``X-Operator``."""
+    operator = params.operator(request)
+    caller = request.get("caller")
+    if caller is None or caller.via != "x-tif":
+        return operator
+    named = request.headers.get(params.OPERATOR)
+    return f"{caller.name}/{operator}"[:128] if named else str(caller.name)
 
 
 def _string(doc: dict[str, Any], key: str, check: params.Check,
