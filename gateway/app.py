@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway.backflow import push as backflow_push
 from gateway.backflow.job import backflow_job
 from gateway.api import admin, cases, ops
 from gateway.api.auth import CALLERS, NONCES, auth_middleware
@@ -127,4 +128,5 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     ops.add_routes(app)
     admin.add_routes(app)
     callbacks.add_routes(app)  # partners' status callbacks (gateway/statuses)
+    backflow_push.add_routes(app)  # national back-flow batches pushed (gateway/backflow)
     return app

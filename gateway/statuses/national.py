@@ -109,8 +109,10 @@ class NationalEndpoint:
             return _answer(UNAUTHORISED, "/nonce: already used (a replayed push)")
         return None
 
-    async def handle(self, request: web.Request) -> web.Response:
-        receiver = request.app[RECEIVER]
+    async def opened(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The push's ``data``, its envelope opened and checked (appId, schema, signature,
+        freshness) and the data valid against ``self.data``; or the answer refusing it. The
+        back-flow push (gateway.backflow.push) opens its envelope through the same steps."""
         try:
             raw = await read_body(request, self.max_body)
         except TooLarge as e:
@@ -143,9 +145,16 @@ class NationalEndpoint:
             refused = await self._replay(request, doc)
             if refused is not None:
                 return refused
-        data = doc["data"]
+        data: dict[str, Any] = doc["data"]
         if problems := _problems(self.data, data, "/data"):
             return _answer(INVALID, "; ".join(problems))
+        return data
+
+    async def handle(self, request: web.Request) -> web.Response:
+        receiver = request.app[RECEIVER]
+        data = await self.opened(request)
+        if isinstance(data, web.Response):
+            return data
         key = request.headers.get("X-Idempotency-Key")
         event_id = key.strip()[:128] or None if key else None
         raw_status = RawStatus(code=data.get("proStatus"), national_case_no=data.get("projectNo"),
