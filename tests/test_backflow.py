@@ -315,3 +315,32 @@ async def test_pushed_batches(db_url: str, tmp_path: Path) -> None:
     rows = await db_rows(db_url, "SELECT rkey, version FROM backflow_records ORDER BY rkey")
     assert [tuple(r) for r in rows] == [
         ("dataset:DS-TEST:P2", 5), ("licence:1.2.156.3005.2.11110000000012343B.001.P1", 1)]
+
+
+async def test_cli_status_run_replay(db_url: str, tmp_path: Path) -> None:
+    """``gateway backflow run`` walks to the end and says what it did; ``status --json`` shows
+    the checkpoint; ``replay --kind`` queues the stored records of one kind again."""
+    import json
+    async with LiveSimulator("national") as national, LiveSimulator("city") as city:
+        config = backflow_config(tmp_path, db_url, national, city)
+        await configure(national, {"generated": 250, "keys": 200})
+        engine = create_engine(db_url)
+        await upgrade(engine)
+        await engine.dispose()
+
+        async def gateway(*args: str) -> str:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", "backflow", *args, "--config", str(config),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT)
+            out, _ = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, out.decode()
+            return out.decode()
+        ran = await gateway("run", "--quiet")
+        assert "250 record(s)" in ran and "200 new, 50 replaced, 0 ignored" in ran, ran
+        status = json.loads((await gateway("status", "--json")).strip().splitlines()[-1])
+        [cp] = status["sources"]
+        assert (cp["source"], cp["kept"], cp["replaced"], cp["done"]) == ("national", 200, 50,
+                                                                          True)
+        assert sum(status["records"].values()) == 200
+        replayed = await gateway("replay", "--kind", "dataset")
+        assert f"queued {status['records']['dataset']} record(s)" in replayed, replayed
