@@ -14,7 +14,7 @@ from tests.harness import ROOT
 GROUPS = {"serve": [], "demo": [], "simulate": [], "db": ["upgrade"], "case": ["show"],
           "dlq": ["list", "show", "replay", "discard"], "route": ["explain", "check"],
           "mapping": ["check", "test", "render", "coverage", "scaffold"], "overdue": [],
-          "reconcile": []}
+          "reconcile": [], "backflow": ["status", "run", "replay"]}
 
 
 def test_the_console_entry_point_is_main() -> None:

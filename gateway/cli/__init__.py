@@ -11,6 +11,7 @@ them, so no command borrows from another::
     mapping.py   mapping check|test|render|coverage|scaffold
     overdue.py   overdue                    items past their deadline (办理时限)
     reconcile.py reconcile                  our view against a partner's status export
+    backflow.py  backflow status|run|replay national data back-flow (数据回流)
     keys.py      keys generate              SM2 key pairs and an SM4 key (national envelope)
     audit.py     audit verify|prune         the hash-chained audit log
     seal.py      seal keygen|reseal         keys of encryption at rest, rotation
