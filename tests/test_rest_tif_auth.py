@@ -103,7 +103,8 @@ async def test_a_signed_push_is_accepted_and_every_attempt_is_signed_anew(
 async def test_a_wrong_token_is_refused_with_401_and_not_retried(
         tmp_path: Path, city: tuple[str, Any], registry: MappingRegistry) -> None:
     url, state = city
-    settings = city_settings(tmp_path, url, env={"GATEWAY_CITY_TIF_TOKEN": "not-the-token"})
+    settings = city_settings(tmp_path, url,
+                             env={**TEST_SECRETS, "GATEWAY_CITY_TIF_TOKEN": "not-the-token"})
     payload = pushed(registry, "01-national-accepted")
     async with aiohttp.ClientSession() as http:
         client = create_client("city", settings.partners["city"], http)
@@ -162,7 +163,7 @@ def test_the_token_comes_from_the_environment_and_is_kept_out_of_logs(tmp_path: 
     from gateway.observability.logs import protect_secrets
     from gateway.observability.redaction import clear_secrets, scrub
     settings = city_settings(tmp_path, "http://127.0.0.1:9/x",
-                             env={"GATEWAY_CITY_TIF_TOKEN": "s3cret-city-token-42"})
+                             env={**TEST_SECRETS, "GATEWAY_CITY_TIF_TOKEN": "s3cret-city-token-42"})
     try:
         protect_secrets(settings)
         assert "s3cret-city-token-42" not in scrub("signing with s3cret-city-token-42 now")

@@ -24,8 +24,8 @@ from gateway.protocols.status_query import AnswerKind, CaseRef, status_query_of
 from gateway.retry.breaker import BreakerSnapshot, BreakerState
 from gateway.statuses.poller import POLLER, Poller, quiet
 from gateway.store.types import utcnow
-from tests.harness import Gateway, Simulator, default_partner_path, edit_config, numbered_case, \
-    write_config
+from tests.harness import TEST_SECRETS, Gateway, Simulator, default_partner_path, edit_config, \
+    numbered_case, write_config
 
 BEIJING = timezone(timedelta(hours=8))
 SAMPLES = {"national": "01-person-shanghai-social-security",
@@ -107,7 +107,8 @@ async def test_polling_repairs_a_lost_callback_and_queues_the_push(
                                        "url": city.url(default_partner_path("city")),
                                        "timeout": 4.0}
         edit_config(cfg, with_city)
-        async with Gateway(load_settings(cfg, env={"GATEWAY_CITY_TIF_TOKEN": "t" * 32})) as gw:
+        env = {**TEST_SECRETS, "GATEWAY_CITY_TIF_TOKEN": "t" * 32}
+        async with Gateway(load_settings(cfg, env=env)) as gw:
             cases = {}
             for n, (partner, sample) in enumerate(SAMPLES.items()):
                 cases[partner] = await delivered(gw, samples[sample], n)
