@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select
+from sqlalchemy import any_ as sa_any
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from gateway.store import Store
 from gateway.store.backflow import Mapped
@@ -31,10 +33,15 @@ async def apply_results(store: Store, records: Sequence[Mapped], *,
         return 0
     numbers = list({m.body["data"]["applicationNo"] for m in results})
     held: set[str] = set()
+    number = cases.c.application_no
     async with store.db.read("find back-flow cases") as conn:
-        for i in range(0, len(numbers), 500):
-            held.update((await conn.execute(select(cases.c.application_no).where(
-                cases.c.application_no.in_(numbers[i:i + 500])))).scalars())
+        if conn.dialect.name == "postgresql":  # one array parameter (gateway.store.backflow)
+            held.update((await conn.execute(select(number).where(number == sa_any(
+                bindparam("numbers", type_=ARRAY(String())))), {"numbers": numbers})).scalars())
+        else:
+            for i in range(0, len(numbers), 500):
+                held.update((await conn.execute(select(number).where(
+                    number.in_(numbers[i:i + 500])))).scalars())
     moved = 0
     events = StatusEvents(store)
     for m in results:
