@@ -175,18 +175,20 @@ class BackflowStore:
         changed: list[dict[str, Any]] = []
         new = 0
         when = _driver_time(conn, now)
+        # the column's own bind processing: sealed when sealing is on, then JSON text
+        to_driver = backflow_records.c.body.type.bind_processor(conn.dialect) or _json_text
         for rkey, m in best.items():
             old = stored.get(rkey)
             if old is not None and old >= m.version:
                 ignored += 1
                 continue
             new += old is None
-            rows.append((rkey, source, m.kind, m.key, m.version, seq,
-                         orjson.dumps(m.body).decode(), when))
+            rows.append((rkey, source, m.kind, m.key, m.version, seq, to_driver(m.body), when))
             changed.append(m.body)
         if rows:
             # one driver-level executemany for new and newer alike: the rows are plain tuples
-            # (bodies serialised once here), so no per-row work in SQLAlchemy; the WHERE keeps
+            # (bodies serialised once here), so no per-row work in SQLAlchemy's statement
+            # machinery; the WHERE keeps
             # a newer stored version even if the read above were stale
             conn.exec_driver_sql(_upsert_sql(conn.dialect.name), rows)
         batches = self._queue(conn, source, f"{source}-{seq:09d}", changed, now)
@@ -272,6 +274,10 @@ def _upsert_sql(dialect: str) -> str:
             "ON CONFLICT (rkey) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
             "body = excluded.body, updated_at = excluded.updated_at "
             "WHERE backflow_records.version < excluded.version")
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _driver_time(conn: Connection, now: datetime) -> Any:

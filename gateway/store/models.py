@@ -229,7 +229,8 @@ backflow_records = Table(
     Column("natural_key", String(200), nullable=False),
     Column("version", BigInteger, nullable=False),
     Column("seq", Integer, nullable=False),
-    Column("body", JSON, nullable=False),
+    # holders' names and ID numbers: encrypted at rest when sealing is on (gateway.store.sealing)
+    Column("body", SealedJSON("backflow_records.body"), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_backflow_records_source_seq", "source", "seq"),
 )
