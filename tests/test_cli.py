@@ -14,7 +14,8 @@ from tests.harness import ROOT
 GROUPS = {"serve": [], "demo": [], "simulate": [], "db": ["upgrade"], "case": ["show"],
           "dlq": ["list", "show", "replay", "discard"], "route": ["explain", "check"],
           "mapping": ["check", "test", "render", "coverage", "scaffold"], "overdue": [],
-          "reconcile": [], "backflow": ["status", "run", "replay"]}
+          "reconcile": [], "backflow": ["status", "run", "replay"],
+          "audit": ["verify", "prune"], "seal": ["keygen", "reseal"], "keys": ["generate"]}
 
 
 def test_the_console_entry_point_is_main() -> None:
