@@ -5,9 +5,11 @@ the delivery outbox exactly once per change (also under concurrent appliers)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, text
 
@@ -367,7 +369,7 @@ async def test_migration_0003_upgrades_a_database_holding_0002_rows(db_url: str)
     try:
         await upgrade(engine, "0002")
         store = Store(engine)
-        await store.submit_case(new_case("OLD", 2))  # written by today's store on 0002
+        await _rows_of_0002(engine, new_case("OLD", 2))  # today's store writes later columns
         await upgrade(engine)
         async with engine.connect() as conn:
             rows = (await conn.execute(text(
@@ -380,6 +382,26 @@ async def test_migration_0003_upgrades_a_database_holding_0002_rows(db_url: str)
         assert got.applied and got.push_id is not None
     finally:
         await engine.dispose()
+
+
+async def _rows_of_0002(engine: Any, new: Any) -> None:
+    """A case and its deliveries as the store of revision 0002 wrote them (its columns only)."""
+    now = utcnow()
+    case_id = str(uuid.uuid4())
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO cases (id, application_no, body, body_hash, correlation_id, home_items,"
+            " received_at) VALUES (:id, :no, '{}', 'h', 'c', '[]', :at)"),
+            {"id": case_id, "no": new.application_no, "at": now.replace(tzinfo=None)})
+        for d in new.deliveries:
+            await conn.execute(text(
+                "INSERT INTO deliveries (id, case_id, partner, item_nos, region, route_rule,"
+                " mapping, idempotency_key, state, attempts, next_attempt_at, created_at,"
+                " updated_at) VALUES (:id, :case, :partner, :items, :region, 'r', :mapping,"
+                " :key, 'pending', 0, :at, :at, :at)"),
+                {"id": str(uuid.uuid4()), "case": case_id, "partner": d.partner,
+                 "items": json.dumps(list(d.item_nos)), "region": d.region,
+                 "mapping": d.mapping, "key": d.idempotency_key, "at": now.replace(tzinfo=None)})
 
 
 async def _claim_and_deliver_all(store: Store) -> list[str]:
