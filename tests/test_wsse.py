@@ -24,7 +24,8 @@ from gateway.protocols.wsse import (SECURITY, WSSE_NS, WSU_NS, UsernameToken,
 from gateway.store import Store, create_engine
 from gateway.store.nonces import DbNonceStore
 from tests.harness import Gateway, edit_config, settings_for, write_config
-from tests.status_callback_env import Part, hebei_envelope, soap12_fault
+from tests.status_callback_env import (Part, hebei_envelope, soap12_fault, tianjin_envelope,
+                                       tianjin_package, tianjin_result)
 
 NOW = 1_796_000_000.0  # 2026-11-30, a fixed clock
 
@@ -205,7 +206,8 @@ async def test_hebei_callback_replayed_on_a_second_gateway_is_refused(tmp_path, 
 @pytest.mark.parametrize(("partner", "scheme", "message"), [
     ("hebei", "kerberos", "unknown scheme 'kerberos'"),
     ("hebei", "auth-code", "auth-code is not carried by hebei's callback contract"),
-    ("tianjin", "hmac-sha256", "tianjin's callback endpoint checks auth-code only"),
+    ("tianjin", "wsse-digest", "wsse-digest is not carried by tianjin's callback contract"),
+    ("national", "hmac-sha256", "national's callback endpoint checks app-id, national-sm2 only"),
 ])
 def test_an_inbound_scheme_the_endpoint_cannot_check_fails_start_up(tmp_path, partner, scheme,
                                                                    message):
@@ -258,3 +260,28 @@ async def test_hebei_inbound_scheme_hmac_sha256_is_configuration(tmp_path):
     assert soap12_fault(replayed[1])[1] == "FailedAuthentication"
     assert "replay" in soap12_fault(replayed[1])[2]
     assert soap12_fault(ahead[1])[1] == "MessageExpired"
+
+
+async def test_tianjin_inbound_scheme_hmac_sha256_replaces_the_auth_code(tmp_path):
+    secret = "synthetic-tianjin-hmac-secret"
+    config = edit_config(
+        write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
+                     {"tianjin": "http://127.0.0.1:9/x"}, enabled=False),
+        lambda raw: raw["partners"]["tianjin"]["inbound"].update(
+            scheme="hmac-sha256", key_id="TJ-KEY", secret=secret))
+    part = Part(case_id="", application_no="TJ-NOT-A-CASE-0001", receipt="TJSL-0000000001",
+                key="k-0000000003", item="x")
+    body = tianjin_envelope(tianjin_package(part, tzbh="TJ-HMAC-0001"), auth_code="unused")
+    ctype = {"Content-Type": "text/xml; charset=utf-8"}
+    async with Gateway(load_settings(config)) as gw:
+        assert gw.http is not None
+        url = str(gw.server.make_url("/soap/tianjin/status"))
+
+        async def code(headers):
+            async with gw.http.post("/soap/tianjin/status", data=body,
+                                    headers={**ctype, **headers}) as r:
+                return tianjin_result(await r.read()).findtext("CODE")
+
+        signed = HmacSigner("TJ-KEY", secret.encode()).sign(method="POST", url=url, body=body)
+        results = [await code({}), await code(signed), await code(signed)]
+    assert results == ["-1", "0", "-1"]  # unsigned, signed (the authCode is not looked at), replay

@@ -35,11 +35,10 @@ def add_routes(app: web.Application) -> None:
     inbound = {name: p.inbound for name, p in settings.partners.items()}
     add_secrets([v for i in inbound.values() if i is not None
                  for v in (i.auth_code, i.password, i.secret)])
-    for name, native in (("national", ("app-id", "national-sm2")), ("tianjin", ("auth-code",))):
-        # their endpoints check the scheme their contract carries; hebei's also hmac-sha256
-        if scheme_of(name, inbound.get(name), native) not in native:
-            raise ConfigError(f"{name}'s callback endpoint checks {', '.join(native)} only",
-                              key=f"partners.{name}.inbound.scheme")
+    native = ("app-id", "national-sm2")  # tianjin's and hebei's endpoints also hmac-sha256
+    if scheme_of("national", inbound.get("national"), native) not in native:
+        raise ConfigError(f"national's callback endpoint checks {', '.join(native)} only",
+                          key="partners.national.inbound.scheme")
 
     async def receiver(app: web.Application) -> None:
         push_to = PUSH_PARTNER if PUSH_PARTNER in settings.partners else None

@@ -10,7 +10,9 @@ vendor system that reads only CODE learns why); ``-9`` the gateway is busy (Tian
 same TZBH). A readable request that is not notifyStatus over SOAP 1.1 (another SOAP version,
 another operation) is a SOAP fault: it is not this contract's conversation at all. The inner
 document is parsed only by the hardened parser (:func:`gateway.protocols.xml.parse_text`),
-whatever its declared encoding.
+whatever its declared encoding. With ``inbound.scheme: hmac-sha256`` the request's HMAC headers
+are checked instead of ``authCode``, before the body is parsed (:mod:`gateway.statuses.
+inbound_auth`; a refusal is ``-1`` naming the header, a nonce that cannot be checked ``-9``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import logging
 from aiohttp import web
 from lxml import etree
 
+from gateway.api.auth import NONCES
 from gateway.config import InboundSettings
 from gateway.errors import StoreError
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
+from gateway.protocols.hmac_auth import HmacError
 from gateway.protocols.soap_xml_string import encode_inner
 from gateway.statuses.body import TooLarge, read_body
 from gateway.statuses.documents import ServedWsdl
+from gateway.statuses.inbound_auth import HmacInbound, scheme_of
 from gateway.statuses.receive import RECEIVER, RawStatus
 
 log = logging.getLogger("gateway.statuses")
@@ -58,6 +63,9 @@ class TianjinEndpoint:
     def __init__(self, inbound: InboundSettings | None,
                  wsdl: ServedWsdl, schema: etree.XMLSchema, max_body: int) -> None:
         self.inbound = inbound
+        self.scheme = scheme_of(PARTNER, inbound, ("auth-code",))
+        self.http_auth = HmacInbound.of(PARTNER, inbound) \
+            if self.scheme == "hmac-sha256" and inbound is not None else None
         self.wsdl = wsdl
         self.schema = schema
         self.max_body = max_body
@@ -68,10 +76,20 @@ class TianjinEndpoint:
     async def handle(self, request: web.Request) -> web.Response:
         receiver = request.app[RECEIVER]
         try:
-            env = soap.parse_envelope(await read_body(request, self.max_body),
-                                      max_bytes=self.max_body)
+            body = await read_body(request, self.max_body)
         except TooLarge as e:
             return result(-2, f"数据校验失败: {e}")
+        if self.http_auth is not None:
+            try:
+                await self.http_auth.verify(request, body, request.app[NONCES])
+            except HmacError as e:
+                return result(-1, f"授权码无效 ({e.message})")
+            except StoreError as e:
+                log.error("tianjin status callback: nonce not checked: %s", e)
+                return result(-9, "系统繁忙 (the gateway could not check the request; send it "
+                              "again later)")
+        try:
+            env = soap.parse_envelope(body, max_bytes=self.max_body)
         except safexml.XmlError as e:
             return result(-2, f"数据校验失败: unreadable request: {e.reason}")
         if env.version is not soap.SOAP11:
@@ -82,8 +100,9 @@ class TianjinEndpoint:
                          "; this service has notifyStatus")
         auth = call.findtext("authCode") or ""
         inbound = self.inbound
-        if inbound is None or inbound.auth_code is None or \
-                not hmac.compare_digest(auth.encode(), inbound.auth_code.encode()):
+        if self.scheme == "auth-code" and (
+                inbound is None or inbound.auth_code is None
+                or not hmac.compare_digest(auth.encode(), inbound.auth_code.encode())):
             return result(-1, "授权码无效 (authCode refused)")
         text = call.findtext("xmlData")
         if not text:
