@@ -9,10 +9,11 @@ Schemes (``inbound.scheme``; unset: the one of the partner's callback contract):
     hmac-sha256   HTTP headers over method, path and body (key_id, secret, ``hmac`` options)
 
 The first four live inside a contract's message, so an endpoint checks the ones its contract
-carries; ``hmac-sha256`` is HTTP-level and any endpoint can check it instead (before the body
-is parsed). :func:`scheme_of` decides at start-up, refusing a name that is unknown or that the
-endpoint cannot check with one line naming ``partners.<name>.inbound.scheme``: which scheme a
-partner uses is configuration, never code. Timestamps are held to ``inbound.max_age`` /
+carries; ``hmac-sha256`` is HTTP-level, and Tianjin's and Hebei's endpoints check it instead
+when named (before the body is parsed; the national envelope keeps its own signature).
+:func:`scheme_of` decides at start-up, refusing a name that is unknown or that the endpoint
+cannot check with one line naming ``partners.<name>.inbound.scheme``: which scheme a partner
+uses is configuration, never code. Timestamps are held to ``inbound.max_age`` /
 ``inbound.max_ahead`` (each defaulting to ``wsse_window``); nonces go to the shared store.
 """
 
