@@ -211,3 +211,17 @@ def test_the_shipped_config_holds_no_secret(tmp_path: Path) -> None:
     assert "is not set" in str(e.value) and e.value.key is not None
     s = load_settings(DEFAULT_CONFIG, env=TEST_SECRETS)
     assert s.callers["city"].identity == "masked" and s.server.auth == "x-tif"
+
+
+def test_callers_tokens_and_inbound_secrets_are_scrubbed_from_logs() -> None:
+    from gateway.observability.logs import protect_secrets
+    from gateway.observability.redaction import clear_secrets, scrub
+    from tests.harness import DEFAULT_CONFIG, TEST_SECRETS
+    env = {**TEST_SECRETS, "GATEWAY_CITY_CALLER_TOKEN": "caller-token-never-logged-17",
+           "GATEWAY_HEBEI_INBOUND_PASSWORD": "hebei-inbound-never-logged"}
+    try:
+        protect_secrets(load_settings(DEFAULT_CONFIG, env=env))
+        line = scrub("caller-token-never-logged-17 and hebei-inbound-never-logged")
+        assert "never-logged" not in line
+    finally:
+        clear_secrets()

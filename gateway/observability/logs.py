@@ -84,11 +84,14 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
 
 
 def protect_secrets(settings: Any) -> None:
-    """Redact the configured credentials and admin token literally from every later log line
-    (patterns cannot recognise an arbitrary partner secret)."""
+    """Redact the configured credentials, inbound secrets, callers' tokens and the admin token
+    literally from every later log line (patterns cannot recognise an arbitrary secret)."""
     values: list[str | None] = [settings.server.admin_token]
     for p in settings.partners.values():
         values.extend(p.credentials.values())
+        if p.inbound is not None:  # what partners present when they call the gateway
+            values.extend([p.inbound.auth_code, p.inbound.password])
+    values.extend(c.token for c in getattr(settings, "callers", {}).values())  # x-tif callers
     values.extend(_url_password(settings.database.url))
     add_secrets(values)
 
