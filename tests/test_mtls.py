@@ -311,3 +311,21 @@ def test_gateway_serve_names_an_unreadable_server_key(tmp_path: Path,
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "server.tls.key_file: cannot read" in lines[0], done.stderr
+
+
+def test_the_transport_security_example_loads() -> None:
+    env = {"GATEWAY_CITY_CALLER_TOKEN": "example-caller-token-0001",
+           "GATEWAY_PROVINCE_X_HMAC_SECRET": "example-secret",
+           "GATEWAY_PROVINCE_X_INBOUND_SECRET": "example-inbound-secret",
+           "GATEWAY_HEBEI_PASSWORD": "example-password",
+           "GATEWAY_HEBEI_INBOUND_PASSWORD": "example-inbound-password"}
+    example = ROOT / "config" / "examples" / "transport-security.yaml"
+    s = load_settings(example, env=env)
+    assert s.server.tls is not None and s.server.tls.client_certs == "required"
+    assert s.server.tls.key_file == str(example.parent / "tls" / "gateway-server.key")
+    x = s.partners["province-x"]
+    assert x.tls is not None and x.tls.server_name == "exchange.province-x.example.cn"
+    assert x.inbound is not None and (x.inbound.max_age, x.inbound.max_ahead) == (300, 60)
+    from gateway.protocols.options import request_auth
+    signer = request_auth("province-x", x.options["auth"], x.credentials, x.options["auth_options"])
+    assert signer is not None
