@@ -215,8 +215,17 @@ async def test_two_stores_on_one_database_keep_one_chain(db_url: str) -> None:
     await upgrade(engine_a)
     a, b = Store(engine_a), Store(engine_b)
     try:
-        await asyncio.gather(*[s.submit_case(new_case(f"C-{s is a}-{i}", 1))
-                               for i in range(40) for s in (a, b)])
+        async def verify_meanwhile() -> list[Any]:
+            """Verifying while both append: each walk is one consistent snapshot."""
+            out = []
+            for _ in range(5):
+                async with a.db.read("verify") as conn:
+                    out.append(await verify(conn))
+            return out
+        *_, during = await asyncio.gather(*[s.submit_case(new_case(f"C-{s is a}-{i}", 1))
+                                            for i in range(40) for s in (a, b)],
+                                          verify_meanwhile())
+        assert all(v.ok for v in during), during
         async with engine_a.connect() as conn:
             v = await verify(conn)
         assert v.ok and v.count == 80 and v.head_seq == 80, v

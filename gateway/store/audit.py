@@ -209,7 +209,12 @@ async def _pages(conn: AsyncConnection, after: int) -> AsyncIterator[Sequence[An
 
 
 async def verify(conn: AsyncConnection) -> Verdict:
-    """Walk the chain from its start (the latest anchor's, or record 1) to the head."""
+    """Walk the chain from its start (the latest anchor's, or record 1) to the head.
+
+    One snapshot throughout (PostgreSQL: ``REPEATABLE READ``; SQLite: the read transaction), so
+    records appended while it walks are neither seen past the head nor reported as inserted."""
+    if conn.dialect.name == "postgresql" and not conn.in_transaction():
+        await conn.execution_options(isolation_level="REPEATABLE READ")
     head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash)
                                .where(audit_head.c.id == 1))).first()
     head_seq, head_hash = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
