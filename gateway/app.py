@@ -33,6 +33,7 @@ from gateway.store import Store, create_engine
 from gateway.store.breakers import BreakerRows
 from gateway.store.migrate import upgrade
 from gateway.store.nonces import DbNonceStore
+from gateway.store.audit import keep_retention
 from gateway.store.reseal import check_keys
 from gateway.security.callers import Callers
 from gateway.statuses.reconcile_job import reconcile_job
@@ -84,6 +85,13 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
         yield
         await app[STORE].close()
 
+    async def audit_retention(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(keep_retention(app[STORE].db, settings.audit.retention_days),
+                                   name="audit-retention")
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
     async def delivery(app: web.Application) -> AsyncIterator[None]:
         http = aiohttp.ClientSession(raise_for_status=False)
         clients: dict[str, PartnerClient] = {}
@@ -122,6 +130,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     app.cleanup_ctx.append(reconcile_job(settings, lambda: (app[STORE], app[CONTRACTS].current)))
     app.cleanup_ctx.append(backflow_job(settings, lambda: (app[STORE], app[CONTRACTS].current)))
     app.cleanup_ctx.append(polling)  # status polls beside the worker, stopped before it
+    app.cleanup_ctx.append(audit_retention)  # the audit log kept to audit.retention_days
     if reload_on_sighup:
         app.cleanup_ctx.append(sighup)
     cases.add_routes(app)

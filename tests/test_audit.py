@@ -21,12 +21,12 @@ from gateway.cli import main
 from gateway.protocols import transport
 from gateway.status import CaseStatus
 from gateway.store import DeliveryState, Store, create_engine
-from gateway.store.audit import GENESIS, Digest, record_hash, verify
+from gateway.store.audit import GENESIS, Digest, keep_retention, record_hash, verify
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
 from gateway.store.models import audit_log
 from gateway.store.statuses import Source, StatusEvent, StatusEvents
 from gateway.store.types import utcnow
-from tests.harness import TEST_CALLER, Gateway, Simulator, settings_for
+from tests.harness import TEST_CALLER, Gateway, Simulator, settings_for, wait_until
 from tests.test_store import new_case
 
 
@@ -176,21 +176,9 @@ async def test_verify_names_a_record_appended_behind_the_head(store: Store, db_u
 
 
 async def test_prune_keeps_the_chain_verifiable(store: Store, db_url: str) -> None:
-    old = utcnow() - timedelta(days=400)
-    for i in range(5):
-        await store.submit_case(new_case(f"OLD-{i}", 0), now=old)
-    async with store.engine.begin() as conn:  # the records' own times, as if written then
-        await conn.execute(audit_log.update().values(at=old))
-    async with store.engine.connect() as conn:  # moving the time altered them: re-chain
-        rows = (await conn.execute(select(audit_log).order_by(audit_log.c.seq))).all()
-    prev = GENESIS
-    async with store.engine.begin() as conn:
-        for r in rows:
-            rec = {**r._mapping, "prev_hash": prev}
-            prev = rec["hash"] = record_hash(rec)
-            await conn.execute(audit_log.update().where(audit_log.c.seq == r.seq)
-                               .values(prev_hash=rec["prev_hash"], hash=rec["hash"]))
-        await conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
+    await _old_chain(store, 5, days=400)
+    async with store.engine.connect() as conn:
+        prev = (await conn.execute(text("SELECT hash FROM audit_head"))).scalar()
     await _fill(store, 2)  # recent: kept
     code, out = await asyncio.to_thread(_cli, "prune", "--database-url", db_url)
     assert code == 0 and "pruned 5 records through 5" in out and "anchor record 8" in out, out
@@ -206,6 +194,41 @@ async def test_prune_keeps_the_chain_verifiable(store: Store, db_url: str) -> No
         await conn.execute(text("DELETE FROM audit_log WHERE seq = 6"))
     assert await _verify_cli(db_url) == (
         1, "audit log: record 6 deleted: the next record present is 7")
+
+
+async def _old_chain(store: Store, n: int, days: int) -> None:
+    """``n`` records written ``days`` ago, chained as if they had been."""
+    old = utcnow() - timedelta(days=days)
+    for i in range(n):
+        await store.submit_case(new_case(f"OLD-{days}-{i}", 0))
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(audit_log).order_by(audit_log.c.seq))).all()
+    prev = GENESIS
+    async with store.engine.begin() as conn:
+        for r in rows:
+            rec = {**r._mapping, "at": old, "prev_hash": prev}
+            prev = rec["hash"] = record_hash(rec)
+            await conn.execute(audit_log.update().where(audit_log.c.seq == r.seq)
+                               .values(at=old, prev_hash=rec["prev_hash"], hash=rec["hash"]))
+        await conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
+
+
+async def test_the_gateway_keeps_the_log_to_its_retention_by_itself(store: Store) -> None:
+    await _old_chain(store, 3, days=40)
+    task = asyncio.create_task(keep_retention(store.db, 30, first_delay=0, interval=3600))
+    try:
+        await wait_until(lambda: _anchored(store), 10, "the retention job's prune")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    async with store.engine.connect() as conn:
+        v = await verify(conn)
+    assert v.ok and v.count == 1 and v.first_seq == 4, v
+
+
+async def _anchored(store: Store) -> bool:
+    recs = await _records(store)
+    return [r["kind"] for r in recs] == ["anchor"]
 
 
 async def test_two_stores_on_one_database_keep_one_chain(db_url: str) -> None:

@@ -40,17 +40,20 @@ the head hash (``verify`` prints it) somewhere else to detect that.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.errors import StoreError
 from gateway.store.models import audit_head, audit_log
 from gateway.store.types import utcnow
 
@@ -67,6 +70,8 @@ HASHED = ("seq", "at", "kind", "actor", "case_id", "delivery_id", "partner", "ou
 
 ANCHOR = "anchor"
 PAGE = 2000
+
+log = logging.getLogger("gateway.store")
 
 
 @dataclass(frozen=True)
@@ -323,5 +328,22 @@ async def prune(db: Any, before: datetime, *, actor: str = "audit prune",
     return Pruned(through, count, anchor_seq)
 
 
+async def keep_retention(db: Any, retention_days: int, *, first_delay: float = 300.0,
+                         interval: float = 6 * 3600.0) -> None:
+    """Prune past ``retention_days`` now and then, for as long as the gateway runs (every
+    instance may: a prune that finds nothing new to anchor only finishes leftover deletes). A
+    failing prune is logged and tried again next time; it never stops anything else."""
+    await asyncio.sleep(first_delay)
+    while True:
+        try:
+            done = await prune(db, utcnow() - timedelta(days=retention_days), batch=2000)
+            if done.count:
+                log.info("audit log: pruned %d records through %d (anchor %s)", done.count,
+                         done.through_seq, done.anchor_seq)
+        except (StoreError, ValueError) as e:
+            log.error("audit log: prune failed (%s); trying again in %.0f s", e, interval)
+        await asyncio.sleep(interval)
+
+
 __all__ = ["ANCHOR", "GENESIS", "Digest", "Entry", "Pruned", "Verdict", "append",
-           "append_async", "attempt", "intake", "prune", "record_hash", "verify"]
+           "append_async", "attempt", "intake", "keep_retention", "prune", "record_hash", "verify"]
