@@ -28,8 +28,10 @@ only from the append to the commit. A group-commit batch appends all its records
 
 Never blocking delivery: an audit write failing fails its transaction, so the change it records
 is not lost silently: it is retried as any failed write is (the caller's retry, the worker's
-hand-back). Retention keeps the log from filling the disk; pruning never blocks writers for long
-(one small transaction for the anchor, then deletes in batches).
+hand-back). Retention keeps the log from filling the disk: every gateway instance prunes past
+``audit.retention_days`` by itself (:func:`keep_retention`), and ``gateway audit prune`` does it
+on demand; pruning never blocks writers for long (one small transaction for the anchor, then
+deletes in batches).
 
 ``gateway audit verify`` (:func:`verify`) walks the chain in ``seq`` order, in pages, and names the
 first record that was altered (its hash does not match its fields), deleted (a gap, or a break
