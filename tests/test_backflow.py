@@ -371,3 +371,49 @@ async def test_records_sealed_at_rest(db_url: str) -> None:
         for (raw,) in await db_rows(db_url, sql):
             text = raw if isinstance(raw, str) else __import__("json").dumps(raw, ensure_ascii=False)
             assert "110105199003071239" not in text and "张三" not in text and "$sealed" in text
+
+
+async def test_signed_export_pages_are_verified(db_url: str, tmp_path: Path) -> None:
+    """Against a national platform that signs and encrypts, the back-flow pull opens every page
+    with the partner's own envelope; pages the gateway cannot verify (the platform's key is not
+    the one configured) are never stored."""
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+    from gateway.simulators.national import platform_security
+    from gateway.statuses.export_reader import ExportUnavailable
+
+    keys, stranger = tmp_path / "keys", tmp_path / "stranger"
+    for folder in (keys, stranger):
+        result = CliRunner().invoke(main, ["keys", "generate", "--out", str(folder)])
+        assert result.exit_code == 0, result.output
+
+    def signed(folder: Path, peer: Path) -> Settings:
+        path = backflow_config(folder, db_url, national, city, page_retries=1)
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["partners"]["national"]["options"].update({"enc_type": "SM4", "sign_type": "SM2"})
+        raw["partners"]["national"]["credentials"] = {
+            "app_id": "BJ-GATEWAY-DEMO", "sm2_private_key": "${file:keys/gateway.key}",
+            "peer_public_key": f"${{file:{peer.name}/national.pub}}",
+            "sm4_key": "${file:keys/sm4.key}"}
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        return load_settings(path)
+
+    async with Simulator("national", security=platform_security(keys)) as national, \
+            Simulator("city") as city:
+        await configure(national, {"generated": 120, "keys": 100})
+        report = await pull(signed(tmp_path, keys))
+        assert report.done and report.kept == 100
+        rows = await db_rows(db_url, "SELECT count(*) FROM backflow_records")
+        assert rows[0][0] == 100
+    async with Simulator("national", security=platform_security(keys)) as national, \
+            Simulator("city") as city:
+        await configure(national, {"generated": 50, "keys": 50})
+        other = tmp_path / "other"
+        other.mkdir()
+        (other / "keys").symlink_to(keys)
+        (other / "stranger").symlink_to(stranger)
+        with pytest.raises(ExportUnavailable, match="page not trusted: signData"):
+            await pull(signed(other, stranger))
+    rows = await db_rows(db_url, "SELECT count(*) FROM backflow_records")
+    assert rows[0][0] == 100  # nothing from the pages that did not verify

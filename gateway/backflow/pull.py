@@ -26,7 +26,7 @@ from gateway.backflow.settings import BackflowSourceSettings
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
-from gateway.protocols.envelopes import ENVELOPES
+from gateway.protocols.envelopes import partner_envelope
 from gateway.statuses.export_reader import ExportEndpoint, ExportReader
 from gateway.store import Store
 from gateway.store.backflow import BackflowStore, PageResult
@@ -66,12 +66,10 @@ def endpoint(settings: Settings, source: str) -> ExportEndpoint:
     if p is None:
         raise ConfigError(f"{src.partner!r} is not a partner", file=settings.source_file,
                           key=f"backflow.sources.{source}.partner")
-    envelope = str(p.options.get("envelope", "none"))
-    if envelope not in ENVELOPES:
-        raise ConfigError(f"unknown envelope {envelope!r}", file=settings.source_file,
-                          key=f"partners.{src.partner}.options.envelope")
     success = tuple(str(c) for c in p.options.get("success_codes", ("0",)))
-    return ExportEndpoint(url=urljoin(p.url, src.export_url), envelope=ENVELOPES[envelope],
+    # the partner's own envelope with its keys bound: a signed export is verified page by page
+    return ExportEndpoint(url=urljoin(p.url, src.export_url),
+                          envelope=partner_envelope(src.partner, p.options, p.credentials),
                           credentials=dict(p.credentials), success_codes=success,
                           page_size=src.page_size, timeout=src.timeout)
 

@@ -59,6 +59,8 @@ _TASKS = ("11310115MB2C12345X000134023000001", "11120116MB1A23456Y00013402300000
 _DATASETS = ("DS-HOUSEHOLD-REG", "DS-SOCIAL-INSURANCE", "DS-ENTERPRISE-BASIC")
 
 Opener = Callable[[web.Request, Draft202012Validator], Awaitable[dict[str, Any] | web.Response]]
+#: answers a page's ``data`` as the simulator answers everything when it holds keys (sealed)
+Sealer = Callable[[dict[str, Any]], web.Response]
 
 
 def kind_of(key: int) -> str:
@@ -167,9 +169,10 @@ class BackflowExport(Export):
         return "[" + ",".join(texts) + "]", len(texts)
 
 
-def mount(app: web.Application, opened: Opener) -> BackflowExport:
+def mount(app: web.Application, opened: Opener, sealed: Sealer | None = None) -> BackflowExport:
     """Add the export and its control route to the national simulator ``app``; ``opened``
-    checks the envelope and returns its ``data`` (or the answer refusing it)."""
+    checks the envelope and returns its ``data`` (or the answer refusing it); ``sealed``, when
+    the simulator has keys, answers a page signed (and encrypted) like its other answers."""
     export = BackflowExport()
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     request_v = Draft202012Validator({**schema["$defs"]["request"], "$defs": schema["$defs"]})
@@ -195,6 +198,8 @@ def mount(app: web.Application, opened: Opener) -> BackflowExport:
         nxt = f"b:{end}" if end < export.total() else None
         export.stats.pages += 1
         export.stats.records += count
+        if sealed is not None:
+            return sealed({"records": json.loads(text), "nextCursor": nxt})
         body = ('{"code":"0","msg":"成功","data":{"records":' + text + ',"nextCursor":'
                 + json.dumps(nxt) + "}}")
         return web.Response(text=body, content_type="application/json", charset="utf-8")
