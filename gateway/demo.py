@@ -5,7 +5,9 @@ delivered or dead-lettered and prints a summary table. Then the statuses come ba
 (:mod:`gateway.statuses.demo`): every partner simulator walks each case it received through a
 realistic path (approved, one denied), calls the gateway back in its own contract, and the
 gateway pushes every change to the city-platform simulator; a second table shows per case and
-partner the final status, the result and what the city platform received. It keeps serving until
+partner the final status, the result and what the city platform received. Last, national data
+flows back (:mod:`gateway.backflow.demo`): the national simulator's generated export is walked
+once and its batches followed to the city platform. It keeps serving until
 Ctrl-C (or exits with ``--exit-after``: status 1 if any delivery or final status did not arrive).
 """
 
@@ -29,7 +31,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from gateway.api.keys import CONTRACTS, STORE
 from gateway.app import create_app
+from gateway.backflow.demo import show_backflow
 from gateway.config import Settings
 from gateway.protocols.tif import TifSigner
 from gateway.ports import PortUnavailable, listen
@@ -133,10 +137,14 @@ def move_simulators(settings: Settings, base_port: int) -> Settings:
     where they listen)."""
     partners = dict(settings.partners)
     receiver = simulated_receiver(settings)
+    moved: dict[str, str] = {}  # a simulator's old netloc → its new one
     for i, name in enumerate(simulated_partners(settings) + ([receiver] if receiver else [])):
         u = urlsplit(partners[name].url)
-        url = u._replace(netloc=f"{u.hostname}:{base_port + i}").geturl()
-        partners[name] = partners[name].model_copy(update={"url": url})
+        moved[u.netloc] = f"{u.hostname}:{base_port + i}"
+    for name, p in partners.items():  # also partners served by a simulator (city-backflow)
+        u = urlsplit(p.url)
+        if u.netloc in moved:
+            partners[name] = p.model_copy(update={"url": u._replace(netloc=moved[u.netloc]).geturl()})
     return settings.model_copy(update={"partners": partners})
 
 
@@ -216,8 +224,10 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
         statuses_ok = await walk_statuses(settings, base, finals, simulated_partners(settings),
                                           simulated_receiver(settings), timeout, console,
                                           middlewares=signing(signer))
+        backflow_ok = await show_backflow(settings, app[STORE], app[CONTRACTS].current.mappings,
+                                          simulated_partners(settings), timeout, console)
         if exit_after:
-            return 0 if all_ok and statuses_ok else 1
+            return 0 if all_ok and statuses_ok and backflow_ok else 1
         console.print(f"\nServing on {base} — post more cases with curl "
                       f"(see README), Ctrl-C to stop.")
         stop = asyncio.Event()

@@ -70,9 +70,10 @@ def test_check_shipped_config() -> None:
     assert "beijing-stays-home -> home" in r.output
     assert "builtin:home-region" in r.output
     assert "OK:" in r.output and "no ties" in r.output
-    # the shipped mappings, really loaded: three partners' case mappings and the city platform's
-    # status push (a partner no rule routes cases to, on purpose: only status pushes go there)
-    assert "mappings: 4 referenced, 4 found" in r.output
+    # the shipped mappings, really loaded: three partners' case mappings, the city platform's
+    # status push and its back-flow batches (partners no rule routes cases to, on purpose: only
+    # status pushes and back-flow batches go there, so neither is warned about)
+    assert "mappings: 5 referenced, 5 found" in r.output
     assert "partner city" not in r.output
 
 

@@ -138,8 +138,9 @@ def _check_mappings(settings: Settings, table: RouteTable) -> list[str]:
 def _coverage_warnings(settings: Settings, table: RouteTable) -> list[str]:
     out = []
     targets = {r.target for r in table.rules}
-    # the city platform is configured to receive status pushes, never cases: no rule is right
-    for name in sorted(set(settings.partners) - targets - {PUSH_PARTNER}):
+    # the city platform receives status pushes and back-flow batches, never cases: no rule is right
+    receivers = {PUSH_PARTNER} | {s.push_to for s in settings.backflow.sources.values()}
+    for name in sorted(set(settings.partners) - targets - receivers):
         out.append(f"partner {name} is configured but no rule routes to it")
     if not any(not r.conditions for r in table.rules):
         out.append("no catch-all rule: items outside the listed regions and codes get 422")
