@@ -40,6 +40,7 @@ from gateway.ports import PortUnavailable, listen
 from gateway.protocols.envelopes import EnvelopeSecurity
 from gateway.simulators import SIMULATORS, simulator_factory
 from gateway.simulators.national import sign_demo
+from gateway.store import Store, audit, sealing
 from gateway.statuses.demo import PUSH_RECEIVER, walk_statuses
 
 FINAL = {"delivered", "dead"}
@@ -98,6 +99,39 @@ def signing(signer: TifSigner | None) -> tuple[Any, ...]:
         response: aiohttp.ClientResponse = await handler(request)
         return response
     return (sign,)
+
+
+SEAL_KEYS_FILE = "seal.keys"
+
+
+def ensure_seal_keys(data_dir: Path, env: MutableMapping[str, str] | None = None) -> Path | None:
+    """Sealing at rest for the demo: ``GATEWAY_SEAL_KEYS_FILE`` (or ``GATEWAY_SEAL_KEYS``) as
+    set, else ``data_dir/seal.keys``, made (0600, one new key) when missing; the file in use, or
+    None when the keys come inline. Set in ``env`` before the store opens (it reads them)."""
+    env = os.environ if env is None else env
+    if sealing.ENV_KEYS in env:
+        return None
+    path = Path(env.get(sealing.ENV_FILE) or data_dir / SEAL_KEYS_FILE)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("# made up by the demo (gateway/demo.py); not for any real system\n"
+                    f"demo-{secrets.token_hex(4)} {sealing.new_key()}\n")
+    env[sealing.ENV_FILE] = str(path)
+    return path
+
+
+async def _show_audit(store: Store, console: Console) -> bool:
+    """Walk the audit log's hash chain as ``gateway audit verify`` does and say what it found."""
+    async with store.db.read("verify the audit log") as conn:
+        v = await audit.verify(conn)
+    if not v.ok:
+        console.print(f"  [red]audit log: {v.problem}")
+        return False
+    console.print(f"  audit log: {v.count} records, hash chain intact (head {v.head_hash[:16]}…); "
+                  f"check it any time with `gateway audit verify`")
+    return True
 
 
 GATEWAY_PORT_HOW = ("stop what holds it, or choose another with --port N "
@@ -214,6 +248,9 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
         if national is not None:
             console.print(f"  national envelope SM4-encrypted, SM2-signed both ways "
                           f"(keys in {data_dir / 'keys'})")
+        if (sealed := ensure_seal_keys(data_dir)) is not None:  # before the store opens
+            console.print(f"  case bodies and payloads sealed at rest, AES-256-GCM (keys in "
+                          f"{sealed})")
         gw = await _serve(app, gw_sock)
         base = f"http://{server.host}:{gw_sock.getsockname()[1]}"
         console.print(f"  gateway API  {base}/api/v1/cases\n  health       {base}/healthz, "
@@ -226,8 +263,9 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
                                           middlewares=signing(signer))
         backflow_ok = await show_backflow(settings, app[STORE], app[CONTRACTS].current.mappings,
                                           simulated_partners(settings), timeout, console)
+        audit_ok = await _show_audit(app[STORE], console)
         if exit_after:
-            return 0 if all_ok and statuses_ok and backflow_ok else 1
+            return 0 if all_ok and statuses_ok and backflow_ok and audit_ok else 1
         console.print(f"\nServing on {base} — post more cases with curl "
                       f"(see README), Ctrl-C to stop.")
         stop = asyncio.Event()
