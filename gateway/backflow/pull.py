@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 import aiohttp
 
@@ -26,7 +25,6 @@ from gateway.backflow.settings import BackflowSourceSettings
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
-from gateway.protocols.envelopes import partner_envelope
 from gateway.statuses.export_reader import ExportEndpoint, ExportReader
 from gateway.store import Store
 from gateway.store.backflow import BackflowStore, PageResult
@@ -66,12 +64,8 @@ def endpoint(settings: Settings, source: str) -> ExportEndpoint:
     if p is None:
         raise ConfigError(f"{src.partner!r} is not a partner", file=settings.source_file,
                           key=f"backflow.sources.{source}.partner")
-    success = tuple(str(c) for c in p.options.get("success_codes", ("0",)))
-    # the partner's own envelope with its keys bound: a signed export is verified page by page
-    return ExportEndpoint(url=urljoin(p.url, src.export_url),
-                          envelope=partner_envelope(src.partner, p.options, p.credentials),
-                          credentials=dict(p.credentials), success_codes=success,
-                          page_size=src.page_size, timeout=src.timeout)
+    return ExportEndpoint.of_partner(src.partner, p, src.export_url, page_size=src.page_size,
+                                     timeout=src.timeout)
 
 
 class Puller:

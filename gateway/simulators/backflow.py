@@ -38,11 +38,11 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from gateway.simulators.export import Export, ExportStats, _time, parse_cursor
+from gateway.simulators.export import (Export, ExportStats, _time, control_route,
+                                       page_answer, parse_cursor)
 
 EXPORT_PATH = "/api/v1/data/backflow/export"
 CONTROL_PATH = "/__sim/backflow"
-MAX_LIMIT = 10_000
 KINDS = ("CASE_RESULT", "LICENCE", "DATASET")
 SCHEMA = (Path(__file__).resolve().parent.parent.parent / "schemas" / "national"
           / "backflow-export.schema.json")
@@ -198,25 +198,14 @@ def mount(app: web.Application, opened: Opener, sealed: Sealer | None = None) ->
         nxt = f"b:{end}" if end < export.total() else None
         export.stats.pages += 1
         export.stats.records += count
-        if sealed is not None:
-            return sealed({"records": json.loads(text), "nextCursor": nxt})
-        body = ('{"code":"0","msg":"成功","data":{"records":' + text + ',"nextCursor":'
-                + json.dumps(nxt) + "}}")
-        return web.Response(text=body, content_type="application/json", charset="utf-8")
+        return page_answer(text, nxt, sealed)
 
-    async def control(request: web.Request) -> web.Response:
-        if request.method == "POST":
-            try:
-                doc = await request.json()
-                if not isinstance(doc, dict):
-                    raise ValueError("a JSON object is required")
-                export.configure(doc)
-            except (ValueError, TypeError) as e:
-                return web.json_response({"error": f"bad back-flow config: {e}"}, status=400)
+    def view() -> dict[str, Any]:
         cfg = {k: v for k, v in asdict(export.cfg).items() if k != "records"}
         cfg["records"] = None if export.cfg.records is None else len(export.cfg.records)
-        return web.json_response({"config": cfg, "stats": asdict(export.stats),
-                                  "maxLimit": MAX_LIMIT})
+        return cfg
+
+    control = control_route(export, "back-flow", view)
 
     app.router.add_post(EXPORT_PATH, page)
     app.router.add_route("*", CONTROL_PATH, control)

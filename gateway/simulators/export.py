@@ -23,9 +23,13 @@ that retries gets through):
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from aiohttp import web
 
 from gateway.simulators.statuses import CST
 
@@ -179,3 +183,33 @@ def parse_cursor(cursor: str | None, kind: str) -> str | int | None:
             raise ValueError("unreadable cursor")
         return int(rest)
     return rest
+
+
+def page_answer(records_json: str, next_cursor: str | None,
+                sealed: Callable[[dict[str, Any]], web.Response] | None = None) -> web.Response:
+    """One page ``{code: "0", msg, data: {records, nextCursor}}``: written around the records'
+    JSON text as it is (a generated page of 10,000 records is never parsed again), or, when the
+    simulator holds keys, handed to ``sealed`` as an object to be signed (and encrypted)."""
+    if sealed is not None:
+        return sealed({"records": json.loads(records_json), "nextCursor": next_cursor})
+    body = ('{"code":"0","msg":"成功","data":{"records":' + records_json + ',"nextCursor":'
+            + json.dumps(next_cursor) + "}}")
+    return web.Response(text=body, content_type="application/json", charset="utf-8")
+
+
+def control_route(export: Export, what: str, view: Callable[[], dict[str, Any]]
+                  ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``/__sim/…`` for an export: POST configures it (400 naming what is wrong), any method
+    answers ``{config: view(), stats, maxLimit}``."""
+    async def control(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            try:
+                doc = await request.json()
+                if not isinstance(doc, dict):
+                    raise ValueError("a JSON object is required")
+                export.configure(doc)
+            except (ValueError, TypeError) as e:
+                return web.json_response({"error": f"bad {what} config: {e}"}, status=400)
+        return web.json_response({"config": view(), "stats": asdict(export.stats),
+                                  "maxLimit": MAX_LIMIT})
+    return control

@@ -58,7 +58,7 @@ from gateway.protocols.envelopes import EnvelopeError, EnvelopeSecurity, open_me
 from gateway.security import keys
 from gateway.security.sm import SignatureEncoding, SM2PrivateKey, SM2PublicKey, sm4_key
 from gateway.simulators.base import SimulatorState, add_control_routes, apply_common
-from gateway.simulators.export import MAX_LIMIT, Export, parse_cursor
+from gateway.simulators.export import Export, control_route, page_answer, parse_cursor
 from gateway.simulators.statuses import (
     CallbackRequest,
     SimCase,
@@ -260,24 +260,10 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
             next_cursor = f"s:{receipts[offset + limit - 1]}" if more else None
         export.stats.pages += 1
         export.stats.records += count
-        if security is not None:  # sealed: the page's data as an object, signed (and encrypted)
-            return answer("0", "成功", {"records": json.loads(records), "nextCursor": next_cursor},
-                          tamper=export.fault("bad_signature", page))
-        body = ('{"code":"0","msg":"成功","data":{"records":' + records + ',"nextCursor":'
-                + json.dumps(next_cursor) + "}}")
-        return web.Response(text=body, content_type="application/json", charset="utf-8")
+        return page_answer(records, next_cursor, None if security is None else (
+            lambda data: answer("0", "成功", data, tamper=export.fault("bad_signature", page))))
 
-    async def export_control(request: web.Request) -> web.Response:
-        if request.method == "POST":
-            try:
-                doc = await request.json()
-                if not isinstance(doc, dict):
-                    raise ValueError("a JSON object is required")
-                export.configure(doc)
-            except (ValueError, TypeError) as e:
-                return web.json_response({"error": f"bad export config: {e}"}, status=400)
-        return web.json_response({"config": asdict(export.config), "stats": asdict(export.stats),
-                                  "maxLimit": MAX_LIMIT})
+    export_control = control_route(export, "export", lambda: asdict(export.config))
 
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[EXPORT] = export

@@ -20,6 +20,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 import orjson
@@ -27,8 +28,9 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.outcome import Outcome
 from gateway.protocols import transport
-from gateway.protocols.envelopes import Envelope, EnvelopeError
-from gateway.security.tls import ClientTls
+from gateway.config import PartnerSettings
+from gateway.protocols.envelopes import Envelope, EnvelopeError, partner_envelope
+from gateway.security.tls import ClientTls, partner_tls
 
 
 class ReconcileError(GatewayError):
@@ -71,6 +73,19 @@ class ExportEndpoint:
     timeout: float = 60.0
     max_bytes: int = 32 * 1024 * 1024
     tls: ClientTls | None = None  # the partner's (partners.<name>.tls)
+
+    @classmethod
+    def of_partner(cls, name: str, partner: PartnerSettings, path: str, *, page_size: int,
+                   timeout: float, max_bytes: int = 32 * 1024 * 1024) -> ExportEndpoint:
+        """``partner``'s export at ``path`` (relative to its URL) as the partner is configured:
+        its envelope with its keys bound (a signed export is verified page by page), its
+        credentials and success codes, its TLS. ``ConfigError`` names a bad envelope or key."""
+        success = tuple(str(c) for c in partner.options.get("success_codes", ("0",)))
+        return cls(url=urljoin(partner.url, path),
+                   envelope=partner_envelope(name, partner.options, partner.credentials),
+                   credentials=dict(partner.credentials), success_codes=success,
+                   page_size=page_size, timeout=timeout, max_bytes=max_bytes,
+                   tls=partner_tls(name, partner))
 
 
 class ExportReader:

@@ -41,15 +41,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urljoin
 
 import aiohttp
 
 from gateway.config import ReconcilePartnerSettings, Settings
 from gateway.errors import ConfigError
 from gateway.mapping import CompiledMapping, MappingError, MappingRegistry
-from gateway.protocols.envelopes import ENVELOPES, partner_envelope
-from gateway.security.tls import partner_tls
 from gateway.status import TERMINAL, CaseStatus, Result, Rule, decide
 from gateway.statuses.export_reader import (ExportEndpoint, ExportPage, ExportReader,
                                             ExportUnavailable)
@@ -141,16 +138,8 @@ def export_endpoint(settings: Settings, partner: str) -> tuple[ExportEndpoint,
     if p is None:
         raise ConfigError(f"{partner!r} is not a partner", file=file,
                           key=f"reconcile.partners.{partner}")
-    envelope = str(p.options.get("envelope", "none"))
-    if envelope not in ENVELOPES:
-        raise ConfigError(f"unknown envelope {envelope!r}", file=file,
-                          key=f"partners.{partner}.options.envelope")
-    success = tuple(str(c) for c in p.options.get("success_codes", ("0",)))
-    return ExportEndpoint(url=urljoin(p.url, rp.export_url),
-                          envelope=partner_envelope(partner, p.options, p.credentials),
-                          credentials=dict(p.credentials), success_codes=success,
-                          page_size=rp.page_size, timeout=rp.timeout,
-                          max_bytes=rp.max_reply_bytes, tls=partner_tls(partner, p)), rp
+    return ExportEndpoint.of_partner(partner, p, rp.export_url, page_size=rp.page_size,
+                                     timeout=rp.timeout, max_bytes=rp.max_reply_bytes), rp
 
 
 class Reconciler:
