@@ -122,6 +122,10 @@ async def test_dedupe_by_version(db_url: str, tmp_path: Path) -> None:
         sent = [(r["key"][-1], r["version"]) for b in batches
                 for r in _json(b[0])["records"]]
         assert sorted(sent) == [("A", 2), ("B", 1), ("B", 3), ("C", 5)]
+        # every page stored is in the audit chain, in the page's own transaction
+        pages = await db_rows(db_url, "SELECT detail FROM audit_log WHERE kind = 'backflow.page'")
+        assert len(pages) == report.pages
+        assert sum(_json(p[0])["kept"] for p in pages) == report.kept
         # a second walk resumes at the end: the last page again, nothing new
         again = await pull(settings)
         assert (again.kept, again.replaced) == (0, 0)

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, String, bindparam, select, update
 from sqlalchemy import any_ as sa_any
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from gateway.store import audit
 from gateway.store.models import backflow_checkpoints, backflow_records, cases, deliveries
 from gateway.store.repository import Store
 from gateway.store.states import DeliveryState
@@ -197,6 +198,15 @@ class BackflowStore:
             pages=seq, records=row.records + len(records), kept=row.kept + new,
             replaced=row.replaced + len(rows) - new, ignored=row.ignored + ignored,
             batches=row.batches + batches, done=next_cursor is None, updated_at=now))
+        # the page in the audit chain, in its own transaction: which (key, version) pairs were
+        # applied, as a digest (no record bodies in the audit log), and the counts
+        applied = "\n".join(f"{r[0]}:{r[4]}" for r in rows).encode()
+        audit.append(conn, [audit.Entry(
+            kind="backflow.page", actor=f"backflow:{source}", partner=source,
+            request=audit.Digest.of(applied),
+            detail={"page": seq, "cursor": cursor, "nextCursor": next_cursor,
+                    "records": len(records), "kept": new, "replaced": len(rows) - new,
+                    "ignored": ignored, "batches": batches})], now=now)
         return PageResult(len(records), new, len(rows) - new, ignored, batches)
 
     def _queue(self, conn: Connection, source: str, prefix: str, bodies: list[dict[str, Any]],
