@@ -250,3 +250,24 @@ backflow_checkpoints = Table(
     Column("done", Boolean(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# -- inbound cases (issue 15; gateway.store.inbound) -----------------------------------------
+# A case a partner (Tianjin, Hebei, the national platform) submitted to Beijing: one row per
+# partner case number (a resend answers the first receipt), the receipt the gateway issued, the
+# case in Beijing's unified format (sealed at rest) and the outbox row that carries it to the
+# city platform (``deliveries.kind = 'inbound_case'``, hanging off an anchor case per partner).
+inbound_cases = Table(
+    "inbound_cases", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("partner_case_no", String(64), nullable=False),
+    Column("receipt_no", String(32), nullable=False),
+    Column("application_no", String(64), nullable=False),
+    Column("body", SealedJSON("inbound_cases.body"), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("delivery_id", String(36), nullable=True),
+    Column("submitted_by", String(128), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("partner", "partner_case_no"),
+    UniqueConstraint("receipt_no"),
+)
