@@ -23,6 +23,7 @@ from gateway.api.problems import problems_middleware
 from gateway.config import Settings
 from gateway.contracts import ContractsHolder, load_contracts, reload_contracts
 from gateway.errors import ConfigError
+from gateway.inbound import routes as inbound_routes
 from gateway.intake.accept import Intake
 from gateway.observability.logs import protect_secrets
 from gateway.observability.metrics import Metrics
@@ -138,4 +139,5 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     admin.add_routes(app)
     callbacks.add_routes(app)  # partners' status callbacks (gateway/statuses)
     backflow_push.add_routes(app)  # national back-flow batches pushed (gateway/backflow)
+    inbound_routes.add_routes(app)  # partners' cases submitted to Beijing (gateway/inbound)
     return app

@@ -212,6 +212,16 @@ class LimitSettings(_Frozen):
     burst: int = Field(1, ge=1)
 
 
+class SubmitAccess(_Frozen):
+    """Which cases a partner may submit to Beijing (inbound cases, issue 15; gateway.inbound.
+    access): every item's basic or implementation code listed in ``items`` (exact, or
+    ``"PREFIX*"``) and its handling region inside one of ``regions`` (region prefixes). Deny by
+    default: a partner without ``inbound.submit`` submits nothing."""
+
+    items: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+
+
 class InboundSettings(_Frozen):
     """How a partner authenticates when it calls the gateway (status callbacks, issue 13), each
     in its own contract: Tianjin's shared ``auth_code`` (notifyStatus ``authCode``), Hebei's
@@ -237,6 +247,8 @@ class InboundSettings(_Frozen):
     key_id: str | None = None
     secret: str | None = None
     hmac: dict[str, Any] = Field(default_factory=dict)
+    #: the cases this partner may submit to Beijing (issue 15); unset: none
+    submit: SubmitAccess | None = None
 
     _durations = field_validator("wsse_window", "max_age", "max_ahead", mode="before")(_seconds)
 

@@ -71,9 +71,10 @@ def test_check_shipped_config() -> None:
     assert "builtin:home-region" in r.output
     assert "OK:" in r.output and "no ties" in r.output
     # the shipped mappings, really loaded: three partners' case mappings, the city platform's
-    # status push and its back-flow batches (partners no rule routes cases to, on purpose: only
-    # status pushes and back-flow batches go there, so neither is warned about)
-    assert "mappings: 5 referenced, 5 found" in r.output
+    # status push, its back-flow batches and its inbound cases (partners no rule routes cases
+    # to, on purpose: only status pushes, back-flow batches and inbound cases go there, so none
+    # is warned about)
+    assert "mappings: 6 referenced, 6 found" in r.output
     assert "partner city" not in r.output
 
 

@@ -17,6 +17,7 @@ from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.routing.rules import describe_specificity
 from gateway.routing.table import RouteTable
+from gateway.inbound.service import PUSH_PARTNER as INBOUND_PUSH
 from gateway.statuses.receive import PUSH_PARTNER
 
 
@@ -138,8 +139,9 @@ def _check_mappings(settings: Settings, table: RouteTable) -> list[str]:
 def _coverage_warnings(settings: Settings, table: RouteTable) -> list[str]:
     out = []
     targets = {r.target for r in table.rules}
-    # the city platform receives status pushes and back-flow batches, never cases: no rule is right
-    receivers = {PUSH_PARTNER} | {s.push_to for s in settings.backflow.sources.values()}
+    # the city platform receives status pushes, back-flow batches and inbound cases (those
+    # partners submit to Beijing), never routed cases: no rule is right
+    receivers = {PUSH_PARTNER, INBOUND_PUSH} | {s.push_to for s in settings.backflow.sources.values()}
     for name in sorted(set(settings.partners) - targets - receivers):
         out.append(f"partner {name} is configured but no rule routes to it")
     if not any(not r.conditions for r in table.rules):
