@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gateway.config import RetrySettings
 from gateway.outcome import Outcome
 from gateway.retry.policy import Decision, RetryPolicy, decide, format_duration
+from tests.harness import TEST_SECRETS
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 30, 9, 0, 0, tzinfo=CST)
@@ -264,9 +265,11 @@ def test_default_policy_counts_no_attempts_and_age_binds() -> None:
 
 def test_shipped_configuration_counts_no_attempts() -> None:
     from gateway.config import load_settings
-    for name, p in load_settings(env={}).partners.items():
+    for name, p in load_settings(env=dict(TEST_SECRETS)).partners.items():
         assert p.retry.max_attempts is None, name
-        assert p.retry.max_age == 86400, name
+        # a day at least (the binding limit for cases sent out; what partners sent Beijing
+        # may be kept longer for the city platform)
+        assert p.retry.max_age >= 86400, name
         assert p.retry.max_wait <= 600, name
     assert RetrySettings().max_attempts is None
     assert RetrySettings(max_attempts=40).max_attempts == 40

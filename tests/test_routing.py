@@ -16,6 +16,7 @@ import gateway.routing as routing
 from gateway.config import PartnerSettings, load_settings
 from gateway.errors import ConfigError, NoRouteError
 from gateway.routing import PlannedDelivery, RouteTable, RoutingPlan
+from tests.harness import TEST_SECRETS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "cases"
@@ -71,7 +72,7 @@ def test_public_surface() -> None:
 
 
 def test_shipped_config_routes_every_sample() -> None:
-    s = load_settings(ROOT / "config" / "gateway.yaml", env={})
+    s = load_settings(ROOT / "config" / "gateway.yaml", env=dict(TEST_SECRETS))
     t = RouteTable.build(s.routes, s.partners, s.home_region, source=s.source_file)
     for path in sorted(SAMPLES.glob("*.json")):
         plan = t.plan(json.loads(path.read_text(encoding="utf-8")))
@@ -82,7 +83,7 @@ def test_shipped_config_routes_every_sample() -> None:
 
 
 def test_sample_bundle_splits_home_and_national() -> None:
-    s = load_settings(ROOT / "config" / "gateway.yaml", env={})
+    s = load_settings(ROOT / "config" / "gateway.yaml", env=dict(TEST_SECRETS))
     t = RouteTable.build(s.routes, s.partners, s.home_region)
     plan = t.plan(json.loads((SAMPLES / "02-company-bundle-beijing-guangdong.json").read_text()))
     assert plan.home_items == ["1"]
