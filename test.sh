@@ -24,7 +24,7 @@ then
 fi
 export GATEWAY_REQUIRE_POSTGRES="${GATEWAY_REQUIRE_POSTGRES:-1}"
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=25 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
