@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from gateway.api.keys import CONTRACTS, STORE
 from gateway.app import create_app
 from gateway.backflow.demo import show_backflow
+from gateway.inbound.demo import show_inbound
 from gateway.config import Settings
 from gateway.protocols.tif import TifSigner
 from gateway.ports import PortUnavailable, listen
@@ -263,9 +264,10 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
                                           middlewares=signing(signer))
         backflow_ok = await show_backflow(settings, app[STORE], app[CONTRACTS].current.mappings,
                                           simulated_partners(settings), timeout, console)
+        inbound_ok = await show_inbound(settings, base, timeout, console)  # gateway/inbound
         audit_ok = await _show_audit(app[STORE], console)
         if exit_after:
-            return 0 if all_ok and statuses_ok and backflow_ok and audit_ok else 1
+            return 0 if all_ok and statuses_ok and backflow_ok and inbound_ok and audit_ok else 1
         console.print(f"\nServing on {base} — post more cases with curl "
                       f"(see README), Ctrl-C to stop.")
         stop = asyncio.Event()
