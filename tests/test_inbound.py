@@ -1,13 +1,15 @@
-"""Inbound cases (issue 15): Tianjin and the national platform submit cases to Beijing through
-the gateway, on both engines, with real sockets.
+"""Inbound cases (issue 15): Tianjin, Hebei and the national platform submit cases to Beijing
+through the gateway, on both engines, with real sockets.
 
 Tianjin is called by zeep pointed at the WSDL the gateway serves (``?wsdl``, the gateway's own
 address) and by a raw-XML client (an envelope written by hand with lxml): a good case gets a
 receipt (SLBH), a resend of the same SBLSH the same receipt, a wrong authCode ``-1``, an item
 Tianjin may not submit ``-3``, a document that breaks package.xsd ``-2`` naming the field. The
 national platform posts its envelope: good, resend, forbidden, invalid; signed (SM2/SM4) pushes
-are taken and tampered ones refused. Each case reaches the city-platform simulator exactly once
-(its ``/__sim/state`` counts ``inboundCases``) through the outbox.
+are taken and tampered ones refused. Hebei is called by zeep under a WS-Security UsernameToken
+digest (good, resend, wrong password, forbidden item, invalid credit code) and by a raw SOAP 1.2
+envelope that fails case.xsd. Each case reaches the city-platform simulator exactly once (its
+``/__sim/state`` counts ``inboundCases``) through the outbox.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class Env:
 def _config(tmp_path: Path, db_url: str, city_url: str, edit: Any = None,
             env: dict[str, str] | None = None) -> Any:
     path = write_config(tmp_path, db_url, {"city-inbound": city_url, "tianjin": city_url,
-                                           "national": city_url})
+                                           "national": city_url, "hebei": city_url})
     if edit is not None:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         edit(raw)
@@ -294,3 +296,105 @@ async def test_signed_national_inbound_cases(tmp_path: Path, db_url: str,
         assert answers[1]["code"] == "40100" and "signData" in answers[1]["msg"]
         assert answers[2]["code"] == "40100"   # the same signed message again: a replay
         assert await db_rows(db_url, "SELECT count(*) FROM inbound_cases") == [(1,)]
+
+
+# -- Hebei (SOAP 1.2, typed, WS-Security) ----------------------------------------------------------
+
+HB_PATH = "/soap/hebei/cases"
+HB_PASSWORD = "hebei-notify-secret"   # the harness's GATEWAY_HEBEI_INBOUND_PASSWORD
+
+
+def hebei_case(case_no: str = "HB2026120100000001", *, basic_code: str = "000105004000",
+               cert_no: str = "91130100MA0CXXXX4A", **applicant: str) -> dict[str, Any]:
+    """SubmitCaseRequest/case as zeep takes it (case.xsd): a company's filing handled in
+    Beijing's Haidian."""
+    return {"caseNo": case_no, "submitTime": "2026-12-01T09:15:00+08:00", "channel": "WEB",
+            "receivingRegion": "130100000000", "crossRegionMode": "PROXY_RECEIVE",
+            "applicant": {"applicantType": "2", "name": "河北示例科技有限公司", "certType": "001",
+                          "certNo": cert_no, **applicant},
+            "items": {"item": [{"itemNo": "1", "basicCode": basic_code,
+                                "implementationCode": f"11130100MB4G56789B{basic_code}001",
+                                "itemName": "分支机构设立登记",
+                                "handlingRegion": "110108000000"}]}}
+
+
+async def test_hebei_submit_case_through_zeep_under_ws_security(tmp_path: Path,
+                                                                db_url: str) -> None:
+    from zeep.exceptions import Fault
+    from zeep.wsse.username import UsernameToken
+
+    from gateway.domain.checkdigits import uscc_check_char
+    body = "91130100MA0CXXXX4"   # a valid credit code for the sample, and one with a wrong check
+    cert_no = body + uscc_check_char(body)
+    wrong_no = body + ("0" if not cert_no.endswith("0") else "1")
+    async with inbound_env(tmp_path, db_url) as env:
+        header = {"messageId": "HB-IN-1", "senderCode": "HEBEI-EXCHANGE",
+                  "sentAt": "2026-12-01T09:00:00+08:00"}
+
+        def service(password: str) -> Any:
+            client = zeep.Client(env.url(HB_PATH, "?wsdl"), settings=SERVED,
+                                 wsse=UsernameToken("HEBEI-EXCHANGE", password, use_digest=True))
+            return client.bind("InboundService", "InboundSoap12Port")
+
+        def calls() -> tuple[Any, Any, list[Fault]]:
+            ok = service(HB_PASSWORD).SubmitCase(case=hebei_case(cert_no=cert_no),
+                                                 _soapheaders={"header": header})
+            again = service(HB_PASSWORD).SubmitCase(case=hebei_case(cert_no=cert_no),
+                                                    _soapheaders={"header": header})
+            faults = []
+            for password, case in (("guess", hebei_case("HB2026120100000002", cert_no=cert_no)),
+                                   (HB_PASSWORD, hebei_case("HB2026120100000003",
+                                                            basic_code="000999999000",
+                                                            cert_no=cert_no)),
+                                   (HB_PASSWORD, hebei_case("HB2026120100000004",
+                                                            cert_no=wrong_no))):
+                try:
+                    service(password).SubmitCase(case=case, _soapheaders={"header": header})
+                except Fault as f:
+                    faults.append(f)
+            return ok, again, faults
+
+        ok, again, (wrong, forbidden, invalid) = await asyncio.to_thread(calls)
+        assert ok.resultCode == "0000" and ok.receiptNo.startswith("BJSL")
+        assert (again.resultCode, again.receiptNo) == ("0000", ok.receiptNo)
+        assert any(str(s).endswith("FailedAuthentication") for s in wrong.subcodes or [])
+        assert any(str(s).endswith("NotPermitted") for s in forbidden.subcodes or [])
+        assert "implementationCode" in str(forbidden.message)
+        assert any(str(s).endswith("InvalidMessage") for s in invalid.subcodes or [])
+        assert "/applicant/certNo" in str(invalid.message), invalid.message
+        await wait_until(lambda: _delivered(env), 10, "the inbound case delivered")
+        assert (await env.city_cases())["unique"] == 1
+        # the served WSDL names the gateway and its schema beside it
+        async with env.http.get(env.url(HB_PATH, "?wsdl")) as r:
+            wsdl = etree.fromstring(await r.read())
+        [addr] = wsdl.iter("{http://schemas.xmlsoap.org/wsdl/soap12/}address")
+        assert addr.get("location") == env.url(HB_PATH)
+
+
+async def test_hebei_raw_envelope_failing_case_xsd_is_a_fault_naming_the_line(
+        tmp_path: Path, db_url: str) -> None:
+    from tests.status_callback_env import HB, SOAP12, soap12_fault, wsse_header
+
+    def envelope(security: etree._Element, **case: str) -> bytes:
+        env = etree.Element(etree.QName(SOAP12, "Envelope"), nsmap={"env": SOAP12})
+        etree.SubElement(env, etree.QName(SOAP12, "Header")).append(security)
+        req = etree.SubElement(etree.SubElement(env, etree.QName(SOAP12, "Body")),
+                               etree.QName(HB, "SubmitCaseRequest"), nsmap={"hb": HB})
+        c = etree.SubElement(req, etree.QName(HB, "case"))
+        for name, value in case.items():
+            etree.SubElement(c, etree.QName(HB, name)).text = value
+        return etree.tostring(env, encoding="utf-8", xml_declaration=True)
+
+    async with inbound_env(tmp_path, db_url) as env:
+        async def post(body: bytes) -> tuple[int, bytes]:
+            async with env.http.post(env.url(HB_PATH), data=body, headers={
+                    "Content-Type": "application/soap+xml; charset=utf-8"}) as r:
+                return r.status, await r.read()
+
+        status, answer = await post(envelope(wsse_header(), caseNo="HB-1", channel="WEB"))
+        code, sub, reason = soap12_fault(answer)
+        assert (status, code, sub) == (400, "Sender", "InvalidMessage")
+        assert "line" in reason and "submitTime" in reason, reason
+        status, answer = await post(envelope(wsse_header(password="nope"), caseNo="HB-1"))
+        assert soap12_fault(answer)[1] == "FailedAuthentication"
+        assert await db_rows(db_url, "SELECT count(*) FROM inbound_cases") == [(0,)]

@@ -4,6 +4,7 @@ contract (module of the same name), all feeding one :class:`InboundService`.
 =====================================  ==========================================================
 ``POST /api/v1/partners/national/cases``  national envelope → ``{code, msg, data: {receiptNo}}``
 ``GET|POST /soap/tianjin/cases``           ``?wsdl``; SOAP 1.1 ``submitCase`` → RESULT with SLBH
+``GET|POST /soap/hebei/cases``             ``?wsdl``, ``?xsd=case.xsd``; SOAP 1.2 ``SubmitCase``
 =====================================  ==========================================================
 
 Callers authenticate as they do for their status callbacks (``partners.<name>.inbound``) and
@@ -16,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE
-from gateway.inbound import national, tianjin
+from gateway.inbound import hebei, national, tianjin
 from gateway.inbound.access import Access
 from gateway.inbound.service import INBOUND, PUSH_PARTNER, InboundService
 from gateway.intake.validation import CaseValidator
@@ -49,6 +50,11 @@ def add_routes(app: web.Application) -> None:
                                       ServedWsdl(schemas / "tianjin" / "InboundService.wsdl"),
                                       safexml.load_schema(schemas / "tianjin" / "package.xsd"),
                                       limit)
+    hb = hebei.HebeiCasesEndpoint(inbound.get("hebei"),
+                                  ServedWsdl(schemas / "hebei" / "InboundService.wsdl"),
+                                  safexml.load_schema(schemas / "hebei" / "case.xsd"), limit)
     app.router.add_post(national.PATH, nat.handle)
     app.router.add_get(tianjin.PATH, tj.documents)
     app.router.add_post(tianjin.PATH, tj.handle)
+    app.router.add_get(hebei.PATH, hb.documents)
+    app.router.add_post(hebei.PATH, hb.handle)
