@@ -55,3 +55,39 @@ async def test_the_same_number_from_another_partner_is_another_case(store: Store
     a = await inbound.submit(_case("X-1"))
     b = await inbound.submit(InboundCase("national", "X-1", {"applicationNo": "X-1"}, "n"))
     assert a.receipt_no != b.receipt_no and a.delivery_id is None
+
+
+async def test_inbound_bodies_are_sealed_and_resealed_on_rotation(db_url: str) -> None:
+    """The unified document is sealed at rest (its outbox payload too), and ``gateway seal
+    reseal`` moves it to the newest key, so retiring the old key loses no inbound case."""
+    import base64
+
+    from sqlalchemy import JSON, type_coerce
+
+    from gateway.store import create_engine, sealing
+    from gateway.store.migrate import upgrade
+    from gateway.store.models import inbound_cases
+    from gateway.store.reseal import check_keys, reseal
+
+    k1 = ("k1", base64.b64encode(b"1" * 32).decode())
+    k2 = ("k2", base64.b64encode(b"2" * 32).decode())
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    try:
+        old = Store(engine, seal_keys=sealing.Keyring.parse([k1], "test"))
+        await check_keys(old)
+        await InboundCases(old, push_to="city-inbound").submit(_case("TJ-SEAL-1"))
+        await old.close()
+        store = Store(create_engine(db_url), seal_keys=sealing.Keyring.parse([k2, k1], "test"))
+        try:
+            await check_keys(store)
+            await reseal(store)
+            async with store.db.read("raw") as conn:
+                raw = (await conn.execute(select(type_coerce(inbound_cases.c.body, JSON)))).one()[0]
+            assert sealing.is_sealed(raw) and raw["kid"] == "k2"
+            got = await InboundCases(store, push_to=None).get("tianjin", "TJ-SEAL-1")
+            assert got is not None and got["body"]["applicationNo"] == "TJ-SEAL-1"
+        finally:
+            await store.close()
+    finally:
+        sealing.activate(None)   # the keyring is process-wide: leave none behind

@@ -13,12 +13,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.errors import ConfigError
 from gateway.store import sealing
-from gateway.store.models import cases, deliveries, seal_keys
+from gateway.store.models import cases, deliveries, inbound_cases, seal_keys
 from gateway.store.repository import Store
 from gateway.store.types import utcnow
 
 #: the sealed columns: (table, column, the associated data it is sealed with)
-SEALED: tuple[tuple[Table, str], ...] = ((cases, "body"), (deliveries, "payload"))
+SEALED: tuple[tuple[Table, str], ...] = ((cases, "body"), (deliveries, "payload"),
+                                        (inbound_cases, "body"))
 
 
 async def check_keys(store: Store) -> None:
