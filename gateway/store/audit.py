@@ -12,6 +12,9 @@ change and its record commit together or not at all:
                          reply bytes (:mod:`gateway.protocols.transport` captures them).
 ``status_event``         a status a partner reported (callback or poll; actor: the partner), with
                          the push it queued. A repeated event changes nothing: no record.
+``inbound``              a case a partner submitted to Beijing, stored with its push to the city
+                         platform (actor: ``partner:<name>``; :mod:`gateway.store.inbound`): the
+                         request's digest, the receipt, the body's digest. A resend gets no record.
 ``dead_letter_replay``, ``dead_letter_discard``, ``operator_action`` (reload), and
 ``reconcile_redeliver``: what operators and reconcile runs did (actor: the operator / run).
 ``anchor``               written by :func:`prune`: where the kept chain starts.
