@@ -356,9 +356,11 @@ async def test_records_sealed_at_rest(db_url: str) -> None:
     from gateway.backflow.mapper import RecordMapper
     from gateway.mapping import MappingRegistry
     from gateway.store import sealing
+    from gateway.store.reseal import reseal
     engine = create_engine(db_url)
     await upgrade(engine)
-    store = Store(engine, seal_keys=sealing.Keyring((("k1", os.urandom(32)),)))
+    k1, k2 = ("k1", os.urandom(32)), ("k2", os.urandom(32))
+    store = Store(engine, seal_keys=sealing.Keyring((k1,)))
     try:
         mapper = RecordMapper(MappingRegistry.load(ROOT / "mappings", ROOT / "schemas"),
                               "national")
@@ -370,6 +372,20 @@ async def test_records_sealed_at_rest(db_url: str) -> None:
         assert replayed[0]["data"]["holderCertNo"] == "110105199003071239"
     finally:
         await store.close()
+        sealing.activate(None)
+    # rotation: reseal walks back-flow records too (keyed by rkey), so k1 can be retired
+    rotated = Store(create_engine(db_url), seal_keys=sealing.Keyring((k2, k1)))
+    try:
+        assert (await reseal(rotated, batch=1)).resealed >= 2  # the record and the batch
+    finally:
+        await rotated.close()
+        sealing.activate(None)
+    newest = Store(create_engine(db_url), seal_keys=sealing.Keyring((k2,)))
+    try:
+        stored = [r async for r in BackflowStore(newest).records("national")]
+        assert stored[0]["data"]["holderCertNo"] == "110105199003071239"
+    finally:
+        await newest.close()
         sealing.activate(None)
     for sql in ("SELECT body FROM backflow_records", "SELECT payload FROM deliveries"):
         for (raw,) in await db_rows(db_url, sql):

@@ -13,13 +13,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.errors import ConfigError
 from gateway.store import sealing
-from gateway.store.models import cases, deliveries, inbound_cases, seal_keys
+from gateway.store.models import backflow_records, cases, deliveries, inbound_cases, seal_keys
 from gateway.store.repository import Store
 from gateway.store.types import utcnow
 
-#: the sealed columns: (table, column, the associated data it is sealed with)
+#: the sealed columns: (table, column); each table is walked in the order of its one-column
+#: string primary key (``id``, or ``rkey`` for back-flow records)
 SEALED: tuple[tuple[Table, str], ...] = ((cases, "body"), (deliveries, "payload"),
-                                        (inbound_cases, "body"))
+                                        (inbound_cases, "body"), (backflow_records, "body"))
 
 
 async def check_keys(store: Store) -> None:
@@ -56,21 +57,23 @@ class Resealed:
 
 def _reseal_batch(conn: Connection, *, table: Table, name: str, after: str, batch: int,
                   keyring: sealing.Keyring) -> tuple[str | None, int, int]:
-    """One transaction: the next ``batch`` rows by id after ``after``; each value not sealed
-    with the newest key written back (the column seals it). (last id, rows read, rewritten)."""
+    """One transaction: the next ``batch`` rows by primary key after ``after``; each value not
+    sealed with the newest key written back (the column seals it). (last key, rows read,
+    rewritten)."""
     column: Column[Any] = table.c[name]
+    [pk] = table.primary_key.columns  # one string column: id, or rkey
     raw = type_coerce(column, JSON).label("raw")  # the stored document, not opened
     label = f"{table.name}.{name}"
-    rows = conn.execute(select(table.c.id, raw).where(table.c.id > after)
-                        .order_by(table.c.id).limit(batch)).all()
-    todo = [{"b_id": r.id, "b_value": (sealing.unseal(r.raw, label, keyring)
+    rows = conn.execute(select(pk.label("pk"), raw).where(pk > after)
+                        .order_by(pk).limit(batch)).all()
+    todo = [{"b_pk": r.pk, "b_value": (sealing.unseal(r.raw, label, keyring)
                                   if sealing.is_sealed(r.raw) else r.raw)}
             for r in rows if r.raw is not None and not (
                 sealing.is_sealed(r.raw) and r.raw.get("kid") == keyring.newest)]
     if todo:
-        conn.execute(update(table).where(table.c.id == bindparam("b_id"))
+        conn.execute(update(table).where(pk == bindparam("b_pk"))
                      .values({name: bindparam("b_value", type_=column.type)}), todo)
-    return (rows[-1].id if rows else None), len(rows), len(todo)
+    return (rows[-1].pk if rows else None), len(rows), len(todo)
 
 
 async def reseal(store: Store, *, batch: int = 500) -> Resealed:
