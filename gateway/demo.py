@@ -5,10 +5,12 @@ delivered or dead-lettered and prints a summary table. Then the statuses come ba
 (:mod:`gateway.statuses.demo`): every partner simulator walks each case it received through a
 realistic path (approved, one denied), calls the gateway back in its own contract, and the
 gateway pushes every change to the city-platform simulator; a second table shows per case and
-partner the final status, the result and what the city platform received. Last, national data
+partner the final status, the result and what the city platform received. Then national data
 flows back (:mod:`gateway.backflow.demo`): the national simulator's generated export is walked
-once and its batches followed to the city platform. It keeps serving until
-Ctrl-C (or exits with ``--exit-after``: status 1 if any delivery or final status did not arrive).
+once and its batches followed to the city platform; then Tianjin submits a case to Beijing
+(:mod:`gateway.inbound.demo`) and it is followed to the city platform; last, the audit log's
+hash chain is walked. It keeps serving until Ctrl-C (or exits with ``--exit-after``: status 1
+if any of these did not arrive or hold).
 """
 
 from __future__ import annotations
