@@ -14,31 +14,22 @@ region Hebei may not submit ``env:Sender`` ``hb:NotPermitted``; a store that can
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from aiohttp import web
 from lxml import etree
 
-from gateway.api.auth import NONCES
 from gateway.config import InboundSettings
 from gateway.errors import StoreError
 from gateway.inbound.service import INBOUND, Forbidden, Invalid
 from gateway.intake.accept import BEIJING
 from gateway.protocols import soap
-from gateway.protocols import xml as safexml
-from gateway.protocols.hmac_auth import HmacError
-from gateway.protocols.wsse import SECURITY, UsernameTokenVerifier, WsseError
-from gateway.statuses.body import TooLarge, read_body
 from gateway.statuses.documents import ServedWsdl
-from gateway.statuses.hebei import HB, fault
-from gateway.statuses.inbound_auth import HmacInbound, limits, scheme_of
+from gateway.statuses.hebei import HB, HebeiGate, busy, fault
 
-log = logging.getLogger("gateway.inbound")
 PATH = "/soap/hebei/cases"
 PARTNER = "hebei"
 _NS = {"hb": HB}
-_UNDERSTOOD = {SECURITY.text, f"{{{HB}}}MessageHeader"}
 
 
 def answer(receipt_no: str, message: str) -> web.Response:
@@ -52,77 +43,21 @@ def answer(receipt_no: str, message: str) -> web.Response:
                         content_type="application/soap+xml", charset="utf-8")
 
 
-def _not_understood(env: soap.Envelope) -> str | None:
-    """The first header block the caller requires us to understand that we do not."""
-    flag = f"{{{soap.SOAP12_NS}}}mustUnderstand"
-    for h in env.headers:
-        if h.get(flag, "").strip() in ("1", "true") and h.tag not in _UNDERSTOOD:
-            return str(h.tag)
-    return None
-
-
-def _busy(what: str, e: StoreError) -> web.Response:
-    log.error("hebei inbound case: %s: %s", what, e)
-    return fault("Receiver", "the gateway could not take the case now; send it again later",
-                 "hb:ServiceBusy")
-
-
 class HebeiCasesEndpoint:
     def __init__(self, inbound: InboundSettings | None, wsdl: ServedWsdl,
                  schema: etree.XMLSchema, max_body: int) -> None:
         self.wsdl = wsdl
-        self.schema = schema
-        self.max_body = max_body
-        users = {} if inbound is None or not inbound.username or inbound.password is None \
-            else {inbound.username: inbound.password}
-        max_age, max_ahead = limits(inbound)
-        self.scheme = scheme_of(PARTNER, inbound, ("wsse-digest",))
-        self.hmac = HmacInbound.of(PARTNER, inbound) \
-            if self.scheme == "hmac-sha256" and inbound is not None else None
-        self.verifier = UsernameTokenVerifier(users, max_age=max_age, max_ahead=max_ahead,
-                                              scope=PARTNER)
+        self.gate = HebeiGate(inbound, schema, max_body)  # as the status callback checks
 
     async def documents(self, request: web.Request) -> web.Response:
         return self.wsdl.answer(request)
 
     async def handle(self, request: web.Request) -> web.Response:
-        try:
-            raw_body = await read_body(request, self.max_body)
-        except TooLarge as e:
-            return fault("Sender", str(e), "hb:InvalidMessage")
-        if self.hmac is not None:
-            try:
-                await self.hmac.verify(request, raw_body, request.app[NONCES])
-            except HmacError as e:
-                return fault("Sender", e.message, "wsu:MessageExpired"
-                             if e.code == "stale_timestamp" else "wsse:FailedAuthentication")
-            except StoreError as e:
-                return _busy("nonce not checked", e)
-        try:
-            env = soap.parse_envelope(raw_body, max_bytes=self.max_body)
-        except safexml.XmlError as e:
-            return fault("Sender", f"unreadable request: {e.reason}", "hb:InvalidMessage")
-        if env.version is not soap.SOAP12:
-            return fault("VersionMismatch", "SubmitCase is SOAP 1.2 (InboundService.wsdl)",
-                         "hb:VersionMismatch")
-        if (tag := _not_understood(env)) is not None:
-            return fault("MustUnderstand", f"header {tag} is not understood here",
-                         "hb:MustUnderstand")
-        if self.scheme == "wsse-digest":
-            try:
-                await self.verifier.verify(env.header(SECURITY), nonces=request.app[NONCES])
-            except WsseError as e:
-                return fault("Sender", e.message, e.code)
-            except StoreError as e:
-                return _busy("nonce not checked", e)
-        call = env.body[0] if env.body else None
-        if call is None or call.tag != f"{{{HB}}}SubmitCaseRequest":
-            return fault("Sender", f"unknown operation "
-                         f"{str(call.tag) if call is not None else '(empty Body)'}; this service "
-                         "has SubmitCase", "hb:InvalidMessage")
-        if errors := safexml.schema_errors(self.schema, call):
-            return fault("Sender", "invalid SubmitCaseRequest: " + "; ".join(errors),
-                         "hb:InvalidMessage")
+        opened = await self.gate.open(request, "SubmitCase", "InboundService.wsdl",
+                                      "inbound case")
+        if isinstance(opened, web.Response):
+            return opened
+        raw_body, call = opened.raw, opened.call
         case_no = (call.findtext("hb:case/hb:caseNo", namespaces=_NS) or "").strip()
         try:
             receipt = await request.app[INBOUND].submit(PARTNER, case_no, call, request=raw_body,
@@ -133,7 +68,7 @@ class HebeiCasesEndpoint:
         except Forbidden as e:
             return fault("Sender", str(e), "hb:NotPermitted")
         except StoreError as e:
-            return _busy("not stored", e)
+            return busy("inbound case not stored", e)
         return answer(receipt.receipt_no,
                       "接收成功" + ("(重复提交, 原受理编号)" if receipt.duplicate else ""))
 

@@ -19,6 +19,7 @@ or cannot map yet, is ``resultCode 0000``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 from lxml import etree
@@ -72,17 +73,32 @@ def _must_understand(env: soap.Envelope) -> str | None:
     return None
 
 
-def _busy(e: StoreError) -> web.Response:
-    """The nonce could not be checked (the database): never accept unchecked, ask again later."""
-    log.error("hebei status callback: nonce not checked: %s", e)
-    return fault("Receiver", "the gateway could not check the message now; send it again "
-                 "later", "hb:ServiceBusy")
+def busy(what: str, e: StoreError) -> web.Response:
+    """The database failed (a nonce not checked, a message not stored): never accept unchecked
+    or unstored, ask Hebei to send again later."""
+    log.error("hebei %s: %s", what, e)
+    return fault("Receiver", "the gateway could not take the message now; send it again later",
+                 "hb:ServiceBusy")
 
 
-class HebeiEndpoint:
-    def __init__(self, inbound: InboundSettings | None,
-                 wsdl: ServedWsdl, schema: etree.XMLSchema, max_body: int) -> None:
-        self.wsdl = wsdl
+@dataclass(frozen=True)
+class Opened:
+    """A Hebei request that passed the gate: its exact bytes, envelope and operation element."""
+
+    raw: bytes
+    envelope: soap.Envelope
+    call: etree._Element
+
+
+class HebeiGate:
+    """What every Hebei SOAP 1.2 endpoint of the gateway checks before its operation runs (the
+    status callback here, case submission in :mod:`gateway.inbound.hebei`): the body's size,
+    ``inbound.scheme`` (hmac-sha256 over the raw bytes, or the WS-Security UsernameToken digest
+    with the shared nonce store), SOAP 1.2, mustUnderstand headers, the one expected operation
+    and its schema (case.xsd). Refusals are the WSDL's SOAP 1.2 faults."""
+
+    def __init__(self, inbound: InboundSettings | None, schema: etree.XMLSchema,
+                 max_body: int) -> None:
         self.schema = schema
         self.max_body = max_body
         users = {} if inbound is None or not inbound.username or inbound.password is None \
@@ -95,11 +111,10 @@ class HebeiEndpoint:
         self.verifier = UsernameTokenVerifier(users, max_age=max_age, max_ahead=max_ahead,
                                               scope=PARTNER)
 
-    async def documents(self, request: web.Request) -> web.Response:
-        return self.wsdl.answer(request)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        receiver = request.app[RECEIVER]
+    async def open(self, request: web.Request, operation: str, wsdl: str,
+                   what: str) -> Opened | web.Response:
+        """The request as :class:`Opened`, or the fault refusing it; ``operation`` is the local
+        name of the one operation (``NotifyStatus``), ``wsdl`` its file (for the messages)."""
         try:
             raw_body = await read_body(request, self.max_body)
         except TooLarge as e:
@@ -111,13 +126,13 @@ class HebeiEndpoint:
                 return fault("Sender", e.message, "wsu:MessageExpired"
                              if e.code == "stale_timestamp" else "wsse:FailedAuthentication")
             except StoreError as e:
-                return _busy(e)
+                return busy(f"{what}: nonce not checked", e)
         try:
             env = soap.parse_envelope(raw_body, max_bytes=self.max_body)
         except safexml.XmlError as e:
             return fault("Sender", f"unreadable request: {e.reason}", "hb:InvalidMessage")
         if env.version is not soap.SOAP12:
-            return fault("VersionMismatch", "NotifyStatus is SOAP 1.2 (StatusNotify.wsdl)",
+            return fault("VersionMismatch", f"{operation} is SOAP 1.2 ({wsdl})",
                          "hb:VersionMismatch")
         if (tag := _must_understand(env)) is not None:
             return fault("MustUnderstand", f"header {tag} is not understood here",
@@ -128,15 +143,34 @@ class HebeiEndpoint:
             except WsseError as e:
                 return fault("Sender", e.message, e.code)
             except StoreError as e:
-                return _busy(e)
+                return busy(f"{what}: nonce not checked", e)
         call = env.body[0] if env.body else None
-        if call is None or call.tag != f"{{{HB}}}NotifyStatusRequest":
+        if call is None or call.tag != f"{{{HB}}}{operation}Request":
             return fault("Sender", f"unknown operation "
-                         f"{str(call.tag) if call is not None else '(empty Body)'}; this service has "
-                         "NotifyStatus", "hb:InvalidMessage")
+                         f"{str(call.tag) if call is not None else '(empty Body)'}; this service "
+                         f"has {operation}", "hb:InvalidMessage")
         if errors := safexml.schema_errors(self.schema, call):
-            return fault("Sender", "invalid NotifyStatusRequest: " + "; ".join(errors),
+            return fault("Sender", f"invalid {operation}Request: " + "; ".join(errors),
                          "hb:InvalidMessage")
+        return Opened(raw_body, env, call)
+
+
+class HebeiEndpoint:
+    def __init__(self, inbound: InboundSettings | None,
+                 wsdl: ServedWsdl, schema: etree.XMLSchema, max_body: int) -> None:
+        self.wsdl = wsdl
+        self.gate = HebeiGate(inbound, schema, max_body)
+
+    async def documents(self, request: web.Request) -> web.Response:
+        return self.wsdl.answer(request)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        receiver = request.app[RECEIVER]
+        opened = await self.gate.open(request, "NotifyStatus", "StatusNotify.wsdl",
+                                      "status callback")
+        if isinstance(opened, web.Response):
+            return opened
+        env, call = opened.envelope, opened.call
         header = env.header(f"{{{HB}}}MessageHeader")
         message_id = header.findtext("hb:messageId", namespaces=_NS) if header is not None \
             else None
@@ -152,7 +186,5 @@ class HebeiEndpoint:
         try:
             await receiver.apply(event)
         except StoreError as e:
-            log.error("hebei status callback not stored: %s", e)
-            return fault("Receiver", "the gateway could not store the notification; send it "
-                         "again later", "hb:ServiceBusy")
+            return busy("status callback not stored", e)
         return answer("0000", "接收成功")
