@@ -15,24 +15,18 @@ hardened parser (:func:`gateway.protocols.xml.parse_text`).
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from aiohttp import web
 from lxml import etree
 
-from gateway.api.auth import NONCES
 from gateway.config import InboundSettings
 from gateway.errors import StoreError
 from gateway.inbound.service import INBOUND, Forbidden, Invalid
 from gateway.protocols import soap
-from gateway.protocols import xml as safexml
-from gateway.protocols.hmac_auth import HmacError
 from gateway.protocols.soap_xml_string import encode_inner
-from gateway.statuses.body import TooLarge, read_body
 from gateway.statuses.documents import ServedWsdl
-from gateway.statuses.inbound_auth import HmacInbound, scheme_of
-from gateway.statuses.tianjin import fault
+from gateway.statuses.tianjin import TianjinGate
 
 log = logging.getLogger("gateway.inbound")
 PATH = "/soap/tianjin/cases"
@@ -60,56 +54,18 @@ def result(code: int, msg: str, *, slbh: str | None = None, sjbbh: str | None = 
 class TianjinCasesEndpoint:
     def __init__(self, inbound: InboundSettings | None, wsdl: ServedWsdl,
                  schema: etree.XMLSchema, max_body: int) -> None:
-        self.inbound = inbound
-        self.scheme = scheme_of(PARTNER, inbound, ("auth-code",))
-        self.http_auth = HmacInbound.of(PARTNER, inbound) \
-            if self.scheme == "hmac-sha256" and inbound is not None else None
         self.wsdl = wsdl
-        self.schema = schema
-        self.max_body = max_body
+        self.gate = TianjinGate(inbound, schema, max_body)  # as the status callback checks
 
     async def documents(self, request: web.Request) -> web.Response:
         return self.wsdl.answer(request)
 
-    def _auth_code_ok(self, given: str) -> bool:
-        inbound = self.inbound
-        return inbound is not None and inbound.auth_code is not None and \
-            hmac.compare_digest(given.encode(), inbound.auth_code.encode())
-
     async def handle(self, request: web.Request) -> web.Response:
-        try:
-            body = await read_body(request, self.max_body)
-        except TooLarge as e:
-            return result(INVALID, f"数据校验失败: {e}")
-        if self.http_auth is not None:
-            try:
-                await self.http_auth.verify(request, body, request.app[NONCES])
-            except HmacError as e:
-                return result(AUTH, f"授权码无效 ({e.message})")
-            except StoreError as e:
-                log.error("tianjin inbound case: nonce not checked: %s", e)
-                return result(BUSY, "系统繁忙 (the gateway could not check the request)")
-        try:
-            env = soap.parse_envelope(body, max_bytes=self.max_body)
-        except safexml.XmlError as e:
-            return result(INVALID, f"数据校验失败: unreadable request: {e.reason}")
-        if env.version is not soap.SOAP11:
-            return fault("submitCase is SOAP 1.1 (InboundService.wsdl)", "VersionMismatch")
-        call = env.body[0] if env.body else None
-        if call is None or call.tag != f"{{{TNS}}}submitCase":
-            return fault(f"unknown operation {str(call.tag) if call is not None else '(empty Body)'}"
-                         "; this service has submitCase")
-        if self.scheme == "auth-code" and not self._auth_code_ok(call.findtext("authCode") or ""):
-            return result(AUTH, "授权码无效 (authCode refused)")
-        text = call.findtext("xmlData")
-        if not text:
-            return result(INVALID, "数据校验失败: xmlData is empty")
-        try:
-            pkg = safexml.parse_text(text, max_bytes=self.max_body)
-        except safexml.XmlError as e:
-            return result(INVALID, f"数据校验失败: xmlData {e.reason}")
-        if errors := safexml.schema_errors(self.schema, pkg):
-            return result(INVALID, "数据校验失败: xmlData " + "; ".join(errors))
+        opened = await self.gate.open(request, "submitCase", "InboundService.wsdl",
+                                      "inbound case", result)
+        if isinstance(opened, web.Response):
+            return opened
+        body, pkg = opened.raw, opened.package
         sjbbh = (pkg.findtext("PACKAGEHEAD/SJBBH") or "").strip() or None
         sblsh = (pkg.findtext("DATA/RECORD/SBLSH") or "").strip()
         others = {(r.text or "").strip() for r in pkg.iterfind("DATA/RECORD/SBLSH")} - {sblsh}

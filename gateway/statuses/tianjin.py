@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from lxml import etree
@@ -59,22 +61,40 @@ def fault(reason: str, code: str = "Sender") -> web.Response:
                         content_type="text/xml", charset="utf-8")
 
 
-class TianjinEndpoint:
-    def __init__(self, inbound: InboundSettings | None,
-                 wsdl: ServedWsdl, schema: etree.XMLSchema, max_body: int) -> None:
+@dataclass(frozen=True)
+class Opened:
+    """A Tianjin request that passed the gate: its exact bytes and the inner PACKAGE."""
+
+    raw: bytes
+    package: etree._Element
+
+
+class TianjinGate:
+    """What every Tianjin SOAP 1.1 endpoint of the gateway checks before its operation runs (the
+    status callback here, case submission in :mod:`gateway.inbound.tianjin`): the body's size,
+    ``inbound.scheme`` (hmac-sha256 over the raw bytes, or the ``authCode`` parameter), SOAP 1.1,
+    the one expected operation, and ``xmlData`` parsed (hardened) and valid against the inner
+    schema. Refusals are the operation's own RESULT codes (-1 auth, -2 invalid, -9 busy, built by
+    the endpoint's ``result``), or a SOAP fault for another operation or SOAP version."""
+
+    def __init__(self, inbound: InboundSettings | None, schema: etree.XMLSchema,
+                 max_body: int) -> None:
         self.inbound = inbound
         self.scheme = scheme_of(PARTNER, inbound, ("auth-code",))
         self.http_auth = HmacInbound.of(PARTNER, inbound) \
             if self.scheme == "hmac-sha256" and inbound is not None else None
-        self.wsdl = wsdl
         self.schema = schema
         self.max_body = max_body
 
-    async def documents(self, request: web.Request) -> web.Response:
-        return self.wsdl.answer(request)
+    def _auth_code_ok(self, given: str) -> bool:
+        inbound = self.inbound
+        return inbound is not None and inbound.auth_code is not None and \
+            hmac.compare_digest(given.encode(), inbound.auth_code.encode())
 
-    async def handle(self, request: web.Request) -> web.Response:
-        receiver = request.app[RECEIVER]
+    async def open(self, request: web.Request, operation: str, wsdl: str, what: str,
+                   result: Callable[[int, str], web.Response]) -> Opened | web.Response:
+        """The request as :class:`Opened`, or the answer refusing it (``operation``: the
+        operation's element name, ``notifyStatus``; ``wsdl``: its file, for the messages)."""
         try:
             body = await read_body(request, self.max_body)
         except TooLarge as e:
@@ -85,7 +105,7 @@ class TianjinEndpoint:
             except HmacError as e:
                 return result(-1, f"授权码无效 ({e.message})")
             except StoreError as e:
-                log.error("tianjin status callback: nonce not checked: %s", e)
+                log.error("tianjin %s: nonce not checked: %s", what, e)
                 return result(-9, "系统繁忙 (the gateway could not check the request; send it "
                               "again later)")
         try:
@@ -93,16 +113,12 @@ class TianjinEndpoint:
         except safexml.XmlError as e:
             return result(-2, f"数据校验失败: unreadable request: {e.reason}")
         if env.version is not soap.SOAP11:
-            return fault("notifyStatus is SOAP 1.1 (StatusNotify.wsdl)", "VersionMismatch")
+            return fault(f"{operation} is SOAP 1.1 ({wsdl})", "VersionMismatch")
         call = env.body[0] if env.body else None
-        if call is None or call.tag != f"{{{TNS}}}notifyStatus":
+        if call is None or call.tag != f"{{{TNS}}}{operation}":
             return fault(f"unknown operation {str(call.tag) if call is not None else '(empty Body)'}"
-                         "; this service has notifyStatus")
-        auth = call.findtext("authCode") or ""
-        inbound = self.inbound
-        if self.scheme == "auth-code" and (
-                inbound is None or inbound.auth_code is None
-                or not hmac.compare_digest(auth.encode(), inbound.auth_code.encode())):
+                         f"; this service has {operation}")
+        if self.scheme == "auth-code" and not self._auth_code_ok(call.findtext("authCode") or ""):
             return result(-1, "授权码无效 (authCode refused)")
         text = call.findtext("xmlData")
         if not text:
@@ -113,6 +129,25 @@ class TianjinEndpoint:
             return result(-2, f"数据校验失败: xmlData {e.reason}")
         if errors := safexml.schema_errors(self.schema, pkg):
             return result(-2, "数据校验失败: xmlData " + "; ".join(errors))
+        return Opened(body, pkg)
+
+
+class TianjinEndpoint:
+    def __init__(self, inbound: InboundSettings | None,
+                 wsdl: ServedWsdl, schema: etree.XMLSchema, max_body: int) -> None:
+        self.wsdl = wsdl
+        self.gate = TianjinGate(inbound, schema, max_body)
+
+    async def documents(self, request: web.Request) -> web.Response:
+        return self.wsdl.answer(request)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        receiver = request.app[RECEIVER]
+        opened = await self.gate.open(request, "notifyStatus", "StatusNotify.wsdl",
+                                      "status callback", result)
+        if isinstance(opened, web.Response):
+            return opened
+        pkg = opened.package
         tzbh = (pkg.findtext("PACKAGEHEAD/TZBH") or "").strip()
         records = pkg.findall("DATA/RECORD")
         events = []
