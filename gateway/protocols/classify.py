@@ -140,17 +140,21 @@ class BusinessCodes:
         return OutcomeKind.PERMANENT
 
     def outcome(self, code: str | int | None, message: str = "", *, receipt_no: str | None = None,
-                receipt_field: str = "receipt number", http_status: int | None = None,
-                retry_after: float | None = None) -> Outcome:
+                receipt_field: str = "receipt number", receipt_required: bool = True,
+                http_status: int | None = None, retry_after: float | None = None) -> Outcome:
         """The :class:`Outcome` of a business reply, keeping the partner's code and message.
 
         A success code without a usable receipt (``receipt_field`` names where it was looked
         for) is a malformed reply, retryable: the partner may hold the case, it dedupes a
-        resend, and operators see why.
+        resend, and operators see why. A partner that issues no receipt at all
+        (``receipt_required=False``) delivers on its success code alone; a receipt it does send
+        must still be usable.
         """
         kind = self.classify(code)
         pcode = None if code is None else str(code).strip()
         if kind is OutcomeKind.DELIVERED:
+            if not receipt_no and not receipt_required:
+                return Outcome(kind, message or "ok", None, pcode, http_status)
             if not receipt_no:
                 return Outcome.retryable(f"malformed reply: success without {receipt_field}",
                                          partner_code=pcode, http_status=http_status)

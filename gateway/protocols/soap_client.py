@@ -25,6 +25,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Generic, Literal, TypeVar
 
 import aiohttp
@@ -37,8 +38,8 @@ from gateway.outcome import Outcome
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.classify import BusinessCodes
-from gateway.protocols.options import (StyleOptions, auth_headers, credential, parse_options,
-                                      request_auth)
+from gateway.protocols.options import (StyleOptions, auth_headers, credential, option_error,
+                                      parse_options, request_auth)
 from gateway.protocols.wsse import UsernameToken
 from gateway.security.tls import partner_tls
 
@@ -47,7 +48,11 @@ class SoapOptions(StyleOptions):
     """What every SOAP style is told (``partners.<name>.options``); the styles add their own.
 
     ``code_field``, ``message_field`` and ``receipt_field`` say where a reply keeps the business
-    code, its message and the receipt number (what a field is, each style says). ``wsse:
+    code, its message and the receipt number (what a field is, each style says). Instead of a
+    field, ``code_path``, ``message_path`` and ``receipt_path`` locate each by an XPath 1.0
+    expression evaluated with the reply's output element (the string style: the result
+    document's root) as context node, its prefixes declared in ``namespaces``; ``receipt_path:
+    null`` says the partner issues no receipt (a success is then delivered without one). ``wsse:
     digest`` adds a WS-Security UsernameToken (credentials ``username`` and ``password``).
     """
 
@@ -56,9 +61,14 @@ class SoapOptions(StyleOptions):
     service: str | None = None
     port: str | None = None
     wsse: Literal["none", "digest"] = "none"
-    code_field: str = Field(min_length=1)
-    message_field: str = Field(min_length=1)
-    receipt_field: str = Field(min_length=1)
+    code_field: str | None = Field(None, min_length=1)
+    message_field: str | None = Field(None, min_length=1)
+    receipt_field: str | None = Field(None, min_length=1)
+    code_path: str | None = Field(None, min_length=1)
+    message_path: str | None = Field(None, min_length=1)
+    #: ``null`` (given explicitly) for a partner that issues no receipt
+    receipt_path: str | None = Field(None, min_length=1)
+    namespaces: dict[str, str] = Field(default_factory=dict)
     success_codes: tuple[str, ...] = Field(min_length=1)
     retryable_codes: tuple[str, ...] = ()
     #: an HTTP-level signature besides (or instead of) WS-Security, by name (options.AUTH_SCHEMES)
@@ -84,6 +94,93 @@ class BusinessResult:
 
 
 OptionsT = TypeVar("OptionsT", bound=SoapOptions)
+
+#: a field's text as a style reads it (child by local name, ElementPath in a document…)
+FieldReader = Callable[[etree._Element, str], str]
+
+
+def xpath_text(found: Any) -> str:
+    """The text an XPath result stands for: a string or number as is, the first node's string
+    value (an element's text content, an attribute's value), ``""`` for nothing found."""
+    if isinstance(found, list):
+        if not found:
+            return ""
+        found = found[0]
+    if isinstance(found, etree._Element):
+        return "".join(found.itertext())
+    if isinstance(found, bool):
+        return "true" if found else "false"
+    if isinstance(found, float):
+        return str(int(found)) if found.is_integer() else ("" if found != found else str(found))
+    return str(found)
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where one value of a reply is: a style's field, or an XPath (compiled once)."""
+
+    option: str
+    where: str
+    xpath: etree.XPath | None = None
+
+    def read(self, context: etree._Element, by_field: FieldReader) -> str:
+        if self.xpath is None:
+            return by_field(context, self.where).strip()
+        try:
+            return xpath_text(self.xpath(context)).strip()
+        except etree.XPathError:
+            return ""
+
+
+@dataclass(frozen=True)
+class ResultPaths:
+    """Where a reply keeps the business code, its message and the receipt (options
+    ``*_field`` or ``*_path``); ``receipt`` is ``None`` for a partner that issues none."""
+
+    code: Locator
+    message: Locator
+    receipt: Locator | None
+
+    @classmethod
+    def of(cls, partner: str, options: SoapOptions) -> ResultPaths:
+        """The locators the options name; ``ConfigError`` naming the option that is wrong."""
+        code = _locator(partner, options, "code")
+        message = _locator(partner, options, "message")
+        no_receipt = ("receipt_path" in options.model_fields_set and options.receipt_path is None
+                      and options.receipt_field is None)
+        receipt = None if no_receipt else _locator(partner, options, "receipt")
+        return cls(code, message, receipt)
+
+    def read(self, context: etree._Element, by_field: FieldReader) -> BusinessResult:
+        return BusinessResult(self.code.read(context, by_field),
+                              self.message.read(context, by_field),
+                              (self.receipt.read(context, by_field) or None)
+                              if self.receipt is not None else None)
+
+
+def _locator(partner: str, options: SoapOptions, what: str) -> Locator:
+    field_name: str | None = getattr(options, f"{what}_field")
+    path: str | None = getattr(options, f"{what}_path")
+    if field_name and path:
+        raise option_error(partner, f"{what}_path", f"give {what}_field or {what}_path, not both")
+    if field_name:
+        return Locator(f"{what}_field", field_name)
+    if not path:
+        hint = " (or receipt_path: null for a partner that issues no receipt)" \
+            if what == "receipt" else ""
+        raise option_error(partner, f"{what}_field",
+                           f"is required: where the reply keeps the {what} "
+                           f"({what}_field, or {what}_path as an XPath){hint}")
+    try:
+        xpath = etree.XPath(path, namespaces=options.namespaces, regexp=False,
+                            smart_strings=False)
+        xpath(etree.Element("probe"))  # an undeclared prefix is only found when evaluated
+    except etree.XPathError as e:
+        raise option_error(partner, f"{what}_path",
+                           f"not a usable XPath ({e}); prefixes come from options.namespaces "
+                           f"(declared: {', '.join(sorted(options.namespaces)) or 'none'})"
+                           ) from None
+    return Locator(f"{what}_path", path, xpath)
 
 
 class SoapClient(ABC, Generic[OptionsT]):
@@ -113,6 +210,7 @@ class SoapClient(ABC, Generic[OptionsT]):
             self.token = UsernameToken(credential(name, settings.credentials, "username"),
                                        credential(name, settings.credentials, "password"))
         self.auth = request_auth(name, options.auth, settings.credentials, options.auth_options)
+        self.paths = ResultPaths.of(name, options)
         self.load_contract(settings)
 
     @abstractmethod
@@ -158,11 +256,13 @@ class SoapClient(ABC, Generic[OptionsT]):
         got = self.read_result(output, status)
         if isinstance(got, Outcome):
             return got
-        o = self.options
+        paths = self.paths
         if not got.code:
-            return Outcome.retryable(f"malformed reply: no {o.code_field}", http_status=status)
+            return Outcome.retryable(f"malformed reply: no {paths.code.where}", http_status=status)
         return self.codes.outcome(got.code, got.message or f"partner code {got.code}",
-                                  receipt_no=got.receipt or None, receipt_field=o.receipt_field,
+                                  receipt_no=got.receipt or None,
+                                  receipt_field=paths.receipt.where if paths.receipt else "",
+                                  receipt_required=paths.receipt is not None,
                                   http_status=status)
 
     async def close(self) -> None:
@@ -198,5 +298,5 @@ def load_schema(partner: str, key: str, path: str) -> etree.XMLSchema:
         raise ConfigError(e.reason, file=e.file, key=f"partners.{partner}.options.{key}") from e
 
 
-__all__ = ["BusinessResult", "SoapBody", "SoapClient", "SoapOptions", "load_operation",
-           "load_schema", "resolve_path"]
+__all__ = ["BusinessResult", "FieldReader", "Locator", "ResultPaths", "SoapBody", "SoapClient",
+           "SoapOptions", "load_operation", "load_schema", "resolve_path", "xpath_text"]

@@ -22,6 +22,8 @@ Options (``partners.<name>.options``; required unless a default is given):
                                      ``$idempotency_key``, ``$correlation_id`` (reduced to token
                                      characters) and ``$now`` are filled per message
     code_field, message_field, receipt_field   child elements of the output element
+    code_path, message_path, receipt_path      or XPaths from the output element, prefixes in
+                                     ``namespaces: {p: uri}``; ``receipt_path: null``: no receipt
     success_codes, retryable_codes   business codes (any other code is permanent)
     wsse                             ``none`` (default) or ``digest``
 Credentials: ``username`` and ``password`` with ``wsse: digest``.
@@ -133,12 +135,15 @@ class TypedSoapClient(SoapClient[TypedOptions]):
         return SoapBody(body, (block,) if block is not None else ())
 
     def read_result(self, output: etree._Element, status: int) -> BusinessResult:
-        """The output element's children, by local name."""
-        o = self.options
-        fields = {etree.QName(c).localname: (c.text or "").strip()
-                  for c in output if isinstance(c.tag, str)}
-        return BusinessResult(fields.get(o.code_field, ""), fields.get(o.message_field, ""),
-                              fields.get(o.receipt_field) or None)
+        """A ``*_field`` is a child of the output element, by local name; a ``*_path`` an XPath
+        from the output element."""
+        return self.paths.read(output, child_text)
+
+
+def child_text(parent: etree._Element, local_name: str) -> str:
+    """The text of ``parent``'s first child element named ``local_name`` (any namespace)."""
+    return next(((c.text or "") for c in parent
+                 if isinstance(c.tag, str) and etree.QName(c).localname == local_name), "")
 
 
 def create_client(name: str, settings: PartnerSettings,

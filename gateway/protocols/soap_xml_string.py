@@ -26,6 +26,9 @@ Options (``partners.<name>.options``; required unless a default is given):
     rare_chars                       ``ncr`` (default) or ``reject``
     idempotency_element              element path in the inner document set to the idempotency key
     code_field, message_field, receipt_field   element paths in the result document
+    code_path, message_path, receipt_path      or XPaths from the result document's root,
+                                     prefixes in ``namespaces: {p: uri}``; ``receipt_path:
+                                     null``: the partner issues no receipt
     success_codes, retryable_codes   business codes (any other code is permanent)
     wsse                             ``none`` (default) or ``digest``
 Credentials: ``auth_code`` (and ``username``/``password`` with ``wsse: digest``).
@@ -191,9 +194,12 @@ class XmlStringClient(SoapClient[XmlStringOptions]):
         result = read_inner(text, self.result_schema, "malformed reply document", status)
         if isinstance(result, Outcome):
             return result
-        return BusinessResult((result.findtext(o.code_field) or "").strip(),
-                              (result.findtext(o.message_field) or "").strip(),
-                              (result.findtext(o.receipt_field) or "").strip() or None)
+        return self.paths.read(result, _find_text)
+
+
+def _find_text(document: etree._Element, path: str) -> str:
+    """An element path (ElementPath) in the result document: the text of its first match."""
+    return document.findtext(path) or ""
 
 
 def create_client(name: str, settings: PartnerSettings,
