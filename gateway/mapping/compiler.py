@@ -94,6 +94,7 @@ class Compiler(XmlEmitter):
         # a render error raised from generated code is located by its line
         self._tpath = ""
         self.line_tpaths: list[str] = []
+        self._unqualified: list[bool] = []
 
     # ---- helpers -------------------------------------------------------------------------
     def err(self, reason: str, line: int | None, key: str | None = None) -> ConfigError:

@@ -25,9 +25,11 @@ from gateway.mapping.locate import (SourceProblem, XsdMessage, describe_value, f
                                     json_location, resolve, source_pointers, xml_location,
                                     xsd_words)
 from gateway.mapping.schemas import JsonSchema, SchemaCache, XsdSchema
+from gateway.mapping.xmlemit import scoped_nsmap
 from gateway.mapping.xmlsource import element_to_dict, parse_document
 from gateway.mapping.xsdmodel import XNode, global_element
 from gateway.mapping.yamlload import LDict, load_yaml
+from gateway.protocols import xml as safexml
 from gateway.protocols.xml import XmlError
 
 _TOP = {"version", "direction", "description", "source", "target", "context", "let", "fields"}
@@ -156,7 +158,13 @@ class CompiledMapping:
             for path, message in self.target_schema.errors(payload):
                 located.append(self._json_problem(payload, path, message, source))
         elif isinstance(self.target_schema, XsdSchema):
-            located += self._xml_problems(self.target_schema, payload, "", source)
+            try:
+                wire = as_parsed(payload)
+            except XmlError as e:
+                located.append(SourceProblem("(document)", f"the serialized document cannot "
+                                             f"be read back: {e}", (), ""))
+            else:
+                located += self._xml_problems(self.target_schema, wire, "", source)
         for tpath, xsd in self.report.documents:
             text = _locate(payload, tpath.split("#")[0])
             if text is None:
@@ -224,6 +232,27 @@ class CompiledMapping:
             return etree.tostring(payload, pretty_print=True, encoding="unicode")
         import json
         return json.dumps(payload, ensure_ascii=False, indent=2)
+
+
+def as_parsed(element: Any) -> Any:
+    """``element`` as the partner reads it: its whole document serialized to bytes and parsed
+    back through the hardened parser, and the same element found in that tree. Validation
+    looks at this, not at the tree that was built, so whatever the bytes say differently (an
+    unqualified child written under a default namespace lands in that namespace) is seen."""
+    root = element.getroottree().getroot()
+    reparsed = safexml.parse(etree.tostring(root, encoding="utf-8"))
+    if root is element:
+        return reparsed
+    steps: list[int] = []
+    el = element
+    while el is not root:
+        parent = el.getparent()
+        steps.append(list(parent).index(el))
+        el = parent
+    found = reparsed
+    for i in reversed(steps):
+        found = found[i]   # comments and processing instructions are children too: same order
+    return found
 
 
 def _locate(payload: Any, path: str) -> Any:
@@ -402,15 +431,14 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
                          schema_obj.doc if schema_obj is not None else None)  # type: ignore[union-attr]
     else:
         assert node is not None
-        nm: dict[str | None, str] = {(None if k == "" else k): v for k, v in nsmap.items()}
-        ns = node.tag[1:].split("}")[0] if node.tag.startswith("{") else None
-        if ns and ns not in nm.values():
-            nm[None] = ns
+        nm: dict[str | None, str] = {}   # filled once the children are known (below)
         nm_name = comp.bind(nm)
         comp.emit(1, f"out = _El({node.tag!r}, nsmap={nm_name}) if parent is None else "
                      f"_SE(parent, {node.tag!r}, nsmap={nm_name})")
+        comp._unqualified.append(False)
         comp.xml_children(raw["fields"], raw.line_of("fields"), root_scope, "out", 1, "", node,
                           nsmap)
+        nm.update(scoped_nsmap(nsmap, node.tag, comp._unqualified.pop()))
     comp.emit(1, "return out")
     code_text = "\n".join(comp.lines) + "\n"
     try:

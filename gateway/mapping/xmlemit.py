@@ -37,6 +37,9 @@ class XmlEmitter:
     element_scope: Any
     loop: Any
     _tpath: str
+    #: per document being emitted (the target, nested documents): whether it writes an element
+    #: in no namespace (then no namespace may be the default one: :func:`scoped_nsmap`)
+    _unqualified: list[bool]
 
     def xml_children(self, fields: Any, line: int, scope: Scope, parent: str, ind: int,
                      tpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
@@ -97,6 +100,8 @@ class XmlEmitter:
     def xml_element(self, key: str, spec: Any, line: int, scope: Scope, parent: str, ind: int,
                     kpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
         tag = node.tag if node is not None else _qname(key, nsmap, nsmap.get(""), self, line)
+        if not tag.startswith("{") and self._unqualified:
+            self._unqualified[-1] = True
         repeated = node.repeated if node is not None else (isinstance(spec, LDict) and "each" in spec)
         structured = isinstance(spec, LDict) and ("fields" in spec or "text" in spec)
         if node is not None and node.simple is False and not structured:
@@ -207,13 +212,14 @@ class XmlEmitter:
         else:
             tag = _qname(str(spec["root"]), nsmap, nsmap.get(""), self, spec.line_of("root"))
         d = self.tmp("d")
-        nm: dict[str | None, str] = {None if k == "" else k: v for k, v in nsmap.items()}
-        if node is not None and not nm and tag.startswith("{"):
-            nm = {None: tag[1:].split("}")[0]}
+        nm: dict[str | None, str] = {}   # filled once the children are known (below)
         self.emit(ind, f"{d} = _El({tag!r}, nsmap={self.bind(nm)})")
         self.report.document_roots[tpath] = str(spec["root"])
+        self._unqualified.append(False)
         self.xml_children(spec["fields"], spec.line_of("fields"), scope, d, ind,
                           tpath + "#" + str(spec["root"]), node, nsmap)
+        nm.update(scoped_nsmap(nsmap, tag, self._unqualified.pop(),
+                               default_root=node is not None and not nsmap))
         py_enc = "gb18030" if enc.lower() in ("gbk", "gb2312", "gb18030") else enc
         decl = f'<?xml version="1.0" encoding="{enc}"?>' if spec.get("declaration", True) else ""
 
@@ -223,6 +229,32 @@ class XmlEmitter:
         self.emit(ind, f"{var} = {self.bind(serialise, '_doc')}({d})")
         if xsd is not None:
             self.report.documents.append((tpath, xsd))
+
+
+def scoped_nsmap(declared: dict[str, str], root_tag: str, unqualified: bool,
+                 default_root: bool = True) -> dict[str | None, str]:
+    """The namespace declarations of a document's root element.
+
+    ``declared`` is the mapping's ``namespaces:`` (``""`` = default namespace). The root's own
+    namespace becomes the default one (``default_root``) unless some element of the document is
+    in no namespace (an unqualified local element: ``elementFormDefault="unqualified"``, the
+    XSD and JAX-WS default, or ``form="unqualified"``): a reader would put such an element, written
+    without a prefix, in the default namespace. Then no namespace is the default one: the root's
+    namespace (and a declared default) is bound to a prefix (the declared one, else ``ns0``), so
+    unqualified children are written bare and read back in no namespace, as the schema says."""
+    nm: dict[str | None, str] = {None if k == "" else k: v for k, v in declared.items()}
+    ns = root_tag[1:].split("}")[0] if root_tag.startswith("{") else None
+    if unqualified:
+        default = nm.pop(None, None)
+        for uri in (default, ns):
+            if uri and uri not in nm.values():
+                n = 0
+                while f"ns{n}" in nm:
+                    n += 1
+                nm[f"ns{n}"] = uri
+    elif ns and default_root and ns not in nm.values():
+        nm[None] = ns
+    return nm
 
 
 def _conv(kind: str, v: str) -> str:
