@@ -98,7 +98,8 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
         clients: dict[str, PartnerClient] = {}
         try:
             for name, p in settings.partners.items():
-                clients[name] = create_client(name, p, http)
+                clients[name] = create_client(  # header mappings: looked up live, at send
+                    name, p, http, lambda n, v: app[CONTRACTS].current.mappings.get(n, v))
             worker = None
             task = None
             if settings.worker.enabled:

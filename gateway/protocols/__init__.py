@@ -41,14 +41,23 @@ def _load(target: str) -> Callable[..., Any]:
     return factory
 
 
-def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSession) -> PartnerClient:
-    """Build the client for one configured partner from its protocol style."""
+# styles whose clients render header blocks through mappings (option ``headers``)
+MAPPING_AWARE = frozenset({"soap-xml-string", "soap-typed"})
+
+
+def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
+                  mappings: Callable[[str, str | None], Any] | None = None) -> PartnerClient:
+    """Build the client for one configured partner from its protocol style; ``mappings``
+    looks a mapping up by name and version (the live registry's ``get``), for the styles that
+    render parts of a message themselves (:data:`MAPPING_AWARE`)."""
     try:
         target = FACTORIES[settings.protocol]
     except KeyError:
         raise ConfigError(f"unknown protocol {settings.protocol!r}; known: {', '.join(sorted(FACTORIES))}",
                           key=f"partners.{name}.protocol") from None
-    client: PartnerClient = _load(target)(name, settings, http)
+    extra = ({"mappings": mappings}
+             if mappings is not None and settings.protocol in MAPPING_AWARE else {})
+    client: PartnerClient = _load(target)(name, settings, http, **extra)
     if settings.status_query is not None:
         query = STATUS_QUERY_FACTORIES.get(settings.protocol)
         if query is None:

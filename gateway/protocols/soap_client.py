@@ -14,6 +14,15 @@ three hooks:
 * :meth:`~SoapClient.read_result` ``(output, status)`` → :class:`BusinessResult` (code, message,
   receipt), or an :class:`~gateway.outcome.Outcome` for a reply it cannot read.
 
+Header blocks beyond the style's own come from mappings (option ``headers: [{mapping: name,
+version: "1"}]``), rendered for each message in the order listed, after WS-Security and the
+style's header: each mapping reads the message (the input element, or the string style's inner
+document) with the context ``$idempotencyKey``, ``$partner``, ``$now`` and, declared under the
+mapping's ``context:``, ``$correlation`` (the correlation id as a token); its output is
+validated against the mapping's XSD before anything is sent. The mappings are looked up by name
+through the live registry at send time (:data:`MappingLookup`, passed by whoever builds the
+clients), so a reload applies to them.
+
 Everything else is here, once: the options every SOAP style has (:class:`SoapOptions`), the WSDL
 operation, WS-Security, the envelope, the exchange (:func:`gateway.protocols.soap.call`: no
 redirect followed, the whole reply read up to a limit, faults and statuses classified), the check
@@ -25,15 +34,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import aiohttp
 from lxml import etree
 from pydantic import Field
 
 from gateway.config import PartnerSettings
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.outcome import Outcome
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
@@ -42,6 +52,14 @@ from gateway.protocols.options import (StyleOptions, auth_headers, credential, o
                                       parse_options, request_auth)
 from gateway.protocols.wsse import UsernameToken
 from gateway.security.tls import partner_tls
+
+
+class HeaderMappingOptions(StyleOptions):
+    """One header block of ``options.headers``: the mapping that renders it (and its version;
+    the latest when not given)."""
+
+    mapping: str = Field(min_length=1)
+    version: str | None = Field(None, min_length=1)
 
 
 class SoapOptions(StyleOptions):
@@ -69,6 +87,8 @@ class SoapOptions(StyleOptions):
     #: ``null`` (given explicitly) for a partner that issues no receipt
     receipt_path: str | None = Field(None, min_length=1)
     namespaces: dict[str, str] = Field(default_factory=dict)
+    #: header blocks rendered by mappings, in this order (after WS-Security and the style's own)
+    headers: tuple[HeaderMappingOptions, ...] = ()
     success_codes: tuple[str, ...] = Field(min_length=1)
     retryable_codes: tuple[str, ...] = ()
     #: an HTTP-level signature besides (or instead of) WS-Security, by name (options.AUTH_SCHEMES)
@@ -82,6 +102,8 @@ class SoapBody:
 
     element: etree._Element
     headers: tuple[etree._Element, ...] = ()
+    #: what header mappings read (``None``: ``element``; the string style: its inner document)
+    source: etree._Element | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,26 @@ class BusinessResult:
 
 
 OptionsT = TypeVar("OptionsT", bound=SoapOptions)
+BEIJING = timezone(timedelta(hours=8))
+
+
+class HeaderMapping(Protocol):
+    """What a header block needs of a compiled mapping (:class:`gateway.mapping.CompiledMapping`
+    is one; this layer does not import the mapping package, which sits above it)."""
+
+    name: str
+    version: str
+    target_kind: str
+
+    def render(self, source: Any, context: Mapping[str, Any], *, parent: Any = None) -> Any:
+        ...
+
+    def validate_output(self, payload: Any, source: Any = None) -> None:
+        ...
+
+
+#: (name, version or ``None`` for the latest) → the mapping; ``ConfigError`` when unknown
+MappingLookup = Callable[[str, str | None], HeaderMapping]
 
 #: a field's text as a style reads it (child by local name, ElementPath in a document…)
 FieldReader = Callable[[etree._Element, str], str]
@@ -193,8 +235,8 @@ class SoapClient(ABC, Generic[OptionsT]):
     options_model: type[OptionsT]
     """The style's options (a :class:`SoapOptions` model), validated from ``settings.options``."""
 
-    def __init__(self, name: str, settings: PartnerSettings,
-                 http: aiohttp.ClientSession) -> None:
+    def __init__(self, name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
+                 mappings: MappingLookup | None = None) -> None:
         self.name = name
         self.url = settings.url
         self.timeout = settings.timeout
@@ -211,6 +253,8 @@ class SoapClient(ABC, Generic[OptionsT]):
                                        credential(name, settings.credentials, "password"))
         self.auth = request_auth(name, options.auth, settings.credentials, options.auth_options)
         self.paths = ResultPaths.of(name, options)
+        self.mappings = mappings
+        self._check_header_mappings()
         self.load_contract(settings)
 
     @abstractmethod
@@ -225,10 +269,56 @@ class SoapClient(ABC, Generic[OptionsT]):
     def read_result(self, output: etree._Element, status: int) -> BusinessResult | Outcome:
         """The business result in the operation's output element of a 2xx, fault-free reply."""
 
+    def _check_header_mappings(self) -> None:
+        """Every ``options.headers`` mapping exists now and renders XML (``ConfigError`` naming
+        ``options.headers.<n>.mapping``)."""
+        specs = self.options.headers
+        if specs and self.mappings is None:
+            raise option_error(self.name, "headers", "header mappings need the mapping registry "
+                                                     "(build the client with mappings=…)")
+        for i, spec in enumerate(specs):
+            try:
+                m = self._header_mapping(spec)
+            except ConfigError as e:
+                raise option_error(self.name, f"headers.{i}.mapping", e.reason) from None
+            if m.target_kind != "xml":
+                raise option_error(self.name, f"headers.{i}.mapping",
+                                   f"{spec.mapping} renders {m.target_kind}; a header block is "
+                                   f"an XML element (target kind: xml)")
+
+    def _header_mapping(self, spec: HeaderMappingOptions) -> HeaderMapping:
+        assert self.mappings is not None
+        return self.mappings(spec.mapping, spec.version)
+
+    def render_headers(self, source: etree._Element, idempotency_key: str,
+                       correlation_id: str) -> list[etree._Element]:
+        """The ``options.headers`` blocks for one message, each validated against its mapping's
+        schema; ``ValueError`` naming the header for one that cannot be rendered."""
+        if not self.options.headers:
+            return []
+        context = {"idempotencyKey": idempotency_key, "partner": self.name,
+                   "now": datetime.now(BEIJING).isoformat(), "caseId": None,
+                   "deliveryId": None, "deliveryRegion": None,
+                   "correlation": soap.token(correlation_id)}
+        blocks = []
+        for i, spec in enumerate(self.options.headers):
+            try:
+                m = self._header_mapping(spec)
+                block = m.render(source, context)
+                m.validate_output(block)
+            except GatewayError as e:
+                raise ValueError(f"header {i} ({spec.mapping}): {e}") from None
+            if not isinstance(block, etree._Element):
+                raise ValueError(f"header {i} ({spec.mapping}) rendered no XML element")
+            blocks.append(block)
+        return blocks
+
     def build_request(self, payload: Any, idempotency_key: str, correlation_id: str) -> bytes:
         """Envelope bytes for one message; ``ValueError`` for a payload we must not send."""
         body = self.build_body(payload, idempotency_key, correlation_id)
         headers = list(body.headers)
+        headers += self.render_headers(body.source if body.source is not None else body.element,
+                                       idempotency_key, correlation_id)
         if self.token is not None:
             headers.insert(0, self.token.header(self.operation.version.ns))
         return soap.build_envelope(self.operation.version, body.element, headers)
@@ -298,5 +388,6 @@ def load_schema(partner: str, key: str, path: str) -> etree.XMLSchema:
         raise ConfigError(e.reason, file=e.file, key=f"partners.{partner}.options.{key}") from e
 
 
-__all__ = ["BusinessResult", "FieldReader", "Locator", "ResultPaths", "SoapBody", "SoapClient",
+__all__ = ["BusinessResult", "FieldReader", "HeaderMapping", "HeaderMappingOptions", "Locator",
+           "MappingLookup", "ResultPaths", "SoapBody", "SoapClient",
            "SoapOptions", "load_operation", "load_schema", "resolve_path", "xpath_text"]

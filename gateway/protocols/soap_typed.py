@@ -45,6 +45,7 @@ from gateway.protocols import xml as safexml
 from gateway.protocols.options import option_error
 from gateway.protocols.soap_client import (
     BusinessResult,
+    MappingLookup,
     SoapBody,
     SoapClient,
     SoapOptions,
@@ -146,7 +147,7 @@ def child_text(parent: etree._Element, local_name: str) -> str:
                  if isinstance(c.tag, str) and etree.QName(c).localname == local_name), "")
 
 
-def create_client(name: str, settings: PartnerSettings,
-                  http: aiohttp.ClientSession) -> TypedSoapClient:
+def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
+                  mappings: MappingLookup | None = None) -> TypedSoapClient:
     """Factory for the ``soap-typed`` style (loads the WSDL and XSD: call at start-up)."""
-    return TypedSoapClient(name, settings, http)
+    return TypedSoapClient(name, settings, http, mappings)

@@ -49,6 +49,7 @@ from gateway.protocols import xml as safexml
 from gateway.protocols.options import credential, option_error
 from gateway.protocols.soap_client import (
     BusinessResult,
+    MappingLookup,
     SoapBody,
     SoapClient,
     SoapOptions,
@@ -156,7 +157,7 @@ class XmlStringClient(SoapClient[XmlStringOptions]):
         wrapper = etree.Element(self.operation.input_qname)  # lxml names the prefix
         etree.SubElement(wrapper, self.auth_qname).text = self._auth_code
         etree.SubElement(wrapper, self.data_qname).text = inner
-        return SoapBody(wrapper)
+        return SoapBody(wrapper, source=root)
 
     def inner_document(self, payload: Any) -> etree._Element:
         """A private copy of the inner document, whichever form the mapping produced.
@@ -202,7 +203,7 @@ def _find_text(document: etree._Element, path: str) -> str:
     return document.findtext(path) or ""
 
 
-def create_client(name: str, settings: PartnerSettings,
-                  http: aiohttp.ClientSession) -> XmlStringClient:
+def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
+                  mappings: MappingLookup | None = None) -> XmlStringClient:
     """Factory for the ``soap-xml-string`` style (loads the WSDL and XSDs: call at start-up)."""
-    return XmlStringClient(name, settings, http)
+    return XmlStringClient(name, settings, http, mappings)
