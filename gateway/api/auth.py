@@ -42,12 +42,12 @@ CALLERS: web.AppKey[Callers] = web.AppKey("callers", Callers)
 #: the instance's shared nonce store (set once the database is open; partners' inbound schemes
 #: with nonces use it too, scoped by the partner's name)
 NONCES: web.AppKey[DbNonceStore] = web.AppKey("nonces", DbNonceStore)
-_GUARDED = ("/api/v1/cases", "/api/v1/admin/")
+_GUARDED = ("/api/v1/cases", "/api/v1/admin/", "/api/v1/inbound-cases/")
 
 
 def guarded(path: str) -> bool:
     """Whether ``path`` is the case or admin API (the caller must authenticate)."""
-    return path == _GUARDED[0] or path.startswith((_GUARDED[0] + "/", _GUARDED[1]))
+    return path == _GUARDED[0] or path.startswith((_GUARDED[0] + "/", *_GUARDED[1:]))
 
 
 def _route_permission(request: web.Request) -> str | None:

@@ -341,7 +341,8 @@ class Worker:
             # batch its records (gateway.store.backflow), an inbound case its unified document
             # (gateway.store.inbound); a case's
             # message is rendered from the case as this delivery sees it
-            view = (d.payload if d.kind in ("status_push", "backflow", "inbound_case")
+            view = (d.payload if d.kind in ("status_push", "backflow", "inbound_case",
+                                       "inbound_status")
                     and d.payload is not None else delivery_view(claim.case_body, d.item_nos, d.region))
             payload = mapping.render(view, context)
             mapping.validate_output(payload, view)  # problems name the case's source fields

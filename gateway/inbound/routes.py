@@ -18,7 +18,9 @@ from aiohttp import web
 
 from gateway.api.keys import CONTRACTS, SETTINGS, STORE
 from gateway.inbound import hebei, national, tianjin
+from gateway.inbound import status as inbound_status
 from gateway.inbound.access import Access
+from gateway.store.inbound_status import notify_partner
 from gateway.inbound.service import INBOUND, PUSH_PARTNER, InboundService
 from gateway.intake.validation import CaseValidator
 from gateway.protocols import xml as safexml
@@ -58,3 +60,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(tianjin.PATH, tj.handle)
     app.router.add_get(hebei.PATH, hb.documents)
     app.router.add_post(hebei.PATH, hb.handle)
+    # the city platform reports an inbound case's status; it goes back to the submitting
+    # partner when ``<partner>-status`` is configured (gateway/store/inbound_status.py)
+    inbound_status.add_routes(app, lambda partner: notify_partner(partner) in settings.partners)

@@ -6,7 +6,8 @@ gateway/api/auth.py) and lists what it may do; anything not listed is refused:
 * ``permissions``: ``submit`` (POST /api/v1/cases), ``read`` (GET a case *it* submitted),
   ``read_any`` (GET any case: an operator's console), and the admin operations, one each:
   ``dead_letters.list``, ``dead_letters.replay``, ``dead_letters.discard``, ``breakers.read``,
-  ``contracts.reload`` (:data:`ADMIN_ROUTES`).
+  ``contracts.reload`` (:data:`ADMIN_ROUTES`); ``inbound.status`` (the city platform reporting
+  an inbound case's status, POST /api/v1/inbound-cases/{receiptNo}/status).
 * ``items``: the items it may submit, by ``basicCode`` or ``implementationCode``, exactly or
   ``PREFIX*`` as in route rules (``*`` alone: any); an item matching neither is refused.
 * ``regions``: region code prefixes (``"12"`` Tianjin, ``"1201"`` a city; ``*``: any) every
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gateway.errors import FieldProblem, InputError
 
 Permission = Literal["submit", "read", "read_any", "dead_letters.list", "dead_letters.replay",
-                     "dead_letters.discard", "breakers.read", "contracts.reload"]
+                     "dead_letters.discard", "breakers.read", "contracts.reload", "inbound.status"]
 
 #: The admin API's routes (method, path) and the permission each needs.
 ADMIN_ROUTES: Mapping[tuple[str, str], Permission] = {
@@ -46,6 +47,8 @@ ADMIN_ROUTES: Mapping[tuple[str, str], Permission] = {
 CASE_ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/api/v1/cases"): "submit",
     ("GET", "/api/v1/cases/{case_id}"): "read",
+    # the city platform reports an inbound case's status (gateway/inbound/status.py)
+    ("POST", "/api/v1/inbound-cases/{receipt_no}/status"): "inbound.status",
 }
 
 _PAASID = re.compile(r"[\x21-\x7e]{1,128}")

@@ -12,6 +12,11 @@ API moves it in Tianjin's vendor numeric codes (26, 28, 30, 90, 97, 98, 99; ``BJ
 with a callback URL configured, every status change is posted to it as ``notifyStatus``
 (StatusNotify.wsdl) with the configured ``auth_code``.
 
+Beijing's notifications (issue 15): ``notifyStatus(authCode, xmlData)`` at ``notify_path``
+(``/tianjin/StatusNotify``, StatusNotify.wsdl served at ``?wsdl`` with this address), the inner
+PACKAGE checked against status-notify.xsd, deduped on ``PACKAGEHEAD/TZBH``; what arrived is
+``notifications`` in ``/__sim/state`` (``received``, ``unique``, ``duplicates``, ``records``).
+
 Extra ``/__sim/behaviour`` modes: ``business_error`` (``code``/``message`` override -3),
 ``throttle`` (CODE -9), ``fault_sender`` (``soap:Client``), ``fault_receiver`` (``soap:Server``,
 HTTP 500), ``malformed`` (a ``<return>`` whose document is cut off).
@@ -41,6 +46,7 @@ from gateway.simulators.statuses import (
 
 SCHEMAS = soap.PROJECT_ROOT / "schemas" / "tianjin"
 WSDL = SCHEMAS / "ExchangeService.wsdl"
+NOTIFY_WSDL = SCHEMAS / "StatusNotify.wsdl"
 TNS = "http://exchange.zwfw.tj.example/"
 DEFAULT_AUTH_CODE = "TJ-DEMO-AUTHCODE-0001"
 DEFAULT_COLLABORATIONS = ("BJTJ-XZ-2024-001",)
@@ -58,7 +64,8 @@ def create_app(*, auth_code: str = DEFAULT_AUTH_CODE,
                path: str = "/tianjin/ExchangeService", receipt_prefix: str = "TJSL",
                allowed_ips: tuple[str, ...] | list[str] | None = None,
                callback_url: str | None = None, callback_auth: Mapping[str, Any] | None = None,
-               dedupe: bool = True, **_: Any) -> web.Application:
+               dedupe: bool = True, notify_path: str = "/tianjin/StatusNotify",
+               **_: Any) -> web.Application:
     """The simulator application; keyword options only (same style as every simulator).
 
     ``allowed_ips`` plays the IP allow-list Tianjin keeps in front of the service (HTTP 403
@@ -73,13 +80,83 @@ def create_app(*, auth_code: str = DEFAULT_AUTH_CODE,
         "schema": safexml.load_schema(SCHEMAS / "package.xsd"),
         "query_schema": safexml.load_schema(SCHEMAS / "status-query.xsd"),
         "wsdl": WSDL.read_bytes(),
+        "notify_schema": safexml.load_schema(SCHEMAS / "status-notify.xsd"),
+        "notify_wsdl": NOTIFY_WSDL.read_bytes(),
     }
     config = StatusConfig(callback_url, dict(callback_auth or {}), dedupe=dedupe)
-    add_control_routes(app, SimulatorState("tianjin", receipt_prefix, profile=PROFILE,
-                                           config=config))
+    add_control_routes(app, TianjinState("tianjin", receipt_prefix, profile=PROFILE,
+                                         config=config))
     app.router.add_get(path, _wsdl)
     app.router.add_post(path, _submit)
+    app.router.add_get(notify_path, _notify_wsdl)
+    app.router.add_post(notify_path, _notified)
     return app
+
+
+class TianjinState(SimulatorState):
+    """The simulator's state, with the status notifications Beijing sent (deduped on TZBH)."""
+
+    def reset(self) -> None:
+        super().reset()
+        self.notifications: list[dict[str, Any]] = []
+        self.notification_ids: set[str] = set()
+
+    def summary(self, with_messages: bool = True) -> dict[str, Any]:
+        doc = super().summary(with_messages)
+        doc["notifications"] = {
+            "received": len(self.notifications),
+            "unique": len(self.notification_ids),
+            "duplicates": sum(1 for n in self.notifications if n["duplicate"]),
+            "records": [n for n in self.notifications if not n["duplicate"]],
+        }
+        return doc
+
+
+async def _notify_wsdl(request: web.Request) -> web.Response:
+    if "wsdl" not in {k.lower() for k in request.query}:
+        return web.Response(status=404, text="append ?wsdl")
+    return web.Response(body=served_wsdl(request.app[CONFIG]["notify_wsdl"],
+                                         str(request.url.with_query(None))),
+                        content_type="text/xml", charset="utf-8")
+
+
+async def _notified(request: web.Request) -> web.StreamResponse:
+    """``notifyStatus`` from Beijing: RESULT CODE 0 taken (a resend of a TZBH too), -1 a wrong
+    authCode, -2 an inner document that is not status-notify.xsd's (naming the line)."""
+    state = request.app[SIM_STATE]
+    cfg = request.app[CONFIG]
+    opened = await soap_request(request, state,
+                             too_large=lambda: _fault("Sender", f"报文过大: 超过 {MAX_BODY} 字节"),
+                             malformed=lambda why: _fault("Sender", f"报文格式错误: {why}"))
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    b, env = opened
+    if env.version is not soap.SOAP11:
+        return _fault("VersionMismatch", "only SOAP 1.1 is supported")
+    if b.mode == "throttle":
+        return _result(result_document(int(b.code or -9), b.message or "系统繁忙，请稍后重试"),
+                       "notifyStatus")
+    call = env.body[0] if env.body else None
+    if call is None or call.tag != f"{{{TNS}}}notifyStatus":
+        return _fault("Sender", "unknown operation")
+    if (call.findtext("authCode") or "") != cfg["auth_code"]:
+        return _result(result_document(-1, "授权码无效"), "notifyStatus")
+    data = call.findtext("xmlData") or ""
+    try:
+        pkg = safexml.parse_text(data)
+    except safexml.XmlError as e:
+        return _result(result_document(-2, f"通知报文不是合法的XML: {e.reason}"), "notifyStatus")
+    errors = safexml.schema_errors(cfg["notify_schema"], pkg)
+    if errors:
+        return _result(result_document(-2, "数据校验失败: " + "; ".join(errors)), "notifyStatus")
+    tzbh = pkg.findtext("PACKAGEHEAD/TZBH") or ""
+    assert isinstance(state, TianjinState)
+    duplicate = tzbh in state.notification_ids
+    state.notification_ids.add(tzbh)
+    state.notifications.append({"TZBH": tzbh, "duplicate": duplicate, "xmlData": data,
+                                "records": records(pkg)})
+    return _result(result_document(0, "重复通知，已接收" if duplicate else "接收成功"),
+                   "notifyStatus")
 
 
 async def _wsdl(request: web.Request) -> web.Response:

@@ -268,6 +268,32 @@ inbound_cases = Table(
     Column("delivery_id", String(36), nullable=True),
     Column("submitted_by", String(128), nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
+    # the case's progress as the city platform reported it (migration 0008)
+    Column("status", String(32), nullable=True),
+    Column("status_at", UTCDateTime(), nullable=True),
+    Column("status_result", String(16), nullable=True),
     UniqueConstraint("partner", "partner_case_no"),
     UniqueConstraint("receipt_no"),
+)
+
+# -- inbound case statuses (issue 15; gateway.store.inbound_status) ---------------------------
+# What the city platform reports about an inbound case, kept once per event id, moved through
+# the one state machine (gateway.status.settle); the case's progress is kept on its row (status,
+# status_at, status_result: migration 0008) and each change queued to the submitting partner.
+inbound_status_events = Table(
+    "inbound_status_events", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("inbound_id", String(36), ForeignKey("inbound_cases.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("result", String(16), nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("applied", Boolean(), nullable=False),
+    Column("flag", String(16), nullable=True),
+    Column("delivery_id", String(36), nullable=True),
+    Column("reported_by", String(128), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("inbound_id", "event_id"),
 )

@@ -1,0 +1,152 @@
+"""An inbound case's statuses flow back to the partner that submitted it (issue 15), on both
+engines, with real sockets: Tianjin submits a case (raw SOAP 1.1 submitCase), the city platform
+reports ACCEPTED then FINISHED/APPROVED (then the same event again, then an older ACCEPTED) on
+``POST /api/v1/inbound-cases/{receiptNo}/status``, and Tianjin's simulator receives each change
+exactly once as ``notifyStatus(authCode, xmlData)``, the inner PACKAGE valid by its
+status-notify.xsd. A caller without ``inbound.status`` is refused (403), an unknown receipt is
+404, a bad event names its field (400).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from lxml import etree
+
+from gateway.config import load_settings
+from gateway.protocols.tif import TifSigner
+from tests.harness import Gateway, Simulator, db_rows, signed_headers, wait_until, write_config
+from tests.test_inbound import raw_submit, tianjin_envelope, tianjin_package
+
+CITY_PATH = "/api/v1/inbound-cases"
+STATUS_CALLER = TifSigner("BJ-CITY-STATUS", "city-status-caller-token-for-tests")
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "tianjin"
+
+
+@dataclass
+class Env:
+    gw: Gateway
+    tianjin: Simulator
+    http: aiohttp.ClientSession
+    db_url: str
+
+    def url(self, path: str) -> str:
+        return str(self.gw.server.make_url(path))
+
+    async def report(self, receipt: str, event: dict[str, Any],
+                     signer: TifSigner = STATUS_CALLER) -> tuple[int, dict[str, Any]]:
+        async with self.http.post(self.url(f"{CITY_PATH}/{receipt}/status"),
+                                  data=json.dumps(event), headers={
+                                      "Content-Type": "application/json",
+                                      **signer.headers()}) as r:
+            doc: dict[str, Any] = await r.json(content_type=None)
+            return r.status, doc
+
+    async def notifications(self) -> dict[str, Any]:
+        async with self.http.get(self.tianjin.url("/__sim/state")) as r:
+            got: dict[str, Any] = (await r.json())["notifications"]
+            return got
+
+
+@asynccontextmanager
+async def status_env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
+    async with Simulator("city") as city, Simulator("tianjin") as tj:
+        path = write_config(tmp_path, db_url, {
+            "city-inbound": city.url(CITY_PATH), "tianjin": tj.url("/tianjin/ExchangeService"),
+            "tianjin-status": tj.url("/tianjin/StatusNotify")})
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["callers"]["city-status"] = {
+            "paasid": STATUS_CALLER.paasid, "token": STATUS_CALLER.token,
+            "permissions": ["inbound.status"]}
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        async with Gateway(load_settings(path)) as gw, aiohttp.ClientSession() as http:
+            yield Env(gw, tj, http, db_url)
+
+
+def event(event_id: str, status: str, at: str, **extra: Any) -> dict[str, Any]:
+    return {"eventId": event_id, "status": status, "occurredAt": at, **extra}
+
+
+async def _all_sent(env: Env) -> bool:
+    rows = await db_rows(env.db_url, "SELECT state FROM deliveries WHERE kind = 'inbound_status'")
+    return bool(rows) and all(r[0] == "delivered" for r in rows)
+
+
+async def test_city_statuses_reach_tianjin_once_each_in_its_contract(tmp_path: Path,
+                                                                    db_url: str) -> None:
+    async with status_env(tmp_path, db_url) as env:
+        _, answer = await raw_submit(env, tianjin_envelope(tianjin_package()))  # type: ignore[arg-type]
+        assert answer is not None and answer.findtext("CODE") == "0"
+        receipt = answer.findtext("SLBH") or ""
+
+        status, doc = await env.report(receipt, event("EV-1", "ACCEPTED",
+                                                      "2026-12-02T09:00:00+08:00"))
+        assert status == 200 and doc["data"]["applied"] is True, doc
+        status, doc = await env.report(receipt, event(
+            "EV-2", "FINISHED", "2026-12-02T10:30:00+08:00", result="APPROVED", message="准予许可"))
+        assert (status, doc["data"]["status"], doc["data"]["applied"]) == (200, "FINISHED", True)
+        # the same event again, then an older one: kept, nothing moves, nothing is sent
+        status, doc = await env.report(receipt, event(
+            "EV-2", "FINISHED", "2026-12-02T10:30:00+08:00", result="APPROVED"))
+        assert status == 200 and doc["data"]["duplicate"] is True
+        status, doc = await env.report(receipt, event("EV-0", "ACCEPTED",
+                                                      "2026-12-02T08:00:00+08:00"))
+        assert status == 200 and doc["data"] == {
+            "receiptNo": receipt, "status": "FINISHED", "applied": False, "duplicate": False,
+            "flag": "regression"}
+
+        await wait_until(lambda: _all_sent(env), 10, "the notifications delivered")
+        got = await env.notifications()
+        assert (got["received"], got["unique"], got["duplicates"]) == (2, 2, 0)
+        schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "status-notify.xsd")))
+        records = {}
+        for n in got["records"]:
+            inner = etree.fromstring(n["xmlData"].encode("gb18030"),
+                                     etree.XMLParser(encoding="gb18030", resolve_entities=False))
+            assert schema.validate(inner), schema.error_log
+            assert n["xmlData"].startswith('<?xml version="1.0" encoding="GBK"?>')
+            [rec] = n["records"]
+            records[rec["BLZT"]] = rec
+        assert records["30"]["SLBH"] == receipt and records["30"]["SBLSH"] == "TJ2026120100000001"
+        assert records["30"]["BLSJ"] == "2026-12-02 09:00:00" and "BJJG" not in records["30"]
+        assert (records["90"]["BJJG"], records["90"]["BLYJ"], records["90"]["BLSJ"]) == \
+            ("1", "准予许可", "2026-12-02 10:30:00")
+        rows = await db_rows(db_url, "SELECT event_id, applied, flag FROM inbound_status_events "
+                                     "ORDER BY received_at")
+        assert sorted(tuple(r) for r in rows) == [("EV-0", False, "regression"),
+                                                  ("EV-1", True, None), ("EV-2", True, None)]
+        assert await db_rows(db_url, "SELECT status, status_result FROM inbound_cases") == \
+            [("FINISHED", "APPROVED")]
+
+
+async def test_refusals_name_what_is_wrong(tmp_path: Path, db_url: str) -> None:
+    async with status_env(tmp_path, db_url) as env:
+        _, answer = await raw_submit(env, tianjin_envelope(tianjin_package()))  # type: ignore[arg-type]
+        receipt = answer.findtext("SLBH") if answer is not None else ""
+        ok = event("EV-1", "ACCEPTED", "2026-12-02T09:00:00+08:00")
+        # the harness's test caller has every other permission, not this one
+        async with env.http.post(env.url(f"{CITY_PATH}/{receipt}/status"), data=json.dumps(ok),
+                                 headers={"Content-Type": "application/json",
+                                          **signed_headers()}) as r:
+            doc = await r.json(content_type=None)
+            assert r.status == 403 and doc["permission"] == "inbound.status"
+        async with env.http.post(env.url(f"{CITY_PATH}/{receipt}/status"), data=json.dumps(ok),
+                                 headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 401
+        status, doc = await env.report("BJSL" + "0" * 28, ok)
+        assert status == 404 and "BJSL" in doc["detail"]
+        for bad, field in ((event("EV-1", "DONE", "2026-12-02T09:00:00+08:00"), "/status"),
+                           (event("EV 1", "ACCEPTED", "2026-12-02T09:00:00+08:00"), "/eventId"),
+                           (event("EV-1", "ACCEPTED", "2026-12-02 09:00"), "/occurredAt"),
+                           (event("EV-1", "ACCEPTED", "2026-12-02T09:00:00+08:00",
+                                  result="APPROVED"), "/result")):
+            status, doc = await env.report(receipt or "", bad)
+            assert status == 400 and doc["errors"][0]["path"] == field, doc
+        assert await db_rows(db_url, "SELECT count(*) FROM inbound_status_events") == [(0,)]
