@@ -31,6 +31,10 @@ class Finding:
 
 def check_mapping(m: CompiledMapping, reg: MappingRegistry) -> list[Finding]:
     out: list[Finding] = []
+    for tpath, line in m.report.placeholders:
+        out.append(Finding("error", m.file, line, f"target field {tpath} is a null placeholder, "
+                                                  f"not mapped: give it a source path or value, "
+                                                  f"or delete the line"))
     for tpath, line in m.report.missing_required:
         out.append(Finding("error", m.file, line, f"required target field {tpath} is not mapped"))
     for table, enum, line, tpath in m.report.code_uses:

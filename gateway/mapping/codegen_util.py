@@ -29,6 +29,9 @@ class Report:
     repeated: set[str] = field(default_factory=set)
     #: ``document:`` target path → its root element name as written in the mapping
     document_roots: dict[str, str] = field(default_factory=dict)
+    #: (target path, line) of each ``null`` left in place of a value (what ``gateway mapping
+    #: scaffold`` writes for every field): not mapped, so not produced, and a ``check`` error
+    placeholders: list[tuple[str, int]] = field(default_factory=list)
 
     def note_source(self, tpath: str, pointers: list[str]) -> None:
         known = self.sources.setdefault(tpath, [])

@@ -536,6 +536,9 @@ class Compiler(XmlEmitter):
         for key, spec in fields.items():
             kline = fields.line_of(key)
             kpath = _join(tpath, str(key))
+            if spec is None:   # a placeholder (scaffold's ``null``): not mapped
+                self.report.placeholders.append((kpath, kline))
+                continue
             child_t = view.child(tjson, str(key)) if tjson is not None and view is not None else None
             if child_t is not None and _is_const(spec):
                 cval = _const_value(spec)

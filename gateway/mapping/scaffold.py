@@ -34,6 +34,9 @@ class FieldNode:
     attribute: bool = False
     children: list[FieldNode] = field(default_factory=list)
     text_type: str | None = None      # simple content next to attributes
+    #: a construct the mapping language does not map field by field (xs:any, xs:anyAttribute,
+    #: an embedded .NET DataSet schema): written as a named TODO comment, not a field
+    todo: str | None = None
 
     @property
     def card(self) -> str:
@@ -50,13 +53,21 @@ def _lines(nodes: list[FieldNode], ind: int) -> list[str]:
     out: list[str] = []
     pad = "  " * ind
     for n in nodes:
+        if n.todo is not None:
+            out.append(f"{pad}# TODO {n.todo}")
+            continue
         key = _yaml_key(("@" if n.attribute else "") + n.name)
         req = "required" if n.min >= 1 else "optional"
         note = f"# {n.type} {n.card} {req}"
-        if n.children or n.text_type:
+        if n.children and not n.text_type and all(k.todo is not None for k in n.children):
+            # nothing in it a mapping can write field by field: a placeholder, and why
+            out.append(f"{pad}{key}: null{' ' * max(1, 33 - len(pad) - len(key))}{note}")
+            out += _lines(n.children, ind + 1)
+        elif n.children or n.text_type:
             out.append(f"{pad}{key}:{' ' * max(1, 38 - len(pad) - len(key))}{note}")
             if n.max is None or n.max > 1:
-                out.append(f"{pad}  each: TODO_source_list      # one element per source entry")
+                out.append(f"{pad}  each: null{' ' * max(1, 31 - len(pad))}# the source list: "
+                           "one element per entry")
             if n.text_type:
                 out.append(f"{pad}  text: null{' ' * max(1, 31 - len(pad))}# {n.text_type} "
                            "(the element's own text)")
@@ -72,7 +83,8 @@ def _lines(nodes: list[FieldNode], ind: int) -> list[str]:
 
 
 def _document(header: list[str], nodes: list[FieldNode]) -> str:
-    return "\n".join(header + ["fields:"] + _lines(nodes, 1)) + "\n"
+    empty = all(n.todo is not None for n in nodes)
+    return "\n".join(header + ["fields: {}" if empty else "fields:"] + _lines(nodes, 1)) + "\n"
 
 
 def _head(title: str, direction: str, target: list[str]) -> list[str]:
@@ -125,13 +137,49 @@ def _xnode_fields(node: Any, seen: tuple[Any, ...] = ()) -> list[FieldNode]:
     for name, a in node.attributes.items():
         tname = a.type.prefixed_name if a.type.name else "anonymous"
         out.append(FieldNode(name, tname, 1 if a.required else 0, 1, attribute=True))
+    out += [FieldNode("", "", todo=t) for t in _xsd_wildcards(node)]
     for name, (_pos, child) in node.children.items():
+        if child.tag == f"{{{_XSD}}}schema":
+            out.append(FieldNode("", "", todo=_DATASET))
+            continue
         n = FieldNode(name, child.type_name, child.min_occurs, child.max_occurs)
         if not child.simple or child.attributes:
             n.children = _xnode_fields(child, seen + (node.decl.type,))
             if child.simple:
                 n.text_type = child.type_name
         out.append(n)
+    return out
+
+
+_XSD = "http://www.w3.org/2001/XMLSchema"
+_DATASET = ("an embedded XML Schema (<xs:element ref=\"xs:schema\"/>, a .NET DataSet): the "
+            "mapping language cannot build it field by field; not scaffolded")
+
+
+def _wildcard(kind: str, namespace: Any, process: Any, occurs: str = "") -> str:
+    ns = namespace if namespace is None or isinstance(namespace, str) else \
+        " ".join(sorted(map(str, namespace)))
+    what = "any attribute" if kind == "anyAttribute" else "any element"
+    return (f"xs:{kind} ({what}{occurs}{f', namespace {ns}' if ns else ''}, processContents "
+            f"{process or 'strict'}): the mapping language has no field for it; not scaffolded")
+
+
+def _xsd_wildcards(node: Any) -> list[str]:
+    """TODO lines for the wildcards of an element's type (xmlschema's model)."""
+    out: list[str] = []
+    t = node.decl.type
+    for name, a in getattr(t, "attributes", {}).items():
+        if name is None or not hasattr(a, "local_name"):
+            out.append(_wildcard("anyAttribute", getattr(a, "namespace", None),
+                                 getattr(a, "process_contents", None)))
+    content = getattr(t, "content", None)
+    if content is not None and hasattr(content, "iter_elements"):
+        for el in content.iter_elements():
+            if getattr(el, "local_name", None) is None:
+                hi = "*" if el.max_occurs is None else el.max_occurs
+                out.append(_wildcard("any", getattr(el, "namespace", None),
+                                     getattr(el, "process_contents", None),
+                                     f" {el.min_occurs}..{hi}"))
     return out
 
 
@@ -171,19 +219,31 @@ def _zeep_type_name(t: Any) -> str:
 
 def _zeep_fields(el: Any, seen: tuple[Any, ...] = ()) -> list[FieldNode]:
     from zeep.xsd import ComplexType
+    from zeep.xsd.elements.any import Any, AnyAttribute
+    from zeep.xsd.elements.builtins import Schema as SchemaElement
 
     t = el.type
     out: list[FieldNode] = []
     if not isinstance(t, ComplexType) or id(t) in seen or len(seen) > 12:
         return out
     for name, attr in getattr(t, "attributes", []) or []:
-        if name is None:
+        if isinstance(attr, AnyAttribute) or name is None:
+            out.append(FieldNode("", "", todo=_wildcard(
+                "anyAttribute", getattr(attr, "namespace", None),
+                getattr(attr, "process_contents", None))))
             continue
-        out.append(FieldNode(name, _zeep_type_name(attr.type), 1 if getattr(attr, "required", False)
-                             else 0, 1, attribute=True))
+        out.append(FieldNode(name, _zeep_type_name(getattr(attr, "type", None)),
+                             1 if getattr(attr, "required", False) else 0, 1, attribute=True))
     for name, child in t.elements:
-        if getattr(child, "name", None) is None:
-            continue  # xs:any
+        if isinstance(child, SchemaElement):
+            out.append(FieldNode("", "", todo=_DATASET))
+            continue
+        if isinstance(child, Any) or getattr(child, "name", None) is None:
+            mx = getattr(child, "max_occurs", 1)
+            out.append(FieldNode("", "", todo=_wildcard(
+                "any", getattr(child, "namespace", None), getattr(child, "process_contents", None),
+                f" {getattr(child, 'min_occurs', 1)}..{'*' if mx == 'unbounded' else mx}")))
+            continue
         mx = child.max_occurs
         n = FieldNode(name, _zeep_type_name(child.type), int(child.min_occurs),
                       None if mx == "unbounded" else int(mx))

@@ -71,12 +71,19 @@ class XmlEmitter:
         for _pos, key, spec in sorted(entries, key=lambda e: e[0]):
             kline = fields.line_of(key)
             kpath = _join(tpath, key)
+            if spec is None:   # a placeholder (scaffold's ``null``): not mapped
+                self.report.placeholders.append((kpath, kline))
+                continue
+            at = len(self.report.produced)
             self.report.produced.append((kpath, kline))
             if key.startswith("@"):
                 self.xml_attr(key[1:], spec, kline, scope, parent, ind, kpath, node, nsmap)
             else:
                 sub = node.children[key][1] if node is not None else None
                 self.xml_element(key, spec, kline, scope, parent, ind, kpath, sub, nsmap)
+                if isinstance(spec, LDict) and "fields" in spec and spec.get("text") is None \
+                        and len(self.report.produced) == at + 1:
+                    del self.report.produced[at]   # only placeholders inside: not produced
 
     def xml_attr(self, name: str, spec: Any, line: int, scope: Scope, parent: str, ind: int,
                  kpath: str, node: XNode | None, nsmap: dict[str, str]) -> None:
@@ -130,6 +137,9 @@ class XmlEmitter:
             self.report.repeated.add(kpath)
         if isinstance(spec, LDict) and "each" in spec:
             src = spec["each"]
+            if src is None:   # scaffold's placeholder for the source list: not mapped
+                self.report.placeholders.append((kpath + "[]", spec.line_of("each")))
+                return
             expr, schema = self.path(str(src), spec.line_of("each"), scope)
             if schema is not None and self.source is not None and schema is not ANY and \
                     not self.source.is_array(schema):
@@ -170,7 +180,9 @@ class XmlEmitter:
                 ind += 1
             e = self.tmp("e")
             self.emit(ind, f"{e} = _SE({parent}, {tag!r})")
-            if "text" in spec:
+            if "text" in spec and spec["text"] is None:
+                self.report.placeholders.append((kpath + ".#text", spec.line_of("text")))
+            elif "text" in spec:
                 t = self.tmp()
                 self.val(spec["text"], spec.line_of("text"), loop_scope, t, ind, kpath)
                 self.emit(ind, f"if {t} is not None:")
