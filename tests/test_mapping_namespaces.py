@@ -196,3 +196,23 @@ def test_inside_a_parent_the_bytes_of_the_whole_document_are_validated(tmp_path:
     bad.append(el)
     with pytest.raises(OutputInvalid):
         m.validate_output(el)
+
+
+def test_a_nested_document_follows_the_same_rule(tmp_path: Path) -> None:
+    """A whole document inside a string field (Tianjin style) of an unqualified schema."""
+    mapping = """
+    version: "1"
+    target: {kind: json}
+    fields:
+      xmlData:
+        document:
+          root: Order
+          schema: s.xsd
+          fields: {orderNo: no, qty: qty}
+    """
+    m = _load(tmp_path, {"s.xsd": UNQUALIFIED}, textwrap.dedent(mapping))
+    out = m.render(SOURCE, {})
+    m.validate_output(out)
+    text = out["xmlData"]
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?><ns0:Order xmlns:ns0=')
+    assert _lxml_valid(tmp_path / "s" / "s.xsd", text.encode())
