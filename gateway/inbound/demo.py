@@ -6,6 +6,11 @@ PACKAGE declared GBK, the authCode the gateway issued Tianjin) and posted to the
 demo then waits until the city-platform simulator has received the case (through the outbox,
 x-tif signed) and prints both sides. Each run submits a new application number, so a second
 run on the same data folder shows the whole path again.
+
+Then, as the city platform (a configured caller with ``inbound.status``), it reports ACCEPTED
+and FINISHED/APPROVED for that case (``POST /api/v1/inbound-cases/{receiptNo}/status``) and
+waits until Tianjin's simulator has received both as ``notifyStatus`` (partner
+``tianjin-status``, through the outbox), printing what arrived.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from gateway.inbound.service import PUSH_PARTNER
 from gateway.inbound.tianjin import PATH, TNS
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
+from gateway.protocols.tif import TifSigner
+from gateway.store.inbound_status import notify_partner
 
 PARTNER = "tianjin"
 BEIJING = timezone(timedelta(hours=8))
@@ -115,7 +122,71 @@ async def show_inbound(settings: Settings, base: str, timeout: float, console: C
     ok = first["CODE"] == "0" and again["SLBH"] == first["SLBH"] and arrived == 1
     if not ok:
         console.print("  [red]the inbound case did not reach the city platform exactly once")
+        return False
+    return await show_statuses(settings, base, first["SLBH"], timeout, console)
+
+
+def status_reporter(settings: Settings) -> TifSigner | None:
+    """The city platform's signer for status reports: a configured caller with
+    ``inbound.status`` (None: none is configured)."""
+    for c in settings.callers.values():
+        if "inbound.status" in c.permissions:
+            return TifSigner(c.paasid, c.token)
+    return None
+
+
+async def _notifications(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    u = urlsplit(url)
+    async with http.get(f"{u.scheme}://{u.netloc}/__sim/state") as r:
+        got: dict[str, Any] = (await r.json()).get("notifications", {})
+        return got
+
+
+async def show_statuses(settings: Settings, base: str, receipt: str, timeout: float,
+                        console: Console) -> bool:
+    """Report ACCEPTED and FINISHED for the inbound case as the city platform and follow both
+    to Tianjin's simulator; True when each arrived once (or nothing was to be shown)."""
+    notify = settings.partners.get(notify_partner(PARTNER))
+    signer = status_reporter(settings)
+    if notify is None or signer is None or urlsplit(notify.url).hostname not in ("127.0.0.1",
+                                                                                 "localhost"):
+        return True
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    events = [{"eventId": f"DEMO-{receipt[-12:]}-1", "status": "ACCEPTED",
+               "occurredAt": now.isoformat(), "message": "材料齐全，予以受理"},
+              {"eventId": f"DEMO-{receipt[-12:]}-2", "status": "FINISHED", "result": "APPROVED",
+               "occurredAt": (now + timedelta(seconds=1)).isoformat(), "message": "准予许可"}]
+    url = f"{base}/api/v1/inbound-cases/{receipt}/status"
+    answers = []
+    async with aiohttp.ClientSession() as http:
+        before = (await _notifications(http, notify.url)).get("unique", 0)
+        for e in events:
+            async with http.post(url, json=e, headers=signer.headers()) as r:
+                answers.append((r.status, await r.json(content_type=None)))
+        deadline = time.monotonic() + timeout
+        got = await _notifications(http, notify.url)
+        while got.get("unique", 0) < before + len(events) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            got = await _notifications(http, notify.url)
+    table = Table(title="Inbound statuses: city platform → gateway → Tianjin notifyStatus")
+    for col in ("city platform reports", "gateway", "Tianjin receives (BLZT BLSJ BJJG)"):
+        table.add_column(col)
+    fresh = [n for n in got.get("records", []) if n.get("records")
+             and n["records"][0].get("SLBH") == receipt]
+    # in the order they happened (two deliveries may arrive in either order)
+    seen = sorted((" ".join(filter(None, (r.get("BLZT"), r.get("BLSJ"), r.get("BJJG"))))
+                   for n in fresh for r in n["records"]), key=lambda t: t.split(" ", 1)[-1])
+    for i, (e, (status, doc)) in enumerate(zip(events, answers, strict=True)):
+        data = doc.get("data") or {}
+        table.add_row(f"{e['status']} {e.get('result') or ''}".strip(),
+                      f"HTTP {status}, " + ("applied" if data.get("applied") else
+                                             str(data.get("flag") or doc.get("detail"))),
+                      seen[i] if i < len(seen) else "-")
+    console.print(table)
+    ok = all(status == 200 for status, _ in answers) and len(fresh) == len(events)
+    if not ok:
+        console.print("  [red]Tianjin did not receive each status exactly once")
     return ok
 
 
-__all__ = ["demo_package", "runnable", "show_inbound"]
+__all__ = ["demo_package", "runnable", "show_inbound", "show_statuses", "status_reporter"]
