@@ -142,11 +142,15 @@ def _xnode_fields(node: Any, seen: tuple[Any, ...] = ()) -> list[FieldNode]:
         if child.tag == f"{{{_XSD}}}schema":
             out.append(FieldNode("", "", todo=_DATASET))
             continue
-        n = FieldNode(name, child.type_name, child.min_occurs, child.max_occurs)
-        if not child.simple or child.attributes:
-            n.children = _xnode_fields(child, seen + (node.decl.type,))
-            if child.simple:
-                n.text_type = child.type_name
+        try:
+            n = FieldNode(name, child.type_name, child.min_occurs, child.max_occurs)
+            if not child.simple or child.attributes:
+                n.children = _xnode_fields(child, seen + (node.decl.type,))
+                if child.simple:
+                    n.text_type = child.type_name
+        except Exception as e:  # noqa: BLE001 - a construct not foreseen: a TODO, not a traceback
+            out.append(FieldNode("", "", todo=_unreadable(name, e)))
+            continue
         out.append(n)
     return out
 
@@ -244,14 +248,23 @@ def _zeep_fields(el: Any, seen: tuple[Any, ...] = ()) -> list[FieldNode]:
                 "any", getattr(child, "namespace", None), getattr(child, "process_contents", None),
                 f" {getattr(child, 'min_occurs', 1)}..{'*' if mx == 'unbounded' else mx}")))
             continue
-        mx = child.max_occurs
-        n = FieldNode(name, _zeep_type_name(child.type), int(child.min_occurs),
-                      None if mx == "unbounded" else int(mx))
-        kids = _zeep_fields(child, seen + (id(t),))
+        try:
+            mx = child.max_occurs
+            n = FieldNode(name, _zeep_type_name(child.type), int(child.min_occurs),
+                          None if mx == "unbounded" else int(mx))
+            kids = _zeep_fields(child, seen + (id(t),))
+        except Exception as e:  # noqa: BLE001 - a construct not foreseen: a TODO, not a traceback
+            out.append(FieldNode("", "", todo=_unreadable(name, e)))
+            continue
         n.children = [k for k in kids if k.name != "_value_1"]
         n.text_type = next((k.type for k in kids if k.name == "_value_1"), None)
         out.append(n)
     return out
+
+
+def _unreadable(name: str, e: Exception) -> str:
+    return (f"element {name}: scaffold could not read its declaration ({type(e).__name__}: "
+            f"{e}); write it from the schema by hand")
 
 
 def _operations(client: Any) -> dict[str, tuple[Any, Any]]:
