@@ -175,16 +175,22 @@ def _header_elements(op: Any) -> list[Any]:
 # -- envelopes -----------------------------------------------------------------------------------
 
 def build_envelope(version: SoapVersion, body: etree._Element,
-                   headers: Sequence[etree._Element] = ()) -> bytes:
+                   headers: Sequence[etree._Element] = (), *, prefix: str = "soap") -> bytes:
     """Wrap ``body`` (and header blocks) in an envelope, serialised as UTF-8 with a prolog."""
-    env = etree.Element(etree.QName(version.ns, "Envelope"), nsmap={"soap": version.ns})
+    env, b = _envelope(version, headers, prefix)
+    b.append(body)
+    return etree.tostring(env, encoding="utf-8", xml_declaration=True)
+
+
+def _envelope(version: SoapVersion, headers: Sequence[etree._Element],
+              prefix: str) -> tuple[etree._Element, etree._Element]:
+    """An envelope (its namespace bound to ``prefix``) and its empty Body."""
+    env = etree.Element(etree.QName(version.ns, "Envelope"), nsmap={prefix: version.ns})
     if headers:
         h = etree.SubElement(env, etree.QName(version.ns, "Header"))
         for block in headers:
             h.append(block)
-    b = etree.SubElement(env, etree.QName(version.ns, "Body"))
-    b.append(body)
-    return etree.tostring(env, encoding="utf-8", xml_declaration=True)
+    return env, etree.SubElement(env, etree.QName(version.ns, "Body"))
 
 
 @dataclass(frozen=True)
@@ -284,18 +290,28 @@ def _read_fault(f: etree._Element, v: SoapVersion) -> Fault:
 
 def build_fault(version: SoapVersion, code: str, reason: str, *, subcode: etree.QName | None = None,
                 detail: etree._Element | None = None, lang: str = "zh-CN") -> bytes:
-    """A fault envelope (simulators; code is ``Sender``/``Receiver`` and mapped for 1.1)."""
+    """A fault envelope (simulators, the gateway's own endpoints; code is ``Sender``/
+    ``Receiver``, mapped for 1.1).
+
+    A fault code is a QName held in text, which no serialiser rewrites: the Fault is built in
+    place inside the envelope (never built apart and re-parented, where lxml folds its namespace
+    declarations into the envelope's and leaves ``env:Sender`` with an undeclared prefix), and
+    the code's prefix is the one in scope where it is written: ``env`` for SOAP 1.2 (as the
+    specification writes it), ``soap`` for 1.1.
+    """
     ns = version.ns
+    env, body = _envelope(version, (), "env" if version is SOAP12 else "soap")
+    f = etree.SubElement(body, etree.QName(ns, "Fault"))
     if version is SOAP12:
-        f = etree.Element(etree.QName(ns, "Fault"), nsmap={"env": ns})
         code_el = etree.SubElement(f, etree.QName(ns, "Code"))
         c = etree.SubElement(code_el, etree.QName(ns, "Value"))
-        c.text = f"env:{code}"
+        c.text = f"{c.prefix}:{code}"
         if subcode is not None:
             sc = etree.SubElement(code_el, etree.QName(ns, "Subcode"))
             if subcode.namespace:
-                v = etree.SubElement(sc, etree.QName(ns, "Value"), nsmap={"p": subcode.namespace})
-                v.text = f"p:{subcode.localname}"
+                v = etree.SubElement(sc, etree.QName(ns, "Value"),
+                                     nsmap=_prefix_for(sc, subcode.namespace))
+                v.text = f"{_in_scope_prefix(v, subcode.namespace)}:{subcode.localname}"
             else:  # an unqualified subcode needs no prefix
                 etree.SubElement(sc, etree.QName(ns, "Value")).text = subcode.localname
         t = etree.SubElement(etree.SubElement(f, etree.QName(ns, "Reason")), etree.QName(ns, "Text"))
@@ -304,13 +320,21 @@ def build_fault(version: SoapVersion, code: str, reason: str, *, subcode: etree.
         if detail is not None:
             etree.SubElement(f, etree.QName(ns, "Detail")).append(detail)
     else:
-        f = etree.Element(etree.QName(ns, "Fault"), nsmap={"soap": ns})
         soap11_code = {"Sender": "Client", "Receiver": "Server"}.get(code, code)
-        etree.SubElement(f, "faultcode").text = "soap:" + soap11_code
+        etree.SubElement(f, "faultcode").text = f"{f.prefix}:{soap11_code}"
         etree.SubElement(f, "faultstring").text = reason
         if detail is not None:
             etree.SubElement(f, "detail").append(detail)
-    return build_envelope(version, f)
+    return etree.tostring(env, encoding="utf-8", xml_declaration=True)
+
+
+def _prefix_for(parent: etree._Element, namespace: str) -> dict[str, str] | None:
+    """A declaration for ``namespace`` unless one is in scope at ``parent`` already."""
+    return None if namespace in parent.nsmap.values() else {"p": namespace}
+
+
+def _in_scope_prefix(el: etree._Element, namespace: str) -> str:
+    return next(p for p, uri in el.nsmap.items() if uri == namespace and p)
 
 
 # -- HTTP exchange -------------------------------------------------------------------------------
