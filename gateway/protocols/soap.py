@@ -8,8 +8,10 @@ shape (as in zeep's ``Soap11Binding``/``Soap12Binding``); everything else is sha
 
 Division of labour:
 
-* **zeep** loads each vendored WSDL once, off the event loop, with
-  ``Settings(strict=True, forbid_external=True, forbid_dtd=True, forbid_entities=True)``; it tells
+* **zeep** loads each vendored WSDL once, off the event loop, with the tools' hardened settings
+  (:func:`gateway.catalog.zeep_settings`: strict, no DTD, no entities) and a transport that
+  reads only the WSDL's folder, ``schemas/`` and the offline catalog (standard schemas imported
+  by their http(s) URL come from the catalog; any other location is refused); it tells
   us the binding's SOAP version, ``soapAction``, body and header element names, and can render a
   ``dict`` into a typed element (:meth:`SoapOperation.render`). It never does HTTP.
 * **lxml** builds and reads envelopes, through the one hardened parser. Measured on the Hebei
@@ -72,9 +74,6 @@ SOAP11 = SoapVersion("1.1", SOAP11_NS, "text/xml")
 SOAP12 = SoapVersion("1.2", SOAP12_NS, "application/soap+xml")
 _BY_NS = {SOAP11_NS: SOAP11, SOAP12_NS: SOAP12}
 
-ZEEP_SETTINGS_KW: dict[str, Any] = dict(strict=True, forbid_external=True, forbid_dtd=True,
-                                        forbid_entities=True, xml_huge_tree=False)
-
 
 # -- WSDL facts --------------------------------------------------------------------------------
 
@@ -123,16 +122,24 @@ def _load_client(path: str) -> Any:
     from gateway import catalog
 
     # the transport reads the WSDL's imports from its own folder, schemas/ and the catalog only
+    # (standard schemas imported by their http(s) URL included): the settings the tools use,
+    # where the transport, not zeep's forbid_external, is the gate to the outside
     transport = catalog.zeep_transport(Path(path).parent, PROJECT_ROOT / "schemas")
     try:
-        return zeep.Client(path, transport=transport, settings=zeep.Settings(**ZEEP_SETTINGS_KW))
+        return zeep.Client(path, transport=transport, settings=catalog.zeep_settings())
     except (OSError, ZeepError, etree.XMLSyntaxError) as e:
         raise ConfigError(f"cannot load WSDL: {e}", file=path) from e
 
 
 def load_operation(wsdl: Path | str, operation: str, *, service: str | None = None,
-                   port: str | None = None) -> SoapOperation:
+                   port: str | None = None, binding: str | None = None) -> SoapOperation:
     """Read an operation's binding facts from a vendored WSDL file (cached per path).
+
+    The binding is the one of the chosen ``service``/``port`` (the first that has the operation
+    when not chosen), or, with ``binding`` (its local name or ``{namespace}name``), that binding
+    whether or not a ``wsdl:service`` names it; a WSDL without any ``wsdl:service`` is searched
+    binding by binding. The endpoint URL always comes from configuration; ``address`` is the
+    WSDL's, informational, and empty for a binding no port names.
 
     Synchronous and slowish (tens of ms): call at start-up, or via ``asyncio.to_thread``.
     Raises :class:`ConfigError` naming the file and what is missing.
@@ -140,29 +147,54 @@ def load_operation(wsdl: Path | str, operation: str, *, service: str | None = No
     path = str(Path(wsdl).resolve())
     if not Path(path).is_file():
         raise ConfigError("WSDL file not found", file=path, key="options.wsdl")
+    if binding and (service or port):
+        raise ConfigError("choose the binding, or the service and port, not both", file=path,
+                          key="options.binding")
     client = _load_client(path)
-    from zeep.wsdl.bindings.soap import Soap12Binding
+    from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
 
-    for svc_name, svc in client.wsdl.services.items():
-        if service and svc_name != service:
+    candidates: list[tuple[Any, str]] = []  # (binding, the address a port gives it)
+    if binding:
+        found = [b for name, b in client.wsdl.bindings.items()
+                 if isinstance(b, SoapBinding) and binding in (name, etree.QName(name).localname)]
+        if not found:
+            known = ", ".join(etree.QName(n).localname for n, b in client.wsdl.bindings.items()
+                              if isinstance(b, SoapBinding)) or "none"
+            raise ConfigError(f"no SOAP binding {binding!r} (bindings: {known})", file=path,
+                              key="options.binding")
+        if len(found) > 1:
+            raise ConfigError(f"binding {binding!r} is ambiguous: name it as {{namespace}}name",
+                              file=path, key="options.binding")
+        candidates = [(found[0], "")]
+    else:
+        for svc_name, svc in client.wsdl.services.items():
+            if service and svc_name != service:
+                continue
+            for port_name, p in svc.ports.items():
+                if port and port_name != port:
+                    continue
+                if isinstance(p.binding, SoapBinding):
+                    candidates.append((p.binding, p.binding_options.get("address", "")))
+        if not client.wsdl.services and not (service or port):
+            candidates = [(b, "") for b in client.wsdl.bindings.values()
+                          if isinstance(b, SoapBinding)]
+    for b, address in candidates:
+        ops = b._operations
+        if operation not in ops:
             continue
-        for port_name, p in svc.ports.items():
-            if port and port_name != port:
-                continue
-            ops = p.binding._operations
-            if operation not in ops:
-                continue
-            op = ops[operation]
-            headers = tuple(etree.QName(e.qname) for e in _header_elements(op))
-            return SoapOperation(
-                wsdl_path=path, name=operation,
-                version=SOAP12 if isinstance(p.binding, Soap12Binding) else SOAP11,
-                action=op.soapaction or "", address=p.binding_options.get("address", ""),
-                input_qname=etree.QName(op.input.body.qname),
-                output_qname=etree.QName(op.output.body.qname),
-                header_qnames=headers, _client=client)
-    raise ConfigError(f"operation {operation!r} not found in any matching service/port",
-                      file=path, key="options.operation")
+        op = ops[operation]
+        headers = tuple(etree.QName(e.qname) for e in _header_elements(op))
+        return SoapOperation(
+            wsdl_path=path, name=operation,
+            version=SOAP12 if isinstance(b, Soap12Binding) else SOAP11,
+            action=op.soapaction or "", address=address,
+            input_qname=etree.QName(op.input.body.qname),
+            output_qname=etree.QName(op.output.body.qname),
+            header_qnames=headers, _client=client)
+    where = f"binding {binding}" if binding else "any matching service/port" \
+        if client.wsdl.services else "any binding (the WSDL has no wsdl:service)"
+    raise ConfigError(f"operation {operation!r} not found in {where}", file=path,
+                      key="options.operation")
 
 
 def _header_elements(op: Any) -> list[Any]:

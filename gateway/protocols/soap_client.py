@@ -70,7 +70,9 @@ class SoapOptions(StyleOptions):
     field, ``code_path``, ``message_path`` and ``receipt_path`` locate each by an XPath 1.0
     expression evaluated with the reply's output element (the string style: the result
     document's root) as context node, its prefixes declared in ``namespaces``; ``receipt_path:
-    null`` says the partner issues no receipt (a success is then delivered without one). ``wsse:
+    null`` says the partner issues no receipt (a success is then delivered without one),
+    ``message_path: null`` that it sends no message. ``binding`` chooses a WSDL binding by name
+    (for a WSDL without ``wsdl:service``; the URL is always the partner's ``url``). ``wsse:
     digest`` adds a WS-Security UsernameToken (credentials ``username`` and ``password``).
     """
 
@@ -78,6 +80,8 @@ class SoapOptions(StyleOptions):
     operation: str = Field(min_length=1)
     service: str | None = None
     port: str | None = None
+    #: the WSDL binding by name, for a WSDL without ``wsdl:service`` (instead of service/port)
+    binding: str | None = Field(None, min_length=1)
     wsse: Literal["none", "digest"] = "none"
     code_field: str | None = Field(None, min_length=1)
     message_field: str | None = Field(None, min_length=1)
@@ -177,25 +181,28 @@ class Locator:
 @dataclass(frozen=True)
 class ResultPaths:
     """Where a reply keeps the business code, its message and the receipt (options
-    ``*_field`` or ``*_path``); ``receipt`` is ``None`` for a partner that issues none."""
+    ``*_field`` or ``*_path``); ``message``/``receipt`` are ``None`` for a partner that sends
+    none (``message_path: null``, ``receipt_path: null``)."""
 
     code: Locator
-    message: Locator
+    message: Locator | None
     receipt: Locator | None
 
     @classmethod
     def of(cls, partner: str, options: SoapOptions) -> ResultPaths:
         """The locators the options name; ``ConfigError`` naming the option that is wrong."""
+        def absent(what: str) -> bool:  # ``<what>_path: null`` written, and no field
+            return (f"{what}_path" in options.model_fields_set
+                    and getattr(options, f"{what}_path") is None
+                    and getattr(options, f"{what}_field") is None)
         code = _locator(partner, options, "code")
-        message = _locator(partner, options, "message")
-        no_receipt = ("receipt_path" in options.model_fields_set and options.receipt_path is None
-                      and options.receipt_field is None)
-        receipt = None if no_receipt else _locator(partner, options, "receipt")
+        message = None if absent("message") else _locator(partner, options, "message")
+        receipt = None if absent("receipt") else _locator(partner, options, "receipt")
         return cls(code, message, receipt)
 
     def read(self, context: etree._Element, by_field: FieldReader) -> BusinessResult:
         return BusinessResult(self.code.read(context, by_field),
-                              self.message.read(context, by_field),
+                              self.message.read(context, by_field) if self.message else "",
                               (self.receipt.read(context, by_field) or None)
                               if self.receipt is not None else None)
 
@@ -374,7 +381,8 @@ def load_operation(partner: str, options: SoapOptions) -> soap.SoapOperation:
     """The configured operation of the configured WSDL; ``ConfigError`` names the option."""
     try:
         return soap.load_operation(resolve_path(options.wsdl), options.operation,
-                                   service=options.service, port=options.port)
+                                   service=options.service, port=options.port,
+                                   binding=options.binding)
     except ConfigError as e:
         raise ConfigError(e.reason, file=e.file,
                           key=f"partners.{partner}.{e.key or 'options.wsdl'}") from e

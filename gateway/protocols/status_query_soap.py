@@ -94,8 +94,8 @@ class SoapStatusQuery:
             raise block_error(name, "wsdl", "no WSDL: name one here or in the partner's options")
         self.operation = load_operation(name, SoapOptions.model_construct(
             wsdl=wsdl, operation=o.operation, service=base.get("service"),
-            port=base.get("port"), code_field="-", message_field="-", receipt_field="-",
-            success_codes=("-",)))
+            port=base.get("port"), binding=base.get("binding"), code_field="-",
+            message_field="-", receipt_field="-", success_codes=("-",)))
         self.token: UsernameToken | None = None
         if base.get("wsse") == "digest":
             self.token = UsernameToken(credential(name, settings.credentials, "username"),
