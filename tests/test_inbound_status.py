@@ -3,8 +3,9 @@ engines, with real sockets: Tianjin submits a case (raw SOAP 1.1 submitCase), th
 reports ACCEPTED then FINISHED/APPROVED (then the same event again, then an older ACCEPTED) on
 ``POST /api/v1/inbound-cases/{receiptNo}/status``, and Tianjin's simulator receives each change
 exactly once as ``notifyStatus(authCode, xmlData)``, the inner PACKAGE valid by its
-status-notify.xsd. A caller without ``inbound.status`` is refused (403), an unknown receipt is
-404, a bad event names its field (400).
+status-notify.xsd. A national case's statuses reach the national simulator once each as the
+platform's status callback (envelope, data per status-callback.schema.json). A caller without
+``inbound.status`` is refused (403), an unknown receipt is 404, a bad event names its field (400).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from lxml import etree
 from gateway.config import load_settings
 from gateway.protocols.tif import TifSigner
 from tests.harness import Gateway, Simulator, db_rows, signed_headers, wait_until, write_config
-from tests.test_inbound import raw_submit, tianjin_envelope, tianjin_package
+from tests.test_inbound import (
+    national_data,
+    national_envelope,
+    post_national,
+    raw_submit,
+    tianjin_envelope,
+    tianjin_package,
+)
 
 CITY_PATH = "/api/v1/inbound-cases"
 STATUS_CALLER = TifSigner("BJ-CITY-STATUS", "city-status-caller-token-for-tests")
@@ -34,11 +42,12 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "tianjin"
 class Env:
     gw: Gateway
     tianjin: Simulator
+    national: Simulator
     http: aiohttp.ClientSession
     db_url: str
 
-    def url(self, path: str) -> str:
-        return str(self.gw.server.make_url(path))
+    def url(self, path: str, query: str = "") -> str:
+        return str(self.gw.server.make_url(path)) + query
 
     async def report(self, receipt: str, event: dict[str, Any],
                      signer: TifSigner = STATUS_CALLER) -> tuple[int, dict[str, Any]]:
@@ -49,25 +58,27 @@ class Env:
             doc: dict[str, Any] = await r.json(content_type=None)
             return r.status, doc
 
-    async def notifications(self) -> dict[str, Any]:
-        async with self.http.get(self.tianjin.url("/__sim/state")) as r:
+    async def notifications(self, sim: Simulator | None = None) -> dict[str, Any]:
+        async with self.http.get((sim or self.tianjin).url("/__sim/state")) as r:
             got: dict[str, Any] = (await r.json())["notifications"]
             return got
 
 
 @asynccontextmanager
 async def status_env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
-    async with Simulator("city") as city, Simulator("tianjin") as tj:
+    async with Simulator("city") as city, Simulator("tianjin") as tj, \
+            Simulator("national") as nat:
         path = write_config(tmp_path, db_url, {
             "city-inbound": city.url(CITY_PATH), "tianjin": tj.url("/tianjin/ExchangeService"),
-            "tianjin-status": tj.url("/tianjin/StatusNotify")})
+            "tianjin-status": tj.url("/tianjin/StatusNotify"), "national": nat.url(),
+            "national-status": nat.url("/api/v1/cross-province/status/callback")})
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         raw["callers"]["city-status"] = {
             "paasid": STATUS_CALLER.paasid, "token": STATUS_CALLER.token,
             "permissions": ["inbound.status"]}
         path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
         async with Gateway(load_settings(path)) as gw, aiohttp.ClientSession() as http:
-            yield Env(gw, tj, http, db_url)
+            yield Env(gw, tj, nat, http, db_url)
 
 
 def event(event_id: str, status: str, at: str, **extra: Any) -> dict[str, Any]:
@@ -124,6 +135,31 @@ async def test_city_statuses_reach_tianjin_once_each_in_its_contract(tmp_path: P
                                                   ("EV-1", True, None), ("EV-2", True, None)]
         assert await db_rows(db_url, "SELECT status, status_result FROM inbound_cases") == \
             [("FINISHED", "APPROVED")]
+
+
+async def test_city_statuses_reach_the_national_platform_in_its_callback(tmp_path: Path,
+                                                                        db_url: str) -> None:
+    async with status_env(tmp_path, db_url) as env:
+        answer = await post_national(env, national_envelope(national_data()))  # type: ignore[arg-type]
+        assert answer["code"] == "0", answer
+        receipt = answer["data"]["receiptNo"]
+        for e in (event("N-1", "IN_REVIEW", "2026-12-02T09:00:00+08:00"),
+                  event("N-2", "FINISHED", "2026-12-02T11:00:00+08:00", result="DENIED",
+                        message="材料不符合要求"),
+                  event("N-2", "FINISHED", "2026-12-02T11:00:00+08:00", result="DENIED")):
+            status, doc = await env.report(receipt, e)
+            assert status == 200, doc
+        await wait_until(lambda: _all_sent(env), 10, "the notifications delivered")
+        got = await env.notifications(env.national)
+        assert (got["received"], got["unique"]) == (2, 2)
+        # the simulator checked each against status-callback.schema.json before taking it
+        by_status = {n["data"]["proStatus"]: n["data"] for n in got["records"]}
+        assert by_status["IN_REVIEW"] == {
+            "projectNo": "12TJ2026120100000001", "localProjectNo": "TJ2026120100000001",
+            "taskCode": "11120116MB1A23456X000134023000001", "areaCode": "110105000000",
+            "proStatus": "IN_REVIEW", "statusTime": "2026-12-02 09:00:00"}
+        assert (by_status["FINISHED"]["resultCode"], by_status["FINISHED"]["opinion"]) == \
+            ("2", "材料不符合要求")
 
 
 async def test_refusals_name_what_is_wrong(tmp_path: Path, db_url: str) -> None:

@@ -160,6 +160,34 @@ class SimulatorState:
         return doc
 
 
+class NotifiedState(SimulatorState):
+    """A simulator's state with the status notifications Beijing sent it about cases the partner
+    submitted to Beijing (issue 15), deduped on the notification's id; ``/__sim/state`` shows
+    them as ``notifications`` (``received``, ``unique``, ``duplicates``, ``records``)."""
+
+    def reset(self) -> None:
+        super().reset()
+        self.notifications: list[dict[str, Any]] = []
+        self.notification_ids: set[str] = set()
+
+    def notified(self, key: str, doc: dict[str, Any]) -> bool:
+        """Record one notification; True when its id was seen before (a resend)."""
+        duplicate = key in self.notification_ids
+        self.notification_ids.add(key)
+        self.notifications.append({**doc, "key": key, "duplicate": duplicate})
+        return duplicate
+
+    def summary(self, with_messages: bool = True) -> dict[str, Any]:
+        doc = super().summary(with_messages)
+        doc["notifications"] = {
+            "received": len(self.notifications),
+            "unique": len(self.notification_ids),
+            "duplicates": sum(1 for n in self.notifications if n["duplicate"]),
+            "records": [n for n in self.notifications if not n["duplicate"]],
+        }
+        return doc
+
+
 SIM_STATE = web.AppKey("sim_state", SimulatorState)
 
 

@@ -23,6 +23,10 @@ With a callback URL configured, every status change is posted there as the natio
 (status-callback.schema.json in the envelope, ``appId`` from ``callback_auth.app_id``, the event
 id as ``X-Idempotency-Key``).
 
+Beijing's notifications (issue 15): the status of a case the platform submitted to Beijing arrives
+at ``NOTIFY_PATH`` in the same envelope (``data`` per status-callback.schema.json), deduped on
+``X-Idempotency-Key``; ``/__sim/state`` shows them as ``notifications``.
+
 Signed and encrypted (``security``: the platform's side of
 :class:`~gateway.protocols.envelopes.EnvelopeSecurity`, its own private key, the gateway's public
 key, the SM4 key; ``gateway simulate national --keys DIR``): a request must say the agreed
@@ -57,7 +61,7 @@ from gateway.config import Settings
 from gateway.protocols.envelopes import EnvelopeError, EnvelopeSecurity, open_message, seal
 from gateway.security import keys
 from gateway.security.sm import SignatureEncoding, SM2PrivateKey, SM2PublicKey, sm4_key
-from gateway.simulators.base import SimulatorState, add_control_routes, apply_common
+from gateway.simulators.base import NotifiedState, SimulatorState, add_control_routes, apply_common
 from gateway.simulators.export import Export, control_route, page_answer, parse_cursor
 from gateway.simulators.statuses import (
     CallbackRequest,
@@ -72,6 +76,9 @@ SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas" / "national"
 PATH = "/api/v1/cross-province/cases"
 QUERY_PATH = "/api/v1/cross-province/status/query"
 EXPORT_PATH = "/api/v1/cross-province/status/export"
+#: where Beijing notifies the platform of a case submitted through it (issue 15): the status
+#: callback envelope, ``data`` per status-callback.schema.json, deduped on X-Idempotency-Key
+NOTIFY_PATH = "/api/v1/cross-province/status/callback"
 DEFAULT_CALLBACK_APP_ID = "NATIONAL-PLATFORM"
 NOT_FOUND = "40400"
 #: a licensing body's USCC (synthetic, valid GB 32100 check character)
@@ -133,7 +140,7 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
     ``callback_url``/``callback_auth`` (``{"app_id"}``) and ``dedupe`` are the start-up values
     of ``/__sim/config``; ``security`` signs and encrypts (module docstring)."""
     profile = dataclasses.replace(PROFILE, notifier=Notifier(security))
-    state = SimulatorState("national", receipt_prefix="QG", profile=profile,
+    state = NotifiedState("national", receipt_prefix="QG", profile=profile,
                            config=StatusConfig(callback_url, dict(callback_auth or {}),
                                                dedupe=dedupe))
     def answer(code: str, msg: str, data: Any = None, *, tamper: bool = False) -> web.Response:
@@ -142,6 +149,7 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
     envelope_v = _validator("envelope.schema.json")
     data_v = _validator("case-submit.schema.json")
     query_v = _validator("status-query.schema.json")
+    notify_v = _validator("status-callback.schema.json")
     export_request_v = Draft202012Validator(
         json.loads((SCHEMAS / "status-export.schema.json").read_text("utf-8"))["$defs"]["request"])
     export = Export()
@@ -204,6 +212,26 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
                                   "projectNo": data["projectNo"],
                                   "duplicate": received.duplicate},
                       tamper=behaviour.mode == "bad_signature")
+
+    async def notified(request: web.Request) -> web.StreamResponse:
+        """Beijing's status of a case the platform submitted to Beijing: code 0 with the
+        platform's number for it (the same for a resend of the X-Idempotency-Key), 40001 naming
+        the field, 40002 without a key."""
+        behaviour = state.next_behaviour()
+        early = await apply_common(request, behaviour)
+        if early is not None:
+            return early
+        data = await opened(request, notify_v)
+        if isinstance(data, web.Response):
+            return data
+        key = request.headers.get("X-Idempotency-Key")
+        if not key:
+            return answer("40002", "缺少X-Idempotency-Key")
+        duplicate = state.notified(key, {"data": data})
+        # the platform's number for the notification (the first one again for a resend)
+        number = [n["key"] for n in state.notifications if not n["duplicate"]].index(key) + 1
+        return answer("0", "重复通知，已接收" if duplicate else "成功",
+                      {"receiptNo": f"QGTZ{number:08d}", "duplicate": duplicate})
 
     async def by_receipt(request: web.Request) -> web.Response:
         case = state.book.find(receipt=request.match_info["receipt"])
@@ -273,6 +301,7 @@ def create_app(*, app_ids: tuple[str, ...] = ("BJ-GATEWAY-DEMO",),
     app.router.add_get(PATH + "/{receipt}", by_receipt)
     app.router.add_post(QUERY_PATH, query)
     app.router.add_post(EXPORT_PATH, export_page)
+    app.router.add_post(NOTIFY_PATH, notified)
     app.router.add_route("*", "/__sim/export", export_control)
     add_control_routes(app, state)
     return app
@@ -322,8 +351,13 @@ def sign_demo(settings: Settings, folder: Path
         "options": {**p.options, "enc_type": "SM4", "sign_type": "SM2"},
         "credentials": {**p.credentials, "sm2_private_key": own.hex(),
                         "peer_public_key": platform.public.hex(), "sm4_key": shared.hex()}})
-    settings = settings.model_copy(update={"partners": {**settings.partners,
-                                                        PARTNER_NAME: signed}})
+    partners = {**settings.partners, PARTNER_NAME: signed}
+    notify = partners.get(f"{PARTNER_NAME}-status")  # Beijing's notifications: the same keys
+    if notify is not None and notify.options.get("envelope") == "national":
+        partners[f"{PARTNER_NAME}-status"] = notify.model_copy(update={
+            "options": {**notify.options, "enc_type": "SM4", "sign_type": "SM2"},
+            "credentials": {**notify.credentials, **signed.credentials}})
+    settings = settings.model_copy(update={"partners": partners})
     return settings, EnvelopeSecurity("SM4", "SM2", "raw", platform, own.public, shared), save
 
 

@@ -33,7 +33,13 @@ from lxml import etree
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.soap_xml_string import encode_inner
-from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, soap_request
+from gateway.simulators.base import (
+    SIM_STATE,
+    NotifiedState,
+    SimulatorState,
+    add_control_routes,
+    soap_request,
+)
 from gateway.simulators.statuses import (
     CallbackRequest,
     SimCase,
@@ -84,32 +90,13 @@ def create_app(*, auth_code: str = DEFAULT_AUTH_CODE,
         "notify_wsdl": NOTIFY_WSDL.read_bytes(),
     }
     config = StatusConfig(callback_url, dict(callback_auth or {}), dedupe=dedupe)
-    add_control_routes(app, TianjinState("tianjin", receipt_prefix, profile=PROFILE,
+    add_control_routes(app, NotifiedState("tianjin", receipt_prefix, profile=PROFILE,
                                          config=config))
     app.router.add_get(path, _wsdl)
     app.router.add_post(path, _submit)
     app.router.add_get(notify_path, _notify_wsdl)
     app.router.add_post(notify_path, _notified)
     return app
-
-
-class TianjinState(SimulatorState):
-    """The simulator's state, with the status notifications Beijing sent (deduped on TZBH)."""
-
-    def reset(self) -> None:
-        super().reset()
-        self.notifications: list[dict[str, Any]] = []
-        self.notification_ids: set[str] = set()
-
-    def summary(self, with_messages: bool = True) -> dict[str, Any]:
-        doc = super().summary(with_messages)
-        doc["notifications"] = {
-            "received": len(self.notifications),
-            "unique": len(self.notification_ids),
-            "duplicates": sum(1 for n in self.notifications if n["duplicate"]),
-            "records": [n for n in self.notifications if not n["duplicate"]],
-        }
-        return doc
 
 
 async def _notify_wsdl(request: web.Request) -> web.Response:
@@ -150,11 +137,8 @@ async def _notified(request: web.Request) -> web.StreamResponse:
     if errors:
         return _result(result_document(-2, "数据校验失败: " + "; ".join(errors)), "notifyStatus")
     tzbh = pkg.findtext("PACKAGEHEAD/TZBH") or ""
-    assert isinstance(state, TianjinState)
-    duplicate = tzbh in state.notification_ids
-    state.notification_ids.add(tzbh)
-    state.notifications.append({"TZBH": tzbh, "duplicate": duplicate, "xmlData": data,
-                                "records": records(pkg)})
+    assert isinstance(state, NotifiedState)
+    duplicate = state.notified(tzbh, {"TZBH": tzbh, "xmlData": data, "records": records(pkg)})
     return _result(result_document(0, "重复通知，已接收" if duplicate else "接收成功"),
                    "notifyStatus")
 

@@ -10,10 +10,11 @@ that submitted it — one transaction per report.
    through the one state machine (:func:`gateway.status.settle`): a late, older event is kept
    with its ``flag`` (``regression``, ``duplicate``, ``conflict``) and moves nothing;
 4. when the progress changed and the submitting partner has a notification partner configured
-   (``<partner>-status``, e.g. ``tianjin-status``), queues the change as a ``deliveries`` row of
-   kind ``inbound_status`` (the notification document in ``payload``, the event row's id as the
-   idempotency key the partner dedupes on: Tianjin's TZBH), rendered by that partner's
-   ``<partner>/status-notify-out`` mapping in its own callback contract;
+   (``<partner>-status``: ``tianjin-status``, ``national-status``), queues the change as a
+   ``deliveries`` row of kind ``inbound_status`` (the notification document in ``payload``, the
+   event row's id as the idempotency key the partner dedupes on: Tianjin's TZBH, the national
+   X-Idempotency-Key), rendered by that partner's ``<partner>/status-notify-out`` mapping in its
+   own callback contract;
 5. appends an ``inbound_status`` record to the audit chain.
 """
 
@@ -89,6 +90,7 @@ def notification(row: Any, report: StatusReport, progress: Progress) -> dict[str
     return {"receiptNo": row.receipt_no, "partnerCaseNo": row.partner_case_no,
             "applicationNo": row.application_no,
             "implementationCode": items[0].get("implementationCode"),
+            "region": items[0].get("handlingRegion"),
             "status": progress.status.value,
             "result": progress.result.value if progress.result else None,
             "occurredAt": (progress.at or report.occurred_at).isoformat(),
