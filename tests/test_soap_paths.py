@@ -190,3 +190,25 @@ def test_config_error_says_how_to_declare_no_receipt():
     with pytest.raises(ConfigError) as e:
         hebei("http://127.0.0.1:9/svc", None, receipt_field=None)  # type: ignore[arg-type]
     assert "receipt_path: null" in str(e.value)
+
+
+def test_the_example_configuration_is_valid():
+    """config/examples/soap-partner-as-data.yaml: its options parse and its paths compile."""
+    import yaml
+
+    from gateway.protocols.options import parse_options
+    from gateway.protocols.soap_client import ResultPaths
+
+    example = Path(__file__).resolve().parent.parent / "config" / "examples" / \
+        "soap-partner-as-data.yaml"
+    entry = yaml.safe_load(example.read_text(encoding="utf-8"))["partners"]["acme"]
+    options = parse_options(soap_typed.TypedOptions, "acme", entry["options"])
+    paths = ResultPaths.of("acme", options)
+    assert paths.receipt is None and paths.code.xpath is not None
+    assert [h.mapping for h in options.headers][0] == "acme/header-routing"
+    assert options.binding == "CasesSoap12Binding"
+    reply = etree.fromstring(
+        b'<a:SubmitResponse xmlns:a="urn:example:acme:cases"><a:outcome>'
+        b'<a:status code="OK"><a:text>accepted</a:text></a:status></a:outcome></a:SubmitResponse>')
+    got = paths.read(reply, lambda el, name: "")
+    assert (got.code, got.message, got.receipt) == ("OK", "accepted", None)
