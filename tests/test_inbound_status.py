@@ -111,7 +111,7 @@ async def test_city_statuses_reach_tianjin_once_each_in_its_contract(tmp_path: P
                                                       "2026-12-02T08:00:00+08:00"))
         assert status == 200 and doc["data"] == {
             "receiptNo": receipt, "status": "FINISHED", "applied": False, "duplicate": False,
-            "flag": "regression"}
+            "flag": "regression", "notSent": None}
 
         await wait_until(lambda: _all_sent(env), 10, "the notifications delivered")
         got = await env.notifications()
@@ -186,3 +186,12 @@ async def test_refusals_name_what_is_wrong(tmp_path: Path, db_url: str) -> None:
             status, doc = await env.report(receipt or "", bad)
             assert status == 400 and doc["errors"][0]["path"] == field, doc
         assert await db_rows(db_url, "SELECT count(*) FROM inbound_status_events") == [(0,)]
+        # a status Tianjin's contract has no code for moves the case but is not sent (nor
+        # queued to be dead-lettered): the answer says why
+        status, doc = await env.report(receipt or "", event("EV-1", "IN_REVIEW",
+                                                            "2026-12-02T09:00:00+08:00"))
+        assert status == 200 and doc["data"]["applied"] is True, doc
+        assert "tianjin/status-notify-out" in doc["data"]["notSent"]
+        assert "IN_REVIEW" in doc["data"]["notSent"]
+        assert await db_rows(db_url, "SELECT count(*) FROM deliveries "
+                                     "WHERE kind = 'inbound_status'") == [(0,)]

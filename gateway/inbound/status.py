@@ -9,8 +9,10 @@ one canonical status event::
 ``status`` a :class:`~gateway.status.CaseStatus`, ``result`` (FINISHED only) a
 :class:`~gateway.status.Result`, ``occurredAt`` ISO 8601 with its offset, ``eventId`` 1-64 of
 ``A-Za-z0-9._-`` (the city platform's id, deduped per case). Answers ``200 {code: 0, data:
-{receiptNo, status, applied, duplicate, flag}}``; a problem document naming the field (400), an
-unknown receipt (404). What happens to the event: :mod:`gateway.store.inbound_status`.
+{receiptNo, status, applied, duplicate, flag, notSent}}`` (``notSent``: why a change does
+not go back to the partner, e.g. a status its contract has no code for); a problem document
+naming the field (400), an unknown receipt (404). What happens to the event:
+:mod:`gateway.store.inbound_status`.
 """
 
 from __future__ import annotations
@@ -19,15 +21,23 @@ import json
 import logging
 import re
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from gateway.api.keys import STORE, WORKER
-from gateway.errors import FieldProblem, InputError, NotFound
+from gateway.api.keys import CONTRACTS, STORE, WORKER
+from gateway.errors import ConfigError, FieldProblem, GatewayError, InputError, NotFound
+from gateway.mapping.context import delivery_context
 from gateway.security.callers import Caller
 from gateway.status import CaseStatus, Result
-from gateway.store.inbound_status import InboundStatuses, StatusReport
+from gateway.store.inbound_status import (
+    InboundStatuses,
+    Notifies,
+    StatusReport,
+    notify_mapping,
+    notify_partner,
+)
 
 log = logging.getLogger("gateway.inbound")
 PATH = "/api/v1/inbound-cases/{receipt_no}/status"
@@ -93,14 +103,36 @@ async def report_status(request: web.Request) -> web.Response:
              "applied" if got.applied else (got.flag or "kept"),
              f", notification {got.delivery_id} queued" if got.delivery_id else "")
     data: dict[str, Any] = {"receiptNo": receipt_no, "status": got.status, "applied": got.applied,
-                            "duplicate": got.duplicate, "flag": got.flag}
+                            "duplicate": got.duplicate, "flag": got.flag, "notSent": got.not_sent}
     return web.json_response({"code": 0, "msg": "ok", "data": data})
 
 
-def add_routes(app: web.Application, notifies: Any) -> None:
-    """Register the endpoint; ``notifies(partner)`` says whether a partner's statuses go back."""
+def notifier(app: web.Application, configured: Callable[[str], bool]) -> Notifies:
+    """Whether a notification goes to the partner: its ``<partner>-status`` is ``configured``
+    and its mapping (the contracts in force) renders it; else why not. A mapping that cannot say
+    it (a status without the partner's code) is not queued to be dead-lettered."""
+    def notifies(partner: str, doc: dict[str, Any]) -> str | None:
+        if not configured(partner):
+            return f"no partner {notify_partner(partner)!r} is configured"
+        name = notify_mapping(partner)
+        try:
+            mapping = app[CONTRACTS].current.mappings.get(name)
+        except ConfigError:
+            return None  # queued: the worker dead-letters it naming the missing mapping
+        context = delivery_context(case_id="", delivery_id="", idempotency_key="probe",
+                                   partner=notify_partner(partner), region=None)
+        try:
+            mapping.validate_output(mapping.render(doc, context), doc)
+        except GatewayError as e:
+            return f"{name} cannot say it: {e}"
+        return None
+    return notifies
+
+
+def add_routes(app: web.Application, configured: Callable[[str], bool]) -> None:
+    """Register the endpoint; ``configured(partner)``: whether ``<partner>-status`` exists."""
     async def service(app: web.Application) -> None:
-        app[STATUSES] = InboundStatuses(app[STORE], notifies=notifies)
+        app[STATUSES] = InboundStatuses(app[STORE], notifies=notifier(app, configured))
 
     app.on_startup.append(service)
     app.router.add_post(PATH, report_status)

@@ -14,7 +14,8 @@ that submitted it — one transaction per report.
    ``deliveries`` row of kind ``inbound_status`` (the notification document in ``payload``, the
    event row's id as the idempotency key the partner dedupes on: Tianjin's TZBH, the national
    X-Idempotency-Key), rendered by that partner's ``<partner>/status-notify-out`` mapping in its
-   own callback contract;
+   own callback contract. A change the partner's contract cannot say (Tianjin has no code for
+   IN_REVIEW) is not queued: ``notifies`` says why, and the answer carries it (``notSent``);
 5. appends an ``inbound_status`` record to the audit chain.
 """
 
@@ -73,6 +74,9 @@ class Reported:
     status: str | None
     flag: str | None
     delivery_id: str | None
+    #: why a change was not queued to the partner (no notification partner, or its contract
+    #: cannot say it); None when it was queued or nothing changed
+    not_sent: str | None = None
 
 
 def _progress(row: Any) -> Progress | None:
@@ -97,12 +101,17 @@ def notification(row: Any, report: StatusReport, progress: Progress) -> dict[str
             "message": report.message, "eventId": report.event_id}
 
 
-class InboundStatuses:
-    """The inbound case statuses of ``store``; ``notifies(partner)`` says whether a partner's
-    notification partner is configured. Every method raises
-    :class:`~gateway.errors.StoreError` when the database fails."""
+#: ``notifies(partner, notification)``: None when the notification can go to the partner, else
+#: why not (no ``<partner>-status`` configured, or its mapping cannot render it)
+Notifies = Callable[[str, dict[str, Any]], str | None]
 
-    def __init__(self, store: Store, *, notifies: Callable[[str], bool]) -> None:
+
+class InboundStatuses:
+    """The inbound case statuses of ``store``; ``notifies`` says whether a change goes back to
+    the partner (:data:`Notifies`). Every method raises :class:`~gateway.errors.StoreError` when
+    the database fails."""
+
+    def __init__(self, store: Store, *, notifies: Notifies) -> None:
         self.store = store
         self.notifies = notifies
         self._insert = store._insert  # noqa: SLF001 - the dialect's INSERT … ON CONFLICT
@@ -127,12 +136,14 @@ class InboundStatuses:
         after, verdict = settle(current, Progress(report.status, report.occurred_at,
                                                   report.result))
         event_row = str(uuid.uuid4())
-        delivery_id = None
+        delivery_id = not_sent = None
         if verdict.applied:
             conn.execute(update(inbound_cases).where(ic.id == row.id).values(
                 status=after.status.value, status_at=after.at,
                 status_result=after.result.value if after.result else None))
-            if self.notifies(row.partner):
+            doc = notification(row, report, after)
+            not_sent = self.notifies(row.partner, doc)
+            if not_sent is None:
                 delivery_id = str(uuid.uuid4())
                 conn.execute(self._insert(cases).values(
                     id=anchor_id(row.partner), application_no=f"INBOUND-{row.partner.upper()}",
@@ -146,8 +157,7 @@ class InboundStatuses:
                     mapping=notify_mapping(row.partner), mapping_version=None,
                     idempotency_key=event_row, state=DeliveryState.PENDING, attempts=0,
                     next_attempt_at=now, created_at=now, updated_at=now, attempts_base=0,
-                    replays=0, kind=KIND_INBOUND_STATUS,
-                    payload=notification(row, report, after)))
+                    replays=0, kind=KIND_INBOUND_STATUS, payload=doc))
         conn.execute(inbound_status_events.insert().values(
             id=event_row, inbound_id=row.id, event_id=report.event_id,
             status=report.status.value, result=report.result.value if report.result else None,
@@ -159,9 +169,10 @@ class InboundStatuses:
             partner=row.partner,
             detail={"inboundId": row.id, "receiptNo": row.receipt_no,
                     "eventId": report.event_id, "status": report.status.value,
-                    "applied": verdict.applied, "flag": verdict.flag})], now=now)
+                    "applied": verdict.applied, "flag": verdict.flag, "notSent": not_sent})],
+            now=now)
         return Reported(row.partner, False, verdict.applied, after.status.value, verdict.flag,
-                        delivery_id)
+                        delivery_id, not_sent)
 
     async def events(self, receipt_no: str) -> list[dict[str, Any]]:
         """The stored events of the case with ``receipt_no``, oldest first."""
@@ -174,5 +185,5 @@ class InboundStatuses:
         return [dict(r._mapping) for r in rows]
 
 
-__all__ = ["KIND_INBOUND_STATUS", "InboundStatuses", "Reported", "StatusReport",
+__all__ = ["KIND_INBOUND_STATUS", "InboundStatuses", "Notifies", "Reported", "StatusReport",
            "notification", "notify_mapping", "notify_partner"]
