@@ -138,3 +138,40 @@ def test_imports_outside_the_catalog_are_still_refused(tmp_path):
                                  None)  # type: ignore[arg-type]
     assert e.value.key == "partners.bare.options.wsdl"
     assert "refusing to fetch http://attacker.example/evil.xsd" in str(e.value)
+
+
+# -- the WSDL-reading tool: gateway mapping scaffold --binding / --port -------------------------
+
+def scaffold(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from gateway.cli.mapping import mapping
+    return CliRunner().invoke(mapping, ["scaffold", *args])
+
+
+def test_scaffold_chooses_the_binding(bare):
+    r = scaffold("--schema", str(bare), "--binding", "Bare12")
+    assert r.exit_code == 0, r.output
+    assert "SOAP 1.2" in r.output and "binding Bare12" in r.output
+    assert "urn:bare:Submit12" in r.output
+    r = scaffold("--schema", str(bare), "--binding", f"{{{NS}}}Bare11")
+    assert r.exit_code == 0 and "SOAP 1.1" in r.output and "binding Bare11" in r.output
+    r = scaffold("--schema", str(bare))  # no service, no choice: the first binding
+    assert r.exit_code == 0 and "binding Bare11" in r.output
+
+
+def test_scaffold_names_what_exists(bare):
+    r = scaffold("--schema", str(bare), "--binding", "Nope")
+    assert r.exit_code != 0 and "bindings: Bare11, Bare12" in r.output
+    assert "Traceback" not in r.output
+    r = scaffold("--schema", str(bare), "--port", "P")
+    assert r.exit_code != 0 and "no port 'P'" in r.output and "choose --binding" in r.output
+
+
+def test_scaffold_chooses_the_port():
+    hebei = Path(__file__).resolve().parent.parent / "schemas" / "hebei" / "CaseExchange.wsdl"
+    port = etree.parse(str(hebei)).find(
+        ".//{http://schemas.xmlsoap.org/wsdl/}service/{http://schemas.xmlsoap.org/wsdl/}port")
+    r = scaffold("--schema", str(hebei), "--port", port.get("name"), "--operation", "SubmitCase")
+    assert r.exit_code == 0, r.output
+    assert "SOAP 1.2" in r.output

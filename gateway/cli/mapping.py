@@ -194,18 +194,22 @@ def coverage_cmd(mapping: str, version: str | None, case: Path | None, item_no: 
               help="Partner WSDL, XSD or JSON Schema.")
 @click.option("--operation", default=None, help="WSDL operation (required when several).")
 @click.option("--element", default=None, help="XSD global element (required when several).")
+@click.option("--port", default=None, help="WSDL port whose binding to read (default: any).")
+@click.option("--binding", default=None,
+              help="WSDL binding to read, by name (a WSDL without wsdl:service; default: any).")
 @click.option("--direction", type=click.Choice(["outbound", "inbound"]), default="outbound")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write here instead of standard output (never overwrites).")
 @_dirs
-def scaffold(schema: Path, operation: str | None, element: str | None, direction: str,
-             output: Path | None, mappings: Path, schemas: Path) -> None:
+def scaffold(schema: Path, operation: str | None, element: str | None, port: str | None,
+             binding: str | None, direction: str, output: Path | None, mappings: Path,
+             schemas: Path) -> None:
     """Write a mapping skeleton listing every target field with its type and cardinality."""
     from gateway.mapping.scaffold import ScaffoldError, scaffold as build
 
     try:
         text = build(schema, operation=operation, element=element, direction=direction,
-                     schemas_dir=schemas)
+                     schemas_dir=schemas, port=port, binding=binding)
     except ScaffoldError as e:
         raise click.UsageError(str(e)) from e
     if output is None:

@@ -267,16 +267,35 @@ def _unreadable(name: str, e: Exception) -> str:
             f"{e}); write it from the schema by hand")
 
 
-def _operations(client: Any) -> dict[str, tuple[Any, Any]]:
+def _operations(client: Any, wsdl_name: str, port: str | None = None,
+                binding: str | None = None) -> dict[str, tuple[Any, Any]]:
+    """Operation name → (binding, operation): of the chosen ``binding`` (local name or
+    ``{namespace}name``; a WSDL without ``wsdl:service`` has only bindings) or ``port``, else of
+    every port (the first that has it), else of every binding."""
     ops: dict[str, tuple[Any, Any]] = {}
-    for service in client.wsdl.services.values():
-        for port in service.ports.values():
-            for name, op in port.binding._operations.items():
-                ops.setdefault(name, (port.binding, op))
-    if not ops:
-        for binding in client.wsdl.bindings.values():
-            for name, op in binding._operations.items():
-                ops.setdefault(name, (binding, op))
+    if binding is not None:
+        found = [b for name, b in client.wsdl.bindings.items()
+                 if binding in (name, etree.QName(name).localname)]
+        if len(found) != 1:
+            known = ", ".join(etree.QName(n).localname for n in client.wsdl.bindings) or "none"
+            raise ScaffoldError(f"{'no' if not found else 'more than one'} binding {binding!r} "
+                                f"in {wsdl_name} (bindings: {known})")
+        return dict((name, (found[0], op)) for name, op in found[0]._operations.items())
+    ports = [(pname, p) for service in client.wsdl.services.values()
+             for pname, p in service.ports.items()]
+    if port is not None:
+        ports = [(pname, p) for pname, p in ports if pname == port]
+        if not ports:
+            known = ", ".join(pname for service in client.wsdl.services.values()
+                              for pname in service.ports) or "none: choose --binding"
+            raise ScaffoldError(f"no port {port!r} in {wsdl_name} (ports: {known})")
+    for _, p in ports:
+        for name, op in p.binding._operations.items():
+            ops.setdefault(name, (p.binding, op))
+    if not ops and port is None:
+        for b in client.wsdl.bindings.values():
+            for name, op in b._operations.items():
+                ops.setdefault(name, (b, op))
     return ops
 
 
@@ -296,7 +315,8 @@ def _find_xsd(wsdl: Path, qname: str) -> Path | None:
     return None
 
 
-def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir: Path) -> str:
+def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir: Path, *,
+                  port: str | None = None, binding: str | None = None) -> str:
     from zeep import Client
 
 
@@ -305,7 +325,7 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
                         settings=catalog.zeep_settings())
     except Exception as e:  # zeep/lxml/xmlschema errors: the WSDL cannot be used as is
         raise ScaffoldError(f"cannot read {path.name}: {type(e).__name__}: {e}") from e
-    ops = _operations(client)
+    ops = _operations(client, path.name, port, binding)
     if operation is None:
         if len(ops) != 1:
             raise ScaffoldError(f"{path.name} has several operations; pick one with --operation: "
@@ -314,12 +334,13 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
     if operation not in ops:
         raise ScaffoldError(f"no operation {operation!r} in {path.name} (operations: "
                             f"{', '.join(sorted(ops))})")
-    binding, op = ops[operation]
-    soap = "1.2" if "12" in type(binding).__name__ else "1.1"
+    bound, op = ops[operation]
+    soap = "1.2" if "12" in type(bound).__name__ else "1.1"
     msg = op.input if direction == "outbound" else op.output
     style = getattr(op, "style", None) or "document"
     header: list[str] = [f"# operation {operation}: SOAP {soap}, {style} style, "
-                         f"soapAction {getattr(op, 'soapaction', '') or '-'}"]
+                         f"soapAction {getattr(op, 'soapaction', '') or '-'}, binding "
+                         f"{etree.QName(bound.name).localname}"]
     body = msg.body
     if msg.header is not None and getattr(msg.header, "type", None) is not None:
         for name, hel in msg.header.type.elements:
@@ -355,12 +376,14 @@ def _rel(path: Path | None, base: Path) -> str:
 
 
 def scaffold(schema: Path, *, operation: str | None = None, element: str | None = None,
-             direction: str = "outbound", schemas_dir: Path = Path("schemas")) -> str:
+             direction: str = "outbound", schemas_dir: Path = Path("schemas"),
+             port: str | None = None, binding: str | None = None) -> str:
     suffix = schema.suffix.lower()
     if suffix == ".json":
         return scaffold_json(schema, direction, schemas_dir)
     if suffix == ".xsd":
         return scaffold_xsd(schema, element, direction, schemas_dir)
     if suffix in (".wsdl", ".xml"):
-        return scaffold_wsdl(schema, operation, direction, schemas_dir)
+        return scaffold_wsdl(schema, operation, direction, schemas_dir, port=port,
+                             binding=binding)
     raise ScaffoldError(f"cannot tell the kind of {schema.name}: use .wsdl, .xsd or .json")
