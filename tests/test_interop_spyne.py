@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socketserver
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -168,12 +169,22 @@ class CaseExchange(ServiceBase):
 # -- serving -------------------------------------------------------------------------------------
 
 class _Quiet(WSGIRequestHandler):
+    timeout = 30  # a connection that never completes its request cannot hold a thread forever
+
     def log_message(self, *args: Any) -> None:
         pass
 
 
+class _Threading(socketserver.ThreadingMixIn, WSGIServer):
+    """One thread per connection: on a loaded machine one slow exchange (the gateway gave up on
+    it) must not hold up the next test's requests behind it."""
+
+    daemon_threads = True
+
+
 def serve(app: Application) -> Iterator[str]:
-    server: WSGIServer = make_server("127.0.0.1", 0, WsgiApplication(app), handler_class=_Quiet)
+    server: WSGIServer = make_server("127.0.0.1", 0, WsgiApplication(app), server_class=_Threading,
+                                     handler_class=_Quiet)
     t = threading.Thread(target=server.serve_forever, daemon=True)
     t.start()
     try:
@@ -196,7 +207,7 @@ def hb_url() -> Iterator[str]:
 
 
 def fetch_wsdl(url: str, dest: Path) -> str:
-    with urllib.request.urlopen(url + "?wsdl", timeout=5) as r:  # loopback only
+    with urllib.request.urlopen(url + "?wsdl", timeout=30) as r:  # loopback only
         dest.write_bytes(r.read())
     return str(dest)
 
@@ -217,7 +228,7 @@ def package(name: str, xzbh: str = "BJTJ-XZ-2024-001") -> etree._Element:
 @pytest.fixture
 def tj_client(tj_url, tmp_path, http):
     settings = PartnerSettings(
-        protocol="soap-xml-string", url=tj_url, mapping="tianjin/case-submit", timeout=5,
+        protocol="soap-xml-string", url=tj_url, mapping="tianjin/case-submit", timeout=20,
         credentials={"auth_code": AUTH},
         options=contract_options("tianjin", wsdl=fetch_wsdl(tj_url, tmp_path / "spyne-tj.wsdl"),
                                  result_schema=None))
@@ -244,7 +255,7 @@ async def test_tianjin_style_rejections_from_spyne(tj_client, name, xzbh, kind, 
 
 def hb_settings(url: str, wsdl: str, password: str = "spyne-secret") -> PartnerSettings:
     return PartnerSettings(
-        protocol="soap-typed", url=url, mapping="hebei/case-submit", timeout=5,
+        protocol="soap-typed", url=url, mapping="hebei/case-submit", timeout=20,
         credentials={"username": "BJ-GATEWAY", "password": password},
         options=contract_options("hebei", wsdl=wsdl, body_schema=None))
 
