@@ -4,12 +4,15 @@ reports ACCEPTED then FINISHED/APPROVED (then the same event again, then an olde
 ``POST /api/v1/inbound-cases/{receiptNo}/status``, and Tianjin's simulator receives each change
 exactly once as ``notifyStatus(authCode, xmlData)``, the inner PACKAGE valid by its
 status-notify.xsd. A national case's statuses reach the national simulator once each as the
-platform's status callback (envelope, data per status-callback.schema.json). A caller without
+platform's status callback (envelope, data per status-callback.schema.json), a Hebei case's
+(submitted by zeep under WS-Security) Hebei's simulator as NotifyStatus (SOAP 1.2, WS-Security
+digest, caseStatus valid by case.xsd, Hebei's status codes). A caller without
 ``inbound.status`` is refused (403), an unknown receipt is 404, a bad event names its field (400).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +28,9 @@ from gateway.config import load_settings
 from gateway.protocols.tif import TifSigner
 from tests.harness import Gateway, Simulator, db_rows, signed_headers, wait_until, write_config
 from tests.test_inbound import (
+    HB_PASSWORD,
+    SERVED,
+    hebei_case,
     national_data,
     national_envelope,
     post_national,
@@ -43,6 +49,7 @@ class Env:
     gw: Gateway
     tianjin: Simulator
     national: Simulator
+    hebei: Simulator
     http: aiohttp.ClientSession
     db_url: str
 
@@ -67,18 +74,19 @@ class Env:
 @asynccontextmanager
 async def status_env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
     async with Simulator("city") as city, Simulator("tianjin") as tj, \
-            Simulator("national") as nat:
+            Simulator("national") as nat, Simulator("hebei") as hb:
         path = write_config(tmp_path, db_url, {
             "city-inbound": city.url(CITY_PATH), "tianjin": tj.url("/tianjin/ExchangeService"),
             "tianjin-status": tj.url("/tianjin/StatusNotify"), "national": nat.url(),
-            "national-status": nat.url("/api/v1/cross-province/status/callback")})
+            "national-status": nat.url("/api/v1/cross-province/status/callback"),
+            "hebei": hb.url("/hebei/CaseExchange"), "hebei-status": hb.url("/hebei/StatusNotify")})
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         raw["callers"]["city-status"] = {
             "paasid": STATUS_CALLER.paasid, "token": STATUS_CALLER.token,
             "permissions": ["inbound.status"]}
         path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
         async with Gateway(load_settings(path)) as gw, aiohttp.ClientSession() as http:
-            yield Env(gw, tj, nat, http, db_url)
+            yield Env(gw, tj, nat, hb, http, db_url)
 
 
 def event(event_id: str, status: str, at: str, **extra: Any) -> dict[str, Any]:
@@ -160,6 +168,40 @@ async def test_city_statuses_reach_the_national_platform_in_its_callback(tmp_pat
             "proStatus": "IN_REVIEW", "statusTime": "2026-12-02 09:00:00"}
         assert (by_status["FINISHED"]["resultCode"], by_status["FINISHED"]["opinion"]) == \
             ("2", "材料不符合要求")
+
+
+async def test_city_statuses_reach_hebei_under_ws_security(tmp_path: Path, db_url: str) -> None:
+    import zeep
+    from zeep.wsse.username import UsernameToken
+
+    from gateway.domain.checkdigits import uscc_check_char
+    cert_no = "91130100MA0CXXXX4" + uscc_check_char("91130100MA0CXXXX4")
+    async with status_env(tmp_path, db_url) as env:
+        def submit() -> Any:
+            client = zeep.Client(env.url("/soap/hebei/cases", "?wsdl"), settings=SERVED,
+                                 wsse=UsernameToken("HEBEI-EXCHANGE", HB_PASSWORD,
+                                                    use_digest=True))
+            return client.bind("InboundService", "InboundSoap12Port").SubmitCase(
+                case=hebei_case(cert_no=cert_no), _soapheaders={"header": {
+                    "messageId": "HB-IN-1", "senderCode": "HEBEI-EXCHANGE",
+                    "sentAt": "2026-12-01T09:00:00+08:00"}})
+
+        ok = await asyncio.to_thread(submit)
+        assert ok.resultCode == "0000", ok
+        for e in (event("H-1", "ACCEPTED", "2026-12-02T09:00:00+08:00"),
+                  event("H-2", "IN_REVIEW", "2026-12-02T10:00:00+08:00"),
+                  event("H-3", "FINISHED", "2026-12-02T11:00:00+08:00", result="DENIED")):
+            status, doc = await env.report(ok.receiptNo, e)
+            assert status == 200 and doc["data"]["notSent"] is None, doc
+        await wait_until(lambda: _all_sent(env), 10, "the notifications delivered")
+        got = await env.notifications(env.hebei)
+        assert (got["received"], got["unique"]) == (3, 3)
+        # the simulator checked each body against case.xsd and the WS-Security digest
+        seen = sorted((n["caseStatus"]["statusTime"], n["caseStatus"]["status"],
+                       n["caseStatus"].get("result")) for n in got["records"])
+        assert [s[1:] for s in seen] == [("ACCEPTED", None), ("UNDER_REVIEW", None),
+                                         ("COMPLETED", "REFUSED")]
+        assert {n["caseStatus"]["caseNo"] for n in got["records"]} == {"HB2026120100000001"}
 
 
 async def test_refusals_name_what_is_wrong(tmp_path: Path, db_url: str) -> None:

@@ -7,6 +7,10 @@ a body that fails ``case.xsd`` or a missing ``hb:MessageHeader`` is an ``env:Sen
 ``VersionMismatch`` faults are HTTP 500 (SOAP 1.2 part 2, §7.5.1). A business rejection is a
 normal reply with a non-``0000`` ``resultCode``. Dedupes on ``MessageHeader/messageId``.
 
+Beijing's notifications (issue 15): ``NotifyStatus`` at ``notify_path`` (``/hebei/StatusNotify``,
+StatusNotify.wsdl at ``?wsdl``), under the same WS-Security digest, body checked against case.xsd,
+deduped on ``MessageHeader/messageId``; ``/__sim/state`` shows them as ``notifications``.
+
 Extra ``/__sim/behaviour`` modes: ``business_error`` (``code``/``message``, default 2001
 事项编码不存在), ``throttle`` (HTTP 503, ``Retry-After``, Receiver fault ``hb:ServerBusy``),
 ``fault_sender``, ``fault_receiver``, ``malformed`` (a reply cut off mid-element).
@@ -31,7 +35,13 @@ from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.soap_typed import CST
 from gateway.protocols.wsse import SECURITY, UsernameToken, UsernameTokenVerifier, WsseError
-from gateway.simulators.base import SIM_STATE, SimulatorState, add_control_routes, soap_request
+from gateway.simulators.base import (
+    SIM_STATE,
+    NotifiedState,
+    SimulatorState,
+    add_control_routes,
+    soap_request,
+)
 from gateway.simulators.statuses import (
     CallbackRequest,
     SimCase,
@@ -60,7 +70,8 @@ VERIFIER = web.AppKey("hebei_verifier", UsernameTokenVerifier)
 def create_app(*, users: dict[str, str] | None = None, path: str = "/hebei/CaseExchange",
                receipt_prefix: str = "HBSL", wsse_window: float = 300.0,
                callback_url: str | None = None, callback_auth: Mapping[str, Any] | None = None,
-               dedupe: bool = True, **_: Any) -> web.Application:
+               dedupe: bool = True, notify_path: str = "/hebei/StatusNotify",
+               **_: Any) -> web.Application:
     """The simulator application; keyword options only (same style as every simulator).
     ``callback_url``/``callback_auth`` (``{"username", "password"}``) and ``dedupe`` are the
     start-up values of ``/__sim/config``."""
@@ -69,13 +80,16 @@ def create_app(*, users: dict[str, str] | None = None, path: str = "/hebei/CaseE
         "schema": safexml.load_schema(SCHEMAS / "case.xsd"),
         "wsdl": (SCHEMAS / "CaseExchange.wsdl").read_bytes(),
         "xsd": (SCHEMAS / "case.xsd").read_bytes(),
+        "notify_wsdl": (SCHEMAS / "StatusNotify.wsdl").read_bytes(),
     }
     app[VERIFIER] = UsernameTokenVerifier(dict(users or DEFAULT_USERS), window=wsse_window)
     config = StatusConfig(callback_url, dict(callback_auth or {}), dedupe=dedupe)
-    add_control_routes(app, SimulatorState("hebei", receipt_prefix, profile=PROFILE,
-                                           config=config))
+    add_control_routes(app, NotifiedState("hebei", receipt_prefix, profile=PROFILE,
+                                          config=config))
     app.router.add_get(path, _documents)
     app.router.add_post(path, _submit)
+    app.router.add_get(notify_path, _documents)
+    app.router.add_post(notify_path, _notified)
     return app
 
 
@@ -87,7 +101,7 @@ async def _documents(request: web.Request) -> web.Response:
         return web.Response(body=cfg["xsd"], content_type="text/xml", charset="utf-8")
     if "wsdl" not in {k.lower() for k in request.query}:
         return web.Response(status=404, text="append ?wsdl")
-    root = safexml.parse(cfg["wsdl"])
+    root = safexml.parse(cfg["notify_wsdl" if "StatusNotify" in request.path else "wsdl"])
     for addr in root.iter("{http://schemas.xmlsoap.org/wsdl/soap12/}address"):
         addr.set("location", str(here))
     for imp in root.iter("{http://www.w3.org/2001/XMLSchema}import"):
@@ -189,6 +203,50 @@ async def _submit(request: web.Request) -> web.StreamResponse:
                                     "X-Correlation-Id": request.headers.get("X-Correlation-Id", "")},
                            refs=refs)
     return _result("0000", "重复报文，已受理" if got.duplicate else "受理成功", got.receipt_no)
+
+
+async def _notified(request: web.Request) -> web.StreamResponse:
+    """``NotifyStatus`` from Beijing: ``0000`` taken (a resend of a messageId too); a bad token,
+    a missing messageId or a body that fails case.xsd is a Sender fault naming it."""
+    state = request.app[SIM_STATE]
+    opened = await soap_request(
+        request, state,
+        too_large=lambda: _fault("Sender", f"message larger than {MAX_BODY} bytes",
+                                 "hb:MalformedMessage", status=413),
+        malformed=lambda why: _fault("Sender", f"malformed message: {why}", "hb:MalformedMessage"))
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    _, env = opened
+    if env.version is not soap.SOAP12:
+        return _fault("VersionMismatch", "SOAP 1.2 required", "hb:VersionMismatch")
+    if (tag := _not_understood(env)) is not None:
+        return _fault("MustUnderstand", f"header {tag} not understood", "hb:MustUnderstand")
+    try:
+        await request.app[VERIFIER].verify(env.header(SECURITY))
+    except WsseError as e:
+        return _fault("Sender", e.message, e.code)
+    hdr = env.header(f"{{{HB}}}MessageHeader")
+    key = hdr.findtext(f"{{{HB}}}messageId") if hdr is not None else None
+    if not key:
+        return _fault("Sender", "MessageHeader/messageId is required", "hb:InvalidMessage",
+                      error_code="1002")
+    call = env.body[0] if env.body else None
+    if call is None or call.tag != f"{{{HB}}}NotifyStatusRequest":
+        return _fault("Sender", "unknown operation", "hb:InvalidMessage", error_code="1003")
+    errors = safexml.schema_errors(request.app[CONFIG]["schema"], call)
+    if errors:
+        return _fault("Sender", "报文校验失败: " + "; ".join(errors), "hb:InvalidMessage",
+                      error_code="1001")
+    status = call.find(f"{{{HB}}}caseStatus")
+    fields = {etree.QName(c).localname: c.text for c in status} if status is not None else {}
+    assert isinstance(state, NotifiedState)
+    duplicate = state.notified(key, {"caseStatus": fields,
+                                     "body": safexml.to_bytes(call).decode("utf-8")})
+    r = etree.Element(etree.QName(HB, "NotifyStatusResponse"), nsmap={"hb": HB})
+    etree.SubElement(r, etree.QName(HB, "resultCode")).text = "0000"
+    etree.SubElement(r, etree.QName(HB, "resultMessage")).text = \
+        "重复通知，已接收" if duplicate else "接收成功"
+    return _reply(200, soap.build_envelope(soap.SOAP12, r))
 
 
 def summary(call: etree._Element) -> dict[str, Any]:

@@ -10,12 +10,13 @@ that submitted it — one transaction per report.
    through the one state machine (:func:`gateway.status.settle`): a late, older event is kept
    with its ``flag`` (``regression``, ``duplicate``, ``conflict``) and moves nothing;
 4. when the progress changed and the submitting partner has a notification partner configured
-   (``<partner>-status``: ``tianjin-status``, ``national-status``), queues the change as a
-   ``deliveries`` row of kind ``inbound_status`` (the notification document in ``payload``, the
-   event row's id as the idempotency key the partner dedupes on: Tianjin's TZBH, the national
-   X-Idempotency-Key), rendered by that partner's ``<partner>/status-notify-out`` mapping in its
-   own callback contract. A change the partner's contract cannot say (Tianjin has no code for
-   IN_REVIEW) is not queued: ``notifies`` says why, and the answer carries it (``notSent``);
+   (``<partner>-status``: ``tianjin-status``, ``national-status``, ``hebei-status``), queues
+   the change as a ``deliveries`` row of kind ``inbound_status`` (the notification document in
+   ``payload``, the event row's id as the idempotency key the partner dedupes on: Tianjin's
+   TZBH, the national X-Idempotency-Key, Hebei's MessageHeader/messageId), rendered by that
+   partner's ``<partner>/status-notify-out`` mapping in its own callback contract. A change the
+   partner's contract cannot say (Tianjin has no code for IN_REVIEW) is not queued:
+   ``notifies`` says why, and the answer carries it (``notSent``);
 5. appends an ``inbound_status`` record to the audit chain.
 """
 
