@@ -6,7 +6,8 @@ exactly once as ``notifyStatus(authCode, xmlData)``, the inner PACKAGE valid by 
 status-notify.xsd. A national case's statuses reach the national simulator once each as the
 platform's status callback (envelope, data per status-callback.schema.json), a Hebei case's
 (submitted by zeep under WS-Security) Hebei's simulator as NotifyStatus (SOAP 1.2, WS-Security
-digest, caseStatus valid by case.xsd, Hebei's status codes). A caller without
+digest, caseStatus valid by case.xsd, Hebei's status codes), and Tianjin's notifications also
+reach a notifyStatus service built with spyne from the WSDL spyne generates. A caller without
 ``inbound.status`` is refused (403), an unknown receipt is 404, a bad event names its field (400).
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 from lxml import etree
 
@@ -72,7 +74,7 @@ class Env:
 
 
 @asynccontextmanager
-async def status_env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
+async def status_env(tmp_path: Path, db_url: str, edit: Any = None) -> AsyncIterator[Env]:
     async with Simulator("city") as city, Simulator("tianjin") as tj, \
             Simulator("national") as nat, Simulator("hebei") as hb:
         path = write_config(tmp_path, db_url, {
@@ -84,6 +86,8 @@ async def status_env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
         raw["callers"]["city-status"] = {
             "paasid": STATUS_CALLER.paasid, "token": STATUS_CALLER.token,
             "permissions": ["inbound.status"]}
+        if edit is not None:
+            edit(raw)
         path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
         async with Gateway(load_settings(path)) as gw, aiohttp.ClientSession() as http:
             yield Env(gw, tj, nat, hb, http, db_url)
@@ -237,3 +241,58 @@ async def test_refusals_name_what_is_wrong(tmp_path: Path, db_url: str) -> None:
         assert "IN_REVIEW" in doc["data"]["notSent"]
         assert await db_rows(db_url, "SELECT count(*) FROM deliveries "
                                      "WHERE kind = 'inbound_status'") == [(0,)]
+
+
+# -- a second SOAP stack: Tianjin's notifyStatus served by spyne ----------------------------------
+
+async def test_tianjin_notifications_reach_a_spyne_server(tmp_path: Path, db_url: str) -> None:
+    """The same notifications, received by a notifyStatus service built with spyne (a stack
+    nobody here wrote; test-only dependency) from the WSDL spyne generates, as
+    tests/test_interop_spyne.py does for submitCase."""
+    spyne = pytest.importorskip("spyne")
+    from spyne.protocol.soap import Soap11
+
+    from tests.test_interop_spyne import fetch_wsdl, result_text, serve
+    tj = "http://exchange.zwfw.tj.example/"
+    got: list[str] = []
+    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "status-notify.xsd")))
+
+    class StatusNotify(spyne.ServiceBase):  # type: ignore[misc]
+        @spyne.rpc(spyne.Unicode, spyne.Unicode, _returns=spyne.Unicode,
+                   _in_message_name="notifyStatus", _out_message_name="notifyStatusResponse",
+                   _out_variable_name="return")
+        def notifyStatus(ctx, authCode, xmlData):  # type: ignore[no-untyped-def]  # noqa: N802,N803
+            if authCode != "TJ-DEMO-AUTHCODE-0001":
+                return result_text(-1, "授权码无效")
+            inner = etree.fromstring(xmlData.encode("gb18030"), etree.XMLParser(
+                encoding="gb18030", resolve_entities=False, no_network=True))
+            if not schema.validate(inner):
+                return result_text(-2, "数据校验失败")
+            got.append(xmlData)
+            return result_text(0, "接收成功")
+
+    app = spyne.Application([StatusNotify], tj, name="StatusNotify",
+                            in_protocol=Soap11(validator="lxml"), out_protocol=Soap11())
+    servers = serve(app)
+    url = next(servers)
+    try:
+        wsdl = await asyncio.to_thread(fetch_wsdl, url, tmp_path / "spyne-notify.wsdl")
+
+        def to_spyne(raw: dict[str, Any]) -> None:
+            p = raw["partners"]["tianjin-status"]
+            p["url"], p["options"]["wsdl"] = url, wsdl
+            p["options"].pop("result_schema", None)
+
+        async with status_env(tmp_path, db_url, to_spyne) as env:
+            _, answer = await raw_submit(env, tianjin_envelope(tianjin_package()))  # type: ignore[arg-type]
+            receipt = answer.findtext("SLBH") if answer is not None else ""
+            for e in (event("S-1", "ACCEPTED", "2026-12-02T09:00:00+08:00"),
+                      event("S-2", "FINISHED", "2026-12-02T10:00:00+08:00", result="APPROVED")):
+                status, doc = await env.report(receipt or "", e)
+                assert status == 200 and doc["data"]["applied"], doc
+            await wait_until(lambda: _all_sent(env), 10, "the notifications delivered")
+        statuses = sorted(etree.fromstring(x.encode("gb18030"), etree.XMLParser(
+            encoding="gb18030")).findtext("DATA/RECORD/BLZT") or "" for x in got)
+        assert statuses == ["30", "90"]
+    finally:
+        next(servers, None)
