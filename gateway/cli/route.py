@@ -18,6 +18,7 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.routing.rules import describe_specificity
 from gateway.routing.table import RouteTable
 from gateway.inbound.service import PUSH_PARTNER as INBOUND_PUSH
+from gateway.store.inbound_status import notify_partner
 from gateway.statuses.receive import PUSH_PARTNER
 
 
@@ -140,8 +141,10 @@ def _coverage_warnings(settings: Settings, table: RouteTable) -> list[str]:
     out = []
     targets = {r.target for r in table.rules}
     # the city platform receives status pushes, back-flow batches and inbound cases (those
-    # partners submit to Beijing), never routed cases: no rule is right
+    # partners submit to Beijing), and a partner's <partner>-status its inbound cases' statuses,
+    # never routed cases: no rule is right
     receivers = {PUSH_PARTNER, INBOUND_PUSH} | {s.push_to for s in settings.backflow.sources.values()}
+    receivers |= {notify_partner(p) for p in settings.partners}
     for name in sorted(set(settings.partners) - targets - receivers):
         out.append(f"partner {name} is configured but no rule routes to it")
     if not any(not r.conditions for r in table.rules):
