@@ -71,11 +71,12 @@ def test_check_shipped_config() -> None:
     assert "builtin:home-region" in r.output
     assert "OK:" in r.output and "no ties" in r.output
     # the shipped mappings, really loaded: three partners' case mappings, the city platform's
-    # status push, its back-flow batches and its inbound cases (partners no rule routes cases
-    # to, on purpose: only status pushes, back-flow batches and inbound cases go there, so none
-    # is warned about)
-    assert "mappings: 6 referenced, 6 found" in r.output
-    assert "partner city" not in r.output
+    # status push, its back-flow batches and its inbound cases, and the three partners' status
+    # notifications of their inbound cases (partners no rule routes cases to, on purpose: only
+    # status pushes, back-flow batches, inbound cases and their statuses go there, so none is
+    # warned about)
+    assert "mappings: 9 referenced, 9 found" in r.output
+    assert "partner city" not in r.output and "-status is configured" not in r.output
 
 
 def test_check_reports_a_tie_with_both_rules(tmp_path: Path) -> None:
