@@ -407,6 +407,9 @@ class Settings(_Frozen):
     home_region: str = "110000"
     mappings_dir: str = "mappings"
     schemas_dir: str = "schemas"
+    #: the engineer's schema catalog folders (gateway/catalog: a partner's standard or shared
+    #: imports vendored once, without editing the partner's files); the tools' --catalog DIR
+    schema_catalogs: list[str] = Field(default_factory=list)
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
     routes: list[dict[str, Any]] = Field(default_factory=list)
     reconcile: ReconcileSettings = ReconcileSettings()

@@ -25,8 +25,23 @@ class Contracts:
     deadlines: Deadlines | None = None
 
 
+def use_schema_catalogs(settings: Settings) -> None:
+    """:func:`gateway.catalog.use_catalogs` with the config's ``schema_catalogs`` (a folder that
+    is not there is a ConfigError naming the key)."""
+    from gateway import catalog
+
+    try:
+        catalog.use_catalogs(settings.path(d) for d in settings.schema_catalogs)
+    except catalog.SchemaAccessError as e:
+        raise ConfigError(str(e), file=settings.source_file, key="schema_catalogs") from e
+
+
 def load_contracts(settings: Settings) -> Contracts:
-    """Load mappings and routes and check that every route's mapping exists (ConfigError)."""
+    """Load mappings and routes and check that every route's mapping exists (ConfigError).
+
+    The engineer's schema catalogs (``schema_catalogs``) are put in force first: every schema
+    loader after this, the WSDL loader of the SOAP clients included, reads them."""
+    use_schema_catalogs(settings)
     mappings = MappingRegistry.load(settings.path(settings.mappings_dir),
                                     settings.path(settings.schemas_dir))
     for p in settings.partners.values():

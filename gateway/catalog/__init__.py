@@ -7,6 +7,12 @@ pointed at :data:`CATALOG`, which maps the well-known locations (and namespaces,
 without ``schemaLocation``) to files in ``gateway/catalog/schemas``; any other remote location
 is refused.
 
+Engineers add their own catalog folders (``gateway mapping … --catalog DIR``, and the config's
+``schema_catalogs``) instead of editing a partner's files: :func:`use_catalogs`. An ``xs:import``
+that names only a namespace (no ``schemaLocation``: .NET and WCF write them) is given the
+catalog's file for that namespace before libxml2 compiles the schema (:func:`locate_imports`),
+because libxml2, unlike xmlschema and zeep, never asks a resolver for such an import.
+
 Local locations are confined too: a WSDL or XSD written by someone else can name any path in an
 ``import``/``include`` (``/etc/passwd``, ``../../secrets.xsd``, a FIFO that blocks the reader).
 Each loader is built with the *schema folders* it may read (the folder of the document being
@@ -41,6 +47,14 @@ _XMIME = "http://www.w3.org/2005/05/xmlmime"
 _DSIG = "http://www.w3.org/2000/09/xmldsig#"
 _WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 _WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+_XSD = "http://www.w3.org/2001/XMLSchema"
+_WSA = "http://www.w3.org/2005/08/addressing"
+_WSA2004 = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+_XOP = "http://www.w3.org/2004/08/xop/include"
+_WSNT = "http://docs.oasis-open.org/wsn/b-2"
+_WSTOP = "http://docs.oasis-open.org/wsn/t-1"
+_WSRF_BF = "http://docs.oasis-open.org/wsrf/bf-2"
+_WSRF_R = "http://docs.oasis-open.org/wsrf/r-2"
 
 NAMESPACES: dict[str, Path] = {
     _XML: SCHEMAS / "xml.xsd",
@@ -53,8 +67,19 @@ NAMESPACES: dict[str, Path] = {
     _DSIG: SCHEMAS / "xmldsig-core-schema.xsd",
     _WSSE: SCHEMAS / "wsse-secext.xsd",
     _WSU: SCHEMAS / "wsse-utility.xsd",
+    _WSA: SCHEMAS / "ws-addr.xsd",
+    _WSA2004: SCHEMAS / "ws-addr-2004-08.xsd",
+    _XOP: SCHEMAS / "xop-include.xsd",
+    _WSNT: SCHEMAS / "b-2.xsd",
+    _WSTOP: SCHEMAS / "t-1.xsd",
+    _WSRF_BF: SCHEMAS / "bf-2.xsd",
+    _WSRF_R: SCHEMAS / "r-2.xsd",
 }
 """Namespace → bundled schema (for ``xs:import`` without a usable ``schemaLocation``)."""
+
+LIBXML2_ONLY: dict[str, Path] = {_XSD: SCHEMAS / "xsd-schema-element.xsd"}
+"""Namespaces only libxml2 needs a file for: ``xs:schema`` itself (a .NET DataSet's
+``ref="s:schema"``); xmlschema and zeep know the XML Schema namespace and must not be given it."""
 
 CATALOG: dict[str, Path] = {
     "http://www.w3.org/2001/xml.xsd": NAMESPACES[_XML],
@@ -71,13 +96,95 @@ CATALOG: dict[str, Path] = {
     "http://www.w3.org/TR/xmldsig-core/xmldsig-core-schema.xsd": NAMESPACES[_DSIG],
     _WSSE: NAMESPACES[_WSSE],
     _WSU: NAMESPACES[_WSU],
+    "http://www.w3.org/2006/03/addressing/ws-addr.xsd": NAMESPACES[_WSA],
+    "http://www.w3.org/2005/08/addressing/ws-addr.xsd": NAMESPACES[_WSA],
+    "http://schemas.xmlsoap.org/ws/2004/08/addressing/": NAMESPACES[_WSA2004],
+    "http://www.w3.org/2004/08/xop/include/": NAMESPACES[_XOP],
+    "http://www.w3.org/2004/08/xop/include/xop-include.xsd": NAMESPACES[_XOP],
+    "http://docs.oasis-open.org/wsn/b-2.xsd": NAMESPACES[_WSNT],
+    "http://docs.oasis-open.org/wsn/t-1.xsd": NAMESPACES[_WSTOP],
+    "http://docs.oasis-open.org/wsrf/bf-2.xsd": NAMESPACES[_WSRF_BF],
+    "http://docs.oasis-open.org/wsrf/r-2.xsd": NAMESPACES[_WSRF_R],
 }
-"""Well-known schema URL → bundled file."""
+"""Well-known schema URL → bundled file. Each also answers for its ``https://`` spelling (schemas
+written since the W3C and OASIS moved to https import them so): :func:`lookup`."""
+
+
+class ExtraCatalog:
+    """A catalog folder an engineer added: its ``*.xsd`` files answer for their
+    ``targetNamespace`` (namespace-only imports), and an optional ``catalog.xml`` (the OASIS XML
+    Catalogs subset ``<uri name=… uri=…/>`` and ``<system systemId=… uri=…/>``, ``uri``
+    relative to the folder) maps the URLs a partner's files import to files in it. Read once,
+    through the hardened parser; an entry pointing outside the folder is refused."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.root = Path(folder).resolve()
+        if not self.root.is_dir():
+            raise SchemaAccessError(f"schema catalog {folder} is not a folder")
+        self.urls: dict[str, Path] = {}
+        self.namespaces: dict[str, Path] = {}
+        from gateway.protocols import xml as safexml
+
+        for p in sorted(self.root.rglob("*.xsd")):
+            try:
+                tns = safexml.parse(read_confined(str(p), (self.root,))[1]).get("targetNamespace")
+            except (OSError, safexml.XmlError):
+                continue   # not a schema this folder can answer for: ignored, as a stray file
+            if tns and tns not in self.namespaces:
+                self.namespaces[tns] = p
+        index = self.root / "catalog.xml"
+        if index.is_file():
+            try:
+                doc = safexml.parse(read_confined(str(index), (self.root,))[1])
+            except safexml.XmlError as e:
+                raise SchemaAccessError(f"{index}: not a usable XML catalog: {e}") from e
+            for entry in doc.iter():
+                if not isinstance(entry.tag, str):
+                    continue
+                local = entry.tag.rsplit("}", 1)[-1]
+                name = entry.get("name") if local == "uri" else \
+                    entry.get("systemId") if local == "system" else None
+                target = entry.get("uri")
+                if name and target:
+                    self.urls[_http(name)] = confined_path(str(self.root / target), (self.root,))
+
+
+_extra: list[ExtraCatalog] = []
+
+
+def use_catalogs(folders: Iterable[Path | str]) -> None:
+    """Add the engineer's catalog folders to the bundled one (process-wide: the tools' ``--catalog``
+    and the config's ``schema_catalogs``); the bundled catalog answers first, so a standard
+    namespace cannot be shadowed by accident. Replaces earlier calls' folders."""
+    new = [ExtraCatalog(f) for f in folders]
+    _extra[:] = new
+
+
+def catalog_folders() -> tuple[Path, ...]:
+    """The engineer's catalog folders in force (:func:`use_catalogs`)."""
+    return tuple(c.root for c in _extra)
+
+
+def _http(url: str) -> str:
+    return "http://" + url[len("https://"):] if url.startswith("https://") else url
 
 
 def lookup(url: str) -> Path | None:
-    """The bundled file for a well-known URL (or namespace), else ``None``."""
-    return CATALOG.get(url) or NAMESPACES.get(url)
+    """The catalog file for a well-known URL (or namespace, ``http`` or ``https``) — bundled
+    first, then the engineer's folders — else ``None``."""
+    key = _http(url)
+    found = CATALOG.get(key) or NAMESPACES.get(key)
+    if found is None:
+        found = next((c.urls.get(key) or c.namespaces.get(key) for c in _extra
+                      if c.urls.get(key) or c.namespaces.get(key)), None)
+    return found
+
+
+def namespace_file(namespace: str, *, for_libxml2: bool = False) -> Path | None:
+    """The catalog file for an import that names only ``namespace``."""
+    if for_libxml2 and namespace in LIBXML2_ONLY:
+        return LIBXML2_ONLY[namespace]
+    return lookup(namespace)
 
 
 def is_remote(url: str) -> bool:
@@ -92,8 +199,12 @@ def uri_mapper(url: str) -> str:
 
 
 def xmlschema_locations() -> list[tuple[str, str]]:
-    """For xmlschema's ``locations``: namespace → bundled file, for imports without a location."""
-    return [(ns, str(p)) for ns, p in NAMESPACES.items()]
+    """For xmlschema's ``locations``: namespace → catalog file, for imports without a location
+    (bundled, then the engineer's folders)."""
+    out = [(ns, str(p)) for ns, p in NAMESPACES.items()]
+    for c in _extra:
+        out += [(ns, str(p)) for ns, p in c.namespaces.items() if ns not in NAMESPACES]
+    return out
 
 
 class SchemaAccessError(OSError):
@@ -102,8 +213,10 @@ class SchemaAccessError(OSError):
 
 
 def roots(*folders: Path | str) -> tuple[Path, ...]:
-    """The folders a loader may read: ``folders`` (resolved) and the bundled catalog."""
-    return tuple(dict.fromkeys([Path(f).resolve() for f in folders] + [SCHEMAS]))
+    """The folders a loader may read: ``folders`` (resolved), the bundled catalog and the
+    engineer's catalog folders."""
+    return tuple(dict.fromkeys([Path(f).resolve() for f in folders] + [SCHEMAS]
+                               + list(catalog_folders())))
 
 
 def confined_path(location: str, allowed: Iterable[Path]) -> Path:
@@ -144,6 +257,41 @@ def read_confined(location: str, allowed: Iterable[Path]) -> tuple[Path, bytes]:
         return path, f.read()
 
 
+_XS_IMPORT = f"{{{_XSD}}}import"
+
+
+def locate_imports(root: Any) -> bool:
+    """Give each ``xs:import`` without ``schemaLocation`` (in ``root``, a schema or a WSDL) the
+    catalog's file for its namespace, in place; True if any was changed. libxml2 skips such an
+    import silently and then fails on the first reference into the namespace; xmlschema and zeep
+    look namespaces up themselves. Namespaces the catalog does not know are left alone."""
+    changed = False
+    for imp in root.iter(_XS_IMPORT):
+        ns = imp.get("namespace")
+        if imp.get("schemaLocation") or not ns:
+            continue
+        found = namespace_file(ns, for_libxml2=True)
+        if found is not None:
+            imp.set("schemaLocation", found.as_uri())
+            changed = True
+    return changed
+
+
+def _with_located_imports(data: bytes, base_url: str) -> bytes:
+    """``data`` (an imported schema's bytes) with :func:`locate_imports` applied, re-serialised
+    only when something changed."""
+    from lxml import etree
+
+    if b"import" not in data:
+        return data
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+    try:
+        root = etree.fromstring(data, parser, base_url=base_url)
+    except etree.XMLSyntaxError:
+        return data      # libxml2 reports it where it reads it
+    return etree.tostring(root) if locate_imports(root) else data
+
+
 def lxml_parser(*folders: Path | str, refused: list[str] | None = None) -> Any:
     """A hardened lxml parser (no network, no entities, no DTD) that resolves imports from the
     catalog and from ``folders`` and refuses every other location; each refusal's reason is
@@ -160,7 +308,8 @@ def lxml_parser(*folders: Path | str, refused: list[str] | None = None) -> Any:
                 if refused is not None:
                     refused.append(str(e))
                 raise
-            return self.resolve_string(data, context, base_url=path.as_uri())
+            return self.resolve_string(_with_located_imports(data, path.as_uri()), context,
+                                       base_url=path.as_uri())
 
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,
                              huge_tree=False)
@@ -176,6 +325,7 @@ def compile_xsd(data: bytes, base_url: str, *folders: Path | str) -> Any:
 
     refused: list[str] = []
     doc = etree.fromstring(data, lxml_parser(*folders, refused=refused), base_url=base_url)
+    locate_imports(doc)
     try:
         return etree.XMLSchema(doc)
     except etree.XMLSchemaParseError as e:

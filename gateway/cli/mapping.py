@@ -1,7 +1,9 @@
 """``gateway mapping …``: the tools integration engineers use on mappings every day.
 
 Every command takes ``--mappings`` and ``--schemas`` (defaults ``mappings`` and ``schemas``,
-relative to the working directory).
+relative to the working directory), and ``--catalog DIR`` (repeatable): a folder of schemas the
+partner's files import, added to the bundled catalog (:func:`gateway.catalog.use_catalogs`; the
+gateway's config says the same with ``schema_catalogs``).
 Exit status: 0 ok, 1 findings or failures, 2 the mappings do not load.
 """
 
@@ -23,7 +25,21 @@ from gateway.mapping.registry import MappingRegistry
 from gateway.routing.view import delivery_view
 
 
+def _use_catalogs(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> None:
+    from gateway import catalog
+
+    try:
+        catalog.use_catalogs(value)
+    except catalog.SchemaAccessError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from e
+
+
 def _dirs(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--catalog", "catalog", multiple=True, expose_value=False,
+                     callback=_use_catalogs, is_eager=True,
+                     type=click.Path(file_okay=False, exists=True, path_type=Path),
+                     help="A folder of schemas the partner's files import (by URL through its "
+                          "catalog.xml, or by namespace); repeatable.")(f)
     f = click.option("--schemas", "schemas", default="schemas", show_default=True,
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Folder of partner and source schemas.")(f)
