@@ -251,6 +251,15 @@ backflow_checkpoints = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Which instance walks a source's export now, until when (migration 0009): the scheduled walk
+# of a second instance sees the lease held and skips (gateway.store.backflow_lease).
+backflow_leases = Table(
+    "backflow_leases", metadata,
+    Column("source", String(32), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+)
+
 # -- inbound cases (issue 15; gateway.store.inbound) -----------------------------------------
 # A case a partner (Tianjin, Hebei, the national platform) submitted to Beijing: one row per
 # partner case number (a resend answers the first receipt), the receipt the gateway issued, the
