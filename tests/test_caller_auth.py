@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from gateway.api.auth import NONCES
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.protocols.tif import TifSigner
@@ -89,6 +90,31 @@ async def test_a_replay_is_refused_by_a_second_instance_on_the_same_database(
             assert await _cases(db_url) == 1
             status, _ = await _post(two, other, TEST_SIGNER.headers())  # a fresh nonce: fine
             assert status == 202
+
+
+async def test_a_submission_spends_its_nonce_in_the_case_transaction_and_any_replay_is_401(
+        tmp_path: Path, db_url: str, samples: dict[str, Any]) -> None:
+    """Issue 12: a submission's nonce is remembered in the transaction that stores its case (no
+    separate nonce commit), and a request that ends without storing a case (a 422, an earlier
+    case answered 200) still spends its nonce: its replay is a 401 too."""
+    async with Simulator("national") as sim, \
+            Gateway(load_settings(write_config(tmp_path, db_url, {"national": sim.url()})),
+                    signer=None) as gw:
+        separate = gw.app[NONCES]._writes  # noqa: SLF001 - the separate nonce path's batches
+        good = TEST_SIGNER.headers()
+        status, doc = await _post(gw, samples[SAMPLE], good)
+        assert status == 202, doc
+        assert separate.items == 0  # one commit for the case and its nonce
+        _assert_401(await _post(gw, samples[SAMPLE], good), "x-tif-nonce", "reused_nonce")
+        invalid = {**samples[SAMPLE], "applicationNo": ""}
+        once = TEST_SIGNER.headers()
+        assert (await _post(gw, invalid, once))[0] == 422
+        _assert_401(await _post(gw, invalid, once), "x-tif-nonce", "reused_nonce")
+        same = TEST_SIGNER.headers()
+        assert (await _post(gw, samples[SAMPLE], same))[0] == 200  # the earlier case
+        _assert_401(await _post(gw, samples[SAMPLE], same), "x-tif-nonce", "reused_nonce")
+        assert separate.items == 2  # the 422 and its replay, after the answer; the 200: in its txn
+        assert await _cases(db_url) == 1
 
 
 async def test_auth_window_is_configurable(tmp_path: Path, samples: dict[str, Any]) -> None:

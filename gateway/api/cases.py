@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from gateway.api import params
+from gateway.api.auth import PENDING_NONCE
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, STORE, WORKER
 from gateway.errors import InputError, NotFound
 from gateway.delivery.gates import shared_breakers
@@ -30,8 +31,10 @@ async def submit_case(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     caller: Caller = request["caller"]  # authenticated, with the submit permission (auth.py)
     try:
+        # the x-tif nonce is remembered in the case's own transaction (auth.py defers it)
         accepted = await request.app[INTAKE].submit(await request.read(),
-                                                   correlation_id=correlation_id, caller=caller)
+                                                   correlation_id=correlation_id, caller=caller,
+                                                   nonce=request.get(PENDING_NONCE))
     except InputError:
         metrics.cases.labels("rejected").inc()
         raise

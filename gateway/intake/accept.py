@@ -38,6 +38,7 @@ from gateway.mapping.context import delivery_context
 from gateway.routing.view import delivery_view
 from gateway.security.callers import Caller
 from gateway.store import CaseRecord, Claim, Lease, NewCase, NewDelivery, Store, SubmitResult
+from gateway.store.nonces import PendingNonce
 from gateway.intake.validation import CaseValidator, diff_paths, parse_json
 
 if TYPE_CHECKING:
@@ -215,11 +216,17 @@ class Intake:
                 + (f"; and {len(problems) - 3} more" if len(problems) > 3 else ""), problems))
         return Prepared(case, tuple(warnings), plan, None)
 
-    async def submit(self, raw: bytes, *, correlation_id: str,
-                     caller: Caller | None = None) -> Accepted:
+    async def submit(self, raw: bytes, *, correlation_id: str, caller: Caller | None = None,
+                     nonce: PendingNonce | None = None) -> Accepted:
         """Store a case for ``caller`` (None: no caller, e.g. a command): refused with a 403
         naming the field when it holds an item or region the caller may not submit, and with
-        a 409 when its application number is another caller's case."""
+        a 409 when its application number is another caller's case.
+
+        ``nonce`` (the request's, not yet remembered) is written in the case's own transaction
+        and marked spent once handed to it; a replay raises
+        :class:`~gateway.store.nonces.ReplayedNonce` and stores nothing. A submission answered
+        without that transaction (refused, or an earlier case) leaves it unspent for the caller
+        to spend (gateway/api/auth.py)."""
         # a large body takes a few hundred ms of parsing and checking: off the event loop, so
         # health checks and other requests keep being answered meanwhile
         prepared = (await asyncio.to_thread(self.prepare, raw) if len(raw) > OFFLOAD_BYTES
@@ -248,7 +255,7 @@ class Intake:
         new = NewCase(
             application_no=case["applicationNo"], body=case, body_hash=digest,
             correlation_id=correlation_id, home_items=tuple(plan.home_items),
-            submitted_by=caller.name if caller is not None else None,
+            submitted_by=caller.name if caller is not None else None, nonce=nonce,
             deliveries=tuple(NewDelivery(
                 partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
                 route_rule=d.rule, mapping=d.mapping, mapping_version=d.mapping_version,
@@ -256,6 +263,8 @@ class Intake:
                 lease=lease if t else None)
                 for d, t in zip(plan.deliveries, taken, strict=True)))
         reserved = [p for p, t in zip(partners, taken, strict=True) if t]
+        if nonce is not None:
+            nonce.spent = True
         try:
             result = await self.store.submit_case(new)
         except BaseException:

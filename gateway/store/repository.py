@@ -28,8 +28,13 @@ from gateway.store import audit, sealing
 from gateway.store.batching import GroupCommit
 from gateway.store.db import Database
 from gateway.store.models import attempts, cases, deliveries
+from gateway.store.nonces import PendingNonce, ReplayedNonce, claim_nonces, prune_nonces
 from gateway.store.states import DeliveryState
 from gateway.store.types import utcnow
+
+
+#: how often (seconds) a case transaction that carries nonces also deletes the expired ones
+NONCE_PRUNE_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class NewCase:
     deliveries: tuple[NewDelivery, ...]
     #: the authenticated caller's name (gateway.security.callers): it alone may read the case
     submitted_by: str | None = None
+    #: the request's x-tif nonce, remembered in the case's transaction (None: not a request)
+    nonce: PendingNonce | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,8 @@ class Store:
         #: concurrent writes of the same kind share a transaction (gateway.store.batching)
         self._case_writes: GroupCommit[tuple[NewCase, datetime], SubmitResult] = GroupCommit(
             self._store_cases, max_batch=max_batch, name="store case")
+        #: when this instance last deleted expired nonces in a case transaction (Unix seconds)
+        self._nonces_pruned = float("-inf")
         self._result_writes: GroupCommit[AttemptResult, bool] = GroupCommit(
             self._record_results, max_batch=max_batch, name="record attempt")
 
@@ -258,41 +267,69 @@ class Store:
 
     async def _store_cases(self, batch: Sequence[tuple[NewCase, datetime]]
                            ) -> list[SubmitResult | BaseException]:
-        """One transaction for a batch of new cases: ``INSERT … ON CONFLICT (application_no) DO
-        NOTHING RETURNING id`` says which were new; only their deliveries are inserted. A case
-        whose number was taken (earlier, by another instance meanwhile, or by an earlier copy in
-        this very batch) is answered as the stored case once the batch has committed."""
+        """One transaction for a batch of new cases: the submissions' nonces first (one
+        ``INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING``, :func:`claim_nonces`): a
+        case whose nonce was already used is not stored and is answered :class:`ReplayedNonce`.
+        Then ``INSERT … ON CONFLICT (application_no) DO NOTHING RETURNING id`` says which cases
+        were new; only their deliveries are inserted. A case whose number was taken (earlier, by
+        another instance meanwhile, or by an earlier copy in this very batch) is answered as the
+        stored case once the batch has committed."""
+        case_ids = [str(uuid.uuid4()) for _ in batch]
+        nonce_first: dict[tuple[str, str], int] = {}
+        nonce_rows: list[dict[str, Any]] = []
+        for i, (new, _) in enumerate(batch):
+            n = new.nonce
+            if n is not None and (n.scope, n.nonce) not in nonce_first:
+                nonce_first[(n.scope, n.nonce)] = i
+                nonce_rows.append({"scope": n.scope, "nonce": n.nonce,
+                                   "expires_at": n.expires_at})
+        moment = utcnow()
+        prune = bool(nonce_rows) and moment.timestamp() - self._nonces_pruned >= NONCE_PRUNE_EVERY
+        if prune:
+            self._nonces_pruned = moment.timestamp()
+        insert_nonce = self._insert
         first: dict[str, int] = {}
-        case_ids: list[str] = []
-        case_rows: list[dict[str, Any]] = []
         planned: dict[str, list[dict[str, Any]]] = {}
-        for i, (new, now) in enumerate(batch):
-            case_id = str(uuid.uuid4())
-            case_ids.append(case_id)
-            if new.application_no in first:
-                continue
-            first[new.application_no] = i
-            case_rows.append(dict(  # noqa: C408 - the columns, as keywords
-                id=case_id, application_no=new.application_no, body=new.body,
-                body_hash=new.body_hash, correlation_id=new.correlation_id,
-                home_items=list(new.home_items), received_at=now,
-                submitted_by=new.submitted_by))
-            planned[case_id] = [_delivery_row(case_id, d, now) for d in new.deliveries]
         stmt = (self._insert(cases)
                 .on_conflict_do_nothing(index_elements=[cases.c.application_no])
                 .returning(cases.c.id))
 
-        def store(conn: Connection) -> set[str]:
-            new_ids = set(conn.execute(stmt, case_rows).scalars())
+        def store(conn: Connection) -> tuple[set[str], set[int]]:
+            if prune:
+                prune_nonces(conn, moment)
+            fresh = claim_nonces(conn, insert_nonce, nonce_rows, moment)
+            replayed: set[int] = set()
+            case_rows: list[dict[str, Any]] = []
+            for i, (new, now) in enumerate(batch):
+                n = new.nonce
+                if n is not None and (nonce_first[(n.scope, n.nonce)] != i
+                                      or (n.scope, n.nonce) not in fresh):
+                    replayed.add(i)
+                    continue
+                if new.application_no in first:
+                    continue
+                first[new.application_no] = i
+                case_id = case_ids[i]
+                case_rows.append(dict(  # noqa: C408 - the columns, as keywords
+                    id=case_id, application_no=new.application_no, body=new.body,
+                    body_hash=new.body_hash, correlation_id=new.correlation_id,
+                    home_items=list(new.home_items), received_at=now,
+                    submitted_by=new.submitted_by))
+                planned[case_id] = [_delivery_row(case_id, d, now) for d in new.deliveries]
+            new_ids = set(conn.execute(stmt, case_rows).scalars()) if case_rows else set()
             rows = [r for case_id in new_ids for r in planned[case_id]]
             if rows:
                 conn.execute(deliveries.insert(), rows)
             audit.append(conn, [audit.intake(r, len(planned[r["id"]])) for r in case_rows
                                 if r["id"] in new_ids])
-            return new_ids
-        inserted = await self.db.write_sync("store case", store)
+            return new_ids, replayed
+        inserted, replayed = await self.db.write_sync("store case", store)
         out: list[SubmitResult | BaseException] = []
         for i, (new, now) in enumerate(batch):
+            if i in replayed:
+                assert new.nonce is not None
+                out.append(ReplayedNonce(new.nonce.scope))
+                continue
             case_id = case_ids[i]
             if first[new.application_no] == i and case_id in inserted:
                 out.append(SubmitResult(CaseRecord(
