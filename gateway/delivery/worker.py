@@ -67,6 +67,17 @@ def delivery_view(case: dict[str, Any], item_nos: list[str],
     return _routing_view.delivery_view(case, item_nos, region)
 
 
+def message_source(claim: Claim) -> dict[str, Any]:
+    """What a delivery's mapping renders: the delivery's own document when it carries one (a
+    status push's event, a back-flow batch's records, an inbound case's unified document, or
+    any kind added later), else the case as this delivery sees it. Decided by the payload, not
+    by a list of kinds: a list forgot each new kind and rendered it from the anchor case."""
+    d = claim.delivery
+    if d.payload is not None:
+        return d.payload
+    return delivery_view(claim.case_body, d.item_nos, d.region)
+
+
 def _raised_at(e: BaseException) -> str:
     """``file:line`` of the frame that raised ``e`` (no values), for a bug report."""
     tb = e.__traceback__
@@ -337,13 +348,7 @@ class Worker:
                                    idempotency_key=d.idempotency_key, partner=d.partner,
                                    region=d.region)
         try:
-            # a status push carries its own document (the canonical status event), a back-flow
-            # batch its records (gateway.store.backflow), an inbound case its unified document
-            # (gateway.store.inbound); a case's
-            # message is rendered from the case as this delivery sees it
-            view = (d.payload if d.kind in ("status_push", "backflow", "inbound_case",
-                                       "inbound_status")
-                    and d.payload is not None else delivery_view(claim.case_body, d.item_nos, d.region))
+            view = message_source(claim)
             payload = mapping.render(view, context)
             mapping.validate_output(payload, view)  # problems name the case's source fields
         except (PermanentError, ConfigError) as e:
@@ -408,4 +413,4 @@ def _digest(wire: list[transport.Exchange], side: str) -> Digest | None:
     return Digest(sent.reply_sha256, sent.reply_bytes)
 
 
-__all__ = ["Worker", "delivery_view"]
+__all__ = ["Worker", "delivery_view", "message_source"]
