@@ -213,7 +213,10 @@ def fast_validity(root: Any, formats: Mapping[str, Callable[[Any], bool]] | None
                 checks.append(lambda x: any(_json_equal(x, o) for o in options))
         if "const" in node:
             const = node["const"]
-            checks.append(lambda x: _json_equal(x, const))
+            if isinstance(const, str):  # the common case (a record's kind): no generic compare
+                checks.append(lambda x: isinstance(x, str) and x == const)
+            else:
+                checks.append(lambda x: _json_equal(x, const))
         if "minLength" in node or "maxLength" in node:
             lo, hi = node.get("minLength", 0), node.get("maxLength")
             checks.append(lambda x: not isinstance(x, str) or
