@@ -8,6 +8,7 @@ instead of skipping those tests.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -91,3 +92,48 @@ async def store(db_url: str) -> AsyncIterator[Any]:
     s = Store(engine)
     yield s
     await s.close()
+
+
+def _tree_digest(path: Path) -> str:
+    """The content of every file under ``path`` (or of the file itself), hashed."""
+    h = hashlib.sha1()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _compiled_mappings_shared() -> Any:
+    """Compile identical mapping and schema folders once per test process.
+
+    Every app a test starts compiles all shipped mappings and loads their XSDs with xmlschema
+    (seconds per app), the same work each time. The key is the folders' content (and the
+    engineer's schema catalogs in force), so a test that edits a mapping or a schema, or adds
+    a catalog, gets a fresh compile; failures are never cached.
+    """
+    from gateway import catalog
+    from gateway.mapping.registry import MappingRegistry
+
+    original = MappingRegistry.__dict__["load"]
+    cache: dict[tuple[str, ...], Any] = {}
+
+    def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...]:
+        parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
+        for value in (*args, *kwargs.values(), *catalog.catalog_folders()):
+            if isinstance(value, (str, Path)) and Path(value).exists():
+                parts.append(_tree_digest(Path(value)))
+        return tuple(parts)
+
+    def load(cls: type, *args: Any, **kwargs: Any) -> Any:
+        key = key_of(args, kwargs)
+        if key not in cache:
+            cache[key] = original.__func__(cls, *args, **kwargs)
+        return cache[key]
+
+    MappingRegistry.load = classmethod(load)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        MappingRegistry.load = original  # type: ignore[method-assign]
