@@ -30,7 +30,7 @@ import stat
 import urllib.error
 import urllib.request
 import urllib.response
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -292,16 +292,21 @@ def _with_located_imports(data: bytes, base_url: str) -> bytes:
     return etree.tostring(root) if locate_imports(root) else data
 
 
-def lxml_parser(*folders: Path | str, refused: list[str] | None = None) -> Any:
-    """A hardened lxml parser (no network, no entities, no DTD) that resolves imports from the
-    catalog and from ``folders`` and refuses every other location; each refusal's reason is
-    appended to ``refused`` (libxml2 swallows the exception while compiling a schema)."""
+def lxml_parser(*folders: Path | str, refused: list[str] | None = None,
+                documents: Mapping[str, bytes] | None = None) -> Any:
+    """A hardened lxml parser (no network, no entities, no DTD) that resolves imports from
+    ``documents`` (URL → bytes held in memory: a WSDL's inline schemas), the catalog and
+    ``folders``, and refuses every other location; each refusal's reason is appended to
+    ``refused`` (libxml2 swallows the exception while compiling a schema)."""
     from lxml import etree
 
     allowed = roots(*folders)
 
     class _Resolver(etree.Resolver):
         def resolve(self, url: str, pubid: str, context: Any) -> Any:  # type: ignore[override]
+            if documents and url in documents:
+                return self.resolve_string(_with_located_imports(documents[url], url), context,
+                                           base_url=url)
             try:
                 path, data = read_confined(url, allowed)
             except SchemaAccessError as e:
@@ -317,14 +322,16 @@ def lxml_parser(*folders: Path | str, refused: list[str] | None = None) -> Any:
     return parser
 
 
-def compile_xsd(data: bytes, base_url: str, *folders: Path | str) -> Any:
+def compile_xsd(data: bytes, base_url: str, *folders: Path | str,
+                documents: Mapping[str, bytes] | None = None) -> Any:
     """Compile an XSD (well-formed, DTD-free bytes: the caller checks them) whose imports and
     includes come from the catalog and ``folders`` only. A refused location raises
     :class:`SchemaAccessError` naming it, not libxml2's "failed to parse the XML resource"."""
     from lxml import etree
 
     refused: list[str] = []
-    doc = etree.fromstring(data, lxml_parser(*folders, refused=refused), base_url=base_url)
+    doc = etree.fromstring(data, lxml_parser(*folders, refused=refused, documents=documents),
+                           base_url=base_url)
     locate_imports(doc)
     try:
         return etree.XMLSchema(doc)

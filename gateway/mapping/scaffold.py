@@ -352,15 +352,17 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
         raise ScaffoldError(f"operation {operation} has {n} body parts without a wrapper "
                             "element; scaffold each part's element from the XSD (--element)")
     root_name = str(body.qname)
+    if style == "rpc":   # refused as the runtime refuses it (gateway.protocols.soap.load_operation)
+        from gateway.protocols.soap import rpc_style
+        rpc = rpc_style(path, bound.name, operation)
+        raise ScaffoldError(f"operation {operation} is {rpc} (binding "
+                            f"{etree.QName(bound.name).localname}): not supported — the "
+                            "gateway's SOAP styles send document/literal only; ask the partner "
+                            "for its document/literal binding (--binding)")
     nodes = _zeep_fields(body)
-    if style == "rpc":
-        header.append(f"# rpc style: the wrapper {root_name} is the operation, not a schema "
-                      "element; the SOAP layer writes it — its children are the message parts")
-        xsd_path = None
-    else:
-        xsd_path = _find_xsd(path, root_name)
-    schema_line = f"  schema: {_rel(xsd_path, schemas_dir)}" if xsd_path else \
-        f"  schema: TODO   # the XSD that declares {root_name} (inline in {path.name})"
+    xsd_path = _find_xsd(path, root_name)
+    # no XSD file declares it: the WSDL's inline schemas are the target (gateway.catalog.wsdl_types)
+    schema_line = f"  schema: {_rel(xsd_path or path, schemas_dir)}"
     target = ["target:", "  kind: xml", schema_line, f'  element: "{root_name}"']
     return _document(_head(f"{path.name} operation {operation}", direction, target[:0]) + header
                      + target, nodes)

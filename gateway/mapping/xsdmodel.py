@@ -26,7 +26,8 @@ _NUM = {"decimal", "float", "double", "integer", "int", "long", "short", "byte",
 
 
 def load_schema(path: Path, *folders: Path) -> xmlschema.XMLSchemaBase:
-    """Load an XSD offline, reading only the catalog, the schema's own folder and ``folders``
+    """Load an XSD (or a WSDL's inline schemas: :mod:`gateway.catalog.wsdl_types`) offline,
+    reading only the catalog, the schema's own folder and ``folders``
     (:func:`gateway.catalog.xmlschema_options`); ``xmlschema`` errors propagate for the caller
     to translate.
 
@@ -36,8 +37,14 @@ def load_schema(path: Path, *folders: Path) -> xmlschema.XMLSchemaBase:
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         try:
-            schema = xmlschema.XMLSchema(str(path),
-                                         **catalog.xmlschema_options(Path(path).parent, *folders))
+            opts = catalog.xmlschema_options(Path(path).parent, *folders)
+            if Path(path).suffix.lower() == ".wsdl":   # its inline schemas, as one schema
+                from gateway.catalog.wsdl_types import xmlschema_sources
+                sources: list[Any] = list(xmlschema_sources(path, *folders))
+                schema = xmlschema.XMLSchema(sources, base_url=str(Path(path).resolve().parent),
+                                             **opts)
+            else:
+                schema = xmlschema.XMLSchema(str(path), **opts)
         except Exception as e:
             _raise_refused(seen, e)
             raise

@@ -183,6 +183,12 @@ def load_operation(wsdl: Path | str, operation: str, *, service: str | None = No
         if operation not in ops:
             continue
         op = ops[operation]
+        if getattr(op, "style", None) == "rpc":
+            style = rpc_style(path, b.name, operation)
+            raise ConfigError(f"operation {operation!r} is {style}: the gateway's SOAP styles send "
+                              f"document/literal only (the body is one schema element); {style} "
+                              "is not supported — ask the partner for its document/literal "
+                              "binding", file=path, key="options.operation")
         headers = tuple(etree.QName(e.qname) for e in _header_elements(op))
         return SoapOperation(
             wsdl_path=path, name=operation,
@@ -195,6 +201,28 @@ def load_operation(wsdl: Path | str, operation: str, *, service: str | None = No
         if client.wsdl.services else "any binding (the WSDL has no wsdl:service)"
     raise ConfigError(f"operation {operation!r} not found in {where}", file=path,
                       key="options.operation")
+
+
+def rpc_style(wsdl: str | Path, binding: str, operation: str) -> str:
+    """``rpc/literal`` or ``rpc/encoded``: the input ``soap:body use`` of ``operation`` in
+    ``binding`` (``{ns}name``), read from the WSDL (zeep keeps the style, not the use)."""
+    from gateway import catalog
+
+    try:
+        root = safexml.parse(catalog.read_confined(str(wsdl), catalog.roots(Path(wsdl).parent))[1])
+    except (OSError, safexml.XmlError):
+        return "rpc"
+    local = etree.QName(binding).localname
+    wsdl_ns = "http://schemas.xmlsoap.org/wsdl/"
+    for b in root.iterfind(f"{{{wsdl_ns}}}binding"):
+        if b.get("name") != local:
+            continue
+        for op in b.iterfind(f"{{{wsdl_ns}}}operation"):
+            if op.get("name") == operation:
+                body = op.find(f"{{{wsdl_ns}}}input/*[@use]")
+                if body is not None:
+                    return f"rpc/{body.get('use')}"
+    return "rpc/literal"
 
 
 def _header_elements(op: Any) -> list[Any]:

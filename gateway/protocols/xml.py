@@ -173,9 +173,10 @@ def parse_text(text: str, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
 
 
 def load_schema(path: Path | str, *folders: Path | str) -> etree.XMLSchema:
-    """Compile a vendored XSD. Its ``xsd:import``/``include`` locations resolve from the bundled
-    catalog, the schema's own folder, the project's ``schemas/`` and ``folders``; any other
-    location is refused (:mod:`gateway.catalog`).
+    """Compile a vendored XSD (or a WSDL's inline schemas, all of them). Its
+    ``xsd:import``/``include`` locations resolve from the bundled catalog, the schema's own
+    folder, the project's ``schemas/`` and ``folders``; any other location is refused
+    (:mod:`gateway.catalog`).
 
     Raises :class:`gateway.errors.ConfigError` naming the file: a broken schema is a broken
     deployment, found at start-up.
@@ -185,6 +186,9 @@ def load_schema(path: Path | str, *folders: Path | str) -> etree.XMLSchema:
 
     path = Path(path)
     try:
+        if path.suffix.lower() == ".wsdl":   # its inline schemas (gateway/catalog/wsdl_types.py)
+            from gateway.catalog.wsdl_types import compile_wsdl_types
+            return cast(etree.XMLSchema, compile_wsdl_types(path, _SCHEMAS, *folders))
         data = utf8_document(decode(path.read_bytes()))
         return cast(etree.XMLSchema, catalog.compile_xsd(
             data, path.resolve().as_uri(), path.resolve().parent, _SCHEMAS, *folders))
