@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -89,9 +90,21 @@ def free_port() -> int:
 
 def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
                 partner_timeout: float | None = None, **worker: Any) -> Path:
+@functools.lru_cache(maxsize=1)
+def _shipped_config_text() -> str:
+    return DEFAULT_CONFIG.read_text(encoding="utf-8")
+
+
+def shipped_config() -> dict[str, Any]:
+    """A fresh copy of the shipped config/gateway.yaml, parsed (libyaml: tests parse it often)."""
+    loaded: dict[str, Any] = yaml.load(_shipped_config_text(),  # noqa: S506 - a SafeLoader
+                                       Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return loaded
+
+
     """A config file like the shipped one, pointed at the given database and simulators, with
     short waits so retries happen within a test."""
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw = shipped_config()
     raw["database"]["url"] = db_url
     raw["mappings_dir"] = str(ROOT / "mappings")
     raw["schemas_dir"] = str(ROOT / "schemas")
@@ -603,7 +616,7 @@ async def run_crash_load(tmp_path: Path, db_url: str, template: dict[str, Any], 
 def default_partner_path(partner: str) -> str:
     """The URL path a partner has in the shipped configuration (its simulator serves it)."""
     from urllib.parse import urlsplit
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw = shipped_config()
     return urlsplit(raw["partners"][partner]["url"]).path
 
 
