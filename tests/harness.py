@@ -88,8 +88,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
-                partner_timeout: float | None = None, **worker: Any) -> Path:
 @functools.lru_cache(maxsize=1)
 def _shipped_config_text() -> str:
     return DEFAULT_CONFIG.read_text(encoding="utf-8")
@@ -102,6 +100,8 @@ def shipped_config() -> dict[str, Any]:
     return loaded
 
 
+def write_config(tmp_path: Path, db_url: str, partner_urls: dict[str, str],
+                partner_timeout: float | None = None, **worker: Any) -> Path:
     """A config file like the shipped one, pointed at the given database and simulators, with
     short waits so retries happen within a test."""
     raw = shipped_config()
