@@ -28,6 +28,7 @@ from aiohttp import web
 
 from gateway.api.keys import CONTRACTS, STORE, WORKER
 from gateway.errors import ConfigError, FieldProblem, GatewayError, InputError, NotFound
+from gateway.inbound import history
 from gateway.mapping.context import delivery_context
 from gateway.security.callers import Caller
 from gateway.status import CaseStatus, Result
@@ -136,3 +137,4 @@ def add_routes(app: web.Application, configured: Callable[[str], bool]) -> None:
 
     app.on_startup.append(service)
     app.router.add_post(PATH, report_status)
+    history.add_routes(app)  # GET …/statuses: what was reported, what became of it
