@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway import console
 from gateway.backflow import push as backflow_push
 from gateway.backflow.job import backflow_job
 from gateway.api import admin, cases, ops
@@ -141,4 +142,5 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     callbacks.add_routes(app)  # partners' status callbacks (gateway/statuses)
     backflow_push.add_routes(app)  # national back-flow batches pushed (gateway/backflow)
     inbound_routes.add_routes(app)  # partners' cases submitted to Beijing (gateway/inbound)
+    console.add_routes(app)  # the operators' web console under /console/ (gateway/console)
     return app

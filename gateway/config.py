@@ -43,6 +43,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from gateway.security.console_access import ConsoleSettings
 from gateway.errors import ConfigError
 from gateway.security.callers import CallerSettings
 from gateway.security.tls import TlsClientSettings, TlsServerSettings, server_tls_from_env
@@ -417,6 +418,8 @@ class Settings(_Frozen):
     audit: AuditSettings = AuditSettings()
     #: who may call the API and what each may do (gateway/security/callers.py): deny by default
     callers: dict[str, CallerSettings] = Field(default_factory=dict)
+    #: the web console's sign-in (gateway/security/console_access.py); nobody may sign in by default
+    console: ConsoleSettings = ConsoleSettings()
     source_file: str | None = None
 
     @model_validator(mode="after")
@@ -507,6 +510,8 @@ SECRET_KEYS: tuple[tuple[str, ...], ...] = (
     ("partners", "*", "inbound", "app_id"),
     ("partners", "*", "inbound", "secret"),
     ("callers", "*", "token"),
+    ("console", "secret"),
+    ("console", "users", "*", "password_hash"),
 )
 
 

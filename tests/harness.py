@@ -53,6 +53,8 @@ TEST_SECRETS = {
     "GATEWAY_TIANJIN_INBOUND_AUTH_CODE": "TJ-NOTIFY-AUTHCODE-0001",
     "GATEWAY_HEBEI_PASSWORD": "hebei-demo-secret",
     "GATEWAY_HEBEI_INBOUND_PASSWORD": "hebei-notify-secret",
+    # signs the web console's session cookies (tests/test_console*.py configure accounts)
+    "GATEWAY_CONSOLE_SECRET": "console-cookie-secret-for-tests-only-0001",
 }
 
 

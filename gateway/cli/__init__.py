@@ -29,6 +29,7 @@ import click
 from gateway.cli.audit import audit
 from gateway.cli.backflow import backflow
 from gateway.cli.case import case
+from gateway.cli.console import console
 from gateway.cli.db import db
 from gateway.cli.dlq import dlq
 from gateway.cli.keys import keys
@@ -50,7 +51,7 @@ def main(log_level: str, log_json: bool) -> None:
 
 
 for _command in (serve, demo, simulate, db, case, dlq, route, mapping, overdue, reconcile, backflow,
-                 audit, keys, seal):
+                 audit, keys, seal, console):
     main.add_command(_command)
 
 __all__ = ["main"]
