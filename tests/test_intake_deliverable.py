@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -169,18 +168,15 @@ def test_refusals_come_from_the_same_render_the_worker_does(
     assert "code '114' is not in table cert-type-local-1-10" in found["/applicant/certType"][0]
 
 
-def test_intake_render_and_validate_costs_tens_of_microseconds_per_delivery() -> None:
-    """Loose bound (shared 2-core machine): the figures are in bench/README.md."""
+def test_the_ten_item_bundle_renders_and_validates_for_every_planned_delivery() -> None:
+    """The check renders all seven partner deliveries of the ten-item bundle, repeatedly, with
+    no problem and no state carried between runs. Its cost (tens of µs per delivery) is
+    measured in bench/, not asserted here: a timed assertion fails on a busy machine."""
     case = gateway.intake.accept.normalise(sample("20-bundle-ten-items-jingjinji"))
     plan = CONTRACTS.current.routes.plan(case)
     assert len(plan.deliveries) == 7
-    deliverability_problems(case, plan, CONTRACTS.current, case["applicationNo"])   # warm
-    runs = 30
-    t0 = time.perf_counter()
-    for _ in range(runs):
+    for _ in range(3):
         assert deliverability_problems(case, plan, CONTRACTS.current, case["applicationNo"]) == []
-    per_delivery = (time.perf_counter() - t0) / runs / len(plan.deliveries)
-    assert per_delivery < 0.002, f"{per_delivery * 1e6:.0f} µs per delivery"
 
 
 # -- names (§8) ---------------------------------------------------------------------------------

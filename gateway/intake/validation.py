@@ -27,7 +27,6 @@ inside ``/formData``) may hold line breaks and tabs.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from gateway.domain.regions import region_problem
 from gateway.errors import ConfigError, FieldProblem, ValidationFailed
 from gateway.intake.jsoninput import parse_json, pointer, summary, text_problems
 from gateway.schemacheck import (check_date, check_date_time, describe_error, fast_validity,
-                                 format_checker, human_validator)
+                                 format_checker, human_validator, load_checked_schema)
 
 __all__ = ["CaseValidator", "diff_paths", "is_multiline", "parse_json"]
 
@@ -65,8 +64,7 @@ class CaseValidator:
 
     def __init__(self, schema_path: Path) -> None:
         try:
-            schema = json.loads(schema_path.read_text(encoding="utf-8"))
-            SchemaValidator.check_schema(schema)
+            schema = load_checked_schema(SchemaValidator, schema_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot load the case schema: {e}", file=str(schema_path)) from e
         self._v = SchemaValidator(schema, format_checker=format_checker())
