@@ -51,6 +51,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # procstat, next to this script
+from procstat import cpu_seconds  # noqa: E402 - after the path above
 SAMPLES = ROOT / "samples" / "cases"
 MIX = ["01-person-shanghai-social-security", "10-person-tianjin-social-security",
        "11-company-hebei-branch-filing"]
@@ -204,8 +205,11 @@ async def post_json(url: str, doc: Any) -> None:
 
 
 class Servers:
-    def __init__(self, tmp: Path, engine: str) -> None:
+    def __init__(self, tmp: Path, engine: str, profile: Path | None = None) -> None:
         self.tmp, self.engine = tmp, engine
+        #: with --profile: py-spy records every gateway into this folder (speedscope files)
+        self.profile = profile
+        self.profilers: list[subprocess.Popen[bytes]] = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self.sims: dict[str, str] = {}
         self.sim_pids: list[int] = []
@@ -216,9 +220,24 @@ class Servers:
         self.procs.append(p)
         return p
 
+    def spawn_gateway(self, tag: str, *args: str) -> subprocess.Popen[bytes]:
+        """``gateway serve``; with --profile, sampled by py-spy (installed in the venv, not a
+        project dependency) until it exits: ``<profile>/<tag>-<pid>.txt``, collapsed stacks
+        (one line per stack and its sample count; ``--idle`` keeps the loop's waits)."""
+        p = self.spawn("-m", "gateway", "--log-level", "WARNING", "serve", *args)
+        if self.profile is not None:
+            self.profile.mkdir(parents=True, exist_ok=True)
+            spy = Path(sys.executable).parent / "py-spy"
+            self.profilers.append(subprocess.Popen(
+                [str(spy), "record", "--pid", str(p.pid), "--rate", "250", "--format", "raw",
+                 "--idle", "--threads", "--nonblocking", "-o",
+                 str(self.profile / f"{tag}-{p.pid}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return p
+
     async def start_partners(self) -> None:
         self.echo = f"http://127.0.0.1:{free_port()}"
-        self.spawn(__file__, "--serve-echo", self.echo.rsplit(":", 1)[1])
+        self.echo_pid = self.spawn(__file__, "--serve-echo", self.echo.rsplit(":", 1)[1]).pid
         for name in SIM_PATHS:
             port = free_port()
             self.sims[name] = f"http://127.0.0.1:{port}"
@@ -258,8 +277,7 @@ class Servers:
         db = await self.database(tag)
         cfg = self.config(tag, db, worker, concurrency)
         port = free_port()
-        p = self.spawn("-m", "gateway", "--log-level", "WARNING", "serve", "--config", str(cfg),
-                       "--port", str(port))
+        p = self.spawn_gateway(tag, "--config", str(cfg), "--port", str(port))
         return f"http://127.0.0.1:{port}", db, cfg, p
 
     async def instances(self, tag: str, count: int, concurrency: int
@@ -271,8 +289,7 @@ class Servers:
         bases, procs = [], []
         for _ in range(count):
             port = free_port()
-            procs.append(self.spawn("-m", "gateway", "--log-level", "WARNING", "serve",
-                                    "--config", str(cfg), "--port", str(port)))
+            procs.append(self.spawn_gateway(tag, "--config", str(cfg), "--port", str(port)))
             bases.append(f"http://127.0.0.1:{port}")
         for b in bases:
             await wait_http(b + "/readyz")
@@ -286,7 +303,7 @@ class Servers:
         for p in self.procs:
             if p.poll() is None:
                 p.terminate()
-        for p in self.procs:
+        for p in self.procs + self.profilers:
             await asyncio.to_thread(p.wait, 30)
         if self.pg_urls:
             from tests.conftest import drop_pg_database
@@ -426,17 +443,22 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases,
     for c in args.concurrency:
         nb, n = args.baseline_cases, args.cases
         echo = [(srv.echo + "/echo", sample, {"Content-Type": "application/json"})] * nb
+        cpu0 = cpu_seconds(srv.echo_pid)
         out[f"echo@{c}"] = figure(run_load(echo, c, probe="/echo"), nb)
+        out[f"echo@{c}"]["cpu_ms"] = (cpu_seconds(srv.echo_pid) - cpu0) / nb * 1e3
         direct = await wire.requests(cases.make([MIX[0]], nb))
         out[f"national@{c}"] = figure(run_load(direct, c, probe="/__sim/state?messages=0"), nb)
         intake = case_requests(gw_in, cases.make([MIX[0]], n))
+        cpu0 = cpu_seconds(p_in.pid)
         out[f"intake@{c}"] = figure(run_load(intake, c, probe="/readyz"), n)
+        out[f"intake@{c}"]["cpu_ms"] = (cpu_seconds(p_in.pid) - cpu0) / n * 1e3
         # REST+SOAP mix: direct, then through the gateway until delivered
         mix_direct = await wire.requests(cases.make(MIX, nb))
         out[f"mix_direct@{c}"] = figure(run_load(mix_direct, c, probe="/"), len(mix_direct))
         mix = cases.make(MIX, n)
         expect = sum(len(wire.plan(x)) for x in mix)
         before = await delivered_count(db_e2e)
+        cpu0 = cpu_seconds(p_e2e.pid)
         t0 = time.perf_counter()
         res = await asyncio.to_thread(run_load, case_requests(gw_e2e, mix), c, probe="/readyz")
         deadline = time.monotonic() + 600
@@ -446,6 +468,7 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases,
             await asyncio.sleep(0.02)
         e2e_s = time.perf_counter() - t0
         out[f"mix_e2e@{c}"] = {"rate": expect / e2e_s, "s": e2e_s,
+                               "cpu_ms": (cpu_seconds(p_e2e.pid) - cpu0) / expect * 1e3,
                                "intake_rate": n / res["elapsed"],
                                "p50": pct(res["latency"], 0.5) * 1e3,
                                "p99": pct(res["latency"], 0.99) * 1e3,
@@ -567,9 +590,10 @@ def scaleout_report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> Non
 def med(xs: list[float]) -> str:
     m = statistics.median(xs)
     if len(xs) == 1:
-        return f"{m:,.1f}" if m < 100 else f"{m:,.0f}"
+        return f"{m:,.2f}" if m < 10 else f"{m:,.1f}" if m < 100 else f"{m:,.0f}"
     lo, hi = min(xs), max(xs)
-    f = (lambda v: f"{v:,.1f}") if m < 100 else (lambda v: f"{v:,.0f}")
+    f = ((lambda v: f"{v:,.2f}") if m < 10 else (lambda v: f"{v:,.1f}") if m < 100
+         else (lambda v: f"{v:,.0f}"))
     return f"{f(m)} [{f(lo)}–{f(hi)}]"
 
 
@@ -608,6 +632,10 @@ def report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> None:
         print(f"  mix e2e time / direct time     : {med(ratio(md, 'rate', me, 'rate'))}×  "
               f"(per delivery; target ≤ 3×)")
         print(f"  mix e2e: intake rate during it : {med(col(me, 'intake_rate'))} cases/s")
+        # CPU per unit of work moves far less than rates when others share the cores
+        print(f"  CPU per request, ms            : echo server {med(col(e, 'cpu_ms'))}; "
+              f"gateway intake {med(col(i, 'cpu_ms'))} per case; gateway e2e "
+              f"{med(col(me, 'cpu_ms'))} per delivery")
     print(f"\n-- latency at {args.latency_rate:g} cases/s (open loop, national, "
           f"{max(20, int(args.latency_rate * args.latency_seconds))} cases) " + "-" * 20)
     for kind in ("direct", "gateway"):
@@ -624,7 +652,7 @@ def report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="gw-wire-") as tmp:
-        srv = Servers(Path(tmp), args.engine)
+        srv = Servers(Path(tmp), args.engine, args.profile)
         try:
             await srv.start_partners()
             cases = Cases()
@@ -655,6 +683,8 @@ if __name__ == "__main__":
     ap.add_argument("--instances", type=int, choices=[1, 2], default=1,
                     help="2: one gateway against two sharing one PostgreSQL database "
                          "(the REST+SOAP mix, accept→delivered; --engine postgres)")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="record every gateway with py-spy into this folder (bench/README.md)")
     ap.add_argument("--quick", action="store_true",
                     help="1 repetition, 32 connections, 200 cases (under a minute)")
     a = ap.parse_args()
