@@ -17,3 +17,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
       -c "$root/requirements.lock" -e "$root${extras:+[$extras]}" >&2
   echo "$want" > "$stamp"
 fi
+# The console's browser tests (tests/test_console_browser.py) drive Debian's chromium through
+# chromium-driver, and its screenshots need a CJK font: installed from apt when missing (quietly;
+# root or passwordless sudo; without either the browser test skips outside CI and fails in CI).
+if [ "$extras" = "test" ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  echo "installing chromium, chromium-driver and a CJK font (apt) ..." >&2
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+      chromium chromium-driver fonts-wqy-zenhei; } >/dev/null 2>&1 \
+    || echo "could not install chromium from apt: the browser tests will be skipped" >&2
+fi
