@@ -71,7 +71,7 @@ class _Doc:
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"cannot read: {e}", file=self.file) from e
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             raise ConfigError(f"not valid YAML: {getattr(e, 'problem', None) or e}",
