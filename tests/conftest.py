@@ -128,8 +128,12 @@ def _compiled_mappings_shared() -> Any:
 
     def load(cls: type, *args: Any, **kwargs: Any) -> Any:
         key = key_of(args, kwargs)
-        if key not in cache:
+        if key in cache:
+            cache[key] = cache.pop(key)  # most recently used last
+        else:
             cache[key] = original.__func__(cls, *args, **kwargs)
+            while len(cache) > 4:  # tests that copy the folders would otherwise pile up
+                del cache[next(iter(cache))]
         return cache[key]
 
     MappingRegistry.load = classmethod(load)  # type: ignore[method-assign,assignment]
