@@ -53,7 +53,10 @@ FINAL = {"delivered", "dead"}
 #: and gives it to the simulators it starts. A variable already set is left as it is.
 DEMO_SECRETS = ("GATEWAY_CITY_CALLER_TOKEN", "GATEWAY_CITY_TIF_TOKEN",
                 "GATEWAY_TIANJIN_AUTH_CODE", "GATEWAY_TIANJIN_INBOUND_AUTH_CODE",
-                "GATEWAY_HEBEI_PASSWORD", "GATEWAY_HEBEI_INBOUND_PASSWORD")
+                "GATEWAY_HEBEI_PASSWORD", "GATEWAY_HEBEI_INBOUND_PASSWORD",
+                "GATEWAY_CONSOLE_SECRET", "GATEWAY_CONSOLE_PASSWORD")
+#: the web console's demo account (role engineer), its password GATEWAY_CONSOLE_PASSWORD
+DEMO_OPERATOR = "operator"
 DEMO_SECRETS_FILE = "demo-secrets.env"
 
 
@@ -81,6 +84,24 @@ def ensure_demo_secrets(data_dir: Path, env: MutableMapping[str, str] | None = N
             f.writelines(f"{n}={env[n]}\n" for n in DEMO_SECRETS)
         os.chmod(path, 0o600)
     return path
+
+
+def demo_console(settings: Settings, env: MutableMapping[str, str] | None = None) -> Settings:
+    """The settings with the demo's console account (:data:`DEMO_OPERATOR`, an engineer) whose
+    password is the made-up ``GATEWAY_CONSOLE_PASSWORD`` (never a fixed one), and the cookie
+    secret ``GATEWAY_CONSOLE_SECRET``; a configuration that names its own accounts (or SSO)
+    is left as it is."""
+    from gateway.console.auth import hash_password
+    from gateway.security.console_access import ConsoleUser
+    env = os.environ if env is None else env
+    c = settings.console
+    if c.users or c.sso is not None or "GATEWAY_CONSOLE_PASSWORD" not in env:
+        return settings
+    user = ConsoleUser(role="engineer", password_hash=hash_password(
+        env["GATEWAY_CONSOLE_PASSWORD"]))
+    console = c.model_copy(update={"secret": c.secret or env["GATEWAY_CONSOLE_SECRET"],
+                                   "users": {DEMO_OPERATOR: user}})
+    return settings.model_copy(update={"console": console})
 
 
 def demo_signer(settings: Settings) -> TifSigner | None:
@@ -238,6 +259,7 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
     if sim_base_port is not None:
         settings = move_simulators(settings, sim_base_port)
     settings, national, save_keys = sign_demo(settings, data_dir / "keys")  # SM2/SM4 both ways
+    settings = demo_console(settings)  # the console's demo operator (password made up)
     console.rule("[bold]Cross-region gateway demo")
     console.print(f"  database {make_url(db_url)}")  # str() of a URL masks its password
     app = create_app(settings)
@@ -258,6 +280,10 @@ async def run_demo(settings: Settings, *, data_dir: Path, samples: Path, exit_af
         base = f"http://{server.host}:{gw_sock.getsockname()[1]}"
         console.print(f"  gateway API  {base}/api/v1/cases\n  health       {base}/healthz, "
                       f"{base}/readyz\n  metrics      {base}/metrics")
+        if DEMO_OPERATOR in settings.console.users:
+            console.print(f"  console      {base}/console/  user [bold]{DEMO_OPERATOR}[/], "
+                          f"password: GATEWAY_CONSOLE_PASSWORD in "
+                          f"{data_dir / DEMO_SECRETS_FILE}")
         signer = demo_signer(settings)
         rows, all_ok, finals = await _push_samples(base, samples, timeout, console, signer)
         _print_table(rows, console)

@@ -281,3 +281,27 @@ def test_console_settings_refuse_plain_passwords_and_missing_secrets(tmp_path: P
         load_settings(cfg, env=env)
     edit_config(cfg, lambda raw: raw.update(console=console_section(enabled=False)))
     assert load_settings(cfg).console.enabled is False
+
+
+def test_demo_operator_password_is_made_up_kept_and_signs_in(tmp_path: Path) -> None:
+    """The demo's console account: a password made up per data folder (never a fixed one),
+    kept in demo-secrets.env (0600), hashed into the settings the demo serves with."""
+    import os
+
+    from argon2 import PasswordHasher
+
+    from gateway.config import DEFAULT_CONFIG
+    from gateway.demo import DEMO_OPERATOR, demo_console, ensure_demo_secrets
+    env_a: dict[str, str] = {}
+    env_b: dict[str, str] = {}
+    kept = ensure_demo_secrets(tmp_path / "a", env_a)
+    ensure_demo_secrets(tmp_path / "b", env_b)
+    password = env_a["GATEWAY_CONSOLE_PASSWORD"]
+    assert password != env_b["GATEWAY_CONSOLE_PASSWORD"] and len(password) >= 24
+    assert f"GATEWAY_CONSOLE_PASSWORD={password}\n" in kept.read_text(encoding="utf-8")
+    assert kept.stat().st_mode & 0o077 == 0
+    settings = demo_console(load_settings(DEFAULT_CONFIG, env={**os.environ, **env_a}), env_a)
+    account = settings.console.users[DEMO_OPERATOR]
+    assert account.role == "engineer" and password not in account.password_hash
+    assert PasswordHasher().verify(account.password_hash, password)
+    assert settings.console.secret == env_a["GATEWAY_CONSOLE_SECRET"]
