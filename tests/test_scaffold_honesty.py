@@ -160,9 +160,10 @@ def test_scaffold_wsdl_any_attribute_and_dataset_are_named_todos(tmp_path: Path)
     out = r.output
     assert out.count("# TODO xs:anyAttribute (any attribute") == 2
     assert '# TODO an embedded XML Schema (<xs:element ref="xs:schema"/>, a .NET DataSet)' in out
-    assert "# TODO xs:any (any element 1..1" in out
+    # an xs:any is a slot for a whole document (raw: or fragment:), a placeholder until filled
+    assert '"*": null' in out and "# xs:any 1..1 required, namespace ##any" in out
     doc = yaml.safe_load(out)
-    assert doc["fields"]["GetResult"] is None            # nothing to write in it: a placeholder
+    assert doc["fields"]["GetResult"] == {"fields": {"*": None}}
     assert set(doc["fields"]["extra"]["fields"]) == {"@lang", "k"}
 
 
@@ -178,12 +179,15 @@ def test_scaffold_xsd_any_attribute_and_dataset_then_check_names_the_nulls(
     assert r.exit_code == 0, r.output
     text = skel.read_text(encoding="utf-8")
     assert "namespace ##other, processContents lax" in text
-    assert "a .NET DataSet" in text and "# TODO xs:any (any element 1..1" in text
+    assert "a .NET DataSet" in text and "# xs:any 1..1 required, namespace ##any" in text
     # libxml2 cannot resolve ref="s:schema" without an import of XMLSchema.xsd (the catalog's
     # namespace-only imports are still to do): the skeleton is checked without the DataSet part
     xsd.write_text(xsd.read_text(encoding="utf-8").replace(DATASET, ""), encoding="utf-8")
-    skel.write_text("\n".join(ln for ln in text.splitlines() if "GetResult" not in ln)
-                    + "\n", encoding="utf-8")
+    lines = text.splitlines()
+    at = next(i for i, ln in enumerate(lines) if "GetResult" in ln)
+    end = next((i for i in range(at + 1, len(lines)) if not lines[i].startswith("    ")),
+               len(lines))
+    skel.write_text("\n".join(lines[:at] + lines[end:]) + "\n", encoding="utf-8")
     r = run("check", "--mappings", str(tmp_path / "m"), "--schemas", str(sch))
     assert r.exit_code == 1, r.output
     named = [ln.split("target field ")[1].split(" ")[0] for ln in r.output.splitlines()

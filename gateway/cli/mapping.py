@@ -213,19 +213,21 @@ def coverage_cmd(mapping: str, version: str | None, case: Path | None, item_no: 
 @click.option("--port", default=None, help="WSDL port whose binding to read (default: any).")
 @click.option("--binding", default=None,
               help="WSDL binding to read, by name (a WSDL without wsdl:service; default: any).")
+@click.option("--header", "header", default=None,
+              help="WSDL: the skeleton of this SOAP header part's block mapping instead.")
 @click.option("--direction", type=click.Choice(["outbound", "inbound"]), default="outbound")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write here instead of standard output (never overwrites).")
 @_dirs
 def scaffold(schema: Path, operation: str | None, element: str | None, port: str | None,
-             binding: str | None, direction: str, output: Path | None, mappings: Path,
-             schemas: Path) -> None:
+             binding: str | None, header: str | None, direction: str, output: Path | None,
+             mappings: Path, schemas: Path) -> None:
     """Write a mapping skeleton listing every target field with its type and cardinality."""
     from gateway.mapping.scaffold import ScaffoldError, scaffold as build
 
     try:
         text = build(schema, operation=operation, element=element, direction=direction,
-                     schemas_dir=schemas, port=port, binding=binding)
+                     schemas_dir=schemas, port=port, binding=binding, header=header)
     except ScaffoldError as e:
         raise click.UsageError(str(e)) from e
     if output is None:

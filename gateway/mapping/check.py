@@ -36,7 +36,9 @@ def check_mapping(m: CompiledMapping, reg: MappingRegistry) -> list[Finding]:
                                                   f"not mapped: give it a source path or value, "
                                                   f"or delete the line"))
     for tpath, line in m.report.missing_required:
-        out.append(Finding("error", m.file, line, f"required target field {tpath} is not mapped"))
+        what = f"required choice {tpath}: no branch is mapped (map one)" \
+            if "|" in tpath.split(".")[-1] else f"required target field {tpath} is not mapped"
+        out.append(Finding("error", m.file, line, what))
     for table, enum, line, tpath in m.report.code_uses:
         t = reg.tables[table]
         if t.default is not t.__class__.__dataclass_fields__["default"].default:
@@ -46,6 +48,8 @@ def check_mapping(m: CompiledMapping, reg: MappingRegistry) -> list[Finding]:
             out.append(Finding("error", m.file, line,
                                f"{tpath}: code table {table} cannot translate source code(s) "
                                f"{', '.join(map(str, missing))}"))
+    for tpath, line, msg in m.report.choice_problems:
+        out.append(Finding("error", m.file, line, f"choice {tpath}: {msg}"))
     for tpath, line, msg in m.report.mismatches:
         out.append(Finding("error", m.file, line, f"{tpath}: type mismatch: {msg}"))
     if m.target_schema is None:
@@ -93,6 +97,9 @@ def _xml_fields(node: XNode, base: str, depth: int, parent_required: bool,
         return out
     for name, a in node.attributes.items():
         out.append((f"{base}.@{name}" if base else f"@{name}", "attribute", a.required and parent_required))
+    for ch in node.choices:
+        path = f"{base}.{ch.key}" if base else ch.key
+        out.append((path, f"xs:choice {ch.cardinality()}", ch.required and parent_required))
     for name, (_pos, child) in node.children.items():
         path = f"{base}.{name}" if base else name
         r = child.min_occurs >= 1 and parent_required
@@ -111,4 +118,9 @@ def coverage(m: CompiledMapping) -> list[FieldCoverage]:
         fields = _xml_fields(m.target_node, "", 0, True)
     else:
         return [FieldCoverage(p, "?", False, True) for p, _ in m.report.produced]
-    return [FieldCoverage(p, t, r, p.replace("[]", "") in produced) for p, t, r in fields]
+    def done(p: str) -> bool:
+        if "|" in p.split(".")[-1]:   # a choice: produced when one of its branches is
+            head = p.rsplit(".", 1)[0] + "." if "." in p else ""
+            return any(head + b in produced for b in p.split(".")[-1].split("|"))
+        return p in produced
+    return [FieldCoverage(p, t, r, done(p.replace("[]", ""))) for p, t, r in fields]

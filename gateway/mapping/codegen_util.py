@@ -32,6 +32,14 @@ class Report:
     #: (target path, line) of each ``null`` left in place of a value (what ``gateway mapping
     #: scaffold`` writes for every field): not mapped, so not produced, and a ``check`` error
     placeholders: list[tuple[str, int]] = field(default_factory=list)
+    #: (choice target path ``a.b|c``, line, what is wrong): several branches of one choice
+    #: mapped so that the first always wins (a ``check`` error)
+    choice_problems: list[tuple[str, int, str]] = field(default_factory=list)
+    #: documents injected by ``raw:``/``fragment:``: (target path of the element they go
+    #: under, the mapping key's target path, the tags its schema declares there (an injected
+    #: element is any other), the XSD to validate them against or None: look it up by
+    #: namespace)
+    injections: list[tuple[str, str, tuple[str, ...], Any]] = field(default_factory=list)
 
     def note_source(self, tpath: str, pointers: list[str]) -> None:
         known = self.sources.setdefault(tpath, [])

@@ -30,7 +30,7 @@ from gateway.mapping.context import CONTEXT_KEYS
 from gateway.mapping.errors import MappingError
 from gateway.mapping.jsonview import ANY, JsonView
 from gateway.mapping.transforms import TRANSFORMS
-from gateway.mapping.xmlemit import XmlEmitter
+from gateway.mapping.xmlemit import XmlEmitter, inject
 from gateway.mapping.yamlload import LDict, LList
 
 CTX_STANDARD = CONTEXT_KEYS
@@ -72,17 +72,18 @@ class Compiler(XmlEmitter):
     """Compiles one mapping file. ``target`` is a JSON Schema node (json) or an XNode (xml)."""
 
     def __init__(self, file: str, tables: dict[str, CodeTable], source: JsonView | None,
-                 ctx_names: set[str], xsd_loader: Any) -> None:
+                 ctx_names: set[str], xsd_loader: Any, fragments: Any = None) -> None:
         self.file = file
         self.tables = tables
         self.source = source
         self.ctx_names = ctx_names
         self.xsd_loader = xsd_loader       # (rel path, line) -> XsdSchema
+        self.fragments = fragments         # (name, version, line) -> CompiledMapping
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {"_E": {}, "_ix": _ix, "_seq": _seq, "_merr": _merr,
                                    "_xb": _xb, "_SE": etree.SubElement, "_El": etree.Element,
                                    "_MErr": MappingError, "_deepcopy": copy.deepcopy,
-                                   "_within": _within}
+                                   "_within": _within, "_inject": inject}
         self.n = 0
         self.lets: dict[str, tuple[str, Any]] = {}
         self.report = Report()

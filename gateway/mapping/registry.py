@@ -7,6 +7,7 @@ either returns a registry in which every mapping compiled and every schema loade
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Mapping
@@ -60,6 +61,9 @@ class CompiledMapping:
     uncarried: tuple[str, ...] = ()
     #: the target path each line of ``source_code`` works for (locates render errors)
     line_tpaths: tuple[str, ...] = ()
+    #: namespace -> XsdSchema or None (the registry's schemas, then the catalog): validates
+    #: an injected document whose mapping names no schema for it
+    schema_for_ns: Any = field(default=None, repr=False)
 
     def render(self, source: Any, context: Mapping[str, Any], *, parent: Any = None) -> Any:
         """Map one source document. Raises ``MappingError`` (a ``PermanentError``) when the data
@@ -164,7 +168,10 @@ class CompiledMapping:
                 located.append(SourceProblem("(document)", f"the serialized document cannot "
                                              f"be read back: {e}", (), ""))
             else:
-                located += self._xml_problems(self.target_schema, wire, "", source)
+                own = self._injected_problems(wire)
+                located += self._xml_problems(self.target_schema, wire, "", source,
+                                              skip=set(own))
+                located += [p for ps in own.values() for p in ps]
         for tpath, xsd in self.report.documents:
             text = _locate(payload, tpath.split("#")[0])
             if text is None:
@@ -189,10 +196,39 @@ class CompiledMapping:
         sources = self._sources(source, target, steps, describe_value(value) if found else None)
         return SourceProblem(target, message, sources, pointer or "/")
 
+    def _injected_problems(self, wire: Any) -> dict[Any, list[SourceProblem]]:
+        """Each document injected by ``raw:``/``fragment:`` validated against its own schema:
+        the one the mapping names, else the one the registry or the catalog has for its
+        namespace. Keys: the injected elements that had a schema (the partner schema's strict
+        wildcard cannot know them: its "no declaration" complaint about them is dropped)."""
+        out: dict[Any, list[SourceProblem]] = {}
+        for ppath, kpath, known, xsd in self.report.injections:
+            if "#" in ppath:
+                continue   # inside a nested document: validated with that document
+            for parent in _elements_at(wire, ppath):
+                for el in parent:
+                    if not isinstance(el.tag, str) or el.tag in known:
+                        continue
+                    schema = xsd if xsd is not None else self.schema_for_ns(
+                        etree.QName(el).namespace) if self.schema_for_ns else None
+                    if schema is None:
+                        continue   # the partner schema's processContents decides
+                    name = etree.QName(el).localname
+                    where = "/" + "/".join(etree.QName(a).localname for a in
+                                           reversed(list(el.iterancestors()))) + f"/{name}"
+                    out[el] = [SourceProblem(kpath, f"embedded document {name}: " + (
+                        f"not an element {schema.path.name} declares ({{{etree.QName(el).namespace or ''}}}"
+                        f"{name})" if "validation root" in msg else
+                        f"{etree.QName(bad).localname if bad is not None else name} "
+                        f"{xsd_words(msg).words}"), (), where)
+                               for bad, msg in schema.errors(copy.deepcopy(el))]
+        return out
+
     def _xml_problems(self, xsd: XsdSchema, element: Any, prefix: str, source: Any,
-                      where: str = "") -> list[SourceProblem]:
+                      where: str = "", skip: set[Any] | None = None) -> list[SourceProblem]:
         out: list[SourceProblem] = []
-        raw = xsd.errors(element)
+        raw = [(el, msg) for el, msg in xsd.errors(element)
+               if not (skip and el in skip and "wildcard" in msg)]
         typed = {id(el): m for el, msg in raw if el is not None
                  and (m := xsd_words(msg)).type_name is not None}
         for el, msg in raw:
@@ -252,6 +288,16 @@ def as_parsed(element: Any) -> Any:
     found = reparsed
     for i in reversed(steps):
         found = found[i]   # comments and processing instructions are children too: same order
+    return found
+
+
+def _elements_at(root: Any, tpath: str) -> list[Any]:
+    """The elements of a rendered XML target at a target path (every repeat)."""
+    found = [root]
+    for part in [p for p in tpath.split(".") if p]:
+        name = part.replace("[]", "")
+        found = [c for el in found for c in el
+                 if isinstance(c.tag, str) and etree.QName(c).localname == name]
     return found
 
 
@@ -322,7 +368,7 @@ def _version_key(v: str) -> tuple[Any, ...]:
 
 
 def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
-                 cache: SchemaCache) -> CompiledMapping:
+                 cache: SchemaCache, fragments: Any = None) -> CompiledMapping:
     """Load and compile one mapping file; every problem is a ``ConfigError`` with file and line."""
     file = str(path)
     raw = load_yaml(path)
@@ -374,7 +420,14 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
         p = cache.resolve(rel, file=file, line=line, base=path.parent)
         return cache.xsd(p, file=file, line=line)
 
-    comp = Compiler(file, tables, src_view, set(CTX_STANDARD) | set(ctx_extra), xsd_loader)
+    def fragment(fname: str, fversion: Any, line: int) -> CompiledMapping:
+        if fragments is None:
+            raise ConfigError("fragment: is resolved through a mapping registry", file=file,
+                              line=line, key="fragment")
+        return fragments(fname, None if fversion is None else str(fversion), file, line)  # type: ignore[no-any-return]
+
+    comp = Compiler(file, tables, src_view, set(CTX_STANDARD) | set(ctx_extra), xsd_loader,
+                    fragment)
     schema_obj: JsonSchema | XsdSchema | None = None
     node: XNode | None = None
     nsmap = {str(k): str(v) for k, v in (target.get("namespaces") or {}).items()}
@@ -452,7 +505,7 @@ def compile_file(path: Path, name: str, tables: dict[str, CodeTable],
                            str(raw.get("description", "")), comp.report, code_text,
                            schema_obj, node, ns_env["render"], leaves,
                            uncarried(list(leaves), comp.report.reads),
-                           tuple(comp.line_tpaths))
+                           tuple(comp.line_tpaths), cache.for_namespace)
 
 
 def mapping_files(mappings_dir: Path) -> list[Path]:
@@ -493,9 +546,35 @@ class MappingRegistry:
         tables = load_tables(mappings_dir / "codes")
         cache = SchemaCache(schemas_dir)
         found: dict[str, dict[str, CompiledMapping]] = {}
-        for path in mapping_files(mappings_dir):
-            name, suffix = name_of(path, mappings_dir)
-            m = compile_file(path, name, tables, cache)
+        files = {p: name_of(p, mappings_dir) for p in mapping_files(mappings_dir)}
+        done: dict[Path, CompiledMapping] = {}
+        busy: list[Path] = []
+
+        def compiled(p: Path) -> CompiledMapping:
+            """Compile on first use: a mapping a ``fragment:`` names is compiled first."""
+            if p not in done:
+                if p in busy:
+                    chain = " -> ".join(files[q][0] for q in busy[busy.index(p):] + [p])
+                    raise ConfigError(f"fragments refer to each other in a cycle: {chain}",
+                                      file=str(p), key="fragment")
+                busy.append(p)
+                done[p] = compile_file(p, files[p][0], tables, cache, fragment)
+                busy.pop()
+            return done[p]
+
+        def fragment(fname: str, fversion: str | None, file: str, line: int) -> CompiledMapping:
+            cands = [compiled(p) for p, (n, _s) in files.items() if n == fname]
+            if fversion is not None:
+                cands = [m for m in cands if m.version == fversion]
+            if not cands:
+                raise ConfigError(f"fragment: no mapping {fname!r}"
+                                  f"{f' version {fversion}' if fversion else ''}", file=file,
+                                  line=line, key="fragment")
+            return max(cands, key=lambda m: _version_key(m.version))
+
+        for path in files:
+            name, suffix = files[path]
+            m = compiled(path)
             if suffix is not None and suffix != m.version:
                 raise ConfigError(f"file name says version {suffix} but the file declares "
                                   f"{m.version}", file=str(path), key="version")

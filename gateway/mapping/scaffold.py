@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from gateway import catalog
+from gateway.mapping.xsdmodel import describe_facets
 from gateway.protocols import xml as safexml
 
 
@@ -37,16 +38,24 @@ class FieldNode:
     #: a construct the mapping language does not map field by field (xs:any, xs:anyAttribute,
     #: an embedded .NET DataSet schema): written as a named TODO comment, not a field
     todo: str | None = None
+    #: "element" | "choice" (children are its branches) | "any" (an ``xs:any`` slot)
+    kind: str = "element"
+    #: said after type and cardinality: facets (enum, pattern, length), nillable, the branch
+    #: of a choice, how to fill an ``xs:any``
+    note: str = ""
 
     @property
     def card(self) -> str:
         return f"{self.min}..{'*' if self.max is None else self.max}"
 
 
+_INJECT = "a whole document: {raw: <path>, schema: <xsd>} or {fragment: <mapping>}"
+
+
 # ---- YAML writing -------------------------------------------------------------------------------
 
 def _yaml_key(name: str) -> str:
-    return f'"{name}"' if name.startswith("@") or ":" in name else name
+    return f'"{name}"' if name.startswith("@") or any(c in name for c in ":|*") else name
 
 
 def _lines(nodes: list[FieldNode], ind: int) -> list[str]:
@@ -58,7 +67,15 @@ def _lines(nodes: list[FieldNode], ind: int) -> list[str]:
             continue
         key = _yaml_key(("@" if n.attribute else "") + n.name)
         req = "required" if n.min >= 1 else "optional"
-        note = f"# {n.type} {n.card} {req}"
+        note = f"# {n.type} {n.card} {req}" + (f", {n.note}" if n.note else "")
+        if n.kind == "choice":
+            out.append(f"{pad}{key}:{' ' * max(1, 38 - len(pad) - len(key))}{note}")
+            if n.max is None or n.max > 1:
+                out.append(f"{pad}  each: null{' ' * max(1, 31 - len(pad))}# the source list: "
+                           "one branch per entry")
+            out.append(f"{pad}  fields:")
+            out += _lines(n.children, ind + 2)
+            continue
         if n.children and not n.text_type and all(k.todo is not None for k in n.children):
             # nothing in it a mapping can write field by field: a placeholder, and why
             out.append(f"{pad}{key}: null{' ' * max(1, 33 - len(pad) - len(key))}{note}")
@@ -134,25 +151,70 @@ def _xnode_fields(node: Any, seen: tuple[Any, ...] = ()) -> list[FieldNode]:
     out: list[FieldNode] = []
     if node.decl.type in seen or len(seen) > 12:
         return out
-    for name, a in node.attributes.items():
+    for a in node.attributes.values():
         tname = a.type.prefixed_name if a.type.name else "anonymous"
-        out.append(FieldNode(name, tname, 1 if a.required else 0, 1, attribute=True))
-    out += [FieldNode("", "", todo=t) for t in _xsd_wildcards(node)]
-    for name, (_pos, child) in node.children.items():
+        out.append(FieldNode(_attr_key(a), tname, 1 if a.required else 0, 1, attribute=True,
+                             note=describe_facets(a.type)))
+    out += [FieldNode("", "", todo=t) for t in _xsd_wildcards(node, attributes_only=True)]
+    slots: list[tuple[int, FieldNode]] = []
+    for w in node.wildcards:
+        slots.append((w.position, FieldNode(
+            "*", "xs:any", w.min_occurs, w.max_occurs, kind="any",
+            note=f"namespace {w.namespace}, processContents {w.process_contents}: {_INJECT}")))
+    choices: dict[int, FieldNode] = {}
+    for name, (pos, child) in node.children.items():
         if child.tag == f"{{{_XSD}}}schema":
-            out.append(FieldNode("", "", todo=_DATASET))
+            slots.append((pos, FieldNode("", "", todo=_DATASET)))
             continue
         try:
-            n = FieldNode(name, child.type_name, child.min_occurs, child.max_occurs)
-            if not child.simple or child.attributes:
-                n.children = _xnode_fields(child, seen + (node.decl.type,))
-                if child.simple:
-                    n.text_type = child.type_name
+            n = _xchild(name, child, seen + (node.decl.type,))
         except Exception as e:  # noqa: BLE001 - a construct not foreseen: a TODO, not a traceback
-            out.append(FieldNode("", "", todo=_unreadable(name, e)))
+            slots.append((pos, FieldNode("", "", todo=_unreadable(name, e))))
             continue
-        out.append(n)
-    return out
+        ch = node.choice_of(name)
+        if ch is None:
+            slots.append((pos, n))
+            continue
+        if id(ch) not in choices:
+            choices[id(ch)] = FieldNode(ch.key, "xs:choice", 1 if ch.required else 0,
+                                        None if ch.repeated else 1, kind="choice",
+                                        note=_CHOICE_NOTES[ch.repeated])
+            slots.append((pos, choices[id(ch)]))
+        b = ch.branch_of(name)
+        own = child.decl
+        n.min, n.max = own.min_occurs, own.max_occurs
+        n.note = ", ".join(x for x in (f"branch {b + 1} of {len(ch.branches)}", n.note) if x)
+        choices[id(ch)].children.append(n)
+    return out + [n for _p, n in sorted(slots, key=lambda e: e[0])]
+
+
+_CHOICE_NOTES = {
+    False: "map ONE branch and delete the others (several: a when: on each but the last; the "
+           "first that writes wins)",
+    True: "per entry of each: the first branch that writes wins (a when: on each but the "
+          "last); or drop each: and give branches their own each:"}
+
+
+def _xchild(name: str, child: Any, seen: tuple[Any, ...]) -> FieldNode:
+    notes = [child.facets()] + (["nillable (nil: true writes xsi:nil for a null)"]
+                                if child.nillable else [])
+    n = FieldNode(name, child.type_name, child.min_occurs, child.max_occurs,
+                  note=", ".join(x for x in notes if x))
+    if child.open and not child.attributes:
+        n.note = ", ".join(x for x in (n.note, _INJECT) if x)
+        return n
+    if not child.simple or child.attributes:
+        n.children = _xnode_fields(child, seen)
+        if child.simple:
+            n.text_type = child.type_name
+    return n
+
+
+def _attr_key(a: Any) -> str:
+    """``lang``, or ``xml:lang`` for an attribute in another namespace (a ``ref``)."""
+    if a.name.startswith("{") and a.name.startswith("{http://www.w3.org/XML/1998/namespace}"):
+        return f"xml:{a.local}"
+    return str(a.local)
 
 
 _XSD = "http://www.w3.org/2001/XMLSchema"
@@ -168,7 +230,7 @@ def _wildcard(kind: str, namespace: Any, process: Any, occurs: str = "") -> str:
             f"{process or 'strict'}): the mapping language has no field for it; not scaffolded")
 
 
-def _xsd_wildcards(node: Any) -> list[str]:
+def _xsd_wildcards(node: Any, attributes_only: bool = False) -> list[str]:
     """TODO lines for the wildcards of an element's type (xmlschema's model)."""
     out: list[str] = []
     t = node.decl.type
@@ -176,6 +238,8 @@ def _xsd_wildcards(node: Any) -> list[str]:
         if name is None or not hasattr(a, "local_name"):
             out.append(_wildcard("anyAttribute", getattr(a, "namespace", None),
                                  getattr(a, "process_contents", None)))
+    if attributes_only:
+        return out
     content = getattr(t, "content", None)
     if content is not None and hasattr(content, "iter_elements"):
         for el in content.iter_elements():
@@ -238,27 +302,65 @@ def _zeep_fields(el: Any, seen: tuple[Any, ...] = ()) -> list[FieldNode]:
             continue
         out.append(FieldNode(name, _zeep_type_name(getattr(attr, "type", None)),
                              1 if getattr(attr, "required", False) else 0, 1, attribute=True))
-    for name, child in t.elements:
-        if isinstance(child, SchemaElement):
+    top = getattr(t, "_element", None)
+    if top is not None:
+        return out + _zeep_walk(top, seen + (id(t),), None)
+    for name, child in t.elements:   # simple content: zeep's ``_value_1`` (the text)
+        if not isinstance(child, (Any, SchemaElement)) and name:
+            out.append(FieldNode(name, _zeep_type_name(child.type), 1, 1))
+    return out
+
+
+def _zeep_walk(group: Any, seen: tuple[Any, ...], choice: FieldNode | None) -> list[FieldNode]:
+    """The particles of one zeep model group, in order: elements, ``xs:any`` slots, and each
+    outermost ``xs:choice`` as one node whose children are its branches."""
+    from zeep.xsd.elements.any import Any as ZAny
+    from zeep.xsd.elements.builtins import Schema as SchemaElement
+    from zeep.xsd.elements.indicators import Choice, Group
+
+    out: list[FieldNode] = []
+    items = [group] if not isinstance(group, (list, Group)) else \
+        ([group.child] if isinstance(group, Group) else list(group))
+    for child in items:
+        mx = getattr(child, "max_occurs", 1)
+        hi = None if mx == "unbounded" else int(mx)
+        lo = int(getattr(child, "min_occurs", 1))
+        if isinstance(child, Choice) and choice is None:
+            node = FieldNode("", "xs:choice", lo, hi, kind="choice",
+                             note=_CHOICE_NOTES[hi is None or hi > 1])
+            for b, particle in enumerate(child):
+                for n in _zeep_walk(particle, seen, node):
+                    n.note = ", ".join(x for x in (f"branch {b + 1} of {len(child)}", n.note)
+                                       if x)
+                    node.children.append(n)
+            node.name = "|".join(n.name for n in node.children if n.kind == "element")
+            out.append(node)
+        elif isinstance(child, (list, Group)):   # a nested sequence/all/choice/group
+            out += _zeep_walk(child, seen, choice)
+        elif isinstance(child, SchemaElement):
             out.append(FieldNode("", "", todo=_DATASET))
-            continue
-        if isinstance(child, Any) or getattr(child, "name", None) is None:
-            mx = getattr(child, "max_occurs", 1)
-            out.append(FieldNode("", "", todo=_wildcard(
-                "any", getattr(child, "namespace", None), getattr(child, "process_contents", None),
-                f" {getattr(child, 'min_occurs', 1)}..{'*' if mx == 'unbounded' else mx}")))
-            continue
-        try:
-            mx = child.max_occurs
-            n = FieldNode(name, _zeep_type_name(child.type), int(child.min_occurs),
-                          None if mx == "unbounded" else int(mx))
-            kids = _zeep_fields(child, seen + (id(t),))
-        except Exception as e:  # noqa: BLE001 - a construct not foreseen: a TODO, not a traceback
-            out.append(FieldNode("", "", todo=_unreadable(name, e)))
-            continue
-        n.children = [k for k in kids if k.name != "_value_1"]
-        n.text_type = next((k.type for k in kids if k.name == "_value_1"), None)
-        out.append(n)
+        elif isinstance(child, ZAny) or getattr(child, "name", None) is None:
+            out.append(FieldNode("*", "xs:any", lo, hi, kind="any", note=(
+                f"namespace {getattr(child, 'namespace', None) or '##any'}, processContents "
+                f"{getattr(child, 'process_contents', None) or 'strict'}: {_INJECT}")))
+        else:
+            name = child.name
+            try:
+                n = FieldNode(name, _zeep_type_name(child.type), lo, hi)
+                if type(child.type).__name__ == "AnyType":
+                    n.type, n.note = "anyType", _INJECT
+                    kids: list[FieldNode] = []
+                else:
+                    kids = _zeep_fields(child, seen)
+                if getattr(child, "nillable", False):
+                    n.note = ", ".join(x for x in ("nillable (nil: true writes xsi:nil for a "
+                                                   "null)", n.note) if x)
+            except Exception as e:  # noqa: BLE001 - a construct not foreseen: a TODO
+                out.append(FieldNode("", "", todo=_unreadable(name, e)))
+                continue
+            n.children = [k for k in kids if k.name != "_value_1"]
+            n.text_type = next((k.type for k in kids if k.name == "_value_1"), None)
+            out.append(n)
     return out
 
 
@@ -316,7 +418,8 @@ def _find_xsd(wsdl: Path, qname: str) -> Path | None:
 
 
 def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir: Path, *,
-                  port: str | None = None, binding: str | None = None) -> str:
+                  port: str | None = None, binding: str | None = None,
+                  header_part: str | None = None) -> str:
     from zeep import Client
 
 
@@ -342,11 +445,16 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
                          f"soapAction {getattr(op, 'soapaction', '') or '-'}, binding "
                          f"{etree.QName(bound.name).localname}"]
     body = msg.body
-    if msg.header is not None and getattr(msg.header, "type", None) is not None:
-        for name, hel in msg.header.type.elements:
-            header.append(f"# SOAP header part {name}: element {hel.qname} — filled by the SOAP "
-                          f"layer (credentials, message ids), not by this mapping:")
-            header += [f"#   {ln}" for ln in _lines(_zeep_fields(hel), 0)]
+    parts = list(msg.header.type.elements) if msg.header is not None and \
+        getattr(msg.header, "type", None) is not None else []
+    if header_part is not None:
+        return _header_skeleton(path, operation, parts, header_part, body, schemas_dir, header)
+    for name, hel in parts:
+        header.append(f"# SOAP header part {name}: element {hel.qname} — a header block mapping "
+                      f"of its own (partner option headers: [{{mapping: …}}]); its skeleton: "
+                      f"gateway mapping scaffold --schema {path.name} --operation {operation} "
+                      f"--header {name}")
+        header += [f"#   {ln}" for ln in _lines(_zeep_fields(hel), 0)]
     if body is None or getattr(body, "qname", None) is None:
         n = len(body.type.elements) if body is not None else 0
         raise ScaffoldError(f"operation {operation} has {n} body parts without a wrapper "
@@ -368,6 +476,35 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
                      + target, nodes)
 
 
+def _header_skeleton(path: Path, operation: str, parts: list[tuple[str, Any]], part: str,
+                     body: Any, schemas_dir: Path, header: list[str]) -> str:
+    """The skeleton of one SOAP header block's mapping (``--header PART``): target the part's
+    element; its source is the message being sent, read as an XML source (local names,
+    ``@attr``), as the SOAP layer renders header mappings (mappings/README.md)."""
+    found = [(n, el) for n, el in parts if n == part or
+             etree.QName(str(getattr(el, "qname", ""))).localname == part]
+    if not found:
+        raise ScaffoldError(f"operation {operation} has no SOAP header part {part!r} (header "
+                            f"parts: {', '.join(n for n, _ in parts) or 'none'})")
+    name, hel = found[0]
+    qname = str(hel.qname)
+    xsd_path = _find_xsd(path, qname)
+    body_name = str(getattr(body, "qname", "") or "the operation's input")
+    lines = [f"# Skeleton generated by `gateway mapping scaffold` from {path.name} operation "
+             f"{operation}, SOAP header part {name}.",
+             "# A header block mapping: list it under the partner's options.headers "
+             "([{mapping: <this name>}]).",
+             f"# Its source is the message being sent ({body_name}), read as an XML source: "
+             "local names, @attr;",
+             "# its context: $idempotencyKey, $partner, $now (and $correlation when declared "
+             "under context:).",
+             "# Replace each null with a source path or value; delete what you do not send.",
+             *header, 'version: "1"', "direction: outbound",
+             "target:", "  kind: xml", f"  schema: {_rel(xsd_path or path, schemas_dir)}",
+             f'  element: "{qname}"']
+    return _document(lines, _zeep_fields(hel))
+
+
 def _rel(path: Path | None, base: Path) -> str:
     if path is None:
         return "TODO"
@@ -379,13 +516,16 @@ def _rel(path: Path | None, base: Path) -> str:
 
 def scaffold(schema: Path, *, operation: str | None = None, element: str | None = None,
              direction: str = "outbound", schemas_dir: Path = Path("schemas"),
-             port: str | None = None, binding: str | None = None) -> str:
+             port: str | None = None, binding: str | None = None,
+             header: str | None = None) -> str:
     suffix = schema.suffix.lower()
+    if header is not None and suffix not in (".wsdl", ".xml"):
+        raise ScaffoldError("--header names a SOAP header part of a WSDL operation")
     if suffix == ".json":
         return scaffold_json(schema, direction, schemas_dir)
     if suffix == ".xsd":
         return scaffold_xsd(schema, element, direction, schemas_dir)
     if suffix in (".wsdl", ".xml"):
         return scaffold_wsdl(schema, operation, direction, schemas_dir, port=port,
-                             binding=binding)
+                             binding=binding, header_part=header)
     raise ScaffoldError(f"cannot tell the kind of {schema.name}: use .wsdl, .xsd or .json")

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 from lxml import etree
 
+from gateway import catalog
 from gateway.errors import ConfigError, FieldProblem
 from gateway.mapping.jsonview import JsonView
 from gateway.mapping.xsdmodel import load_schema
@@ -61,11 +62,15 @@ class XsdSchema:
         tree = element.getroottree()
         out = []
         log: Any = self.validator.error_log
+        # libxml2 writes paths with the document's prefixes (``/ns0:Doc/*[7]``)
+        prefixes = {k: v for el in element.iter() if isinstance(el.tag, str)
+                    for k, v in el.nsmap.items() if k} if any(
+                        e.path and ":" in e.path for e in log) else {}
         for e in log:
             found: Any = None
             if e.path:
                 try:
-                    hits = tree.xpath(e.path)
+                    hits = tree.xpath(e.path, namespaces=prefixes)
                     found = hits[0] if hits else None
                 except etree.XPathError:
                     found = None
@@ -110,6 +115,23 @@ class SchemaCache:
             self._json[path] = JsonSchema(path, doc, JsonView(doc), human_validator(cls)(doc),
                                           fast)
         return self._json[path]
+
+    def for_namespace(self, namespace: str | None) -> XsdSchema | None:
+        """An XSD for ``namespace``: one of the schemas loaded here (mapping targets), else the
+        bundled catalog's (XML-DSig, WS-Security…); None when neither has it. Used to validate
+        a document injected into an ``xs:any`` by its own schema."""
+        if not namespace:
+            return None
+        for x in list(self._xsd.values()):
+            if x.model.target_namespace == namespace:
+                return x
+        found = catalog.NAMESPACES.get(namespace)
+        if found is None:
+            return None
+        try:
+            return self.xsd(found, file=str(found), line=None)
+        except ConfigError:
+            return None
 
     def xsd(self, path: Path, *, file: str, line: int | None) -> XsdSchema:
         if path not in self._xsd:

@@ -92,6 +92,43 @@ class XAttr:
     kind: str
 
 
+@dataclass(eq=False)
+class XChoice:
+    """One ``xs:choice`` among an element's children (the outermost one, when choices nest):
+    its branches (each the element names of one particle, in schema order; a branch that is a
+    sequence has several), whether the content model demands one, whether it repeats."""
+
+    branches: tuple[tuple[str, ...], ...]
+    required: bool
+    repeated: bool
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for b in self.branches for n in b)
+
+    @property
+    def key(self) -> str:
+        """How a mapping names the choice as a whole: ``"person|org|orgNo"``."""
+        return "|".join(self.names)
+
+    def branch_of(self, name: str) -> int:
+        return next(i for i, b in enumerate(self.branches) if name in b)
+
+    def cardinality(self) -> str:
+        return f"{1 if self.required else 0}..{'*' if self.repeated else 1}"
+
+
+@dataclass
+class XWildcard:
+    """An ``xs:any`` among an element's children (mapped under the key ``"*"``)."""
+
+    position: int
+    namespace: str
+    process_contents: str
+    min_occurs: int
+    max_occurs: int | None
+
+
 @dataclass
 class XNode:
     """One element declaration, lazily expanded (recursive types are fine)."""
@@ -102,6 +139,9 @@ class XNode:
     min_occurs: int = 1
     max_occurs: int | None = 1
     _children: dict[str, tuple[int, XNode]] | None = field(default=None, repr=False)
+    #: child local name → the choice it is a branch of (filled with ``children``)
+    _choices: dict[str, XChoice] = field(default_factory=dict, repr=False)
+    _wildcards: list[XWildcard] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         qualified = _qualified(self.decl)
@@ -145,16 +185,82 @@ class XNode:
 
     @property
     def children(self) -> dict[str, tuple[int, XNode]]:
-        """Local name → (position in schema order, node)."""
+        """Local name → (position in schema order, node). A child's ``min_occurs`` and
+        ``max_occurs`` are what the content model allows it in the document: 0 inside a choice
+        or an optional group, unbounded inside a repeated one."""
         if self._children is None:
             self._children = {}
             t = self.decl.type
             if not self.simple and t.content is not None:
-                for pos, el in enumerate(t.content.iter_elements()):
-                    if not hasattr(el, "local_name") or el.local_name is None:
-                        continue  # xs:any
-                    self._children.setdefault(el.local_name, (pos, XNode(el)))
+                self._walk(t.content, True, False, None, [0])
         return self._children
+
+    def _walk(self, group: Any, required: bool, repeated: bool, choice: XChoice | None,
+              pos: list[int]) -> None:
+        """Collect the children of one model group (xmlschema's ``XsdGroup``), recording
+        effective occurrences, the outermost choice of each child and the wildcards."""
+        assert self._children is not None
+        for particle in group:
+            req = required and particle.min_occurs >= 1 and choice is None
+            rep = repeated or particle.max_occurs is None or particle.max_occurs > 1
+            if hasattr(particle, "model"):   # a nested group (sequence, choice, all)
+                inner = choice
+                if particle.model == "choice" and choice is None:
+                    inner = XChoice(tuple(_names(p) for p in particle if _names(p)),
+                                    required and particle.min_occurs >= 1,
+                                    rep)
+                self._walk(particle, req and particle.model != "choice", rep, inner, pos)
+                continue
+            pos[0] += 1
+            local = getattr(particle, "local_name", None)
+            if local is None:   # xs:any
+                ns = particle.namespace
+                self._wildcards.append(XWildcard(
+                    pos[0], ns if isinstance(ns, str) else " ".join(sorted(map(str, ns))),
+                    str(getattr(particle, "process_contents", "strict")),
+                    0 if not req else particle.min_occurs, None if rep else particle.max_occurs))
+                continue
+            if local in self._children:
+                continue
+            child = XNode(particle)
+            child.min_occurs = particle.min_occurs if req else 0
+            child.max_occurs = None if rep else particle.max_occurs
+            self._children[local] = (pos[0], child)
+            if choice is not None:
+                self._choices[local] = choice
+
+    @property
+    def choices(self) -> list[XChoice]:
+        """The choices among the children, in schema order."""
+        _ = self.children
+        out: list[XChoice] = []
+        for c in self._choices.values():
+            if c not in out:
+                out.append(c)
+        return out
+
+    def choice_of(self, name: str) -> XChoice | None:
+        _ = self.children
+        return self._choices.get(name)
+
+    @property
+    def wildcards(self) -> list[XWildcard]:
+        _ = self.children
+        return self._wildcards
+
+    @property
+    def open(self) -> bool:
+        """Content is only a wildcard (``xs:anyType``, or a type holding just ``xs:any``): the
+        element is written from an injected document, not field by field."""
+        return not self.simple and not self.children and bool(self.wildcards)
+
+    @property
+    def nillable(self) -> bool:
+        return bool(getattr(self.decl, "nillable", False))
+
+    def facets(self) -> str:
+        """The simple type's enumeration, pattern and length, in words (scaffold comments)."""
+        return describe_facets(self.simple_type)
 
     @cached_property
     def attributes(self) -> dict[str, XAttr]:
@@ -169,6 +275,37 @@ class XNode:
     def cardinality(self) -> str:
         hi = "*" if self.max_occurs is None else str(self.max_occurs)
         return f"{self.min_occurs}..{hi}"
+
+
+def _names(particle: Any) -> tuple[str, ...]:
+    """Element names inside one particle (an element, or a group flattened)."""
+    if hasattr(particle, "model"):
+        return tuple(n for p in particle for n in _names(p))
+    local = getattr(particle, "local_name", None)
+    return (local,) if local else ()
+
+
+def describe_facets(simple: Any) -> str:
+    """``enum A|B``, ``pattern [0-9]{6}``, ``length 1..64`` of a simple type (and its bases)."""
+    parts: list[str] = []
+    t, depth = simple, 0
+    enum = pattern = None
+    lo = hi = None
+    while t is not None and depth < 10 and getattr(t, "is_simple", lambda: False)():
+        enum = enum if enum is not None else getattr(t, "enumeration", None)
+        pats = getattr(t, "patterns", None)
+        if pattern is None and pats is not None:
+            pattern = " or ".join(getattr(pats, "regexps", []) or [])
+        lo = lo if lo is not None else getattr(t, "min_length", None)
+        hi = hi if hi is not None else getattr(t, "max_length", None)
+        t, depth = getattr(t, "base_type", None), depth + 1
+    if enum:
+        parts.append("enum " + "|".join(map(str, enum)))
+    if pattern:
+        parts.append(f"pattern {pattern}")
+    if lo is not None or hi is not None:
+        parts.append(f"length {lo if lo is not None else 0}..{hi if hi is not None else '*'}")
+    return ", ".join(parts)
 
 
 def global_element(schema: xmlschema.XMLSchemaBase, name: str) -> XNode:
