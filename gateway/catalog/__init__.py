@@ -377,8 +377,24 @@ def xmlschema_options(*folders: Path | str) -> dict[str, Any]:
 
     opener = urllib.request.OpenerDirector()
     opener.add_handler(_ConfinedFiles())
-    return {"uri_mapper": uri_mapper, "locations": xmlschema_locations(), "allow": "local",
+    return {"uri_mapper": uri_mapper, "loader_class": _catalog_loader(), "allow": "local",
             "opener": opener}
+
+
+def _catalog_loader() -> Any:
+    """An xmlschema loader that finds the catalog's file for an import naming only a namespace,
+    when (and only when) a schema imports it: the catalog's namespaces are *fallback* locations.
+    Given as ``locations`` instead, xmlschema imports every one of them into every schema it
+    loads (WS-Notification, WSDL, SOAP…: seconds per mapping at start-up, for nothing)."""
+    from types import MappingProxyType
+
+    from xmlschema.loaders import SchemaLoader
+
+    class CatalogLoader(SchemaLoader):
+        fallback_locations = MappingProxyType(
+            {**SchemaLoader.fallback_locations, **dict(xmlschema_locations())})
+
+    return CatalogLoader
 
 
 def zeep_settings(*, catalog_transport: bool = True) -> Any:
