@@ -189,15 +189,18 @@ class ResultPaths:
     receipt: Locator | None
 
     @classmethod
-    def of(cls, partner: str, options: SoapOptions) -> ResultPaths:
-        """The locators the options name; ``ConfigError`` naming the option that is wrong."""
+    def of(cls, partner: str, options: PathOptions,
+           error: Callable[[str, str, str], ConfigError] = option_error) -> ResultPaths:
+        """The locators the options name; ``ConfigError`` naming the option that is wrong
+        (``error``: how the block is named — the partner's ``options``, or its
+        ``status_query`` block, whose answers are located the same way)."""
         def absent(what: str) -> bool:  # ``<what>_path: null`` written, and no field
             return (f"{what}_path" in options.model_fields_set
                     and getattr(options, f"{what}_path") is None
                     and getattr(options, f"{what}_field") is None)
-        code = _locator(partner, options, "code")
-        message = None if absent("message") else _locator(partner, options, "message")
-        receipt = None if absent("receipt") else _locator(partner, options, "receipt")
+        code = _locator(partner, options, "code", error)
+        message = None if absent("message") else _locator(partner, options, "message", error)
+        receipt = None if absent("receipt") else _locator(partner, options, "receipt", error)
         return cls(code, message, receipt)
 
     def read(self, context: etree._Element, by_field: FieldReader) -> BusinessResult:
@@ -207,7 +210,19 @@ class ResultPaths:
                               if self.receipt is not None else None)
 
 
-def _locator(partner: str, options: SoapOptions, what: str) -> Locator:
+class PathOptions(Protocol):
+    """Options that locate a reply's code, message and receipt (``*_field``/``*_path``,
+    ``namespaces``): a SOAP style's, and a SOAP status query's."""
+
+    @property
+    def namespaces(self) -> dict[str, str]: ...
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+def _locator(partner: str, options: PathOptions, what: str,
+             option_error: Callable[[str, str, str], ConfigError] = option_error) -> Locator:
     field_name: str | None = getattr(options, f"{what}_field")
     path: str | None = getattr(options, f"{what}_path")
     if field_name and path:

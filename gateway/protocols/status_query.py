@@ -128,7 +128,8 @@ class StatusQueryOptions(StyleOptions):
         key = "" if code is None else str(code).strip()
         if code is None or key == "":
             return StatusAnswer.failed(Outcome.retryable(
-                f"malformed status answer: no {self.code_field}", http_status=http_status))
+                f"malformed status answer: no {self.code_field or 'code (code_path)'}",
+                http_status=http_status))
         if key in _norm(self.found_codes):
             return StatusAnswer.found(document, receipt, code=key, message=message)
         if key in _norm(self.not_found_codes):

@@ -15,8 +15,12 @@ the same envelope, WS-Security and exchange as its sends (:mod:`gateway.protocol
       body_schema                   XSD the input element is checked against (optional)
 The request fields name children of the query document / input element; ``code_field``,
 ``message_field`` and ``receipt_field`` are paths of local names (``caseStatus/receiptNo``) in
-the answer document (soap-xml-string) or the output element (soap-typed). A found answer's
-document is that element: the partner's inbound status mapping reads it.
+the answer document (soap-xml-string) or the output element (soap-typed). Instead of a field,
+``code_path``, ``message_path`` and ``receipt_path`` locate each by an XPath 1.0 expression
+(prefixes in ``namespaces``), evaluated on that element, as the style's own reply paths
+(:class:`gateway.protocols.soap_client.ResultPaths`); ``receipt_path: null`` / ``message_path:
+null`` for an answer that carries none. A found answer's document is that element: the
+partner's inbound status mapping reads it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from gateway.outcome import Outcome
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.options import RequestAuth, auth_headers, credential
-from gateway.protocols.soap_client import SoapOptions, load_operation, load_schema
+from gateway.protocols.soap_client import ResultPaths, SoapOptions, load_operation, load_schema
 from gateway.protocols.soap_xml_string import encode_inner, read_inner
 from gateway.protocols.status_query import (CaseRef, StatusAnswer, StatusQueryOptions,
                                             block_error, parse_block)
@@ -55,6 +59,14 @@ class SoapStatusQueryOptions(StatusQueryOptions):
     inner_encoding: str | None = None
     # soap-typed
     body_schema: str | None = None
+    # where the answer keeps code, message and receipt: a field, or an XPath (module docstring)
+    code_field: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+    message_field: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+    receipt_field: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+    code_path: str | None = Field(None, min_length=1)
+    message_path: str | None = Field(None, min_length=1)
+    receipt_path: str | None = Field(None, min_length=1)
+    namespaces: dict[str, str] = Field(default_factory=dict)
 
 
 def find_local(root: etree._Element, path: str) -> etree._Element | None:
@@ -88,6 +100,7 @@ class SoapStatusQuery:
         self.style = style
         o = self.options = parse_block(SoapStatusQueryOptions, name, settings.status_query)
         self.timeout = o.timeout or settings.timeout
+        self.paths = ResultPaths.of(name, o, block_error)
         base = settings.options
         wsdl = o.wsdl or str(base.get("wsdl") or "")
         if not wsdl:
@@ -179,8 +192,8 @@ class SoapStatusQuery:
         document = self._document(output, status)
         if isinstance(document, Outcome):
             return StatusAnswer.failed(document)
-        return o.answer(text_at(document, o.code_field), text_at(document, o.message_field),
-                        document=document, receipt=text_at(document, o.receipt_field) or None,
+        result = self.paths.read(document, text_at)
+        return o.answer(result.code, result.message, document=document, receipt=result.receipt,
                         http_status=status)
 
     def _document(self, output: etree._Element, status: int) -> etree._Element | Outcome:
