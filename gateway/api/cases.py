@@ -40,6 +40,7 @@ async def submit_case(request: web.Request) -> web.Response:
         raise
     if accepted.result.created:
         metrics.cases.labels("accepted").inc()
+        metrics.case_accepted(accepted.result.case.body)
         if WORKER in request.app:
             request.app[WORKER].notify()
     else:

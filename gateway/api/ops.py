@@ -43,9 +43,7 @@ async def metrics(request: web.Request) -> web.Response:
         counts = await request.app[STORE].delivery_counts()
     except StoreError:  # metrics must answer even when the database does not
         counts = {}
-    m.deliveries.clear()
-    for (partner, state), n in counts.items():
-        m.deliveries.labels(partner, state).set(n)
+    m.dead_letter_depth(counts.items())
     await _refresh_overdue(request.app)
     body = generate_latest(m.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from gateway.api.keys import CONTRACTS, SETTINGS, STORE
+from gateway.api.keys import CONTRACTS, METRICS, SETTINGS, STORE
 from gateway.backflow.apply import apply_results
 from gateway.backflow.mapper import RecordMapper
 from gateway.config import BackflowSourceSettings
@@ -71,6 +71,8 @@ class BackflowPushEndpoint(national.NationalEndpoint):
             log.error("national back-flow push not stored: %s", e)
             return national._answer(national.BUSY, "系统繁忙, 请稍后重发 (the gateway could not "
                                                    "store the batch)")
+        request.app[METRICS].backflow(f"{SOURCE}-push", kept=res.kept, replaced=res.replaced,
+                                      ignored=res.ignored)
         return national._answer(national.OK, "成功", {
             "batchId": data["batchId"], "records": res.records, "kept": res.kept,
             "replaced": res.replaced, "ignored": res.ignored, "statuses": moved})

@@ -303,6 +303,8 @@ class Worker:
                    http_status=outcome.http_status, next_attempt_at=decision.next_attempt_at)
         if state is not DeliveryState.PENDING:
             self.metrics.finished.labels(d.partner, state).inc()
+        else:
+            self.metrics.retried(d.partner)
         expires = d.lease_expires_at
         if expires is not None and now > expires:
             log.warning("delivery %s: result came back %.1fs after its lease expired (this "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api.keys import CONTRACTS, SETTINGS, STORE
+from gateway.api.keys import CONTRACTS, METRICS, SETTINGS, STORE
 from gateway.inbound import hebei, national, tianjin
 from gateway.inbound import status as inbound_status
 from gateway.inbound.access import Access
@@ -42,7 +42,7 @@ def add_routes(app: web.Application) -> None:
     async def service(app: web.Application) -> None:
         push_to = PUSH_PARTNER if PUSH_PARTNER in settings.partners else None
         app[INBOUND] = InboundService(app[STORE], app[CONTRACTS], validator, access,
-                                      push_to=push_to)
+                                      push_to=push_to, metrics=app[METRICS])
 
     app.on_startup.append(service)
     base = national_status.NationalEndpoint(inbound.get("national"), schemas, limit,

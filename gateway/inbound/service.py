@@ -28,6 +28,7 @@ from gateway.inbound.access import Access
 from gateway.intake.accept import BEIJING, normalise
 from gateway.intake.validation import CaseValidator
 from gateway.mapping import MappingError
+from gateway.observability.metrics import Metrics
 from gateway.store import Store, audit
 from gateway.store.inbound import InboundCase, InboundCases, Receipt
 
@@ -60,8 +61,10 @@ class Forbidden(Exception):
 
 class InboundService:
     def __init__(self, store: Store, contracts: ContractsHolder, validator: CaseValidator,
-                 access: Mapping[str, Access], *, push_to: str | None) -> None:
+                 access: Mapping[str, Access], *, push_to: str | None,
+                 metrics: Metrics | None = None) -> None:
         self.cases = InboundCases(store, push_to=push_to)
+        self.metrics = metrics
         self.contracts = contracts
         self.validator = validator
         self.access = access
@@ -84,7 +87,21 @@ class InboundService:
 
     async def submit(self, partner: str, partner_case_no: str, source: Any, *,
                      request: bytes, caller: str) -> Receipt:
-        """Map, check and store one case (module docstring); the first receipt for a resend."""
+        """Map, check and store one case (module docstring); the first receipt for a resend.
+        Counted in ``gateway_inbound_cases_total`` by result."""
+        try:
+            receipt = await self._submit(partner, partner_case_no, source, request=request,
+                                         caller=caller)
+        except (Invalid, Forbidden) as e:
+            if self.metrics is not None:
+                self.metrics.inbound(partner, "invalid" if isinstance(e, Invalid) else "forbidden")
+            raise
+        if self.metrics is not None:
+            self.metrics.inbound(partner, "duplicate" if receipt.duplicate else "accepted")
+        return receipt
+
+    async def _submit(self, partner: str, partner_case_no: str, source: Any, *,
+                      request: bytes, caller: str) -> Receipt:
         doc = self.unified(partner, source)
         access = self.access.get(partner) or Access(partner, (), ())
         if (refused := access.refusal(doc)) is not None:

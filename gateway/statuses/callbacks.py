@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api.keys import CONTRACTS, SETTINGS, STORE
+from gateway.api.keys import CONTRACTS, METRICS, SETTINGS, STORE
 from gateway.errors import ConfigError
 from gateway.observability.redaction import add_secrets
 from gateway.protocols import xml as safexml
@@ -42,7 +42,8 @@ def add_routes(app: web.Application) -> None:
 
     async def receiver(app: web.Application) -> None:
         push_to = PUSH_PARTNER if PUSH_PARTNER in settings.partners else None
-        app[RECEIVER] = StatusReceiver(app[STORE], app[CONTRACTS], push_to=push_to)
+        app[RECEIVER] = StatusReceiver(app[STORE], app[CONTRACTS], push_to=push_to,
+                                       metrics=app[METRICS])
 
     app.on_startup.append(receiver)
     nat = national.NationalEndpoint(inbound.get("national"), schemas, limit,

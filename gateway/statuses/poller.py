@@ -189,6 +189,8 @@ class Poller:
                 applied = await self.events.apply(self._event(partner, p.poll, row, answer.document),
                                                   push_to=self._push_to(p.poll))
                 report.changed += int(applied.applied)
+                if applied.applied:
+                    self.worker.metrics.status_changed(partner, applied.status, "poll")
                 report.pushed += int(applied.push_id is not None)
             await self.events.touch_checked([row.id], at)
         return report

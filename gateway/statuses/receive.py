@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway.contracts import ContractsHolder
 from gateway.mapping import MappingError
+from gateway.observability.metrics import Metrics
 from gateway.store import Store
 from gateway.store.statuses import Applied, Source, StatusEvent, StatusEvents
 
@@ -67,8 +68,9 @@ class StatusReceiver:
     """Renders and applies the status messages of every partner for one gateway app."""
 
     def __init__(self, store: Store, contracts: ContractsHolder, *,
-                 push_to: str | None) -> None:
+                 push_to: str | None, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics
         self.events = StatusEvents(store)
         self.contracts = contracts
         self.push_to = push_to
@@ -121,6 +123,8 @@ class StatusReceiver:
         "try again" in the partner's terms)."""
         event = await self._with_item(event)
         applied = await self.events.apply(event, push_to=self.push_to)
+        if applied.applied and self.metrics is not None:
+            self.metrics.status_changed(event.partner, applied.status, "callback")
         log.info("status callback of %s: %s", event.partner,
                  "duplicate" if applied.duplicate else
                  f"{applied.previous or '-'} -> {applied.status or '-'}"

@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
+from gateway.api.keys import METRICS
 from gateway.config import Settings
 from gateway.contracts import Contracts
 from gateway.errors import GatewayError
 from gateway.mapping import MappingRegistry
+from gateway.observability.metrics import Metrics
 from gateway.statuses.reconcile import Reconciler, Report
 from gateway.statuses.reconcile_lock import AlreadyRunning
 from gateway.store import Store
@@ -32,11 +34,16 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 async def reconcile_round(store: Store, settings: Settings, mappings: MappingRegistry,
-                          http: aiohttp.ClientSession) -> list[Report] | None:
+                          http: aiohttp.ClientSession,
+                          metrics: Metrics | None = None) -> list[Report] | None:
     """One round over every configured partner; None when another instance holds the lock or
-    the round failed (said in the log)."""
+    the round failed (said in the log). Each partner's drift counts go to ``metrics``."""
     try:
-        return await Reconciler(store, settings, mappings, http, examples=0).run_all()
+        reports = await Reconciler(store, settings, mappings, http, examples=0).run_all()
+        for rep in reports:
+            if metrics is not None:
+                metrics.drift(rep.partner, rep.drift, complete=rep.complete and rep.error is None)
+        return reports
     except AlreadyRunning:
         log.info("reconcile round skipped: another instance is reconciling")
     except GatewayError as e:
@@ -50,19 +57,19 @@ def reconcile_job(settings: Settings,
     store and the contracts when a round starts: the live mappings after a reload)."""
     cfg = settings.reconcile
 
-    async def rounds() -> None:
+    async def rounds(metrics: Metrics) -> None:
         await asyncio.sleep(cfg.first_delay)
         async with aiohttp.ClientSession() as http:
             while True:
                 store, contracts = live()
-                await reconcile_round(store, settings, contracts.mappings, http)
+                await reconcile_round(store, settings, contracts.mappings, http, metrics)
                 await asyncio.sleep(cfg.interval)
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if not (cfg.enabled and cfg.partners and settings.worker.enabled):
             yield
             return
-        task = asyncio.create_task(rounds(), name="reconcile")
+        task = asyncio.create_task(rounds(app[METRICS]), name="reconcile")
         yield
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
