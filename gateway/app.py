@@ -17,7 +17,7 @@ from aiohttp import web
 from gateway import console
 from gateway.backflow import push as backflow_push
 from gateway.backflow.job import backflow_job
-from gateway.api import admin, cases, ops
+from gateway.api import admin, cases, openapi, ops
 from gateway.api.auth import CALLERS, NONCES, auth_middleware
 from gateway.api.keys import CONTRACTS, INTAKE, METRICS, SETTINGS, STORE, WORKER
 from gateway.api.problems import problems_middleware
@@ -138,6 +138,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
         app.cleanup_ctx.append(sighup)
     cases.add_routes(app)
     ops.add_routes(app)
+    openapi.add_routes(app)  # /openapi.yaml, /openapi.json (schemas/openapi.yaml)
     admin.add_routes(app)
     callbacks.add_routes(app)  # partners' status callbacks (gateway/statuses)
     backflow_push.add_routes(app)  # national back-flow batches pushed (gateway/backflow)
