@@ -154,7 +154,7 @@ async def main(args: argparse.Namespace) -> int:
                 sims.append(subprocess.Popen([sys.executable, "-m", "gateway", "--log-level",
                                               "WARNING", "simulate", name, "--port", str(port)],
                                              cwd=ROOT))
-                _wait_port(port)
+                _wait_port(port, 120)  # a loaded machine starts a simulator slowly
             async with aiohttp.ClientSession() as http:
                 r = await http.post(f"http://127.0.0.1:{ports['national']}/__sim/backflow",
                                     json={"generated": args.records, "keys": keys,
