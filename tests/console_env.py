@@ -1,7 +1,7 @@
 """What the console tests share: a config with one account per role, and signing in.
 
-The accounts' hashes are made here with the console's own ``hash_password`` (Argon2id), so the
-sign-in the tests exercise is the real one; the cookie secret comes from the environment
+The accounts' hashes are Argon2id (cheap parameters, see below) and the sign-in the tests
+exercise is the real one; the cookie secret comes from the environment
 (``${GATEWAY_CONSOLE_SECRET}``, tests/harness.py TEST_SECRETS), as a deployment's would.
 """
 
@@ -13,13 +13,18 @@ from typing import Any
 
 import aiohttp
 
-from gateway.console.auth import hash_password
+from argon2 import PasswordHasher
+
 from tests.harness import edit_config, write_config
 
 PASSWORDS = {"vera": "viewer-pass-0001", "otto": "operator-pass-0001",
              "emma": "engineer-pass-0001"}
 ROLES = {"vera": "viewer", "otto": "operator", "emma": "engineer"}
-_HASHES = {u: hash_password(p) for u, p in PASSWORDS.items()}
+#: Argon2id hashes at a low cost, so each sign-in in a test takes milliseconds, not the second
+#: the production parameters (``gateway console hash-password``) cost on a loaded machine:
+#: the console verifies whatever parameters a hash names, by the same code either way.
+_CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_HASHES = {u: _CHEAP.hash(p) for u, p in PASSWORDS.items()}
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 

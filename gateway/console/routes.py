@@ -1,8 +1,8 @@
 """The console's routes under ``/console/``, and signing in and out.
 
 Signing in by password checks the name and password (:class:`gateway.console.auth.PasswordCheck`)
-and sets the signed session cookie; each sign-in, and each refusal, is logged with the user name
-only (never the password) and kept in ``operator_actions`` and the audit log when it succeeds.
+and sets the signed session cookie; each sign-in, and each refusal, is logged with the account's
+name only (never a password, nor a name that is no account's: it may be a mistyped password) and kept in ``operator_actions`` and the audit log when it succeeds.
 The sign-in form itself carries no CSRF token (there is no session yet); its cookie is
 ``SameSite=Strict`` and it answers only to a POST from the console's own page (``Origin`` or
 ``Referer`` naming this host, when the browser sends one), so a foreign page cannot sign a
@@ -68,7 +68,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     now = time.time()
     role = await request.app[SESSION].check(settings, user, password, now)
     if role is None:
-        log.info("console sign-in refused for %r", user[:64])
+        # the name only when it is an account's: a password typed into the name field stays
+        # out of the log
+        known = user in settings.users
+        log.info("console sign-in refused for %s", repr(user) if known else "an unknown name")
         return render(request, "login.html", {"error": labels["bad_login"], "user": user,
                                               "accounts": True}, status=401)
     session = auth.new_session(settings, user, role, "password", now)
