@@ -422,7 +422,9 @@ HDR_WSDL = f"""<?xml version="1.0" encoding="UTF-8"?>
     targetNamespace="{NS}">
   <wsdl:types><xs:schema targetNamespace="{NS}" elementFormDefault="qualified">
     <xs:element name="Submit"><xs:complexType><xs:sequence>
-      <xs:element name="id" type="xs:string"/>
+      <xs:element name="id"><xs:simpleType><xs:restriction base="xs:string">
+        <xs:pattern value="[A-Z]{{2}}-[0-9]+"/><xs:maxLength value="20"/>
+      </xs:restriction></xs:simpleType></xs:element>
       <xs:choice><xs:element name="person" type="xs:string"/>
                  <xs:element name="org" type="xs:string"/></xs:choice>
       <xs:any namespace="##other" processContents="lax" minOccurs="0"/>
@@ -457,6 +459,8 @@ def test_scaffold_wsdl_choice_any_and_a_skeleton_per_header_part(tmp_path: Path)
     doc = yaml.safe_load(r.output)
     assert set(doc["fields"]) == {"id", "person|org", "*"}
     assert "--header routing" in r.output and "--header audit" in r.output
+    # zeep keeps no facets: they come from xmlschema's reading of the WSDL's inline schema
+    assert "pattern [A-Z]{2}-[0-9]+, length 0..20" in r.output
     for part, fields in (("routing", {"from", "to"}), ("audit", {"operator"})):
         r = run("scaffold", "--schema", wsdl, "--schemas", str(tmp_path / "w"), "--header", part)
         assert r.exit_code == 0, r.output

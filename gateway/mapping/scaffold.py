@@ -364,6 +364,42 @@ def _zeep_walk(group: Any, seen: tuple[Any, ...], choice: FieldNode | None) -> l
     return out
 
 
+def _annotate(nodes: list[FieldNode], xnode: Any, depth: int = 0) -> None:
+    """Add what zeep does not keep (enumerations, patterns, lengths) to a WSDL skeleton, from
+    xmlschema's reading of the same element; best effort (a comment, never a failure)."""
+    if depth > 12:
+        return
+    for n in nodes:
+        if n.kind == "choice":
+            _annotate(n.children, xnode, depth)
+            continue
+        if n.todo is not None or n.kind != "element":
+            continue
+        if n.attribute:
+            a = xnode.attributes.get(n.name.split(":")[-1])
+            words = describe_facets(a.type) if a is not None else ""
+            child = None
+        else:
+            found = xnode.children.get(n.name)
+            child = found[1] if found is not None else None
+            words = child.facets() if child is not None else ""
+        if words and words not in n.note:
+            n.note = ", ".join(x for x in (n.note, words) if x)
+        if child is not None and n.children:
+            _annotate(n.children, child, depth + 1)
+
+
+def _with_facets(nodes: list[FieldNode], schema_file: Path, schemas_dir: Path,
+                 qname: str) -> list[FieldNode]:
+    from gateway.mapping.xsdmodel import global_element, load_schema
+
+    try:
+        _annotate(nodes, global_element(load_schema(schema_file, schemas_dir), qname))
+    except Exception:  # noqa: BLE001,S110 - facets are a courtesy; zeep's skeleton stands
+        pass
+    return nodes
+
+
 def _unreadable(name: str, e: Exception) -> str:
     return (f"element {name}: scaffold could not read its declaration ({type(e).__name__}: "
             f"{e}); write it from the schema by hand")
@@ -467,8 +503,8 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
                             f"{etree.QName(bound.name).localname}): not supported — the "
                             "gateway's SOAP styles send document/literal only; ask the partner "
                             "for its document/literal binding (--binding)")
-    nodes = _zeep_fields(body)
     xsd_path = _find_xsd(path, root_name)
+    nodes = _with_facets(_zeep_fields(body), xsd_path or path, schemas_dir, root_name)
     # no XSD file declares it: the WSDL's inline schemas are the target (gateway.catalog.wsdl_types)
     schema_line = f"  schema: {_rel(xsd_path or path, schemas_dir)}"
     target = ["target:", "  kind: xml", schema_line, f'  element: "{root_name}"']
@@ -502,7 +538,8 @@ def _header_skeleton(path: Path, operation: str, parts: list[tuple[str, Any]], p
              *header, 'version: "1"', "direction: outbound",
              "target:", "  kind: xml", f"  schema: {_rel(xsd_path or path, schemas_dir)}",
              f'  element: "{qname}"']
-    return _document(lines, _zeep_fields(hel))
+    return _document(lines, _with_facets(_zeep_fields(hel), xsd_path or path, schemas_dir,
+                                         qname))
 
 
 def _rel(path: Path | None, base: Path) -> str:
