@@ -305,3 +305,21 @@ def test_demo_operator_password_is_made_up_kept_and_signs_in(tmp_path: Path) -> 
     assert account.role == "engineer" and password not in account.password_hash
     assert PasswordHasher().verify(account.password_hash, password)
     assert settings.console.secret == env_a["GATEWAY_CONSOLE_SECRET"]
+
+
+def test_the_example_config_documents_the_console_block_and_it_loads(tmp_path: Path) -> None:
+    """config/gateway.example.yaml's commented console block, uncommented, is valid."""
+    import yaml
+
+    from gateway.config import DEFAULT_CONFIG
+    lines = (DEFAULT_CONFIG.parent / "gateway.example.yaml").read_text("utf-8").splitlines()
+    start = lines.index("# console:")
+    block = [line[2:] for line in lines[start:] if line.startswith("# ")]
+    raw = yaml.safe_load("\n".join(block))["console"]
+    hash_file = tmp_path / "anna.console-hash"
+    hash_file.write_text(auth.hash_password("anna-password-1"), encoding="utf-8")
+    raw["secret"] = "s" * 32
+    raw["users"]["anna"]["password_hash"] = hash_file.read_text(encoding="utf-8")
+    s = ConsoleSettings.model_validate(raw)
+    assert s.users["anna"].role == "operator" and s.sso is not None
+    assert s.trusts("10.8.0.7") and not s.trusts("10.8.1.7") and not s.trusts("not-an-ip")

@@ -2,7 +2,8 @@
 
 Signing in by password checks the name and password (:class:`gateway.console.auth.PasswordCheck`)
 and sets the signed session cookie; each sign-in, and each refusal, is logged with the account's
-name only (never a password, nor a name that is no account's: it may be a mistyped password) and kept in ``operator_actions`` and the audit log when it succeeds.
+name only (never a password, nor a name that is no account's: it may be a mistyped password),
+and a sign-in is kept in ``operator_actions`` and the audit log.
 The sign-in form itself carries no CSRF token (there is no session yet); its cookie is
 ``SameSite=Strict`` and it answers only to a POST from the console's own page (``Origin`` or
 ``Referer`` naming this host, when the browser sends one), so a foreign page cannot sign a
