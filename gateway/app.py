@@ -28,6 +28,7 @@ from gateway.inbound import routes as inbound_routes
 from gateway.intake.accept import Intake
 from gateway.observability.logs import protect_secrets
 from gateway.observability.metrics import Metrics
+from gateway.observability.tracing import tracing_for
 from gateway.delivery.gates import PartnerGates
 from gateway.protocols import PartnerClient, create_client
 from gateway.statuses import callbacks
@@ -64,13 +65,18 @@ def _worker_ended(task: asyncio.Task[None]) -> None:
                   "the gateway is restarted", type(e).__name__, exc_info=e)
 
 
+async def _stop_tracing(app: web.Application) -> None:
+    await asyncio.to_thread(app[METRICS].tracing.shutdown)  # an OTLP flush may wait on I/O
+
+
 def create_app(settings: Settings, *, worker_id: str | None = None,
                shutdown_grace: float = 10.0, reload_on_sighup: bool = False) -> web.Application:
     app = web.Application(client_max_size=settings.server.max_body_bytes,
                           middlewares=[problems_middleware, auth_middleware])
     app[SETTINGS] = settings
     protect_secrets(settings)  # every process serving the API, however started (CLI, tests)
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(tracing_for(settings.observability.tracing,
+                                       settings.observability.otlp_endpoint))
     app[CALLERS] = Callers(settings.callers)  # who may call the API (gateway/api/auth.py)
     # Contracts are loaded here, synchronously, so a broken mapping or route fails start-up.
     app[CONTRACTS] = ContractsHolder(load_contracts(settings))
@@ -128,6 +134,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
         yield
         loop.remove_signal_handler(signal.SIGHUP)
 
+    app.on_cleanup.append(_stop_tracing)  # after every context closed: their spans flushed
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(delivery)
     app.cleanup_ctx.append(reconcile_job(settings, lambda: (app[STORE], app[CONTRACTS].current)))

@@ -401,6 +401,15 @@ class AuditSettings(_Frozen):
     retention_days: int = Field(365, ge=1)
 
 
+class ObservabilitySettings(_Frozen):
+    """OpenTelemetry tracing (gateway/observability/tracing.py): ``off`` (default), ``otlp``
+    (OTLP over HTTP to ``otlp_endpoint``; unset: the exporter's default or
+    ``$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) or ``console`` (spans printed to stdout)."""
+
+    tracing: Literal["off", "otlp", "console"] = "off"
+    otlp_endpoint: str | None = None
+
+
 class Settings(_Frozen):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -420,6 +429,7 @@ class Settings(_Frozen):
     callers: dict[str, CallerSettings] = Field(default_factory=dict)
     #: the web console's sign-in (gateway/security/console_access.py); nobody may sign in by default
     console: ConsoleSettings = ConsoleSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()  # tracing: off by default
     source_file: str | None = None
 
     @model_validator(mode="after")

@@ -230,7 +230,10 @@ class Worker:
 
     async def _process(self, claim: Claim) -> None:
         try:
-            await self._process_claimed(claim)
+            d = claim.delivery
+            with self.metrics.tracing.span("deliver", partner=d.partner, delivery_id=d.id,
+                                           case_id=d.case_id, attempt=d.attempts + 1):
+                await self._process_claimed(claim)
         except asyncio.CancelledError:
             # shutdown ran out of grace: hand the delivery back now, not at lease expiry (the
             # send may have reached the partner: the next worker asks it first where it can)
@@ -277,13 +280,16 @@ class Worker:
         # asked before a resend that got no answer
         unknown = state is DeliveryState.PENDING and (d.id in self._doubt or in_doubt(outcome))
         try:
-            ok = await self.store.finish_attempt(
-                claim, worker=self.worker_id, started_at=started, outcome=outcome.kind.value,
-                state=state, next_attempt_at=decision.next_attempt_at,
-                receipt_no=outcome.receipt_no, partner_code=outcome.partner_code,
-                message=decision.reason or outcome.message, http_status=outcome.http_status,
-                mapping_version=version, now=now, outcome_unknown=unknown,
-                request=_digest(wire, "request"), reply=_digest(wire, "reply"))
+            with self.metrics.tracing.span("record", outcome=outcome.kind.value, state=state,
+                                           http_status=outcome.http_status):
+                ok = await self.store.finish_attempt(
+                    claim, worker=self.worker_id, started_at=started,
+                    outcome=outcome.kind.value, state=state,
+                    next_attempt_at=decision.next_attempt_at, receipt_no=outcome.receipt_no,
+                    partner_code=outcome.partner_code,
+                    message=decision.reason or outcome.message, http_status=outcome.http_status,
+                    mapping_version=version, now=now, outcome_unknown=unknown,
+                    request=_digest(wire, "request"), reply=_digest(wire, "reply"))
         except StoreError as e:  # its message names the error's class only, never values
             retry_at = decision.next_attempt_at or now + timedelta(
                 seconds=policy.backoff_ceiling(attempt_no))
@@ -350,9 +356,11 @@ class Worker:
                                    idempotency_key=d.idempotency_key, partner=d.partner,
                                    region=d.region)
         try:
-            view = message_source(claim)
-            payload = mapping.render(view, context)
-            mapping.validate_output(payload, view)  # problems name the case's source fields
+            with self.metrics.tracing.span("map", mapping=mapping.name,
+                                           mapping_version=mapping.version):
+                view = message_source(claim)
+                payload = mapping.render(view, context)
+                mapping.validate_output(payload, view)  # problems name the case's source fields
         except (PermanentError, ConfigError) as e:
             return Outcome.permanent(f"mapping {mapping.name} v{mapping.version}: {e}"), mapping.version
         except GatewayError as e:
@@ -364,8 +372,9 @@ class Worker:
         t0 = time.perf_counter()
         self._sending.add(d.id)
         try:
-            outcome = await client.send(payload, idempotency_key=d.idempotency_key,
-                                        correlation_id=claim.correlation_id)
+            with self.metrics.tracing.span("send", partner=d.partner):
+                outcome = await client.send(payload, idempotency_key=d.idempotency_key,
+                                            correlation_id=claim.correlation_id)
         finally:
             self._sending.discard(d.id)
         self.metrics.latency.labels(d.partner).observe(time.perf_counter() - t0)

@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gateway.observability.tracing import Tracing
 from gateway.status import CaseStatus
 
 OVERDUE_REFRESH_SECONDS = 30.0
@@ -45,7 +46,10 @@ CHANNELS = frozenset({"WEB", "APP", "WINDOW", "KIOSK"})  # schemas/beijing/case.
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, tracing: Tracing | None = None) -> None:
+        #: the app's spans (off unless configured): carried here so every place that counts
+        #: can also trace, without a second object handed around
+        self.tracing = tracing or Tracing()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.cases = Counter("gateway_cases_total", "Case submissions by result",
