@@ -64,7 +64,7 @@ def create_client(name: str, settings: PartnerSettings, http: aiohttp.ClientSess
             raise ConfigError(f"protocol {settings.protocol!r} has no status query",
                               key=f"partners.{name}.status_query")
         client.status_query = _load(query)(  # type: ignore[attr-defined]
-            name, settings, http, getattr(client, "auth", None))
+            name, settings, http, getattr(client, "auth", None), **extra)
     return client
 
 

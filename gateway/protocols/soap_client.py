@@ -71,9 +71,13 @@ class SoapOptions(StyleOptions):
     expression evaluated with the reply's output element (the string style: the result
     document's root) as context node, its prefixes declared in ``namespaces``; ``receipt_path:
     null`` says the partner issues no receipt (a success is then delivered without one),
-    ``message_path: null`` that it sends no message. ``binding`` chooses a WSDL binding by name
-    (for a WSDL without ``wsdl:service``; the URL is always the partner's ``url``). ``wsse:
-    digest`` adds a WS-Security UsernameToken (credentials ``username`` and ``password``).
+    ``message_path: null`` that it sends no message. Or ``reply_mapping: {mapping, version}``:
+    an inbound mapping (``target.kind: json``) of the same element to ``code``, ``message`` and
+    ``receipt`` — a reply whose status needs more than a path (codes split over two fields, a
+    receipt to assemble) is a mapping, as everything else the partner writes. ``binding``
+    chooses a WSDL binding by name (for a WSDL without ``wsdl:service``; the URL is always the
+    partner's ``url``). ``wsse: digest`` adds a WS-Security UsernameToken (credentials
+    ``username`` and ``password``).
     """
 
     wsdl: str = Field(min_length=1)
@@ -91,6 +95,9 @@ class SoapOptions(StyleOptions):
     #: ``null`` (given explicitly) for a partner that issues no receipt
     receipt_path: str | None = Field(None, min_length=1)
     namespaces: dict[str, str] = Field(default_factory=dict)
+    #: instead of *_field/*_path: an inbound mapping of the reply (its output element, the string
+    #: style's result document) to {code, message, receipt}
+    reply_mapping: HeaderMappingOptions | None = None
     #: header blocks rendered by mappings, in this order (after WS-Security and the style's own)
     headers: tuple[HeaderMappingOptions, ...] = ()
     success_codes: tuple[str, ...] = Field(min_length=1)
@@ -187,10 +194,14 @@ class ResultPaths:
     code: Locator
     message: Locator | None
     receipt: Locator | None
+    #: ``reply_mapping``: the mapping that reads all three, and where mappings are looked up
+    mapping: HeaderMappingOptions | None = None
+    lookup: MappingLookup | None = None
 
     @classmethod
     def of(cls, partner: str, options: PathOptions,
-           error: Callable[[str, str, str], ConfigError] = option_error) -> ResultPaths:
+           error: Callable[[str, str, str], ConfigError] = option_error,
+           mappings: MappingLookup | None = None) -> ResultPaths:
         """The locators the options name; ``ConfigError`` naming the option that is wrong
         (``error``: how the block is named — the partner's ``options``, or its
         ``status_query`` block, whose answers are located the same way)."""
@@ -198,12 +209,62 @@ class ResultPaths:
             return (f"{what}_path" in options.model_fields_set
                     and getattr(options, f"{what}_path") is None
                     and getattr(options, f"{what}_field") is None)
+        spec: HeaderMappingOptions | None = getattr(options, "reply_mapping", None)
+        if spec is not None:
+            return cls._by_mapping(partner, options, spec, error, mappings, absent)
         code = _locator(partner, options, "code", error)
         message = None if absent("message") else _locator(partner, options, "message", error)
         receipt = None if absent("receipt") else _locator(partner, options, "receipt", error)
         return cls(code, message, receipt)
 
+    @classmethod
+    def _by_mapping(cls, partner: str, options: PathOptions, spec: HeaderMappingOptions,
+                    error: Callable[[str, str, str], ConfigError],
+                    mappings: MappingLookup | None, absent: Callable[[str], bool]) -> ResultPaths:
+        given = [f"{w}_{k}" for w in ("code", "message", "receipt") for k in ("field", "path")
+                 if getattr(options, f"{w}_{k}", None)]
+        if given:
+            raise error(partner, "reply_mapping", f"give reply_mapping or {', '.join(given)}, "
+                                                  "not both")
+        if mappings is None:
+            raise error(partner, "reply_mapping", "a reply mapping needs the mapping registry "
+                                                  "(build the client with mappings=…)")
+        try:
+            m = mappings(spec.mapping, spec.version)
+        except ConfigError as e:
+            raise error(partner, "reply_mapping.mapping", e.reason) from None
+        if m.target_kind != "json":
+            raise error(partner, "reply_mapping.mapping",
+                        f"{spec.mapping} writes {m.target_kind}; a reply mapping writes "
+                        "{code, message, receipt} (target.kind: json)")
+        where = f"code (reply mapping {spec.mapping})"
+        return cls(Locator("reply_mapping", where),
+                   None if absent("message") else Locator("reply_mapping", "message"),
+                   None if absent("receipt") else Locator("reply_mapping", "receipt"),
+                   spec, mappings)
+
+    def _by_reply_mapping(self, context: etree._Element) -> BusinessResult:
+        """Render the reply mapping on ``context``; a reply it cannot read has no code (the
+        caller's "malformed reply: no code (reply mapping …)")."""
+        assert self.mapping is not None and self.lookup is not None
+        try:
+            m = self.lookup(self.mapping.mapping, self.mapping.version)
+            doc = m.render(context, {})
+            m.validate_output(doc)
+        except (GatewayError, ConfigError):
+            return BusinessResult("", "", None)
+        if not isinstance(doc, Mapping):
+            return BusinessResult("", "", None)
+
+        def text(key: str) -> str:
+            value = doc.get(key)
+            return "" if value is None else str(value).strip()
+        return BusinessResult(text("code"), text("message") if self.message else "",
+                              (text("receipt") or None) if self.receipt is not None else None)
+
     def read(self, context: etree._Element, by_field: FieldReader) -> BusinessResult:
+        if self.mapping is not None:
+            return self._by_reply_mapping(context)
         return BusinessResult(self.code.read(context, by_field),
                               self.message.read(context, by_field) if self.message else "",
                               (self.receipt.read(context, by_field) or None)
@@ -274,7 +335,7 @@ class SoapClient(ABC, Generic[OptionsT]):
             self.token = UsernameToken(credential(name, settings.credentials, "username"),
                                        credential(name, settings.credentials, "password"))
         self.auth = request_auth(name, options.auth, settings.credentials, options.auth_options)
-        self.paths = ResultPaths.of(name, options)
+        self.paths = ResultPaths.of(name, options, mappings=mappings)
         self.mappings = mappings
         self._check_header_mappings()
         self.load_contract(settings)

@@ -19,7 +19,8 @@ the answer document (soap-xml-string) or the output element (soap-typed). Instea
 ``code_path``, ``message_path`` and ``receipt_path`` locate each by an XPath 1.0 expression
 (prefixes in ``namespaces``), evaluated on that element, as the style's own reply paths
 (:class:`gateway.protocols.soap_client.ResultPaths`); ``receipt_path: null`` / ``message_path:
-null`` for an answer that carries none. A found answer's document is that element: the
+null`` for an answer that carries none; or ``reply_mapping: {mapping, version}``, an inbound
+mapping of that element to ``{code, message, receipt}``. A found answer's document is that element: the
 partner's inbound status mapping reads it.
 """
 
@@ -37,7 +38,8 @@ from gateway.outcome import Outcome
 from gateway.protocols import soap
 from gateway.protocols import xml as safexml
 from gateway.protocols.options import RequestAuth, auth_headers, credential
-from gateway.protocols.soap_client import ResultPaths, SoapOptions, load_operation, load_schema
+from gateway.protocols.soap_client import (HeaderMappingOptions, MappingLookup, ResultPaths,
+                                           SoapOptions, load_operation, load_schema)
 from gateway.protocols.soap_xml_string import encode_inner, read_inner
 from gateway.protocols.status_query import (CaseRef, StatusAnswer, StatusQueryOptions,
                                             block_error, parse_block)
@@ -67,6 +69,7 @@ class SoapStatusQueryOptions(StatusQueryOptions):
     message_path: str | None = Field(None, min_length=1)
     receipt_path: str | None = Field(None, min_length=1)
     namespaces: dict[str, str] = Field(default_factory=dict)
+    reply_mapping: HeaderMappingOptions | None = None
 
 
 def find_local(root: etree._Element, path: str) -> etree._Element | None:
@@ -90,7 +93,8 @@ class SoapStatusQuery:
 
     def __init__(self, name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
                  style: Literal["xml-string", "typed"],
-                 http_auth: RequestAuth | None = None) -> None:
+                 http_auth: RequestAuth | None = None,
+                 mappings: MappingLookup | None = None) -> None:
         self.name = name
         self.http_auth = http_auth  # the partner's HTTP signature (options.auth), as its sends
         self.http = http
@@ -100,7 +104,7 @@ class SoapStatusQuery:
         self.style = style
         o = self.options = parse_block(SoapStatusQueryOptions, name, settings.status_query)
         self.timeout = o.timeout or settings.timeout
-        self.paths = ResultPaths.of(name, o, block_error)
+        self.paths = ResultPaths.of(name, o, block_error, mappings)
         base = settings.options
         wsdl = o.wsdl or str(base.get("wsdl") or "")
         if not wsdl:
@@ -208,12 +212,14 @@ class SoapStatusQuery:
 
 
 def create_xml_string(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
-                      auth: RequestAuth | None = None) -> SoapStatusQuery:
+                      auth: RequestAuth | None = None,
+                      mappings: MappingLookup | None = None) -> SoapStatusQuery:
     """The ``soap-xml-string`` partner's status query (loads WSDL and XSDs: call at start-up)."""
-    return SoapStatusQuery(name, settings, http, "xml-string", auth)
+    return SoapStatusQuery(name, settings, http, "xml-string", auth, mappings)
 
 
 def create_typed(name: str, settings: PartnerSettings, http: aiohttp.ClientSession,
-                 auth: RequestAuth | None = None) -> SoapStatusQuery:
+                 auth: RequestAuth | None = None,
+                 mappings: MappingLookup | None = None) -> SoapStatusQuery:
     """The ``soap-typed`` partner's status query (loads WSDL and XSD: call at start-up)."""
-    return SoapStatusQuery(name, settings, http, "typed", auth)
+    return SoapStatusQuery(name, settings, http, "typed", auth, mappings)
