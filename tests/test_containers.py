@@ -45,6 +45,16 @@ def compose() -> dict[str, Any]:
     return doc
 
 
+def gateways() -> dict[str, dict[str, Any]]:
+    """The gateway instances: the services built from this project running ``gateway serve``."""
+    return {n: s for n, s in compose()["services"].items()
+            if s.get("command", [None, None])[:2] == ["gateway", "serve"]}
+
+
+def gateway_service() -> dict[str, Any]:
+    return compose()["services"]["gateway-a"]
+
+
 def exec_form(args: str) -> list[str]:
     return list(yaml.safe_load(args)) if args.startswith("[") else shlex.split(args)
 
@@ -115,31 +125,110 @@ def test_dockerfile_runs_gateway_serve_authenticated_and_sets_no_secret() -> Non
 def test_compose_commands_exist() -> None:
     for name, service in compose()["services"].items():
         command = service.get("command")
-        if command is None:
-            assert "image" in service, name  # postgres: its image's own command
+        if "image" in service:  # postgres, prometheus, grafana: their images' own programs
             continue
+        assert command is not None, name
         assert command[0] == "gateway" and command[1] in cli.commands, (name, command)
         if command[1] == "simulate":
             simulator_factory(command[2])  # KeyError for a partner with no simulator
             port = int(command[command.index("--port") + 1])
             url_env = f"GATEWAY_PARTNER_{command[2].upper()}_URL"
-            url = compose()["services"]["gateway"]["environment"][url_env]
+            url = gateway_service()["environment"][url_env]
             assert url.startswith(f"http://{name}:{port}/"), (url_env, url)
 
 
-def test_only_the_authenticated_gateway_publishes_a_port_on_loopback_by_default() -> None:
+#: services with their own login that may publish a port (besides the gateway instances)
+LOGIN_SERVICES = {"grafana"}
+
+
+def test_only_authenticated_services_publish_a_port_on_loopback_by_default() -> None:
     services = compose()["services"]
     published = {name for name, s in services.items() if s.get("ports")}
-    assert published == {"gateway"}
-    for spec in services["gateway"]["ports"]:
-        host_ip = str(spec).rsplit(":", 2)[0]
-        assert host_ip == "${GATEWAY_PUBLISH_ADDRESS:-127.0.0.1}", spec
-        assert str(spec).endswith(f":{load_settings(CONTAINER_CONFIG, env=container_env()).server.port}")
+    assert published == set(gateways()) | LOGIN_SERVICES
+    port = load_settings(CONTAINER_CONFIG, env=container_env()).server.port
+    host_ports = []
+    for name in published:
+        for spec in services[name]["ports"]:
+            host_ip, host_port, container = str(spec).rsplit(":", 2)
+            assert host_ip == "${GATEWAY_PUBLISH_ADDRESS:-127.0.0.1}", spec
+            if name in gateways():
+                assert int(container) == port, spec
+            host_ports.append(host_port)
+    assert len(host_ports) == len(set(host_ports)), host_ports  # no two on one host port
+    assert services["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     nets = compose()["networks"]
     for name, s in services.items():
-        if name != "gateway":  # unauthenticated services only on the internal network
+        if name not in published:  # unauthenticated services only on the internal network
             assert s["networks"] == ["backend"], name
     assert nets["backend"]["internal"] is True
+
+
+def test_compose_commands_use_options_the_cli_has() -> None:
+    """Each ``gateway …`` command's options, against the real CLI's ``--help``."""
+    for name, service in compose()["services"].items():
+        command = service.get("command")
+        if not command or command[0] != "gateway":
+            continue
+        result = CliRunner().invoke(cli, [command[1], "--help"])
+        assert result.exit_code == 0, result.output
+        for option in (a for a in command[2:] if a.startswith("--")):
+            assert re.search(rf"(^|[\s,]){re.escape(option)}\b", result.output), (name, option)
+
+
+def test_images_are_built_here_or_pinned() -> None:
+    for name, s in compose()["services"].items():
+        if "build" in s:
+            assert (ROOT / s["build"] / "Dockerfile").exists(), name
+            continue
+        image, _, tag = s["image"].partition(":")
+        assert re.fullmatch(r"v?\d+(\.\d+)*", tag), f"{name}: image {s['image']} not pinned"
+    # the rules are checked by promtool 2.x where installed (tests/test_dashboards.py)
+    assert compose()["services"]["prometheus"]["image"].split(":")[1].startswith("v2.")
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """container path → project file, of a service's bind mounts."""
+    out = {}
+    for v in service.get("volumes", []):
+        source, target = str(v).split(":")[:2]
+        if source.startswith("."):
+            out[target] = ROOT / source
+    return out
+
+
+def test_prometheus_scrapes_both_gateway_instances_with_the_rules_mounted() -> None:
+    services = compose()["services"]
+    prom = services["prometheus"]
+    mounts = _mounts(prom)
+    [config_at] = [a.split("=", 1)[1] for a in prom["command"] if a.startswith("--config.file=")]
+    config_file = mounts[config_at]
+    assert config_file == ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    for rules in config["rule_files"]:
+        assert rules in mounts and mounts[rules].is_file(), rules
+    port = load_settings(CONTAINER_CONFIG, env=container_env()).server.port
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "gateway"]
+    targets = {t for c in job["static_configs"] for t in c["targets"]}
+    assert targets == {f"{name}:{port}" for name in gateways()}
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert set(prom["networks"]) <= set(services["gateway-a"]["networks"])
+
+
+def test_grafana_is_provisioned_with_the_datasource_and_the_dashboard() -> None:
+    services = compose()["services"]
+    mounts = _mounts(services["grafana"])
+    provisioning = mounts["/etc/grafana/provisioning"]
+    [ds] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml")
+                          .read_text(encoding="utf-8"))["datasources"]
+    listen = [a for a in services["prometheus"]["command"] if a.startswith("--web.listen")]
+    assert not listen and ds["url"] == "http://prometheus:9090"  # Prometheus's default port
+    assert ds["type"] == "prometheus" and "prometheus" in services
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "gateway.yml")
+                                .read_text(encoding="utf-8"))["providers"]
+    folder = provider["options"]["path"]
+    dashboards = {t: f for t, f in mounts.items() if t.startswith(folder + "/")}
+    assert dashboards and all(f.is_file() for f in dashboards.values())
+    assert ROOT / "deploy" / "grafana" / "gateway-dashboard.json" in dashboards.values()
 
 
 def test_postgres_requires_a_password_from_the_environment() -> None:
@@ -149,7 +238,10 @@ def test_postgres_requires_a_password_from_the_environment() -> None:
 
 
 def test_compose_supplies_every_variable_the_container_config_reads() -> None:
-    env = compose()["services"]["gateway"]["environment"]
+    assert len(gateways()) == 2
+    a, b = gateways().values()
+    assert a["environment"] == b["environment"] and a["command"] == b["command"]
+    env = gateway_service()["environment"]
     needed = set(container_env())
     assert needed <= set(env), needed - set(env)
     partners = load_settings(CONTAINER_CONFIG, env=container_env()).partners
