@@ -174,13 +174,28 @@ async def test_playground_lists_schema_errors_and_highlights_the_line(tmp_path: 
                         "csrf": csrf, "mapping": "national/case-submit",
                         "paste": json.dumps(case, ensure_ascii=False)}) as r:
                     page = await r.text()
-                assert 'id="pg-problems"' in page or 'id="pg-error"' in page
-                if 'id="pg-problems"' in page:
-                    assert 'class="line bad"' in page
+                assert 'id="pg-problems"' in page and "/userName" in page
+                [bad] = page.split('class="line bad"')[1:]
+                assert "&#34;userName&#34;" in bad.split("</span>")[0]  # the failing line marked
                 async with http.post("/console/playground", data={
                         "csrf": csrf, "mapping": "national/case-submit",
                         "paste": "{not json"}) as r:
                     assert r.status == 400 and "paste" in await r.text()
+                async with http.post("/console/playground", headers={"HX-Request": "true"},
+                                     data={"csrf": csrf, "mapping": "national/case-submit",
+                                           "paste": "{not json"}) as r:
+                    page = await r.text()
+                assert r.status == 400 and "paste" in page and "<html" not in page
+
+
+def test_highlight_marks_xml_elements_and_json_keys_named_by_a_problem() -> None:
+    from gateway.console.playground import highlight
+    xml = "<PACKAGE>\n  <ns:SXBM>1</ns:SXBM>\n  <SXBMX>2</SXBMX>\n  <B attr='SXBM'/>\n</PACKAGE>"
+    assert [x["no"] for x in highlight(xml, [{"path": "/PACKAGE/DATA/RECORD[2]/SXBM"}])
+            if x["bad"]] == [2]
+    assert [x["no"] for x in highlight(xml, [{"path": "/PACKAGE/B/@attr"}]) if x["bad"]] == [4]
+    doc = '{\n  "a": 1,\n  "userName": "x",\n  "b": "userName"\n}'
+    assert [x["no"] for x in highlight(doc, [{"path": "/userName"}]) if x["bad"]] == [3]
 
 
 async def test_sso_header_only_from_the_trusted_proxy_and_for_listed_users(

@@ -72,23 +72,21 @@ def render_delivery(mappings: MappingRegistry, body: dict[str, Any], d: Delivery
         return f"({type(e).__name__}: {e})"
 
 
-def _names(path: str) -> set[str]:
-    """The element or field names a problem path ends with (``a/b[0]/@c`` → ``b``, ``c``)."""
-    parts = [p for p in re.split(r"[/#.]", path) if p]
-    out = set()
-    for p in parts[-2:]:
-        name = re.sub(r"\[\d*\]$", "", p).lstrip("@")
-        name = name.split(":")[-1].split("}")[-1]
-        if name and name != "(document)":
-            out.add(name)
-    return out
+def _name(path: str) -> str | None:
+    """The element or field a problem path ends with (``/a/b[2]/@c`` → ``c``, ``ns:b`` → ``b``)."""
+    parts = [p for p in re.split(r"[/#]", path) if p]
+    if not parts:
+        return None
+    name = re.sub(r"\[\d*\]$", "", parts[-1]).lstrip("@").split(":")[-1].split("}")[-1]
+    return name if name and name != "(document)" else None
 
 
 def highlight(text: str, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rendered text as numbered lines, those naming a failing field marked."""
-    last = {n for p in problems for n in list(_names(p["path"]))[:1]} | {
-        n for p in problems for n in _names(p["path"])}
-    marks = [re.compile(rf'(<(\w+:)?{re.escape(n)}[\s/>])|("{re.escape(n)}"\s*:)') for n in last]
+    """The rendered text as numbered lines, those naming a failing field marked (an XML start
+    tag, an attribute or a JSON key of that name)."""
+    names = {n for p in problems if (n := _name(str(p["path"]))) is not None}
+    marks = [re.compile(rf'(<(\w+:)?{re.escape(n)}[\s/>])|("{re.escape(n)}"\s*:)|'
+                        rf'(\s(\w+:)?{re.escape(n)}=["\'])') for n in names]
     return [{"no": i + 1, "text": line, "bad": any(m.search(line) for m in marks)}
             for i, line in enumerate(text.splitlines())]
 

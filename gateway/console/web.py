@@ -117,9 +117,10 @@ def page(role: str) -> Callable[[Handler], Callable[[web.Request], Awaitable[web
                                   status=403)
             try:
                 response = await handler(request, session)
-            except FormError as e:
-                response = render(request, "error.html", {"message": str(e), "field": e.name},
-                                  session=session, status=400)
+            except FormError as e:  # an htmx request swaps the message in, not a whole page
+                response = render(request, "error_fragment.html" if request.headers.get(
+                    "HX-Request") else "error.html", {"message": str(e), "field": e.name},
+                    session=session, status=400)
             if fresh:
                 auth.set_cookie(response, session, settings_of(request))
             return response
