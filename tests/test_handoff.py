@@ -113,3 +113,60 @@ async def test_a_resubmission_gives_its_reservation_back(db_url: str, tmp_path: 
             assert worker._reserved == 0
             assert gate.limits.concurrency.available == gate.limits.concurrency.limit
     assert sim.state.summary(with_messages=False)["unique"] == 1
+
+
+def count_due_reads(gw: Gateway) -> list[int]:
+    """Count the worker's "which partners have due work" reads (one per claim round)."""
+    store = gw.app[STORE]
+    calls = [0]
+    original = store.due_partners
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return await original(*args, **kwargs)
+
+    store.due_partners = counting
+    return calls
+
+
+async def test_a_handed_over_case_costs_the_worker_no_claim_round(
+        db_url: str, tmp_path: Path, samples: dict[str, Any]) -> None:
+    """Neither the 202 of a case whose deliveries the worker took nor the end of their sends
+    wakes the worker for a claim round (a database read each: under load one per case and one
+    per send, the largest single cost of the worker's process); the poll still runs."""
+    template = samples["01-person-shanghai-social-security"]
+    async with Simulator("national") as sim:
+        settings = settings_for(tmp_path, db_url, {"national": sim.url()}, concurrency=32,
+                                poll_interval=30)
+        async with Gateway(settings) as gw:
+            await asyncio.sleep(0.2)  # the worker's first round (start-up) is over
+            reads = count_due_reads(gw)
+            for wave in range(3):
+                got = await asyncio.gather(*(gw.post_case(numbered_case(
+                    template, wave * 4 + i, prefix="NR")) for i in range(4)))
+                assert [s for s, _ in got] == [202] * 4
+                for _, doc in got:
+                    final = await gw.wait_final(doc["id"])
+                    assert final["deliveries"][0]["state"] == "delivered"
+                await asyncio.sleep(0.25)  # the rate limit's tokens come back
+    assert reads[0] <= 1, reads  # was 24: one per 202 and one per finished send
+
+
+async def test_work_beyond_the_free_slots_is_claimed_as_sends_finish(
+        db_url: str, tmp_path: Path, samples: dict[str, Any]) -> None:
+    """With two slots and a long poll, eight cases at once: two handed over, six committed
+    pending, and each finished send wakes the worker to claim the next (not the 30 s poll)."""
+    template = samples["01-person-shanghai-social-security"]
+    async with Simulator("national") as sim:
+        settings = settings_for(tmp_path, db_url, {"national": sim.url()}, concurrency=2,
+                                poll_interval=30)
+        async with Gateway(settings) as gw:
+            await asyncio.sleep(0.2)
+            got = await asyncio.gather(*(gw.post_case(numbered_case(
+                template, i, prefix="BL")) for i in range(8)))
+            assert [s for s, _ in got] == [202] * 8
+            states = [d["state"] for _, doc in got for d in doc["deliveries"]]
+            assert states.count("pending") >= 4, states
+            finals = [await gw.wait_final(doc["id"], timeout=10) for _, doc in got]
+    assert all(f["deliveries"][0]["state"] == "delivered" for f in finals)
+    assert sim.state.summary(with_messages=False)["unique"] == 8

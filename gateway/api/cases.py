@@ -41,7 +41,10 @@ async def submit_case(request: web.Request) -> web.Response:
     if accepted.result.created:
         metrics.cases.labels("accepted").inc()
         metrics.case_accepted(accepted.result.case.body)
-        if WORKER in request.app:
+        # a delivery intake handed to the worker is already being sent: wake the worker
+        # only for one committed pending (its claim round is a database read)
+        if WORKER in request.app and any(d.lease_owner is None
+                                         for d in accepted.result.case.deliveries):
             request.app[WORKER].notify()
     else:
         metrics.cases.labels("duplicate").inc()

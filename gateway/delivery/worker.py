@@ -105,6 +105,10 @@ class Worker:
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserved = 0  # task slots promised to intake (reserve) and not yet taken
+        #: whether due work may be waiting for a slot: a finished send then looks for more at
+        #: once; otherwise the next poll or notify() does (a read per finished send was the
+        #: largest single cost of the worker's process under load: bench/README.md)
+        self._backlog = True
         #: deliveries whose send is on the wire now, and the attempts still in doubt once done
         self._sending: set[str] = set()
         self._doubt: set[str] = set()
@@ -124,6 +128,8 @@ class Worker:
                   and self.gates.closed(partner) and await self.gates.acquire(partner))
             if ok:
                 self._reserved += 1
+            else:  # committed pending: claimed when a slot or the partner's limits allow
+                self._backlog = True
             out.append(ok)
         return out
 
@@ -147,6 +153,7 @@ class Worker:
 
     def notify(self) -> None:
         """New work was committed; look now instead of at the next poll."""
+        self._backlog = True
         self._wake.set()
 
     def alive(self, within: float | None = None) -> bool:
@@ -176,7 +183,9 @@ class Worker:
         w = self.settings.worker
         free = w.concurrency - len(self._tasks) - self._reserved
         if free <= 0:
+            self._backlog = True  # not looked: assume work waits for the next free slot
             return 0
+        self._backlog = False  # from here on, set again only if work may be left behind
         due = await self.store.due_partners()
         if not due:
             return 0
@@ -195,18 +204,23 @@ class Worker:
             if n > 0:
                 wants[partner] = n
                 budget -= n
+            else:  # due but no slot or limit now: look again when a send finishes
+                self._backlog = True
         if not wants:
             return 0
         claimed = 0
         leased = await self.store.claim_for_partners(self.worker_id, wants,
                                                      lease_seconds=w.lease_seconds)
         for partner, claims in leased.items():
+            if len(claims) >= wants.get(partner, 0):  # took all it asked for: maybe more due
+                self._backlog = True
             if not claims:  # if this was a probe, nothing went: do not wait for its outcome
                 self.gates.forget_probe(partner)
             for c in claims:
                 if not await self.gates.acquire(partner):
                     await self.store.release(c)
                     self.gates.forget_probe(partner)
+                    self._backlog = True
                     continue
                 claimed += 1
                 self._start(c)
@@ -249,7 +263,8 @@ class Worker:
             self._sending.discard(claim.delivery.id)
             self._doubt.discard(claim.delivery.id)
             self.gates.release(claim.delivery.partner)
-            self._wake.set()  # a slot is free: look for more work now
+            if self._backlog:  # a slot is free and work may be waiting for one: look now
+                self._wake.set()
 
     async def _process_claimed(self, claim: Claim) -> None:
         d = claim.delivery
