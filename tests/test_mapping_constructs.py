@@ -200,6 +200,8 @@ def test_check_wants_one_branch_of_a_required_choice_not_every_branch(tmp_path: 
     cov = {c.path: c for c in coverage(reg.get("p/one"))}
     assert cov["person|org|orgNo"].required and cov["person|org|orgNo"].produced
     assert not cov["person"].required and not cov["person"].produced
+    assert cov["*"].produced and cov["*"].type == "xs:any 0..1" and cov["body"].produced
+    assert not any(p.startswith("body.") for p in cov)
 
 
 def test_a_choice_named_as_a_whole_and_branches_with_their_own_each(tmp_path: Path) -> None:

@@ -100,11 +100,15 @@ def _xml_fields(node: XNode, base: str, depth: int, parent_required: bool,
     for ch in node.choices:
         path = f"{base}.{ch.key}" if base else ch.key
         out.append((path, f"xs:choice {ch.cardinality()}", ch.required and parent_required))
+    for w in node.wildcards[:1]:   # the "*" slot (an injected document)
+        hi = "*" if w.max_occurs is None else w.max_occurs
+        out.append((f"{base}.*" if base else "*", f"xs:any {w.min_occurs}..{hi}",
+                    w.min_occurs >= 1 and parent_required))
     for name, (_pos, child) in node.children.items():
         path = f"{base}.{name}" if base else name
         r = child.min_occurs >= 1 and parent_required
         out.append((path, f"{child.type_name} {child.cardinality()}", r))
-        if not child.simple or child.attributes:
+        if (not child.simple or child.attributes) and not child.open:
             out += _xml_fields(child, path + ("[]" if child.repeated else ""), depth + 1, r,
                                seen + (node.decl.type,))
     return out

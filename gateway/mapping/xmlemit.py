@@ -42,6 +42,7 @@ class XmlEmitter:
     loop: Any
     #: (name, version or None, line) -> CompiledMapping, for ``fragment:`` (the registry)
     fragments: Any
+    _sink: list[str] | None
     _tpath: str
     #: per document being emitted (the target, nested documents): whether it writes an element
     #: in no namespace (then no namespace may be the default one: :func:`scoped_nsmap`)
@@ -464,6 +465,8 @@ class XmlEmitter:
                 raise self.err(f"fragment {spec['fragment']} has a {m.target_kind} target; "
                                f"only an XML target can be injected", spec.line_of("fragment"))
             xsd = m.target_schema
+            if "from" not in spec and scope.pointer == "" and self._sink is not None:
+                self._sink.extend(m.report.reads)   # same source: what it carries, this does
             src = self.tmp()
             self.val(spec.get("from", "."), spec.line_of("from") if "from" in spec else line,
                      scope, src, inner, kpath)
