@@ -472,3 +472,29 @@ def test_scaffold_wsdl_choice_any_and_a_skeleton_per_header_part(tmp_path: Path)
         assert "options.headers" in r.output and "source" not in doc
     r = CliRunner().invoke(mapping, ["scaffold", "--schema", wsdl, "--header", "nope"])
     assert r.exit_code == 2 and "header parts: routing, audit" in r.output
+
+
+def test_in_a_document_without_schema_star_injects_and_a_choice_key_is_refused(
+        tmp_path: Path) -> None:
+    """A nested ``document:`` with no XSD has no model: ``"*"`` still injects a raw document
+    (in mapping order), a ``"a|b"`` key is a load error naming the line, not a bad tag."""
+    inner = """
+    version: "1"
+    target: {kind: json}
+    fields:
+      xmlData:
+        document:
+          root: PACKAGE
+          declaration: false
+          fields:
+            HEAD: {const: h}
+            "*": {raw: signed}
+    """
+    m = _reg(tmp_path, {"p/inner.yaml": inner}).get("p/inner")
+    out = m.render(PERSON, {})
+    assert out["xmlData"] == f'<PACKAGE><HEAD>h</HEAD><Signed xmlns="{SIG}"><serial>7</serial>' \
+                             f'</Signed></PACKAGE>'
+    with pytest.raises(ConfigError) as ce:
+        _reg(tmp_path / "b", {"p/inner.yaml": inner.replace('"*": {raw: signed}',
+                                                            '"a|b": {fields: {a: id}}')})
+    assert "a choice is read from the schema" in str(ce.value) and "inner.yaml:10" in str(ce.value)

@@ -67,6 +67,10 @@ class XmlEmitter:
                 entries.append((-1, key, spec, kline))
                 continue
             if node is None:
+                if "|" in key:
+                    raise self.err(f"{key!r}: a choice is read from the schema; this document "
+                                   f"has none (add schema:) — map the branch by its name",
+                                   kline, key=key)
                 entries.append((i, key, spec, kline))
                 continue
             if key == "*":
@@ -165,7 +169,6 @@ class XmlEmitter:
         if key.startswith("@"):
             self.xml_attr(key[1:], spec, kline, scope, parent, ind, kpath, node, nsmap)
         elif key == "*":
-            assert node is not None
             self.xml_inject(spec, kline, scope, parent, ind, kpath, tpath, node)
         else:
             sub = node.children[key][1] if node is not None else None
