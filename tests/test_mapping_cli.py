@@ -129,14 +129,18 @@ def test_scaffold_wsdl_document_soap11_imports_includes_header() -> None:
     assert "qty: null                        # Qty 1..1 required" in out   # included type
 
 
-def test_scaffold_wsdl_rpc_soap12_is_refused_by_name() -> None:
-    """rpc/literal is not sent by the gateway's SOAP styles (document/literal only): scaffold says
-    so, naming the style and the binding, instead of a skeleton no mapping could target (issue
-    16; the same refusal as the runtime's, gateway.protocols.soap.load_operation)."""
+def test_scaffold_wsdl_rpc_soap12_with_catalog_import() -> None:
+    """rpc/literal: the wrapper named after the operation is the target (the WSDL's inline
+    schemas plus the wrapper the rpc rules define: gateway.catalog.wsdl_types)."""
     r = run("scaffold", "--schema", str(WSDL / "rpc12.wsdl"))
-    assert r.exit_code == 2, r.output
-    assert "operation submit is rpc/literal" in r.output and "document/literal only" in r.output
-    assert "Traceback" not in r.output
+    assert r.exit_code == 0, r.output
+    assert "SOAP 1.2, rpc style" in r.output
+    assert "rpc/literal: the wrapper {urn:test:rpc}submit" in r.output
+    doc = yaml.safe_load(r.output)
+    assert set(doc["fields"]) == {"caseNo", "applicant", "scan"}
+    assert "@contentType" in doc["fields"]["scan"]["fields"]          # xmlmime from the catalog
+    assert doc["target"]["element"] == "{urn:test:rpc}submit"
+    assert doc["target"]["schema"].endswith("rpc12.wsdl")
 
 
 def test_scaffold_never_fetches_unknown_remote_schemas() -> None:

@@ -66,10 +66,94 @@ def inline_schemas(wsdl: Path | str, *folders: Path | str) -> list[InlineSchema]
             url = (path.parent / f"{path.name}.types-{n}.xsd").as_uri()
             out.append(InlineSchema(url, schema.get("targetNamespace") or "",
                                     etree.tostring(schema)))  # in-scope namespaces kept
+        documents.append((path, root))
+    documents: list[tuple[Path, Any]] = []
     walk(str(wsdl))
+    out += _rpc_wrappers(documents)
     if not out:
         raise catalog.SchemaAccessError(f"{wsdl.name} has no inline schema (wsdl:types/xs:schema)")
     return out
+
+
+SOAP_BINDINGS = ("http://schemas.xmlsoap.org/wsdl/soap/", "http://schemas.xmlsoap.org/wsdl/soap12/")
+
+
+def _rpc_wrappers(documents: list[tuple[Path, Any]]) -> list[InlineSchema]:
+    """For each rpc/literal operation, the schema its input and output wrappers follow (what
+    SOAP's rpc rules say, WSDL 1.1 §3.5: an element named after the operation — ``…Response``
+    for the output — in the ``soap:body`` namespace, one unqualified accessor per message part,
+    typed as the part), so a mapping can target the wrapper like any element. rpc/encoded gets
+    none: the gateway refuses it (:func:`gateway.protocols.soap.load_operation`)."""
+    messages: dict[tuple[str, str], Any] = {}
+    port_types: dict[tuple[str, str], Any] = {}
+    for _, root in documents:
+        tns = root.get("targetNamespace") or ""
+        for m in root.iterfind(f"{{{WSDL}}}message"):
+            messages[(tns, m.get("name") or "")] = m
+        for pt in root.iterfind(f"{{{WSDL}}}portType"):
+            port_types[(tns, pt.get("name") or "")] = pt
+    out: dict[tuple[str, str], InlineSchema] = {}
+    for path, root in documents:
+        for binding in root.iterfind(f"{{{WSDL}}}binding"):
+            soap_binding = next((c for c in binding if isinstance(c.tag, str)
+                                 and etree.QName(c).namespace in SOAP_BINDINGS
+                                 and etree.QName(c).localname == "binding"), None)
+            default_style = soap_binding.get("style", "document") if soap_binding is not None \
+                else "document"
+            pt = port_types.get(_qname(binding, binding.get("type") or ""))
+            for op in binding.iterfind(f"{{{WSDL}}}operation"):
+                soap_op = next((c for c in op if isinstance(c.tag, str)
+                                and etree.QName(c).localname == "operation"), None)
+                style = (soap_op.get("style") if soap_op is not None else None) or default_style
+                if style != "rpc" or pt is None:
+                    continue
+                abstract = next((o for o in pt.iterfind(f"{{{WSDL}}}operation")
+                                 if o.get("name") == op.get("name")), None)
+                for kind, suffix in (("input", ""), ("output", "Response")):
+                    body = op.find(f"{{{WSDL}}}{kind}/*[@use]")
+                    msg_ref = abstract.find(f"{{{WSDL}}}{kind}") if abstract is not None else None
+                    if body is None or body.get("use") != "literal" or msg_ref is None:
+                        continue
+                    message = messages.get(_qname(msg_ref, msg_ref.get("message") or ""))
+                    if message is None:
+                        continue
+                    ns = body.get("namespace") or root.get("targetNamespace") or ""
+                    name = f"{op.get('name')}{suffix}"
+                    out.setdefault((ns, name), _wrapper_schema(path, ns, name, message))
+    return list(out.values())
+
+
+def _qname(context: Any, value: str) -> tuple[str, str]:
+    prefix, _, local = value.rpartition(":")
+    return (context.nsmap.get(prefix or None) or "", local)
+
+
+def _wrapper_schema(wsdl: Path, namespace: str, name: str, message: Any) -> InlineSchema:
+    nsmap: dict[str, str] = {"xs": XSD}
+    imports: set[str] = set()
+    parts = []
+    for part in message.iterfind(f"{{{WSDL}}}part"):
+        typ, elem = part.get("type"), part.get("element")
+        ns, local = _qname(part, typ or elem or "")
+        prefix = next((k for k, v in nsmap.items() if v == ns), None)
+        if prefix is None:
+            prefix = f"p{len(nsmap)}"
+            nsmap[prefix] = ns
+        if ns not in (XSD, namespace):
+            imports.add(ns)
+        if elem:
+            parts.append(f'<xs:element ref="{prefix}:{_attr(local)}"/>')
+        else:
+            parts.append(f'<xs:element name="{_attr(part.get("name") or "")}" '
+                         f'type="{prefix}:{_attr(local)}" form="unqualified"/>')
+    decls = "".join(f' xmlns:{k}="{_attr(v)}"' for k, v in nsmap.items())
+    tns = f' targetNamespace="{_attr(namespace)}"' if namespace else ""
+    text = (f"<xs:schema{decls}{tns}>"
+            + "".join(f'<xs:import namespace="{_attr(n)}"/>' for n in sorted(imports) if n)
+            + f'<xs:element name="{_attr(name)}"><xs:complexType><xs:sequence>'
+            + "".join(parts) + "</xs:sequence></xs:complexType></xs:element></xs:schema>")
+    url = (wsdl.parent / f"{wsdl.name}.rpc-{name}.xsd").as_uri()
+    return InlineSchema(url, namespace, text.encode())
 
 
 def _bundle_url(wsdl: Path, namespace: str) -> str:

@@ -496,13 +496,16 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
         raise ScaffoldError(f"operation {operation} has {n} body parts without a wrapper "
                             "element; scaffold each part's element from the XSD (--element)")
     root_name = str(body.qname)
-    if style == "rpc":   # refused as the runtime refuses it (gateway.protocols.soap.load_operation)
+    if style == "rpc":   # encoded is refused as the runtime refuses it (soap.load_operation)
         from gateway.protocols.soap import rpc_style
         rpc = rpc_style(path, bound.name, operation)
-        raise ScaffoldError(f"operation {operation} is {rpc} (binding "
-                            f"{etree.QName(bound.name).localname}): not supported — the "
-                            "gateway's SOAP styles send document/literal only; ask the partner "
-                            "for its document/literal binding (--binding)")
+        if rpc != "rpc/literal":
+            raise ScaffoldError(f"operation {operation} is {rpc} (binding "
+                                f"{etree.QName(bound.name).localname}): not supported — the "
+                                "gateway's SOAP styles send literal bodies only; ask the partner "
+                                "for its literal binding (--binding)")
+        header.append(f"# rpc/literal: the wrapper {root_name} (the operation, in the soap:body "
+                      "namespace) is the target; its fields are the message parts")
     xsd_path = _find_xsd(path, root_name)
     nodes = _with_facets(_zeep_fields(body), xsd_path or path, schemas_dir, root_name)
     # no XSD file declares it: the WSDL's inline schemas are the target (gateway.catalog.wsdl_types)

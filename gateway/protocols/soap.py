@@ -183,11 +183,11 @@ def load_operation(wsdl: Path | str, operation: str, *, service: str | None = No
         if operation not in ops:
             continue
         op = ops[operation]
-        if getattr(op, "style", None) == "rpc":
-            style = rpc_style(path, b.name, operation)
-            raise ConfigError(f"operation {operation!r} is {style}: the gateway's SOAP styles send "
-                              f"document/literal only (the body is one schema element); {style} "
-                              "is not supported — ask the partner for its document/literal "
+        if getattr(op, "style", None) == "rpc" and rpc_style(path, b.name, operation) != \
+                "rpc/literal":
+            raise ConfigError(f"operation {operation!r} is rpc/encoded: the gateway's SOAP styles "
+                              "send literal bodies only (document/literal, rpc/literal); SOAP "
+                              "encoding is not supported — ask the partner for its literal "
                               "binding", file=path, key="options.operation")
         headers = tuple(etree.QName(e.qname) for e in _header_elements(op))
         return SoapOperation(
