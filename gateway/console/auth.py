@@ -6,7 +6,10 @@ holding the user name, how they signed in, a random CSRF token and the expiry. T
 taken from the cookie: it is looked up in the configuration on every request, so removing a user
 or lowering a role takes effect at once (at the next restart or reload of the settings), not when
 the cookie expires. The cookie is ``HttpOnly`` and ``SameSite=Strict``; every POST must also
-carry the session's CSRF token (a form field), compared in constant time.
+carry the session's CSRF token (a form field), compared in constant time. Being stateless, a
+session cannot be revoked one by one: signing out deletes the browser's cookie, but a copy taken
+before stays valid until it expires (``console.session_hours``, 8 by default); changing
+``console.secret`` ends every session at once.
 
 Passwords: Argon2id through argon2-cffi (its default, RFC 9106 low-memory parameters); the
 check runs off the event loop, and an unknown user name costs the same hash as a known one, so

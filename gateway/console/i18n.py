@@ -42,6 +42,10 @@ EN: dict[str, str] = {
     "actions": "Operator actions", "show": "Show", "attempts": "Attempts", "filter": "Filter",
     "version": "Version", "region": "Region", "item_no": "Item no.", "no_errors":
     "Valid against the partner's schema.", "error": "Error", "audit": "Audit",
+    "attention": "needs attention", "receipt": "Receipt", "sign_in_first": "Sign in first.",
+    "csrf": "The form's security token is missing or stale: reload the page and try again.",
+    "capped": "The applicant filter looked through the newest 2000 cases that match the other "
+              "filters only: narrow them (dates, partner) to search further back.",
 }
 
 ZH: dict[str, str] = {
@@ -68,6 +72,9 @@ ZH: dict[str, str] = {
     "bad_field": "请检查此字段", "actions": "操作记录", "show": "查看", "attempts": "尝试次数",
     "filter": "筛选", "version": "版本", "region": "区划", "item_no": "事项编号",
     "no_errors": "符合对接方模式。", "error": "错误", "audit": "审计",
+    "attention": "需处理", "receipt": "回执", "sign_in_first": "请先登录。",
+    "csrf": "表单安全令牌缺失或已过期：请刷新页面后重试。",
+    "capped": "申请人筛选仅在符合其他条件的最近 2000 件中查找：请缩小条件（日期、对接方）以查找更早的办件。",
 }
 
 LABELS = {"en": EN, "zh": ZH}

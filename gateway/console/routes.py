@@ -91,8 +91,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = form.get("csrf")
     if session is not None and not auth.csrf_ok(session, token if isinstance(token, str)
                                                 else None):
-        return render(request, "error.html", {"message": "CSRF token missing or wrong"},
-                      session=session, status=403)
+        return render(request, "error.html", {"message": "CSRF: " + i18n.labels(
+            i18n.choose(request))["csrf"]}, session=session, status=403)
     response = see_other("/console/login")
     auth.clear_cookie(response)
     return response

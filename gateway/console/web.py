@@ -102,8 +102,8 @@ def page(role: str) -> Callable[[Handler], Callable[[web.Request], Awaitable[web
             session, fresh = current_session(request)
             if session is None:
                 if request.method != "GET":
-                    return render(request, "error.html", {"message": "sign in first"},
-                                  status=401)
+                    return render(request, "error.html", {"message": i18n.labels(
+                        i18n.choose(request))["sign_in_first"]}, status=401)
                 raise web.HTTPSeeOther("/console/login")
             if not session.may(role):
                 return render(request, "error.html", {"message": i18n.labels(
@@ -112,9 +112,8 @@ def page(role: str) -> Callable[[Handler], Callable[[web.Request], Awaitable[web
                 form = await request.post()
                 token = form.get("csrf")
                 if not auth.csrf_ok(session, token if isinstance(token, str) else None):
-                    return render(request, "error.html", {"message": "CSRF token missing or "
-                                  "wrong: reload the page and try again"}, session=session,
-                                  status=403)
+                    return render(request, "error.html", {"message": "CSRF: " + i18n.labels(
+                        i18n.choose(request))["csrf"]}, session=session, status=403)
             try:
                 response = await handler(request, session)
             except FormError as e:  # an htmx request swaps the message in, not a whole page
