@@ -248,3 +248,27 @@ async def test_every_metric_named_by_the_dashboard_and_alerts_is_exported(
             assert not pat.search(v), f"label value {v!r} looks like {pat.pattern}"
     for secret in numbers + receipts:
         assert secret not in text, f"{secret} in /metrics"
+
+
+async def test_a_scheduled_back_flow_walk_is_counted_and_sets_the_lag(
+        tmp_path: Path, db_url: str) -> None:
+    """The back-flow panels and the lag alert read what the scheduled walk records."""
+    from tests.test_backflow import backflow_config, configure
+    n = 150
+    async with Simulator("national") as national, Simulator("city") as city:
+        path = backflow_config(tmp_path, db_url, national, city, page_size=100, interval=30)
+        raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["backflow"]["first_delay"] = 0
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        await configure(national, {"generated": n, "keys": n})
+        from gateway.config import load_settings
+        async with Gateway(load_settings(path), signer=None) as gw:
+            async def scraped() -> dict[str, list[tuple[dict[str, str], float]]] | None:
+                async with gw.http.get("/metrics") as r:  # type: ignore[union-attr]
+                    got = exported(await r.text())
+                done = got.get("gateway_backflow_last_success_timestamp_seconds")
+                return got if done else None
+            series = await wait_until(scraped, 30, "the walk counted")
+    assert total(series["gateway_backflow_records_total"], source="national", result="kept") == n
+    [(labels, at)] = series["gateway_backflow_last_success_timestamp_seconds"]
+    assert labels == {"source": "national"} and at > 0

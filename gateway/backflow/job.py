@@ -22,10 +22,12 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
+from gateway.api.keys import METRICS
 from gateway.backflow.pull import Puller
 from gateway.config import Settings
 from gateway.contracts import Contracts
 from gateway.errors import GatewayError, StoreError
+from gateway.observability.metrics import Metrics
 from gateway.store import Store
 from gateway.store.backflow import Fenced
 from gateway.store.backflow_lease import BackflowLeases
@@ -41,8 +43,11 @@ def lease_ttl(timeout: float) -> float:
 
 
 async def walk_once(store: Store, settings: Settings, contracts: Contracts,
-                    http: aiohttp.ClientSession, source: str, leases: BackflowLeases) -> bool:
-    """One scheduled walk of ``source`` under its lease; False when another instance holds it."""
+                    http: aiohttp.ClientSession, source: str, leases: BackflowLeases,
+                    metrics: Metrics | None = None) -> bool:
+    """One scheduled walk of ``source`` under its lease; False when another instance holds it.
+    What it stored goes to ``metrics`` (``gateway_backflow_*``: the lag is since a walk that
+    reached the export's end)."""
     ttl = lease_ttl(settings.backflow.sources[source].timeout)
     if not await leases.take(source, ttl):
         log.debug("back-flow %s: another instance holds the lease; skipped", source)
@@ -61,7 +66,10 @@ async def walk_once(store: Store, settings: Settings, contracts: Contracts,
 
     renewing = asyncio.create_task(renew(), name=f"backflow-lease-{source}")
     try:
-        await Puller(store, settings, contracts.mappings, http, source).run()
+        report = await Puller(store, settings, contracts.mappings, http, source).run()
+        if metrics is not None:
+            metrics.backflow(source, kept=report.kept, replaced=report.replaced,
+                             ignored=report.ignored, completed=report.done)
     finally:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -76,14 +84,14 @@ def backflow_job(settings: Settings,
     cfg = settings.backflow
     owner = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
-    async def walk(source: str, http: aiohttp.ClientSession) -> None:
+    async def walk(source: str, http: aiohttp.ClientSession, metrics: Metrics) -> None:
         interval = cfg.sources[source].interval
         await asyncio.sleep(cfg.first_delay)
         while True:
             store, contracts = live()
             try:
                 await walk_once(store, settings, contracts, http, source,
-                                BackflowLeases(store, owner))
+                                BackflowLeases(store, owner), metrics)
             except (GatewayError, Fenced) as e:
                 log.error("back-flow %s walk failed (%s): %s", source, type(e).__name__, e)
             await asyncio.sleep(interval)
@@ -93,7 +101,7 @@ def backflow_job(settings: Settings,
             yield
             return
         async with aiohttp.ClientSession() as http:
-            tasks = [asyncio.create_task(walk(s, http), name=f"backflow-{s}")
+            tasks = [asyncio.create_task(walk(s, http, app[METRICS]), name=f"backflow-{s}")
                      for s in cfg.sources]
             yield
             for t in tasks:
