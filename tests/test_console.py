@@ -82,6 +82,9 @@ async def test_sign_in_roles_csrf_search_masking_and_audited_replay(
                 async with http.get("/console/cases", params={"from": "2000-01-01",
                                                               "to": "2000-01-02"}) as r:
                     assert 'class="case-link"' not in await r.text()
+                async with http.get("/console/cases", params={"overdue": "1"}) as r:
+                    assert r.status == 200  # just submitted: none is past its deadline
+                    assert 'class="case-link"' not in await r.text()
                 # the timeline: masked, with the route rule and attempts
                 async with http.get(f"/console/cases/{docs[0]['id']}") as r:
                     page = await r.text()
@@ -90,7 +93,8 @@ async def test_sign_in_roles_csrf_search_masking_and_audited_replay(
                 # the dead letter: CSRF required, then replayed in the operator's name
                 [(dead_id,)] = await db_rows(db_url, "SELECT id FROM deliveries "
                                              "WHERE state = 'dead'")
-                form = {"ids": dead_id, "reason": "partner fixed", "action": "replay"}
+                form = {"ids": dead_id, "reason": "partner fixed", "action": "replay",
+                        "currentMapping": "1"}
                 async with http.post("/console/dead-letters/act", data=form) as r:
                     assert r.status == 403 and "CSRF" in await r.text()
                 async with http.post("/console/dead-letters/act",
@@ -108,6 +112,11 @@ async def test_sign_in_roles_csrf_search_masking_and_audited_replay(
     actions = await db_rows(db_url, "SELECT actor, action, target FROM operator_actions "
                             "ORDER BY id")
     assert ("console:otto", "replay", dead_id) in [tuple(a) for a in actions]
+    assert ("console:otto", "console_login", None) in [tuple(a) for a in actions]
+    [(detail,)] = await db_rows(db_url, "SELECT detail FROM operator_actions WHERE action = "
+                                "'replay'")
+    detail = detail if isinstance(detail, dict) else __import__("json").loads(detail)
+    assert detail == {"reason": "partner fixed", "currentMapping": True}
     audit = await db_rows(db_url, "SELECT actor FROM audit_log WHERE kind = "
                           "'dead_letter_replay'")
     assert [a[0] for a in audit] == ["console:otto"]
