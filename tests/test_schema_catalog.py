@@ -218,3 +218,17 @@ def test_xmlschema_does_not_get_the_libxml2_only_stub() -> None:
     s = xmlschema.XMLSchema('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
                             '<xs:element name="a"/></xs:schema>', **catalog.xmlschema_options())
     assert "a" in s.elements
+
+
+def test_namespace_only_import_in_a_wsdl_through_zeep(tmp_path: Path) -> None:
+    """A WSDL whose inline schema imports the engineer's namespace with no location (what WCF
+    and .NET write): zeep reads it through the catalog (it skips such an import otherwise)."""
+    wsdl, cat = _partner_files(tmp_path)
+    text = wsdl.read_text(encoding="utf-8").replace(
+        'schemaLocation="https://schemas.partner.invalid/common/v2/common.xsd"', "")
+    wsdl.write_text(text, encoding="utf-8")
+    missing = _scaffold("--schema", wsdl, "--schemas", tmp_path)
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
+    done = _scaffold("--schema", wsdl, "--schemas", tmp_path, "--catalog", cat)
+    assert done.exit_code == 0, done.output
+    assert "caseNo: null" in done.output

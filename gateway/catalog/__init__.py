@@ -260,7 +260,7 @@ def read_confined(location: str, allowed: Iterable[Path]) -> tuple[Path, bytes]:
 _XS_IMPORT = f"{{{_XSD}}}import"
 
 
-def locate_imports(root: Any) -> bool:
+def locate_imports(root: Any, *, for_libxml2: bool = True) -> bool:
     """Give each ``xs:import`` without ``schemaLocation`` (in ``root``, a schema or a WSDL) the
     catalog's file for its namespace, in place; True if any was changed. libxml2 skips such an
     import silently and then fails on the first reference into the namespace; xmlschema and zeep
@@ -270,16 +270,16 @@ def locate_imports(root: Any) -> bool:
         ns = imp.get("namespace")
         if imp.get("schemaLocation") or not ns:
             continue
-        found = namespace_file(ns, for_libxml2=True)
-        if found is not None:
-            imp.set("schemaLocation", found.as_uri())
+        found = namespace_file(ns, for_libxml2=for_libxml2)
+        if found is not None:   # zeep takes a path (it rewrites a file: URL it joins to https)
+            imp.set("schemaLocation", found.as_uri() if for_libxml2 else str(found))
             changed = True
     return changed
 
 
-def _with_located_imports(data: bytes, base_url: str) -> bytes:
-    """``data`` (an imported schema's bytes) with :func:`locate_imports` applied, re-serialised
-    only when something changed."""
+def _with_located_imports(data: bytes, base_url: str, *, for_libxml2: bool = True) -> bytes:
+    """``data`` (an imported schema's bytes, or a WSDL's) with :func:`locate_imports` applied,
+    re-serialised only when something changed."""
     from lxml import etree
 
     if b"import" not in data:
@@ -289,7 +289,7 @@ def _with_located_imports(data: bytes, base_url: str) -> bytes:
         root = etree.fromstring(data, parser, base_url=base_url)
     except etree.XMLSyntaxError:
         return data      # libxml2 reports it where it reads it
-    return etree.tostring(root) if locate_imports(root) else data
+    return etree.tostring(root) if locate_imports(root, for_libxml2=for_libxml2) else data
 
 
 def lxml_parser(*folders: Path | str, refused: list[str] | None = None,
@@ -343,7 +343,8 @@ def compile_xsd(data: bytes, base_url: str, *folders: Path | str,
 
 def zeep_transport(*folders: Path | str) -> Any:
     """A zeep transport that serves catalog files and regular files under ``folders`` (the WSDL's
-    own folder, the schemas folder) and refuses every other path or URL."""
+    own folder, the schemas folder) and refuses every other path or URL; namespace-only imports
+    in what it serves get the catalog's file (:func:`locate_imports`)."""
     from zeep.transports import Transport
 
     allowed = roots(*folders)
@@ -353,7 +354,10 @@ def zeep_transport(*folders: Path | str) -> Any:
             Transport.__init__(self)
 
         def load(self, url: str) -> bytes:
-            return read_confined(url, allowed)[1]
+            # zeep skips an import naming only a namespace it has not read yet: given the
+            # catalog's file (bundled or the engineer's), it reads it like any other import
+            path, data = read_confined(url, allowed)
+            return _with_located_imports(data, path.as_uri(), for_libxml2=False)
 
         def _load_remote_data(self, url: str) -> bytes:
             raise SchemaAccessError(f"refusing to fetch {url}: no network access for schemas")
