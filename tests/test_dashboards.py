@@ -272,3 +272,30 @@ async def test_a_scheduled_back_flow_walk_is_counted_and_sets_the_lag(
     assert total(series["gateway_backflow_records_total"], source="national", result="kept") == n
     [(labels, at)] = series["gateway_backflow_last_success_timestamp_seconds"]
     assert labels == {"source": "national"} and at > 0
+
+
+async def test_a_scheduled_reconcile_round_counts_its_drift(store: Any, aiohttp_server: Any,
+                                                             db_url: str) -> None:
+    """The drift panel and alerts read what the scheduled round found, kind by kind."""
+    from prometheus_client import generate_latest
+
+    from gateway.contracts import load_contracts
+    from gateway.observability.metrics import Metrics
+    from gateway.simulators import national
+    from gateway.statuses.reconcile_job import reconcile_round
+    from tests.test_reconcile import export, populate, settings_for as reconcile_settings
+    sim = await aiohttp_server(national.create_app())
+    exp = await populate(db_url, 300)
+    await export(sim, generated=300)
+    s = reconcile_settings(db_url, str(sim.make_url("/")))
+    metrics = Metrics()
+    async with aiohttp.ClientSession() as http:
+        reports = await reconcile_round(store, s, load_contracts(s).mappings, http, metrics)
+    assert reports is not None and sum(reports[0].drift.values()) >= 3
+    series = exported(generate_latest(metrics.registry).decode())
+    for kind, n in reports[0].drift.items():
+        assert total(series["gateway_reconcile_drift_total"], partner="national", kind=kind) == n
+    assert total(series["gateway_reconcile_drift_total"], kind="ahead") == exp.ahead
+    assert total(series["gateway_reconcile_drift_total"], kind="missing_at_partner") == exp.missing
+    assert total(series["gateway_reconcile_runs_total"], partner="national",
+                 result="complete") == 1
