@@ -9,15 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from gateway.config import load_settings
 from gateway.console import auth
-from gateway.security.console_access import ConsoleSettings
-from gateway.errors import ConfigError
-from tests.console_env import (PASSWORDS, browser_session, console_config, console_section,
-                               sign_in)
-from tests.harness import Gateway, Simulator, db_rows, edit_config
+from tests.console_env import browser_session, console_config, sign_in
+from tests.harness import Gateway, Simulator, db_rows
 
 CERT = "110105199003071239"   # the applicant of sample 01: must never show in full
 MASKED = "110105********1239"
@@ -290,60 +285,3 @@ async def test_labels_follow_lang_and_accept_language(tmp_path: Path) -> None:
                 assert "default-src 'self'" in r.headers["Content-Security-Policy"]
             async with http.get("/console/login", headers={"Accept-Language": "zh-CN"}) as r:
                 assert ">Sign in<" in await r.text()  # the choice is remembered
-
-
-def test_console_settings_refuse_plain_passwords_and_missing_secrets(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="Argon2"):
-        ConsoleSettings.model_validate({"secret": "s" * 32, "users": {
-            "a": {"role": "viewer", "password_hash": PASSWORDS["vera"]}}})
-    with pytest.raises(ValueError, match="console.secret"):
-        ConsoleSettings.model_validate({"users": {"a": {"role": "viewer",
-                                                        "password_hash": "$argon2id$x"}}})
-    cfg = console_config(tmp_path, "sqlite+aiosqlite:///x.db", {})
-    env = {k: v for k, v in __import__("os").environ.items() if k != "GATEWAY_CONSOLE_SECRET"}
-    with pytest.raises(ConfigError, match="GATEWAY_CONSOLE_SECRET"):
-        load_settings(cfg, env=env)
-    edit_config(cfg, lambda raw: raw.update(console=console_section(enabled=False)))
-    assert load_settings(cfg).console.enabled is False
-
-
-def test_demo_operator_password_is_made_up_kept_and_signs_in(tmp_path: Path) -> None:
-    """The demo's console account: a password made up per data folder (never a fixed one),
-    kept in demo-secrets.env (0600), hashed into the settings the demo serves with."""
-    import os
-
-    from argon2 import PasswordHasher
-
-    from gateway.config import DEFAULT_CONFIG
-    from gateway.demo import DEMO_OPERATOR, demo_console, ensure_demo_secrets
-    env_a: dict[str, str] = {}
-    env_b: dict[str, str] = {}
-    kept = ensure_demo_secrets(tmp_path / "a", env_a)
-    ensure_demo_secrets(tmp_path / "b", env_b)
-    password = env_a["GATEWAY_CONSOLE_PASSWORD"]
-    assert password != env_b["GATEWAY_CONSOLE_PASSWORD"] and len(password) >= 24
-    assert f"GATEWAY_CONSOLE_PASSWORD={password}\n" in kept.read_text(encoding="utf-8")
-    assert kept.stat().st_mode & 0o077 == 0
-    settings = demo_console(load_settings(DEFAULT_CONFIG, env={**os.environ, **env_a}), env_a)
-    account = settings.console.users[DEMO_OPERATOR]
-    assert account.role == "engineer" and password not in account.password_hash
-    assert PasswordHasher().verify(account.password_hash, password)
-    assert settings.console.secret == env_a["GATEWAY_CONSOLE_SECRET"]
-
-
-def test_the_example_config_documents_the_console_block_and_it_loads(tmp_path: Path) -> None:
-    """config/gateway.example.yaml's commented console block, uncommented, is valid."""
-    import yaml
-
-    from gateway.config import DEFAULT_CONFIG
-    lines = (DEFAULT_CONFIG.parent / "gateway.example.yaml").read_text("utf-8").splitlines()
-    start = lines.index("# console:")
-    block = [line[2:] for line in lines[start:] if line.startswith("# ")]
-    raw = yaml.safe_load("\n".join(block))["console"]
-    hash_file = tmp_path / "anna.console-hash"
-    hash_file.write_text(auth.hash_password("anna-password-1"), encoding="utf-8")
-    raw["secret"] = "s" * 32
-    raw["users"]["anna"]["password_hash"] = hash_file.read_text(encoding="utf-8")
-    s = ConsoleSettings.model_validate(raw)
-    assert s.users["anna"].role == "operator" and s.sso is not None
-    assert s.trusts("10.8.0.7") and not s.trusts("10.8.1.7") and not s.trusts("not-an-ip")

@@ -21,7 +21,9 @@ from aiohttp import web
 
 from gateway.api.keys import STORE
 from gateway.console import auth, cases, i18n, operations, playground
-from gateway.console.web import SESSION, STATIC, current_session, render, settings_of
+from gateway.console.web import (SESSION, STATIC, current_session, render, settings_of,
+                                 unavailable)
+from gateway.errors import StoreError
 from gateway.store.dlq import DeadLetters
 
 log = logging.getLogger("gateway.console")
@@ -76,9 +78,12 @@ async def login(request: web.Request) -> web.StreamResponse:
         return render(request, "login.html", {"error": labels["bad_login"], "user": user,
                                               "accounts": True}, status=401)
     session = auth.new_session(settings, user, role, "password", now)
-    await DeadLetters(request.app[STORE]).record(
-        actor=operations.actor(session), action="console_login", target=None,
-        detail={"role": role})
+    try:
+        await DeadLetters(request.app[STORE]).record(
+            actor=operations.actor(session), action="console_login", target=None,
+            detail={"role": role})
+    except StoreError as e:  # no sign-in goes unrecorded
+        return unavailable(request, e)
     log.info("console sign-in: %s (%s)", user, role)
     response = see_other("/console/cases")
     auth.set_cookie(response, session, settings)

@@ -13,6 +13,7 @@ database error.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,9 +25,11 @@ from aiohttp import web
 
 from gateway.api import params
 from gateway.console import auth, i18n
+from gateway.errors import StoreError
 from gateway.security.console_access import ConsoleSettings
 from gateway.security.masking import mask_id, mask_phone
 
+log = logging.getLogger("gateway.console")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION = web.AppKey("console_session_check", auth.PasswordCheck)
@@ -116,6 +119,8 @@ def page(role: str) -> Callable[[Handler], Callable[[web.Request], Awaitable[web
                         i18n.choose(request))["csrf"]}, session=session, status=403)
             try:
                 response = await handler(request, session)
+            except StoreError as e:  # the database, not the request: say so, never a 500
+                response = unavailable(request, e, session)
             except FormError as e:  # an htmx request swaps the message in, not a whole page
                 response = render(request, "error_fragment.html" if request.headers.get(
                     "HX-Request") else "error.html", {"message": str(e), "field": e.name},
@@ -125,6 +130,16 @@ def page(role: str) -> Callable[[Handler], Callable[[web.Request], Awaitable[web
             return response
         return guarded
     return wrap
+
+
+def unavailable(request: web.Request, e: StoreError,
+                session: auth.Session | None = None) -> web.Response:
+    """503: the database could not answer (the error's class only: see StoreError)."""
+    log.warning("console %s: %s", request.path, e)
+    response = render(request, "error.html", {"message": f"the database cannot answer now "
+                      f"({e.operation}); try again shortly"}, session=session, status=503)
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def fields(data: Mapping[str, Any], checks: Mapping[str, params.Check],
