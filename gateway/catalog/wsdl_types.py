@@ -14,6 +14,11 @@ out with the namespace declarations in scope on the WSDL (``tns:``, ``s:`` prefi
 - for xmlschema (:func:`xmlschema_sources`) the blocks are handed over as one list of sources,
   which resolves imports between them by namespace.
 
+An rpc/literal operation's wrapper (named after the operation, in the ``soap:body`` namespace,
+one unqualified accessor per part) is declared in none of them; it gets a schema block of its own
+written from the binding and the message (:func:`_rpc_wrappers`), so a mapping targets it like
+any element.
+
 All reading goes through :mod:`gateway.catalog`'s confinement: a ``wsdl:import`` or
 ``xs:import`` location outside the schema folders or off the catalog is refused as anywhere else.
 """
