@@ -89,3 +89,20 @@ async def test_a_database_that_cannot_answer_is_a_503_page_not_a_500(tmp_path: P
     finally:
         await drop_pg_database(url)
 
+
+
+def test_hash_password_command_prints_a_hash_that_verifies_and_refuses_short_ones() -> None:
+    from argon2 import PasswordHasher
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+    result = CliRunner().invoke(main, ["console", "hash-password", "--stdin"],
+                                input="a-console-password\n")
+    assert result.exit_code == 0, result.output
+    hashed = result.output.strip()
+    assert hashed.startswith("$argon2id$") and "a-console-password" not in hashed
+    assert PasswordHasher().verify(hashed, "a-console-password")
+    ConsoleSettings.model_validate({"secret": "s" * 32, "users": {
+        "anna": {"role": "operator", "password_hash": hashed}}})
+    short = CliRunner().invoke(main, ["console", "hash-password", "--stdin"], input="short\n")
+    assert short.exit_code == 2 and "8 to 1024" in short.output
