@@ -498,3 +498,32 @@ def test_in_a_document_without_schema_star_injects_and_a_choice_key_is_refused(
         _reg(tmp_path / "b", {"p/inner.yaml": inner.replace('"*": {raw: signed}',
                                                             '"a|b": {fields: {a: id}}')})
     assert "a choice is read from the schema" in str(ce.value) and "inner.yaml:10" in str(ce.value)
+
+
+NIL_XSD = f"""
+<xs:schema {XS} targetNamespace="{NS}" elementFormDefault="qualified">
+  <xs:element name="R"><xs:complexType><xs:sequence>
+    <xs:element name="agent" nillable="true"><xs:complexType><xs:sequence>
+      <xs:element name="name" type="xs:string"/></xs:sequence></xs:complexType></xs:element>
+    <xs:element name="reason" type="xs:string" nillable="true"/>
+  </xs:sequence></xs:complexType></xs:element>
+</xs:schema>
+"""
+
+
+def test_nil_on_a_complex_element_and_a_constant_nil(tmp_path: Path) -> None:
+    m = _reg(tmp_path, {"p/r.yaml": """
+    version: "1"
+    target: {kind: xml, schema: r.xsd, element: R}
+    fields:
+      agent: {nil: true, fields: {name: agent.name}}
+      reason: {nil: true}
+    """}, {"r.xsd": NIL_XSD}).get("p/r")
+    nil = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+    for source, agent in (({}, None), ({"agent": {"name": "测试乙"}}, "测试乙")):
+        data = _bytes(m, source)
+        _independent(tmp_path, "r.xsd", data)
+        root = safexml.parse(data)
+        assert root[1].get(nil) == "true" and root[1].text is None
+        assert root[0].get(nil) == (None if agent else "true")
+        assert root[0].findtext(f"{{{NS}}}name") == agent
