@@ -29,12 +29,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tests.harness as harness  # noqa: E402
 from tests.harness import TEST_SECRETS, run_crash_load  # noqa: E402
 
 # the shipped config reads its secrets from the environment (issue 14): the tests' values, unless
 # set, inherited by every gateway this starts (without them no gateway starts at all)
 for _name, _value in TEST_SECRETS.items():
     os.environ.setdefault(_name, _value)
+
+
+def patient_starts(seconds: float) -> None:
+    """Give every (re)start of the gateway at least ``seconds`` to answer ``/readyz``: the
+    harness allows 60 s, and on a 2-core machine shared with other suites (load 10–15) a start
+    (imports, contracts) took 25–70 s, which ended soaks at their first slow restart."""
+    base = harness.GatewayProcess
+
+    class Patient(base):  # type: ignore[misc,valid-type]
+        async def start(self, timeout: float = 20.0) -> None:
+            await super().start(timeout=max(timeout, seconds))
+    harness.GatewayProcess = Patient  # type: ignore[misc]
 
 
 async def audit_check(db_url: str) -> dict[str, int | str]:
@@ -78,6 +91,7 @@ def audit_ok(a: dict[str, int | str]) -> bool:
 
 
 async def main(args: argparse.Namespace) -> int:
+    patient_starts(args.start_timeout)
     template = json.loads((ROOT / "samples" / "cases" /
                            "01-person-shanghai-social-security.json").read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="crash-soak-") as tmp:
@@ -120,4 +134,6 @@ if __name__ == "__main__":
     p.add_argument("--slow-ratio", type=float, default=0.5,
                    help="share of cycles in which the partner is made slow before the kill")
     p.add_argument("--clients", type=int, default=8, help="concurrent client connections")
+    p.add_argument("--start-timeout", type=float, default=180,
+                   help="seconds a (re)started gateway may take to be ready")
     sys.exit(asyncio.run(main(p.parse_args())))
