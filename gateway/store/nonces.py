@@ -89,6 +89,9 @@ def claim_nonces(conn: Connection, insert: Any, rows: Sequence[dict[str, Any]],
     it: the primary key decides, never two "first" answers."""
     if not rows:
         return set()
+    # one lock order for every transaction: two instances inserting the same nonces in opposite
+    # orders (a replay raced across instances) would otherwise deadlock on PostgreSQL
+    rows = sorted(rows, key=lambda r: (r["scope"], r["nonce"]))
     ins = insert(nonces)
     stmt = (ins.on_conflict_do_update(
                 index_elements=[nonces.c.scope, nonces.c.nonce],

@@ -316,6 +316,9 @@ class Store:
                     home_items=list(new.home_items), received_at=now,
                     submitted_by=new.submitted_by))
                 planned[case_id] = [_delivery_row(case_id, d, now) for d in new.deliveries]
+            # in application-number order: concurrent batches of two instances holding the same
+            # numbers take their unique-index locks in one order (no deadlock on PostgreSQL)
+            case_rows.sort(key=lambda r: r["application_no"])
             new_ids = set(conn.execute(stmt, case_rows).scalars()) if case_rows else set()
             rows = [r for case_id in new_ids for r in planned[case_id]]
             if rows:
