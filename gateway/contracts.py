@@ -29,9 +29,10 @@ def use_schema_catalogs(settings: Settings) -> None:
     """:func:`gateway.catalog.use_catalogs` with the config's ``schema_catalogs`` (a folder that
     is not there is a ConfigError naming the key)."""
     from gateway import catalog
+    from gateway.protocols import xml as safexml
 
     try:
-        catalog.use_catalogs(settings.path(d) for d in settings.schema_catalogs)
+        catalog.use_catalogs((settings.path(d) for d in settings.schema_catalogs), safexml.parse)
     except catalog.SchemaAccessError as e:
         raise ConfigError(str(e), file=settings.source_file, key="schema_catalogs") from e
 

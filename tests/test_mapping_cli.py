@@ -131,7 +131,7 @@ def test_scaffold_wsdl_document_soap11_imports_includes_header() -> None:
 
 def test_scaffold_wsdl_rpc_soap12_with_catalog_import() -> None:
     """rpc/literal: the wrapper named after the operation is the target (the WSDL's inline
-    schemas plus the wrapper the rpc rules define: gateway.catalog.wsdl_types)."""
+    schemas plus the wrapper the rpc rules define: gateway.protocols.wsdl_types)."""
     r = run("scaffold", "--schema", str(WSDL / "rpc12.wsdl"))
     assert r.exit_code == 0, r.output
     assert "SOAP 1.2, rpc style" in r.output

@@ -22,6 +22,7 @@ from gateway.config import Settings
 from gateway.contracts import use_schema_catalogs
 from gateway.errors import ConfigError
 from gateway.mapping.xsdmodel import load_schema
+from gateway.protocols import xml as safexml
 
 STANDARD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
     xmlns:wsa="http://www.w3.org/2005/08/addressing" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"
@@ -61,9 +62,9 @@ DOCUMENT = b"""<s:Envelope xmlns:s="urn:test:std" xml:lang="zh"
 
 @pytest.fixture(autouse=True)
 def _no_extra_catalogs() -> Iterator[None]:
-    catalog.use_catalogs([])
+    catalog.use_catalogs([], safexml.parse)
     yield
-    catalog.use_catalogs([])
+    catalog.use_catalogs([], safexml.parse)
 
 
 def test_standard_imports_over_https_resolve_offline_in_lxml_and_xmlschema(tmp_path: Path) -> None:
@@ -170,7 +171,7 @@ def test_catalog_option_on_the_tools(tmp_path: Path) -> None:
 
 def test_catalog_folder_by_namespace_and_https_url(tmp_path: Path) -> None:
     _, cat = _partner_files(tmp_path)
-    catalog.use_catalogs([cat])
+    catalog.use_catalogs([cat], safexml.parse)
     assert catalog.lookup("urn:test:common") == (cat / "common.xsd").resolve()
     assert catalog.lookup("https://schemas.partner.invalid/common/v2/common.xsd") == \
         (cat / "common.xsd").resolve()
@@ -189,7 +190,7 @@ def test_catalog_folder_by_namespace_and_https_url(tmp_path: Path) -> None:
     (cat / "fake-wsa.xsd").write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
                                       'targetNamespace="http://www.w3.org/2005/08/addressing"/>',
                                       encoding="utf-8")
-    catalog.use_catalogs([cat])
+    catalog.use_catalogs([cat], safexml.parse)
     assert catalog.lookup("http://www.w3.org/2005/08/addressing") == catalog.SCHEMAS / "ws-addr.xsd"
 
 
@@ -199,7 +200,7 @@ def test_catalog_entry_outside_its_folder_is_refused(tmp_path: Path) -> None:
     (cat / "catalog.xml").write_text('<catalog><uri name="http://x.invalid/a.xsd" '
                                      'uri="../../etc/passwd"/></catalog>', encoding="utf-8")
     with pytest.raises(catalog.SchemaAccessError, match="outside the schema folders"):
-        catalog.use_catalogs([cat])
+        catalog.use_catalogs([cat], safexml.parse)
 
 
 def test_config_schema_catalogs(tmp_path: Path) -> None:

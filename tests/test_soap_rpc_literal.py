@@ -1,6 +1,6 @@
 """rpc/literal on the wire (issue 16): the soap-typed style sends an rpc/literal operation — the
 wrapper named after the operation in the binding's soap:body namespace, one unqualified accessor
-per message part — from a mapping whose target is that wrapper (gateway/catalog/wsdl_types.py
+per message part — from a mapping whose target is that wrapper (gateway/protocols/wsdl_types.py
 writes its schema from the WSDL). zeep is the independent reference: the body the gateway sends
 is structurally the one zeep's client builds from the same values, and the partner (an aiohttp
 server) reads the request with zeep's rpc message parser, strictly. rpc/encoded is refused by

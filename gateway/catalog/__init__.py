@@ -30,7 +30,7 @@ import stat
 import urllib.error
 import urllib.request
 import urllib.response
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -115,28 +115,28 @@ class ExtraCatalog:
     ``targetNamespace`` (namespace-only imports), and an optional ``catalog.xml`` (the OASIS XML
     Catalogs subset ``<uri name=… uri=…/>`` and ``<system systemId=… uri=…/>``, ``uri``
     relative to the folder) maps the URLs a partner's files import to files in it. Read once,
-    through the hardened parser; an entry pointing outside the folder is refused."""
+    through the hardened parser the caller passes (:func:`gateway.protocols.xml.parse`: the
+    catalog sits below the protocols and may not import them); an entry pointing outside the
+    folder is refused."""
 
-    def __init__(self, folder: Path | str) -> None:
+    def __init__(self, folder: Path | str, parse: Callable[[bytes], Any]) -> None:
         self.root = Path(folder).resolve()
         if not self.root.is_dir():
             raise SchemaAccessError(f"schema catalog {folder} is not a folder")
         self.urls: dict[str, Path] = {}
         self.namespaces: dict[str, Path] = {}
-        from gateway.protocols import xml as safexml
-
         for p in sorted(self.root.rglob("*.xsd")):
             try:
-                tns = safexml.parse(read_confined(str(p), (self.root,))[1]).get("targetNamespace")
-            except (OSError, safexml.XmlError):
+                tns = parse(read_confined(str(p), (self.root,))[1]).get("targetNamespace")
+            except Exception:  # noqa: BLE001 - unreadable or refused by the hardened parser
                 continue   # not a schema this folder can answer for: ignored, as a stray file
             if tns and tns not in self.namespaces:
                 self.namespaces[tns] = p
         index = self.root / "catalog.xml"
         if index.is_file():
             try:
-                doc = safexml.parse(read_confined(str(index), (self.root,))[1])
-            except safexml.XmlError as e:
+                doc = parse(read_confined(str(index), (self.root,))[1])
+            except Exception as e:  # noqa: BLE001 - unreadable or refused by the hardened parser
                 raise SchemaAccessError(f"{index}: not a usable XML catalog: {e}") from e
             for entry in doc.iter():
                 if not isinstance(entry.tag, str):
@@ -152,11 +152,12 @@ class ExtraCatalog:
 _extra: list[ExtraCatalog] = []
 
 
-def use_catalogs(folders: Iterable[Path | str]) -> None:
+def use_catalogs(folders: Iterable[Path | str], parse: Callable[[bytes], Any]) -> None:
     """Add the engineer's catalog folders to the bundled one (process-wide: the tools' ``--catalog``
     and the config's ``schema_catalogs``); the bundled catalog answers first, so a standard
-    namespace cannot be shadowed by accident. Replaces earlier calls' folders."""
-    new = [ExtraCatalog(f) for f in folders]
+    namespace cannot be shadowed by accident. Replaces earlier calls' folders. ``parse`` is the
+    hardened XML parser (:func:`gateway.protocols.xml.parse`)."""
+    new = [ExtraCatalog(f, parse) for f in folders]
     _extra[:] = new
 
 

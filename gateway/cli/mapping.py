@@ -27,9 +27,10 @@ from gateway.routing.view import delivery_view
 
 def _use_catalogs(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> None:
     from gateway import catalog
+    from gateway.protocols import xml as safexml
 
     try:
-        catalog.use_catalogs(value)
+        catalog.use_catalogs(value, safexml.parse)
     except catalog.SchemaAccessError as e:
         raise click.BadParameter(str(e), ctx=ctx, param=param) from e
 

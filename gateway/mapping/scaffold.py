@@ -508,7 +508,7 @@ def scaffold_wsdl(path: Path, operation: str | None, direction: str, schemas_dir
                       "namespace) is the target; its fields are the message parts")
     xsd_path = _find_xsd(path, root_name)
     nodes = _with_facets(_zeep_fields(body), xsd_path or path, schemas_dir, root_name)
-    # no XSD file declares it: the WSDL's inline schemas are the target (gateway.catalog.wsdl_types)
+    # no XSD file declares it: the WSDL's inline schemas are the target (gateway.protocols.wsdl_types)
     schema_line = f"  schema: {_rel(xsd_path or path, schemas_dir)}"
     target = ["target:", "  kind: xml", schema_line, f'  element: "{root_name}"']
     return _document(_head(f"{path.name} operation {operation}", direction, target[:0]) + header

@@ -26,7 +26,7 @@ _NUM = {"decimal", "float", "double", "integer", "int", "long", "short", "byte",
 
 
 def load_schema(path: Path, *folders: Path) -> xmlschema.XMLSchemaBase:
-    """Load an XSD (or a WSDL's inline schemas: :mod:`gateway.catalog.wsdl_types`) offline,
+    """Load an XSD (or a WSDL's inline schemas: :mod:`gateway.protocols.wsdl_types`) offline,
     reading only the catalog, the schema's own folder and ``folders``
     (:func:`gateway.catalog.xmlschema_options`); ``xmlschema`` errors propagate for the caller
     to translate.
@@ -39,8 +39,9 @@ def load_schema(path: Path, *folders: Path) -> xmlschema.XMLSchemaBase:
         try:
             opts = catalog.xmlschema_options(Path(path).parent, *folders)
             if Path(path).suffix.lower() == ".wsdl":   # its inline schemas, as one schema
-                from gateway.catalog.wsdl_types import xmlschema_sources
-                sources: list[Any] = list(xmlschema_sources(path, *folders))
+                from gateway.protocols import xml as safexml
+                from gateway.protocols.wsdl_types import xmlschema_sources
+                sources: list[Any] = list(xmlschema_sources(path, *folders, parse=safexml.parse))
                 schema = xmlschema.XMLSchema(sources, base_url=str(Path(path).resolve().parent),
                                              **opts)
             else:

@@ -186,9 +186,9 @@ def load_schema(path: Path | str, *folders: Path | str) -> etree.XMLSchema:
 
     path = Path(path)
     try:
-        if path.suffix.lower() == ".wsdl":   # its inline schemas (gateway/catalog/wsdl_types.py)
-            from gateway.catalog.wsdl_types import compile_wsdl_types
-            return cast(etree.XMLSchema, compile_wsdl_types(path, _SCHEMAS, *folders))
+        if path.suffix.lower() == ".wsdl":   # its inline schemas (gateway/protocols/wsdl_types.py)
+            from gateway.protocols.wsdl_types import compile_wsdl_types
+            return cast(etree.XMLSchema, compile_wsdl_types(path, _SCHEMAS, *folders, parse=parse))
         data = utf8_document(decode(path.read_bytes()))
         return cast(etree.XMLSchema, catalog.compile_xsd(
             data, path.resolve().as_uri(), path.resolve().parent, _SCHEMAS, *folders))

@@ -25,6 +25,7 @@ All reading goes through :mod:`gateway.catalog`'s confinement: a ``wsdl:import``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,14 +45,12 @@ class InlineSchema:
     data: bytes         # the block as a schema document of its own
 
 
-def _parse(location: str, allowed: tuple[Path, ...]) -> tuple[Path, Any]:
-    from gateway.protocols import xml as safexml
-
-    path, data = catalog.read_confined(location, allowed)
-    return path, safexml.parse(data)
+Parse = Callable[[bytes], Any]
+"""The hardened parser, :func:`gateway.protocols.xml.parse`, passed in: that module dispatches
+a ``.wsdl`` here, so importing it back would be a cycle."""
 
 
-def inline_schemas(wsdl: Path | str, *folders: Path | str) -> list[InlineSchema]:
+def inline_schemas(wsdl: Path | str, *folders: Path | str, parse: Parse) -> list[InlineSchema]:
     """Every ``xs:schema`` of ``wsdl`` and of the WSDLs it imports (depth first, each once)."""
     wsdl = Path(wsdl).resolve()
     allowed = catalog.roots(wsdl.parent, *folders)
@@ -59,7 +58,8 @@ def inline_schemas(wsdl: Path | str, *folders: Path | str) -> list[InlineSchema]
     seen: set[Path] = set()
 
     def walk(location: str) -> None:
-        path, root = _parse(location, allowed)
+        path, data = catalog.read_confined(location, allowed)
+        root = parse(data)
         if path in seen:
             return
         seen.add(path)
@@ -166,10 +166,10 @@ def _bundle_url(wsdl: Path, namespace: str) -> str:
     return (wsdl.parent / f"{wsdl.name}.ns-{key}.xsd").as_uri()
 
 
-def compile_wsdl_types(wsdl: Path | str, *folders: Path | str) -> Any:
+def compile_wsdl_types(wsdl: Path | str, *folders: Path | str, parse: Parse) -> Any:
     """One lxml ``XMLSchema`` for every element the WSDL's types declare (module docstring)."""
     wsdl = Path(wsdl).resolve()
-    blocks = inline_schemas(wsdl, *folders)
+    blocks = inline_schemas(wsdl, *folders, parse=parse)
     bundles: dict[str, list[InlineSchema]] = {}
     for b in blocks:
         bundles.setdefault(b.namespace, []).append(b)
@@ -195,9 +195,9 @@ def compile_wsdl_types(wsdl: Path | str, *folders: Path | str) -> Any:
                                wsdl.parent, *folders, documents=documents)
 
 
-def xmlschema_sources(wsdl: Path | str, *folders: Path | str) -> list[str]:
+def xmlschema_sources(wsdl: Path | str, *folders: Path | str, parse: Parse) -> list[str]:
     """The WSDL's schema blocks as texts, for ``xmlschema.XMLSchema([...], base_url=…)``."""
-    return [b.data.decode("utf-8") for b in inline_schemas(wsdl, *folders)]
+    return [b.data.decode("utf-8") for b in inline_schemas(wsdl, *folders, parse=parse)]
 
 
 def _attr(value: str) -> str:
