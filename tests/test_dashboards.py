@@ -12,6 +12,7 @@ as a recording rule; without it, the names are still read by the small tokenizer
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -274,8 +275,8 @@ async def test_a_scheduled_back_flow_walk_is_counted_and_sets_the_lag(
     assert labels == {"source": "national"} and at > 0
 
 
-async def test_a_scheduled_reconcile_round_counts_its_drift(store: Any, aiohttp_server: Any,
-                                                             db_url: str) -> None:
+async def test_a_scheduled_reconcile_round_counts_its_drift_and_the_changes_it_applies(
+        store: Any, aiohttp_server: Any, db_url: str) -> None:
     """The drift panel and alerts read what the scheduled round found, kind by kind."""
     from prometheus_client import generate_latest
 
@@ -285,13 +286,13 @@ async def test_a_scheduled_reconcile_round_counts_its_drift(store: Any, aiohttp_
     from gateway.statuses.reconcile_job import reconcile_round
     from tests.test_reconcile import export, populate, settings_for as reconcile_settings
     sim = await aiohttp_server(national.create_app())
-    exp = await populate(db_url, 300)
+    exp = await populate(db_url, 300, drift_every=37)
     await export(sim, generated=300)
     s = reconcile_settings(db_url, str(sim.make_url("/")))
     metrics = Metrics()
     async with aiohttp.ClientSession() as http:
         reports = await reconcile_round(store, s, load_contracts(s).mappings, http, metrics)
-    assert reports is not None and sum(reports[0].drift.values()) >= 3
+    assert reports is not None and exp.behind > 0 and exp.ahead > 0
     series = exported(generate_latest(metrics.registry).decode())
     for kind, n in reports[0].drift.items():
         assert total(series["gateway_reconcile_drift_total"], partner="national", kind=kind) == n
@@ -299,3 +300,41 @@ async def test_a_scheduled_reconcile_round_counts_its_drift(store: Any, aiohttp_
     assert total(series["gateway_reconcile_drift_total"], kind="missing_at_partner") == exp.missing
     assert total(series["gateway_reconcile_runs_total"], partner="national",
                  result="complete") == 1
+    # the missed updates it applied are status changes too, from the reconcile
+    assert total(series["gateway_status_changes_total"], partner="national",
+                 source="reconcile") == reports[0].repaired["applied"] == exp.behind
+
+
+async def test_a_back_flow_case_result_is_a_status_change_from_the_export(
+        tmp_path: Path, db_url: str) -> None:
+    """A CASE_RESULT the scheduled walk applies to a held case counts once in the completion
+    stage with source ``export`` (the walks after it read it again: duplicates, not counted)."""
+    from gateway.config import load_settings
+    from tests.test_backflow import backflow_config, configure
+    case = sample("01-person-shanghai-social-security")
+    async with Simulator("national") as national, Simulator("city") as city:
+        path = backflow_config(tmp_path, db_url, national, city, interval=0.2)
+        raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["backflow"]["first_delay"] = 0
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        async with Gateway(load_settings(path)) as gw:
+            status, doc = await gw.post_case(case)
+            assert status == 202, doc
+            final = await gw.wait_final(doc["id"])
+            [d] = [x for x in final["deliveries"] if x["partner"] == "national"]
+            await configure(national, {"records": [
+                {"kind": "CASE_RESULT", "version": 1, "projectNo": "11NATIONAL0001",
+                 "localProjectNo": case["applicationNo"], "receiptNo": d["receiptNo"],
+                 "taskCode": "11310115MB2C12345X000134023000001", "resultCode": "1",
+                 "finishTime": "2026-03-02 10:00:00"}]})
+
+            async def moved() -> bool:
+                _, view = await gw.get(f"/api/v1/cases/{doc['id']}")
+                return bool(view["deliveries"][0]["partnerStatus"] == "FINISHED")
+            await wait_until(moved, 20, "the case result applied")
+            await asyncio.sleep(0.6)  # later walks read the page again
+            assert gw.http is not None
+            async with gw.http.get("/metrics") as r:
+                series = exported(await r.text())
+    assert total(series["gateway_status_changes_total"], partner="national", source="export",
+                 stage="completion", status="FINISHED") == 1

@@ -16,6 +16,7 @@ from sqlalchemy import String, bindparam, select
 from sqlalchemy import any_ as sa_any
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from gateway.observability.metrics import Metrics
 from gateway.store import Store
 from gateway.store.backflow import Mapped
 from gateway.store.models import cases
@@ -25,8 +26,9 @@ PARTNER = "national"
 
 
 async def apply_results(store: Store, records: Sequence[Mapped], *,
-                        push_to: str | None = None) -> int:
-    """Apply the case results among ``records`` whose case is held; how many moved a case."""
+                        push_to: str | None = None, metrics: Metrics | None = None) -> int:
+    """Apply the case results among ``records`` whose case is held; how many moved a case
+    (each counted in ``metrics`` as a status change from the export)."""
     results = [m for m in records if m.kind == "caseResult"
                and m.body.get("data", {}).get("applicationNo")]
     if not results:
@@ -54,6 +56,8 @@ async def apply_results(store: Store, records: Sequence[Mapped], *,
             receipt_no=data.get("receiptNo"), event_id=f"backflow:{m.key}:v{m.version}"[:128])
         applied = await events.apply(event, push_to=push_to)
         moved += applied.applied
+        if applied.applied and metrics is not None:
+            metrics.status_changed(PARTNER, applied.status, "export")
     return moved
 
 

@@ -66,7 +66,8 @@ async def walk_once(store: Store, settings: Settings, contracts: Contracts,
 
     renewing = asyncio.create_task(renew(), name=f"backflow-lease-{source}")
     try:
-        report = await Puller(store, settings, contracts.mappings, http, source).run()
+        report = await Puller(store, settings, contracts.mappings, http, source,
+                              metrics=metrics).run()
         if metrics is not None:
             metrics.backflow(source, kept=report.kept, replaced=report.replaced,
                              ignored=report.ignored, completed=report.done)

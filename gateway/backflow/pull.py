@@ -25,6 +25,7 @@ from gateway.backflow.settings import BackflowSourceSettings
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
+from gateway.observability.metrics import Metrics
 from gateway.statuses.export_reader import ExportEndpoint, ExportReader
 from gateway.store import Store
 from gateway.store.backflow import BackflowStore, PageResult
@@ -73,8 +74,10 @@ class Puller:
 
     def __init__(self, store: Store, settings: Settings, mappings: MappingRegistry,
                  http: aiohttp.ClientSession, source: str, *,
-                 on_page: Callable[[PageResult], None] | None = None) -> None:
+                 on_page: Callable[[PageResult], None] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.src = source_settings(settings, source)
+        self.metrics = metrics  # case results applied (gateway_status_changes_total)
         self.source = source
         self.store = store
         self.endpoint = endpoint(settings, source)
@@ -113,7 +116,8 @@ class Puller:
                     log.warning("back-flow %s page %d: %d record(s) skipped: %s", self.source,
                                 page.number, n, reason)
                 report.statuses += await apply_results(self.store, mapped.records,
-                                                       push_to=self.src.status_push_to)
+                                                       push_to=self.src.status_push_to,
+                                                       metrics=self.metrics)
                 if storing is not None:
                     self._count(report, await storing)
                 storing = asyncio.create_task(self.backflow.store_page(

@@ -63,7 +63,8 @@ class BackflowPushEndpoint(national.NationalEndpoint):
             return national._answer(national.INVALID, "; ".join(
                 f"{n} record(s): {why}" for why, n in sorted(mapped.invalid.items())))
         try:
-            moved = await apply_results(store, mapped.records, push_to=self.src.status_push_to)
+            moved = await apply_results(store, mapped.records, push_to=self.src.status_push_to,
+                                        metrics=request.app[METRICS])
             res = await BackflowStore(store, partner=self.src.push_to,
                                       batch_size=self.src.batch_size).store_page(
                 f"{SOURCE}-push", None, None, mapped.records)

@@ -87,7 +87,7 @@ class Metrics:
         self.status_changes = Counter("gateway_status_changes_total",
                                       "Status events that moved a case, by partner, stage "
                                       "(consultation, acceptance, approval, completion), "
-                                      "canonical status and source (callback, poll, export)",
+                                      "canonical status and source (callback, poll, reconcile, export)",
                                       ["partner", "stage", "status", "source"], registry=r)
         self.inbound_cases = Counter("gateway_inbound_cases_total",
                                      "Cases partners submitted to Beijing, by result "

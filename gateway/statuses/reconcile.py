@@ -47,6 +47,7 @@ import aiohttp
 from gateway.config import ReconcilePartnerSettings, Settings
 from gateway.errors import ConfigError
 from gateway.mapping import CompiledMapping, MappingError, MappingRegistry
+from gateway.observability.metrics import Metrics
 from gateway.status import TERMINAL, CaseStatus, Result, Rule, decide
 from gateway.statuses.export_reader import (ExportEndpoint, ExportPage, ExportReader,
                                             ExportUnavailable)
@@ -150,8 +151,9 @@ class Reconciler:
     def __init__(self, store: Store, settings: Settings, mappings: MappingRegistry,
                  http: aiohttp.ClientSession, *,
                  on_drift: Callable[[Drift], None] | None = None, examples: int = 100,
-                 chunk: int = 5000) -> None:
+                 chunk: int = 5000, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics  # status changes it applies (gateway_status_changes_total)
         self.settings = settings
         self.mappings = mappings
         self.http = http
@@ -410,6 +412,8 @@ class _Walk:
         applied = await self.r.events.apply(event, push_to=self.push_to)
         if applied.applied:
             self.repaired("applied")
+            if self.r.metrics is not None:
+                self.r.metrics.status_changed(self.partner, applied.status, "reconcile")
         self.drift(DriftKind.BEHIND, record, row, theirs=theirs,
                    action="applied" if applied.applied
                    else f"not applied ({applied.flag or 'duplicate'})")

@@ -39,7 +39,8 @@ async def reconcile_round(store: Store, settings: Settings, mappings: MappingReg
     """One round over every configured partner; None when another instance holds the lock or
     the round failed (said in the log). Each partner's drift counts go to ``metrics``."""
     try:
-        reports = await Reconciler(store, settings, mappings, http, examples=0).run_all()
+        reports = await Reconciler(store, settings, mappings, http, examples=0,
+                                   metrics=metrics).run_all()
         for rep in reports:
             if metrics is not None:
                 metrics.drift(rep.partner, rep.drift, complete=rep.complete and rep.error is None)
