@@ -177,6 +177,21 @@ class XmlEmitter:
                     and len(self.report.produced) == at + 1:
                 del self.report.produced[at]   # only placeholders inside: not produced
 
+    def each_source(self, spec: LDict, tpath: str, scope: Scope) -> tuple[str, Any] | None:
+        """An ``each:`` source list: its expression and its items' schema, or None for
+        scaffold's placeholder (recorded as not mapped). A source that is not a list in the
+        source schema is a load error on the ``each:`` line."""
+        src = spec["each"]
+        if src is None:
+            self.report.placeholders.append((tpath + "[]", spec.line_of("each")))
+            return None
+        expr, schema = self.path(str(src), spec.line_of("each"), scope)
+        if schema is not None and self.source is not None and schema is not ANY and \
+                not self.source.is_array(schema):
+            raise self.err(f"each: {src!r} is not a list in the source schema",
+                           spec.line_of("each"))
+        return expr, self.source.item(schema) if schema is not None and self.source else None
+
     def xml_choice(self, ch: XChoice, mapped: list[tuple[str, Any, int]], scope: Scope,
                    parent: str, ind: int, tpath: str, node: XNode | None,
                    nsmap: dict[str, str]) -> None:
@@ -236,15 +251,10 @@ class XmlEmitter:
             return
         src = spec["each"]
         gpath = _join(tpath, ch.key)
-        if src is None:
-            self.report.placeholders.append((gpath + "[]", spec.line_of("each")))
+        each = self.each_source(spec, gpath, scope)
+        if each is None:
             return
-        expr, schema = self.path(str(src), spec.line_of("each"), scope)
-        if schema is not None and self.source is not None and schema is not ANY and \
-                not self.source.is_array(schema):
-            raise self.err(f"each: {src!r} is not a list in the source schema",
-                           spec.line_of("each"))
-        el_schema = self.source.item(schema) if schema is not None and self.source else None
+        expr, el_schema = each
         el = self.tmp("el")
         ix = self.loop(gpath + "[]", str(src), scope, "where" not in spec)
         self.emit(ind, f"for {ix}, {el} in enumerate(_seq({expr})):")
@@ -346,15 +356,10 @@ class XmlEmitter:
             self.report.repeated.add(kpath)
         if isinstance(spec, LDict) and "each" in spec:
             src = spec["each"]
-            if src is None:   # scaffold's placeholder for the source list: not mapped
-                self.report.placeholders.append((kpath + "[]", spec.line_of("each")))
+            each = self.each_source(spec, kpath, scope)
+            if each is None:
                 return
-            expr, schema = self.path(str(src), spec.line_of("each"), scope)
-            if schema is not None and self.source is not None and schema is not ANY and \
-                    not self.source.is_array(schema):
-                raise self.err(f"each: {src!r} is not a list in the source schema",
-                               spec.line_of("each"))
-            el_schema = self.source.item(schema) if schema is not None and self.source else None
+            expr, el_schema = each
             el = self.tmp("el")
             exact = "where" not in spec and "value" not in spec and "when" not in spec
             ix = self.loop(kpath + "[]", str(src), scope, exact)
