@@ -25,6 +25,13 @@ from gateway.mapping.registry import MappingRegistry
 from gateway.routing.view import delivery_view
 
 
+class _Refused(click.ClickException):
+    """A tool's refusal: ``Error: <what to change>`` and exit status 2, without the usage
+    banner (the options were understood; what they point at cannot be used)."""
+
+    exit_code = 2
+
+
 def _use_catalogs(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> None:
     from gateway import catalog
     from gateway.protocols import xml as safexml
@@ -207,7 +214,7 @@ def coverage_cmd(mapping: str, version: str | None, case: Path | None, item_no: 
 
 @mapping.command()
 @click.option("--schema", "schema", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              type=click.Path(dir_okay=False, path_type=Path),
               help="Partner WSDL, XSD or JSON Schema.")
 @click.option("--operation", default=None, help="WSDL operation (required when several).")
 @click.option("--element", default=None, help="XSD global element (required when several).")
@@ -216,25 +223,37 @@ def coverage_cmd(mapping: str, version: str | None, case: Path | None, item_no: 
               help="WSDL binding to read, by name (a WSDL without wsdl:service; default: any).")
 @click.option("--header", "header", default=None,
               help="WSDL: the skeleton of this SOAP header part's block mapping instead.")
-@click.option("--direction", type=click.Choice(["outbound", "inbound"]), default="outbound")
+@click.option("--direction", type=click.Choice(["outbound", "inbound"]), default="outbound",
+              help="outbound: the partner's message is the target; inbound: it is the source "
+                   "and Beijing's schema the target.")
+@click.option("--target", "target", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="inbound: the JSON Schema the mapping writes (default: "
+                   "<schemas>/beijing/case.schema.json).")
+@click.option("--reply", is_flag=True,
+              help="inbound from a WSDL: the operation's reply is the source (a reply mapping).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write here instead of standard output (never overwrites).")
 @_dirs
 def scaffold(schema: Path, operation: str | None, element: str | None, port: str | None,
-             binding: str | None, header: str | None, direction: str, output: Path | None,
-             mappings: Path, schemas: Path) -> None:
-    """Write a mapping skeleton listing every target field with its type and cardinality."""
+             binding: str | None, header: str | None, direction: str, target: Path | None,
+             reply: bool, output: Path | None, mappings: Path, schemas: Path) -> None:
+    """Write a mapping skeleton listing every target field with its type and cardinality.
+
+    A refusal is one line naming what to change, exit status 2 (no usage banner)."""
     from gateway.mapping.scaffold import ScaffoldError, scaffold as build
 
+    if not schema.is_file():
+        raise _Refused(f"--schema {schema}: no such file")
     try:
         text = build(schema, operation=operation, element=element, direction=direction,
-                     schemas_dir=schemas, port=port, binding=binding, header=header)
+                     schemas_dir=schemas, port=port, binding=binding, header=header,
+                     target=target, reply=reply)
     except ScaffoldError as e:
-        raise click.UsageError(str(e)) from e
+        raise _Refused(str(e)) from e
     if output is None:
         click.echo(text, nl=False)
     elif output.exists():
-        raise click.UsageError(f"{output} exists; not overwriting")
+        raise _Refused(f"{output} exists; not overwriting")
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")

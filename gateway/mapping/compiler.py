@@ -28,7 +28,7 @@ from gateway.mapping.codegen_util import (Loop, Report, Scope, _const_value, _is
 from gateway.mapping.codes import CodeTable
 from gateway.mapping.context import CONTEXT_KEYS
 from gateway.mapping.errors import MappingError
-from gateway.mapping.jsonview import ANY, JsonView
+from gateway.mapping.jsonview import JsonView
 from gateway.mapping.transforms import TRANSFORMS
 from gateway.mapping.xmlemit import XmlEmitter, inject
 from gateway.mapping.yamlload import LDict, LList
@@ -484,13 +484,14 @@ class Compiler(XmlEmitter):
                   tjson: Any) -> None:
         line = spec.line_of("each")
         src = spec["each"]
-        if not isinstance(src, str):
+        if src is not None and not isinstance(src, str):
             raise self.err("each takes a source path", line)
-        expr, schema = self.path(src, line, scope)
-        if schema is not None and self.source is not None and not self.source.is_array(schema) \
-                and schema is not ANY:
-            raise self.err(f"each: {src!r} is not a list in the source schema", line)
-        el_schema = self.source.item(schema) if schema is not None and self.source else None
+        each = self.each_source(spec, tpath, scope)
+        if each is None:   # scaffold's placeholder for the source list: not mapped
+            self.emit(ind, f"{var} = None")
+            return
+        expr, el_schema = each
+        assert isinstance(src, str)
         if ("fields" in spec) == ("value" in spec):
             raise self.err("each needs exactly one of fields: or value:", line)
         item_t = self.tview.item(tjson) if tjson is not None and self.tview else None
