@@ -15,7 +15,8 @@ GROUPS = {"serve": [], "demo": [], "simulate": [], "db": ["upgrade"], "case": ["
           "dlq": ["list", "show", "replay", "discard"], "route": ["explain", "check"],
           "mapping": ["check", "test", "render", "coverage", "scaffold"], "overdue": [],
           "reconcile": [], "backflow": ["status", "run", "replay"],
-          "audit": ["verify", "prune"], "seal": ["keygen", "reseal"], "keys": ["generate"]}
+          "audit": ["verify", "prune"], "seal": ["keygen", "reseal"], "keys": ["generate"],
+          "console": ["hash-password"]}
 
 
 def test_the_console_entry_point_is_main() -> None:
