@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -41,8 +42,13 @@ COOKIE = "gw_console"
 MAX_FAILURES = 5
 FAILURE_WINDOW = 300.0
 _HASHER = PasswordHasher()
-#: hashed once, verified against when the user name is unknown (same cost as a real check)
-_DUMMY = _HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified against when the user name is unknown (same cost as a real check); hashed at
+    the first such sign-in, not at import (an Argon2 hash is ~0.3 s of every start-up)."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -151,8 +157,8 @@ class PasswordCheck:
         if self.blocked(user, now):
             return None
         account = settings.users.get(user)
-        ok = await asyncio.to_thread(_verify, account.password_hash if account else _DUMMY,
-                                     password)
+        stored = account.password_hash if account else None
+        ok = await asyncio.to_thread(lambda: _verify(stored or _dummy(), password))
         if ok and account is not None:
             self._failures.pop(user, None)
             return account.role
