@@ -79,8 +79,10 @@ async def test_two_instances_walk_once_without_errors(db_url: str, tmp_path: Pat
     cp = (await db_rows(db_url, "SELECT records, kept FROM backflow_checkpoints"))[0]
     assert cp[1] == n
     # the first walk reads 12 pages; each later one resumes at the last page and reads it again
+    # (one walk at a time: the lease). A later walk may have read its page and been stopped by
+    # the shutdown before committing it: counted by the export, not by the checkpoint.
     later = pages - n // page
-    assert later >= 0 and cp[0] == n + later * page, (pages, cp)
+    assert later >= 0 and cp[0] in (n + later * page, n + (later - 1) * page), (pages, cp)
     trouble = [r for r in caplog.records if r.name == "gateway.backflow"
                and r.levelno >= logging.WARNING]
     assert trouble == [], [r.getMessage() for r in trouble]
