@@ -27,3 +27,12 @@ if [ "$extras" = "test" ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/
       chromium chromium-driver fonts-wqy-zenhei; } >/dev/null 2>&1 \
     || echo "could not install chromium from apt: the browser tests will be skipped" >&2
 fi
+# promtool checks the alert rules, the Prometheus config and every dashboard query
+# (tests/test_dashboards.py): Debian's prometheus package, installed the same way when missing.
+if [ "$extras" = "test" ] && ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  echo "installing promtool (apt: prometheus) ..." >&2
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+      --no-install-recommends prometheus; } >/dev/null 2>&1 \
+    || echo "could not install prometheus from apt: the promtool test will be skipped" >&2
+fi
