@@ -37,6 +37,7 @@ from gateway.protocols.soap_typed import CST
 from gateway.protocols.wsse import SECURITY, UsernameToken, UsernameTokenVerifier, WsseError
 from gateway.simulators.base import (
     SIM_STATE,
+    Behaviour,
     NotifiedState,
     SimulatorState,
     add_control_routes,
@@ -148,9 +149,11 @@ def _not_understood(env: soap.Envelope) -> str | None:
     return None
 
 
-async def _submit(request: web.Request) -> web.StreamResponse:
-    state = request.app[SIM_STATE]
-    cfg = request.app[CONFIG]
+async def _authenticated(request: web.Request, state: SimulatorState
+                         ) -> tuple[Behaviour, soap.Envelope, str] | web.StreamResponse:
+    """What both of Hebei's operations check first: a whole SOAP 1.2 envelope, its
+    mustUnderstand headers understood, its WS-Security token good. The behaviour, the envelope
+    and the token's user, or the SOAP fault to answer."""
     opened = await soap_request(
         request, state,
         too_large=lambda: _fault("Sender", f"message larger than {MAX_BODY} bytes",
@@ -167,6 +170,16 @@ async def _submit(request: web.Request) -> web.StreamResponse:
         user = await request.app[VERIFIER].verify(env.header(SECURITY))
     except WsseError as e:
         return _fault("Sender", e.message, e.code)
+    return b, env, user
+
+
+async def _submit(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM_STATE]
+    cfg = request.app[CONFIG]
+    opened = await _authenticated(request, state)
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    b, env, user = opened
     if b.mode == "fault_sender":
         return _fault("Sender", b.message or "请求不合法", "hb:InvalidMessage",
                       error_code=b.code or "1099")
@@ -209,22 +222,10 @@ async def _notified(request: web.Request) -> web.StreamResponse:
     """``NotifyStatus`` from Beijing: ``0000`` taken (a resend of a messageId too); a bad token,
     a missing messageId or a body that fails case.xsd is a Sender fault naming it."""
     state = request.app[SIM_STATE]
-    opened = await soap_request(
-        request, state,
-        too_large=lambda: _fault("Sender", f"message larger than {MAX_BODY} bytes",
-                                 "hb:MalformedMessage", status=413),
-        malformed=lambda why: _fault("Sender", f"malformed message: {why}", "hb:MalformedMessage"))
+    opened = await _authenticated(request, state)
     if isinstance(opened, web.StreamResponse):
         return opened
-    _, env = opened
-    if env.version is not soap.SOAP12:
-        return _fault("VersionMismatch", "SOAP 1.2 required", "hb:VersionMismatch")
-    if (tag := _not_understood(env)) is not None:
-        return _fault("MustUnderstand", f"header {tag} not understood", "hb:MustUnderstand")
-    try:
-        await request.app[VERIFIER].verify(env.header(SECURITY))
-    except WsseError as e:
-        return _fault("Sender", e.message, e.code)
+    _, env, _user = opened
     hdr = env.header(f"{{{HB}}}MessageHeader")
     key = hdr.findtext(f"{{{HB}}}messageId") if hdr is not None else None
     if not key:
