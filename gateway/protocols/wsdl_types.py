@@ -175,7 +175,7 @@ def compile_wsdl_types(wsdl: Path | str, *folders: Path | str, parse: Parse) -> 
         bundles.setdefault(b.namespace, []).append(b)
     documents: dict[str, bytes] = {}
     for b in blocks:
-        root = etree.fromstring(b.data)
+        root = parse(b.data)   # the hardened parser, as every other document here
         for imp in root.iter(f"{{{XSD}}}import"):
             ns = imp.get("namespace") or ""
             if not imp.get("schemaLocation") and ns in bundles:
