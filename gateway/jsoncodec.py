@@ -5,13 +5,16 @@ lists, the answer) and copied once (the stored form); with :mod:`json` that was 
 single CPU item of intake after validation. orjson writes the same JSON several times faster,
 but refuses what :mod:`json` takes (an integer beyond 64 bits, a key that is not a string), and
 reads an integer beyond 64 bits as a float. So: write with orjson and fall back to :mod:`json`
-when it refuses; read with :mod:`json` (a stored integer must come back exact); copy with orjson
-only when its writing succeeded (then every integer fits, and reading back is exact).
+when it refuses; read with orjson only text that cannot hold such an integer (no run of 19
+digits: every integer outside the 64-bit range has at least that many) and with :mod:`json`
+otherwise, so a stored integer comes back exact; copy with orjson only when its writing
+succeeded (then every integer fits, and reading back is exact).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +29,25 @@ def dumps(obj: Any, *, default: Callable[[Any], Any] | None = None) -> str:
                             option=orjson.OPT_PASSTHROUGH_DATETIME).decode("utf-8")
     except TypeError:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=default)
+
+
+#: 19 digits in a row: the text may hold an integer beyond 64 bits (or only a long number in a
+#: string: then the exact reader is merely slower)
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
+
+
+def loads(text: str | bytes) -> Any:
+    """The document in ``text``, exactly as :func:`json.loads` reads it: orjson when no
+    integer can exceed 64 bits and orjson accepts the text, :mod:`json` otherwise (NaN, a lone
+    surrogate, a number beyond a double: what :mod:`json` takes and orjson refuses)."""
+    rx = _LONG_DIGITS_BYTES if isinstance(text, (bytes, bytearray)) else _LONG_DIGITS
+    if rx.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def copy(obj: Any) -> Any:

@@ -169,6 +169,66 @@ def _json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+def _plain_object(props: dict[str, Check], required: list[str], extra: Check | None, lo: int,
+                  hi: int | None) -> Check:
+    """The properties/required/additionalProperties check of an object without
+    patternProperties (nearly all of ours), its loop as short as it can be."""
+    def obj(x: Any) -> bool:
+        if not isinstance(x, dict):
+            return True
+        n = len(x)
+        if n < lo or (hi is not None and n > hi):
+            return False
+        for name in required:
+            if name not in x:
+                return False
+        get = props.get
+        for k, v in x.items():
+            c = get(k)
+            if c is None:
+                if extra is not None and not extra(v):
+                    return False
+            elif not c(v):
+                return False
+        return True
+    return obj
+
+
+_NUMBER_KEYWORDS = frozenset({"type", "minimum", "maximum", "exclusiveMinimum",
+                              "exclusiveMaximum"})
+
+
+def _number_check(node: Mapping[str, Any]) -> Check:
+    """``{"type": "integer"|"number"}`` with its bounds, as one function (a record's version)."""
+    kind = _TYPES[node["type"]]
+    lo, hi = node.get("minimum"), node.get("maximum")
+    xlo, xhi = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
+    if xlo is None and xhi is None:
+        if hi is None and lo is not None:
+            return lambda x: kind(x) and x >= lo
+        if hi is None and lo is None:
+            return kind
+    bounds = [(k, node[k]) for k in ("minimum", "maximum", "exclusiveMinimum",
+                                     "exclusiveMaximum") if k in node]
+    return lambda x: kind(x) and all(_BOUND_OK[k](x, b) for k, b in bounds)
+
+
+_STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern"})
+
+
+def _string_check(node: Mapping[str, Any]) -> Check:
+    """``{"type": "string"}`` with any of minLength, maxLength and pattern, as one function."""
+    lo, hi = node.get("minLength", 0), node.get("maxLength")
+    rx = ecma_regex(node["pattern"]).search if "pattern" in node else None
+    if rx is None:
+        if hi is None:
+            return lambda x: isinstance(x, str) and len(x) >= lo
+        return lambda x: isinstance(x, str) and lo <= len(x) <= hi
+    if hi is None:
+        return lambda x: isinstance(x, str) and len(x) >= lo and rx(x) is not None
+    return lambda x: isinstance(x, str) and lo <= len(x) <= hi and rx(x) is not None
+
+
 def _combine(key: str, subs: list[Check]) -> Check:
     if key == "allOf":
         return lambda x: all(c(x) for c in subs)
@@ -205,6 +265,13 @@ def fast_validity(root: Any, formats: Mapping[str, Callable[[Any], bool]] | None
         unknown = set(node) - _FAST_KEYWORDS - _ANNOTATIONS
         if unknown and not all(k.startswith("x-") for k in unknown):
             raise _Unsupported(sorted(unknown))
+        if node.get("type") == "string" and set(node) - _ANNOTATIONS <= _STRING_KEYWORDS:
+            built[id(node)] = _string_check(node)  # most leaves: one call instead of 2–4
+            return built[id(node)]
+        if node.get("type") in ("integer", "number") and \
+                set(node) - _ANNOTATIONS <= _NUMBER_KEYWORDS:
+            built[id(node)] = _number_check(node)
+            return built[id(node)]
         checks: list[Check] = []
 
         def check(x: Any) -> bool:
@@ -266,6 +333,12 @@ def fast_validity(root: Any, formats: Mapping[str, Callable[[Any], bool]] | None
             extra_check = None if extra is True else comp(extra)
             lo, hi = node.get("minProperties", 0), node.get("maxProperties")
 
+            if not patterns:
+                checks.append(_plain_object(props, required, extra_check, lo, hi))
+                props = {}  # (the general form below is not used for this node)
+            else:
+                checks.append(lambda x: obj(x))
+
             def obj(x: Any) -> bool:
                 if not isinstance(x, dict):
                     return True
@@ -287,7 +360,6 @@ def fast_validity(root: Any, formats: Mapping[str, Callable[[Any], bool]] | None
                     if not matched and extra_check is not None and not extra_check(v):
                         return False
                 return True
-            checks.append(obj)
         if any(k in node for k in ("items", "minItems", "maxItems")):
             each = comp(node["items"]) if "items" in node else None
             lo, hi = node.get("minItems", 0), node.get("maxItems")
@@ -305,6 +377,9 @@ def fast_validity(root: Any, formats: Mapping[str, Callable[[Any], bool]] | None
         if "not" in node:
             neg = comp(node["not"])
             checks.append(lambda x: not neg(x))
+        if len(checks) == 1:  # no loop for one check (a cycle keeps the wrapper: same answer)
+            built[id(node)] = checks[0]
+            return checks[0]
         return check
 
     try:

@@ -3,7 +3,8 @@
 Layers, lowest first; a unit (a top-level module or package of ``gateway``) may import its own
 modules and units of *lower* layers only, so two units of one layer never know each other::
 
-    0  errors, outcome, catalog   the vocabulary: import nothing of the gateway
+    0  errors, outcome, catalog,  the vocabulary: import nothing of the gateway
+       jsoncodec
     1  security                   TLS contexts, keys, signatures, callers' settings (config
                                   holds their settings models, the wire uses them)
     2  config                     frozen settings
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gateway"
 
 LAYERS: list[set[str]] = [
-    {"errors", "outcome", "catalog"},
+    {"errors", "outcome", "catalog", "jsoncodec"},
     {"security"},
     {"config"},
     {"retry", "protocols"},

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import Field
 
+from gateway import jsoncodec
 from gateway.config import PartnerSettings
 from gateway.outcome import Outcome
 from gateway.protocols import transport
@@ -118,7 +119,7 @@ class RestJsonClient:
         body = self.envelope(payload, self.settings.credentials)
         headers = {"X-Idempotency-Key": idempotency_key, "X-Correlation-Id": correlation_id,
                    "Content-Type": "application/json; charset=utf-8"}
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = jsoncodec.dumps(body).encode("utf-8")
         headers.update(auth_headers(self.auth, method="POST", url=self.settings.url, body=data))
         reply = await transport.post(self.http, self.settings.url, data, headers=headers,
                                      timeout=self.settings.timeout,

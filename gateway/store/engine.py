@@ -22,7 +22,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url``; creates the SQLite file's folder when needed."""
     u = make_url(url)
     # SQL parameters are case bodies: never in a log line or an exception message ([parameters: …])
-    kwargs: dict[str, Any] = {"hide_parameters": True, "json_serializer": jsoncodec.dumps}
+    kwargs: dict[str, Any] = {"hide_parameters": True, "json_serializer": jsoncodec.dumps,
+                              "json_deserializer": jsoncodec.loads}
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
@@ -55,8 +56,8 @@ def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
             or str(u.query.get("uri", "")).lower() in ("true", "1")):
         return None
     sync = sa_create_engine(u.set(drivername="sqlite"), hide_parameters=True,
-                            json_serializer=jsoncodec.dumps, connect_args={"timeout": 30},
-                            pool_size=1, max_overflow=0)
+                            json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads,
+                            connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
     event.listen(sync, "connect", _sqlite_pragmas)
     event.listen(sync, "begin", _sqlite_begin_immediate)
     return sync
