@@ -24,6 +24,7 @@ from gateway.api.problems import problems_middleware
 from gateway.config import Settings
 from gateway.contracts import ContractsHolder, load_contracts, reload_contracts
 from gateway.errors import ConfigError
+from gateway.gctuning import tuned_gc
 from gateway.inbound import routes as inbound_routes
 from gateway.intake.accept import Intake
 from gateway.observability.logs import protect_secrets
@@ -128,6 +129,10 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
                 await c.close()
             await http.close()
 
+    async def garbage_collector(app: web.Application) -> AsyncIterator[None]:
+        async with tuned_gc(settings.server.gc_threshold, settings.server.gc_collect_every):
+            yield
+
     async def sighup(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(app)))
@@ -143,6 +148,7 @@ def create_app(settings: Settings, *, worker_id: str | None = None,
     app.cleanup_ctx.append(audit_retention)  # the audit log kept to audit.retention_days
     if reload_on_sighup:
         app.cleanup_ctx.append(sighup)
+    app.cleanup_ctx.append(garbage_collector)  # last: everything built by then is frozen
     cases.add_routes(app)
     ops.add_routes(app)
     openapi.add_routes(app)  # /openapi.yaml, /openapi.json (schemas/openapi.yaml)

@@ -92,8 +92,13 @@ class ServerSettings(_Frozen):
     auth: Literal["x-tif", "off"] = "x-tif"
     #: how far an ``x-tif-timestamp`` may lie from the gateway's clock, either way
     auth_window: float = Field(180.0, gt=0, le=3600)
+    #: the garbage collector of a running gateway (gateway/gctuning.py): what is alive at
+    #: start-up frozen, the youngest generation collected every ``gc_threshold`` allocations
+    #: (0: the interpreter's own settings) and everything every ``gc_collect_every``
+    gc_threshold: int = Field(50_000, ge=0)
+    gc_collect_every: float = Field(5.0, ge=0)
 
-    _durations = field_validator("auth_window", mode="before")(_seconds)
+    _durations = field_validator("auth_window", "gc_collect_every", mode="before")(_seconds)
 
     @model_validator(mode="after")
     def _auth_off_only_on_loopback(self) -> ServerSettings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 from sqlalchemy import String, bindparam, select
 from sqlalchemy import any_ as sa_any
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -40,10 +41,10 @@ async def apply_results(store: Store, records: Sequence[Mapped], *,
         if conn.dialect.name == "postgresql":  # one array parameter (gateway.store.backflow)
             held.update((await conn.execute(select(number).where(number == sa_any(
                 bindparam("numbers", type_=ARRAY(String())))), {"numbers": numbers})).scalars())
-        else:
-            for i in range(0, len(numbers), 500):
-                held.update((await conn.execute(select(number).where(
-                    number.in_(numbers[i:i + 500])))).scalars())
+        else:  # one JSON array parameter (json_each): one statement, nothing expanded
+            held.update((await conn.exec_driver_sql(
+                "SELECT application_no FROM cases WHERE application_no IN "
+                "(SELECT value FROM json_each(?))", (orjson.dumps(numbers).decode(),))).scalars())
     moved = 0
     events = StatusEvents(store)
     for m in results:

@@ -79,6 +79,7 @@ def run(config: str | None, database_url: str | None, source: str, pages: int | 
 
     from gateway.backflow.pull import Puller, endpoint
     from gateway.contracts import load_contracts
+    from gateway.gctuning import tuned_gc
     from gateway.statuses.export_reader import ReconcileError
     from gateway.store.backflow import Fenced, PageResult
     s = read_settings(config, database_url)
@@ -96,7 +97,8 @@ def run(config: str | None, database_url: str | None, source: str, pages: int | 
 
             def page(res: PageResult) -> None:
                 bar.advance(task, res.records)
-            async with aiohttp.ClientSession() as http:
+            async with aiohttp.ClientSession() as http, \
+                    tuned_gc(s.server.gc_threshold, s.server.gc_collect_every):
                 return await Puller(store, s, mappings, http, source, on_page=page).run(
                     max_pages=pages)
     try:
