@@ -12,7 +12,9 @@ from typing import Any
 
 from gateway.api.keys import STORE, WORKER
 from gateway.retry.breaker import BreakerState
-from tests.harness import Gateway, Simulator, db_rows, numbered_case, settings_for
+from gateway.config import load_settings
+from tests.harness import (Gateway, Simulator, db_rows, edit_config, numbered_case,
+                           settings_for, write_config)
 
 
 def count_claims(gw: Gateway) -> list[int]:
@@ -170,3 +172,30 @@ async def test_work_beyond_the_free_slots_is_claimed_as_sends_finish(
             finals = [await gw.wait_final(doc["id"], timeout=10) for _, doc in got]
     assert all(f["deliveries"][0]["state"] == "delivered" for f in finals)
     assert sim.state.summary(with_messages=False)["unique"] == 8
+
+
+async def test_work_held_back_by_the_rate_limit_is_claimed_when_a_token_is_back(
+        db_url: str, tmp_path: Path, samples: dict[str, Any]) -> None:
+    """Two sends a second (burst 1), a 30 s poll, three cases at once: the first is handed
+    over, the others wait for the rate limit. Every send has finished long before the next
+    token; nothing but the worker's own timer can wake it then, or they would wait for the
+    poll (a fast machine showed it: work left pending until the 30 s poll)."""
+    template = samples["01-person-shanghai-social-security"]
+    async with Simulator("national") as sim:
+        path = write_config(tmp_path, db_url, {"national": sim.url()}, concurrency=4,
+                            poll_interval=30)
+
+        def slow(raw: dict[str, Any]) -> None:
+            raw["partners"]["national"]["limits"] = {"max_concurrency": 4, "rate": 2,
+                                                     "burst": 1}
+        async with Gateway(load_settings(edit_config(path, slow))) as gw:
+            await asyncio.sleep(0.2)
+            t0 = asyncio.get_running_loop().time()
+            got = await asyncio.gather(*(gw.post_case(numbered_case(
+                template, i, prefix="RL")) for i in range(3)))
+            assert [s for s, _ in got] == [202] * 3
+            finals = [await gw.wait_final(doc["id"], timeout=5) for _, doc in got]
+            took = asyncio.get_running_loop().time() - t0
+    assert all(f["deliveries"][0]["state"] == "delivered" for f in finals)
+    assert sim.state.summary(with_messages=False)["unique"] == 3
+    assert 0.9 <= took < 4, took  # two waits of ~0.5 s for tokens, not the 30 s poll

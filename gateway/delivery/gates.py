@@ -108,6 +108,16 @@ class PartnerGates:
             out[partner] = 1 if gate.probe_mine else free
         return out
 
+    def rate_wait(self, partner: str) -> float | None:
+        """Seconds until ``partner``'s rate limit gives a token again, when that is all that
+        holds its work back (a concurrency slot is free); None otherwise: a finished send, a
+        breaker's cool-down or the poll ends those waits."""
+        gate = self.gates.get(partner)
+        if gate is None or gate.limits.rate is None or gate.limits.concurrency.available <= 0:
+            return None
+        wait = gate.limits.rate.time_until_available()
+        return wait if wait > 0 else None
+
     def closed(self, partner: str) -> bool:
         """The partner's breaker is closed as this instance last saw it (a configured partner)."""
         gate = self.gates.get(partner)

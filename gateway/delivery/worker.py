@@ -109,6 +109,9 @@ class Worker:
         #: once; otherwise the next poll or notify() does (a read per finished send was the
         #: largest single cost of the worker's process under load: bench/README.md)
         self._backlog = True
+        #: when a partner's rate limit, all that held due work back, has a token again
+        #: (monotonic; inf: no such wait)
+        self._refill_at = float("inf")
         #: deliveries whose send is on the wire now, and the attempts still in doubt once done
         self._sending: set[str] = set()
         self._doubt: set[str] = set()
@@ -172,8 +175,10 @@ class Worker:
                 claimed = 0
             if claimed == 0:
                 self._wake.clear()
+                refill, self._refill_at = self._refill_at - time.monotonic(), float("inf")
                 try:
-                    await asyncio.wait_for(self._wake.wait(), w.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(),
+                                           max(0.0, min(w.poll_interval, refill)))
                 except TimeoutError:
                     pass
 
@@ -206,6 +211,11 @@ class Worker:
                 budget -= n
             else:  # due but no slot or limit now: look again when a send finishes
                 self._backlog = True
+                # …or when the rate limit has a token again: with every send finished
+                # already, nothing else would wake the worker before the next poll
+                wait = self.gates.rate_wait(partner)
+                if wait is not None:
+                    self._refill_at = min(self._refill_at, time.monotonic() + wait)
         if not wants:
             return 0
         claimed = 0
