@@ -357,13 +357,6 @@ def fast_validity(root: Any, formats: Mapping[str, Callable[[Any], bool]] | None
             extra_check = None if extra is True else comp(extra)
             lo, hi = node.get("minProperties", 0), node.get("maxProperties")
 
-            if not patterns:
-                checks.append(_plain_object(props, required, extra_check, lo, hi,
-                                            closed=extra is False))
-                props = {}  # (the general form below is not used for this node)
-            else:
-                checks.append(lambda x: obj(x))
-
             def obj(x: Any) -> bool:
                 if not isinstance(x, dict):
                     return True
@@ -385,6 +378,8 @@ def fast_validity(root: Any, formats: Mapping[str, Callable[[Any], bool]] | None
                     if not matched and extra_check is not None and not extra_check(v):
                         return False
                 return True
+            checks.append(obj if patterns else _plain_object(
+                props, required, extra_check, lo, hi, closed=extra is False))
         if any(k in node for k in ("items", "minItems", "maxItems")):
             each = comp(node["items"]) if "items" in node else None
             lo, hi = node.get("minItems", 0), node.get("maxItems")

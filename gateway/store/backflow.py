@@ -186,16 +186,12 @@ class BackflowStore:
             rows.append((rkey, source, m.kind, m.key, m.version, seq, to_driver(m.body), when))
             changed.append(m.body)
         if rows:
-            # new and newer alike in one driver-level statement: the rows are plain tuples
+            # one driver-level executemany for new and newer alike: the rows are plain tuples
             # (bodies serialised once here), so no per-row work in SQLAlchemy's statement
             # machinery; the WHERE keeps a newer stored version even if the read above were
-            # stale. SQLite: an executemany. PostgreSQL: one INSERT … SELECT FROM unnest() of
-            # the page's columns as arrays, set-based in the server (an executemany is one
-            # execution per row there: 250 ms a page of 5,000, the puller waiting on it)
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(_UPSERT_UNNEST, tuple(list(c) for c in zip(*rows, strict=True)))
-            else:
-                conn.exec_driver_sql(_upsert_sql(conn.dialect.name), rows)
+            # stale (PostgreSQL: asyncpg pipelines the executions; one INSERT … SELECT FROM
+            # unnest() of the page's columns measured no faster, bench/README.md)
+            conn.exec_driver_sql(_upsert_sql(conn.dialect.name), rows)
         batches = self._queue(conn, source, f"{source}-{seq:09d}", changed, now)
         conn.execute(update(backflow_checkpoints).where(cp.source == source).values(
             cursor=next_cursor if next_cursor is not None else cursor,
@@ -288,17 +284,6 @@ def _upsert_sql(dialect: str) -> str:
             "ON CONFLICT (rkey) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
             "body = excluded.body, updated_at = excluded.updated_at "
             "WHERE backflow_records.version < excluded.version")
-
-
-#: PostgreSQL's upsert of a whole page: each column one array parameter (the body as JSON text)
-_UPSERT_UNNEST = (
-    f"INSERT INTO backflow_records ({', '.join(_COLUMNS)}) "
-    "SELECT r, s, k, n, v, q, b::json, u FROM unnest($1::varchar[], $2::varchar[], "
-    "$3::varchar[], $4::varchar[], $5::bigint[], $6::integer[], $7::text[], "
-    "$8::timestamptz[]) AS t(r, s, k, n, v, q, b, u) "
-    "ON CONFLICT (rkey) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
-    "body = excluded.body, updated_at = excluded.updated_at "
-    "WHERE backflow_records.version < excluded.version")
 
 
 def _json_text(value: Any) -> str:
