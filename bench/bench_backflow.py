@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_backflow.py                        # 1,000,000 records, SQLite
     .venv/bin/python bench/bench_backflow.py --engine postgres
     .venv/bin/python bench/bench_backflow.py --records 200000       # quicker
+    .venv/bin/python bench/bench_backflow.py --split                # worker in its own process
 
 1. ``gateway simulate national`` and ``gateway simulate city`` run in their own processes; the
    national one serves ``--records`` generated back-flow records (``/__sim/backflow``: every key
@@ -13,7 +14,9 @@
    simulator) and the puller: pages mapped, deduplicated by version, stored with their checkpoint
    and queued as batches; the phase ends when the city simulator holds every batch. The counts
    are checked against the generating function: records, new keys, replaced, ignored, and what
-   the city platform holds.
+   the city platform holds. With ``--split`` the worker runs in a second process and the phase's
+   process only pulls (``gateway backflow run`` beside ``gateway serve``). The city platform's
+   intake limits are the bench's (:data:`SINK_RATE`), printed with the result.
 
 Each phase runs in its own process so its peak RSS (``VmHWM``) is its own; RSS is sampled every
 0.25 s to show it is flat (first vs last quarter of the phase). The phase's CPU time (all its
