@@ -84,7 +84,11 @@ def walk(base: str, shots: Path, application_nos: list[str]) -> dict[str, Any]:
         shot("02-cases")
         # 2. search by the applicant's name
         driver.find_element(By.ID, "f-applicant").send_keys("王小明")
+        before = driver.find_element(By.ID, "case-rows")
         driver.find_element(By.ID, "search").click()
+        # the search is a new page with the same table: wait for the old one to go first
+        # (its presence alone was true at once, and the links were read mid-navigation)
+        wait.until(ec.staleness_of(before))
         wait.until(ec.presence_of_element_located((By.ID, "case-rows")))
         links = driver.find_elements(By.CSS_SELECTOR, "a.case-link")
         seen["found"] = [a.text for a in links]
