@@ -225,15 +225,13 @@ _NUMBER_KEYWORDS = frozenset({"type", "minimum", "maximum", "exclusiveMinimum",
 def _number_check(node: Mapping[str, Any]) -> Check:
     """``{"type": "integer"|"number"}`` with its bounds, as one function (a record's version)."""
     kind = _TYPES[node["type"]]
-    lo, hi = node.get("minimum"), node.get("maximum")
-    xlo, xhi = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
-    if xlo is None and xhi is None:
-        if hi is None and lo is not None:
-            return lambda x: kind(x) and x >= lo
-        if hi is None and lo is None:
-            return kind
     bounds = [(k, node[k]) for k in ("minimum", "maximum", "exclusiveMinimum",
                                      "exclusiveMaximum") if k in node]
+    if not bounds:
+        return kind
+    if len(bounds) == 1 and bounds[0][0] == "minimum":  # a record's version: the common case
+        lo = bounds[0][1]
+        return lambda x: kind(x) and x >= lo
     return lambda x: kind(x) and all(_BOUND_OK[k](x, b) for k, b in bounds)
 
 
