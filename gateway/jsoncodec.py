@@ -50,6 +50,28 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text)
 
 
+#: what only a float below 1e-4 (or a string holding it) puts in orjson's text: there orjson
+#: writes ``0.00001`` and ``1.5e-7`` where :mod:`json` writes ``1e-05`` and ``1.5e-07``; every
+#: other number is written alike by both
+_SMALL_FLOAT_MARKS = (b"e-", b"0.0000")
+
+
+def canonical(obj: Any) -> bytes:
+    """The canonical UTF-8 JSON of ``obj`` that digests are taken of: keys sorted, no
+    whitespace, non-ASCII as it is; byte for byte what ``json.dumps(obj, sort_keys=True,
+    ensure_ascii=False, separators=(",", ":"))`` writes, so digests stored before stay valid.
+    orjson writes it unless its text may hold a small float (then :mod:`json`, whose spelling
+    of those differs) or it refuses (an integer beyond 64 bits, a lone surrogate)."""
+    try:
+        text = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        text = b""
+    if not text or any(mark in text for mark in _SMALL_FLOAT_MARKS):
+        text = json.dumps(obj, sort_keys=True, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return text
+
+
 def copy(obj: Any) -> Any:
     """A deep copy of a JSON document (dicts, lists, strings, numbers, booleans, None)."""
     try:

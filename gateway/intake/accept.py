@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -128,8 +127,7 @@ def deliverability_problems(case: dict[str, Any], plan: Plan, contracts: Contrac
 
 
 def body_hash(case: dict[str, Any]) -> str:
-    canonical = json.dumps(case, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(jsoncodec.canonical(case)).hexdigest()
 
 
 # What the schema's applicationNo pattern allows: no whitespace, no control character, ASCII.

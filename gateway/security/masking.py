@@ -72,19 +72,40 @@ def sensitive_values(case: Mapping[str, Any]) -> dict[str, str]:
 
 def mask_values(doc: Any, values: Mapping[str, str]) -> Any:
     """``doc`` (JSON-like) with every occurrence of each key of ``values`` in any string (and
-    any key) replaced by its mask."""
+    any key) replaced by its mask.
+
+    Every answer to a masked caller goes through here (a case view is a few hundred values):
+    plain dicts, lists and strings are told apart by their exact type, other mappings and
+    sequences by the slower abstract checks."""
     if not values:
         return doc
-    if isinstance(doc, str):
-        for plain, masked in values.items():
-            if plain in doc:
-                doc = doc.replace(plain, masked)
-        return doc
-    if isinstance(doc, Mapping):
-        return {mask_values(k, values): mask_values(v, values) for k, v in doc.items()}
-    if isinstance(doc, (list, tuple)):
-        return [mask_values(v, values) for v in doc]
-    return doc
+    pairs = tuple(values.items())
+
+    def text(s: str) -> str:
+        for plain, masked in pairs:
+            if plain in s:
+                s = s.replace(plain, masked)
+        return s
+
+    def walk(d: Any) -> Any:
+        t = type(d)
+        if t is str:
+            return text(d)
+        if t is dict:
+            return {(text(k) if type(k) is str else walk(k)): walk(v) for k, v in d.items()}
+        if t is list:
+            return [walk(v) for v in d]
+        if t is int or t is bool or t is float or d is None:
+            return d
+        if isinstance(d, str):
+            return text(d)
+        if isinstance(d, Mapping):
+            return {walk(k): walk(v) for k, v in d.items()}
+        if isinstance(d, (list, tuple)):
+            return [walk(v) for v in d]
+        return d
+
+    return walk(doc)
 
 
 def mask_case(doc: Any, case_body: Mapping[str, Any]) -> Any:

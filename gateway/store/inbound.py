@@ -20,7 +20,6 @@ dead-letter queue. ``body`` is sealed at rest like case bodies (:mod:`gateway.st
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from gateway import jsoncodec
 from gateway.store import audit
 from gateway.store.models import cases, deliveries, inbound_cases
 from gateway.store.repository import Store
@@ -74,8 +74,7 @@ def new_receipt_no() -> str:
 
 
 def body_hash(doc: dict[str, Any]) -> str:
-    canonical = json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(jsoncodec.canonical(doc)).hexdigest()
 
 
 class InboundCases:

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.store.batching import GroupCommit
 from gateway.store.models import nonces
+from gateway.store.upsert import cacheable
 
 if TYPE_CHECKING:  # the store imports this module's helpers for its case transactions
     from gateway.store.repository import Store
@@ -93,11 +94,11 @@ def claim_nonces(conn: Connection, insert: Any, rows: Sequence[dict[str, Any]],
     # orders (a replay raced across instances) would otherwise deadlock on PostgreSQL
     rows = sorted(rows, key=lambda r: (r["scope"], r["nonce"]))
     ins = insert(nonces)
-    stmt = (ins.on_conflict_do_update(
-                index_elements=[nonces.c.scope, nonces.c.nonce],
-                set_={"expires_at": ins.excluded.expires_at},
-                where=nonces.c.expires_at < now)
-            .returning(nonces.c.scope, nonces.c.nonce))
+    stmt = cacheable(ins.on_conflict_do_update(
+                         index_elements=[nonces.c.scope, nonces.c.nonce],
+                         set_={"expires_at": ins.excluded.expires_at},
+                         where=nonces.c.expires_at < now)
+                     .returning(nonces.c.scope, nonces.c.nonce))
     return {(r[0], r[1]) for r in conn.execute(stmt, list(rows))}
 
 

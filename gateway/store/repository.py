@@ -31,6 +31,7 @@ from gateway.store.models import attempts, cases, deliveries
 from gateway.store.nonces import PendingNonce, ReplayedNonce, claim_nonces, prune_nonces
 from gateway.store.states import DeliveryState
 from gateway.store.types import utcnow
+from gateway.store.upsert import cacheable
 
 
 #: how often (seconds) a case transaction that carries nonces also deletes the expired ones
@@ -290,9 +291,9 @@ class Store:
         insert_nonce = self._insert
         first: dict[str, int] = {}
         planned: dict[str, list[dict[str, Any]]] = {}
-        stmt = (self._insert(cases)
-                .on_conflict_do_nothing(index_elements=[cases.c.application_no])
-                .returning(cases.c.id))
+        stmt = cacheable(self._insert(cases)
+                         .on_conflict_do_nothing(index_elements=[cases.c.application_no])
+                         .returning(cases.c.id))
 
         def store(conn: Connection) -> tuple[set[str], set[int]]:
             if prune:
