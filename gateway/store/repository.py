@@ -10,6 +10,7 @@ worker that took over.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,19 @@ class Claim:
 
 
 DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "lease_token"]
+#: inserts of the hot paths, built once (a statement object keeps its cache key)
+_NEW_DELIVERIES = deliveries.insert()
+_NEW_ATTEMPTS = attempts.insert()
+
+
+@functools.lru_cache(maxsize=8)
+def _fenced_update(columns: tuple[str, ...]) -> Any:
+    """``UPDATE deliveries SET <columns> WHERE id = :b_id AND lease_token = :b_token`` (an
+    attempt's result: it changes the row only while the lease is still the attempt's), built
+    once per column list."""
+    d = deliveries.c
+    return (update(deliveries).where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
+            .values({k: bindparam(k) for k in columns}))
 
 
 def _delivery_row(case_id: str, d: NewDelivery, now: datetime) -> dict[str, Any]:
@@ -242,6 +256,10 @@ class Store:
         self._nonces_pruned = float("-inf")
         self._result_writes: GroupCommit[AttemptResult, bool] = GroupCommit(
             self._record_results, max_batch=max_batch, name="record attempt")
+        #: built once: a statement object keeps its cache key (see gateway.store.upsert)
+        self._new_cases = cacheable(self._insert(cases)
+                                    .on_conflict_do_nothing(index_elements=[cases.c.application_no])
+                                    .returning(cases.c.id))
 
     @property
     def engine(self) -> AsyncEngine:
@@ -291,9 +309,7 @@ class Store:
         insert_nonce = self._insert
         first: dict[str, int] = {}
         planned: dict[str, list[dict[str, Any]]] = {}
-        stmt = cacheable(self._insert(cases)
-                         .on_conflict_do_nothing(index_elements=[cases.c.application_no])
-                         .returning(cases.c.id))
+        stmt = self._new_cases
 
         def store(conn: Connection) -> tuple[set[str], set[int]]:
             if prune:
@@ -323,7 +339,7 @@ class Store:
             new_ids = set(conn.execute(stmt, case_rows).scalars()) if case_rows else set()
             rows = [r for case_id in new_ids for r in planned[case_id]]
             if rows:
-                conn.execute(deliveries.insert(), rows)
+                conn.execute(_NEW_DELIVERIES, rows)
             audit.append(conn, [audit.intake(r, len(planned[r["id"]])) for r in case_rows
                                 if r["id"] in new_ids])
             return new_ids, replayed
@@ -569,12 +585,9 @@ class Store:
                     mapping_version=r.mapping_version))
                 audited.append((r, row.attempts + 1))
             if changes:
-                conn.execute(
-                    update(deliveries)
-                    .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
-                    .values({k: bindparam(k) for k in changes[0] if not k.startswith("b_")}),
-                    changes)
-                conn.execute(attempts.insert(), history)
+                conn.execute(_fenced_update(tuple(k for k in changes[0]
+                                                  if not k.startswith("b_"))), changes)
+                conn.execute(_NEW_ATTEMPTS, history)
                 audit.append(conn, [audit.attempt(r, n) for r, n in audited])
             return held
         held = await self.db.write_sync("record attempt", record)
