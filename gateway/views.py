@@ -98,7 +98,8 @@ def delivery_doc(d: DeliveryRecord, *, uncarried: list[str] | None = None) -> di
 def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
              deadlines: Deadlines | None = None, now: datetime | None = None,
              timeline: TimelineData | None = None,
-             identity: Literal["full", "masked"] = "full") -> dict[str, Any]:
+             identity: Literal["full", "masked"] = "full",
+             with_body: bool = True) -> dict[str, Any]:
     """The case as the city platform sees it: one derived status (the bundle view: every part
     not yet accepted by its partner named in ``blocking``, the items handed to the home platform
     under ``home``), the status of every item (a 多地联办 item needs every region; a Beijing item
@@ -110,7 +111,9 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
     events and pushes (:func:`gateway.store.timeline.read_timeline`) for :func:`timeline_doc`;
     without them the timeline has intake, routing and attempts only. ``identity="masked"``:
     natural persons' ID numbers and phone numbers masked wherever they appear
-    (:mod:`gateway.security.masking`; the API for callers configured so, never the CLI)."""
+    (:mod:`gateway.security.masking`; the API for callers configured so, never the CLI).
+    ``with_body=False``: without the case's body (the answer to a submission, whose caller
+    sent it; not built and not masked only to be dropped)."""
     children = [child_of(_in_beijing(d)) for d in c.deliveries]
     items = {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()}
     doc: dict[str, Any] = {
@@ -124,6 +127,8 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
         "case": c.body,
         "timeline": timeline_doc(c, timeline),
     }
+    if not with_body:
+        del doc["case"]
     try:
         table = deadlines or deadlines_for(mappings.mappings_dir if mappings is not None
                                            else PROJECT_ROOT / "mappings")

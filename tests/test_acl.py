@@ -70,6 +70,11 @@ async def test_acl_denials_ownership_and_masking(tmp_path: Path, db_url: str,
             status, accepted = await _call(gw, "city", "POST", "/api/v1/cases", case)
             assert status == 202, accepted
             case_id = accepted["id"]
+            # the answer to a submission: the case's view without its body, masked all the same
+            answer = json.dumps(accepted, ensure_ascii=False)
+            assert "case" not in accepted and accepted["applicationNo"] == case["applicationNo"]
+            assert case["applicant"]["certNo"] not in answer
+            assert case["applicant"]["phone"] not in answer
             # another caller: the same answer as an id that does not exist
             missing = await _call(gw, "other", "GET",
                                   "/api/v1/cases/00000000-0000-4000-8000-000000000000")

@@ -51,8 +51,7 @@ async def submit_case(request: web.Request) -> web.Response:
     case = accepted.result.case
     contracts = request.app[CONTRACTS].current
     doc = case_doc(case, contracts.mappings, deadlines=contracts.deadlines,
-                   identity=caller.identity)
-    doc.pop("case")
+                   identity=caller.identity, with_body=False)
     if accepted.warnings:  # what intake changed in storing it (a name's look-alike middle dot)
         doc["warnings"] = [w.as_dict() for w in accepted.warnings]
     headers = {"Location": f"/api/v1/cases/{case.id}"}
