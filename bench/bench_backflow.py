@@ -44,16 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_reconcile import (RssSampler, _database, _free_port, _hwm_kib,  # noqa: E402
                              _wait_port, rss_kib)
+from benchenv import use_bench_secrets  # noqa: E402
 
-#: the secrets config/gateway.yaml reads from the environment, as the simulators expect them
-#: by default (the tests' values); a value already set wins
-for _k, _v in {"GATEWAY_CITY_CALLER_TOKEN": "city-caller-token-for-bench",
-               "GATEWAY_CITY_TIF_TOKEN": "city-demo-tif-token",
-               "GATEWAY_TIANJIN_AUTH_CODE": "TJ-DEMO-AUTHCODE-0001",
-               "GATEWAY_TIANJIN_INBOUND_AUTH_CODE": "TJ-NOTIFY-AUTHCODE-0001",
-               "GATEWAY_HEBEI_PASSWORD": "hebei-demo-secret",
-               "GATEWAY_HEBEI_INBOUND_PASSWORD": "hebei-notify-secret"}.items():
-    os.environ.setdefault(_k, _v)
+use_bench_secrets()
 
 CITY_STATUS = "/api/v1/status-events"
 CITY_BACKFLOW = "/api/v1/backflow-records"

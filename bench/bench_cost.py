@@ -49,6 +49,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from benchenv import use_bench_secrets  # noqa: E402
+
+use_bench_secrets()  # the shipped config reads its partners' secrets from the environment
 
 from gateway.config import load_settings  # noqa: E402
 from gateway.contracts import ContractsHolder, load_contracts  # noqa: E402

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchenv import use_bench_secrets
 from gateway.config import load_settings
 from gateway.contracts import load_contracts
 from gateway.intake.accept import (PLACEHOLDER_CASE_ID, PLACEHOLDER_DELIVERY_ID, deliverability_problems,
@@ -27,6 +28,7 @@ from gateway.routing.view import delivery_view
 from gateway.intake.validation import CaseValidator, parse_json
 
 ROOT = Path(__file__).resolve().parent.parent
+use_bench_secrets()  # the shipped config reads its partners' secrets from the environment
 
 
 def best_of(fn: Callable[[], Any], runs: int, repeat: int = 5) -> float:

@@ -51,22 +51,13 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # procstat, next to this script
-from procstat import cpu_seconds  # noqa: E402 - after the path above
+from benchenv import use_bench_secrets  # noqa: E402 - after the path above
+from procstat import cpu_seconds  # noqa: E402
 SAMPLES = ROOT / "samples" / "cases"
 MIX = ["01-person-shanghai-social-security", "10-person-tianjin-social-security",
        "11-company-hebei-branch-filing"]
-# The shipped config reads its secrets from the environment (issue 14): the simulators' built-in
-# demo values (as tests/harness.py's TEST_SECRETS), unless set; every process here inherits them.
-BENCH_SECRETS = {
-    "GATEWAY_CITY_CALLER_TOKEN": "city-caller-token-for-bench",
-    "GATEWAY_CITY_TIF_TOKEN": "city-demo-tif-token",
-    "GATEWAY_TIANJIN_AUTH_CODE": "TJ-DEMO-AUTHCODE-0001",
-    "GATEWAY_TIANJIN_INBOUND_AUTH_CODE": "TJ-NOTIFY-AUTHCODE-0001",
-    "GATEWAY_HEBEI_PASSWORD": "hebei-demo-secret",
-    "GATEWAY_HEBEI_INBOUND_PASSWORD": "hebei-notify-secret",
-}
-for _name, _value in BENCH_SECRETS.items():
-    os.environ.setdefault(_name, _value)
+# every process started here inherits the shipped config's secrets (bench/benchenv.py)
+use_bench_secrets()
 SIM_PATHS = {"national": "/api/v1/cross-province/cases", "tianjin": "/tianjin/ExchangeService",
              "hebei": "/hebei/CaseExchange"}
 
