@@ -501,3 +501,67 @@ def test_fast_validity_declines_keywords_it_does_not_know() -> None:
     assert fast_validity({"type": "object", "dependentRequired": {"a": ["b"]}}) is None
     assert fast_validity({"items": [{"type": "string"}]}) is None
     assert fast_validity({"$ref": "http://example.com/s.json"}) is None
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**60, 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=30)
+
+
+def _slow_parse(raw: bytes) -> tuple[str, Any]:
+    """What parse_json said before its fast path: every container walked, always."""
+    from gateway.intake import jsoninput
+    try:
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=jsoninput._object,
+                         parse_constant=jsoninput._constant)
+    except ValueError:
+        return "error", None
+    problems = list(jsoninput._json_problems(doc, scalars=True))
+    return ("error", None) if problems else ("ok", doc)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_json_values, st.booleans(), st.sampled_from(["", "\x00", "\t", "\n", "\x7f", "\x85",
+                                                        "\ufffe", "\"", "\\", "\ud800"]),
+       st.integers(0, 40))
+def test_the_fast_path_says_what_the_full_walk_says(doc: Any, ascii_only: bool, extra: str,
+                                                    depth: int) -> None:
+    """parse_json_text skips the walks only where they could find nothing: for any document
+    (with an odd character put in a string, nested to any depth, escaped or raw UTF-8), it
+    accepts and refuses what the full walk does, and says "plain" only when text_problems finds
+    nothing, whatever it considers free text."""
+    from gateway.intake.jsoninput import parse_json_text, text_problems
+    wrapped = {"k": [doc, "a" + extra + "b"]}
+    for _ in range(depth):
+        wrapped = {"d": wrapped}
+    text = json.dumps(wrapped, ensure_ascii=ascii_only)
+    raw = text.encode("utf-8", "surrogatepass")
+    expected, expected_doc = _slow_parse(raw)
+    try:
+        got, plain = parse_json_text(raw)
+    except InputError:
+        assert expected == "error", text[:200]
+        return
+    assert expected == "ok" and got == expected_doc
+    if plain:
+        assert text_problems(got, lambda path: False) == []
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": 1, "a": 2}', b'[{"x": {"y": 1, "y": 1}}]',
+    b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", b'{"n": 9007199254740993}', b'{"s": "\\ud800"}'])
+def test_what_the_fast_path_must_not_skip_is_still_refused(raw: bytes) -> None:
+    with pytest.raises(InputError):
+        parse_json(raw)
+
+
+def test_plain_text_is_only_said_of_text_without_escapes_or_raw_control_characters() -> None:
+    from gateway.intake.jsoninput import parse_json_text
+    assert parse_json_text('{"name": "张三", "n": 1}'.encode())[1] is True
+    assert parse_json_text(b'{\n  "name": "x"\n}')[1] is True  # line breaks between tokens only
+    for raw in (b'{"a": "x\\ty"}', b'{"a": "x\\u0001"}', b'{"a": "\\"q\\""}',
+                b'{"a": "x\x7fy"}', '{"a": "\x85"}'.encode(), '{"\ufffe": 1}'.encode()):
+        assert parse_json_text(raw)[1] is False, raw

@@ -38,7 +38,8 @@ from gateway.routing.view import delivery_view
 from gateway.security.callers import Caller
 from gateway.store import CaseRecord, Claim, Lease, NewCase, NewDelivery, Store, SubmitResult
 from gateway.store.nonces import PendingNonce
-from gateway.intake.validation import CaseValidator, diff_paths, parse_json
+from gateway.intake.jsoninput import parse_json_text
+from gateway.intake.validation import CaseValidator, diff_paths
 
 if TYPE_CHECKING:
     from gateway.contracts import Contracts, ContractsHolder
@@ -192,14 +193,16 @@ class Intake:
 
     def check(self, raw: bytes) -> dict[str, Any]:
         """Parse, validate and normalise a body: the stored form, or an InputError naming why."""
-        return normalise(self.validator.validate(parse_json(raw)))
+        doc, plain = parse_json_text(raw)
+        return normalise(self.validator.validate(doc, plain_text=plain))
 
     def prepare(self, raw: bytes) -> Prepared:
         """Everything before the database: parse, validate, normalise, route, and render and
         validate each planned delivery. A route or deliverability refusal is returned, not
         raised, because a resubmission of a case accepted earlier (under other routes or
         mappings) is answered as that case."""
-        case, warnings = normalise_with_warnings(self.validator.validate(parse_json(raw)))
+        doc, plain = parse_json_text(raw)
+        case, warnings = normalise_with_warnings(self.validator.validate(doc, plain_text=plain))
         contracts = self.contracts.current
         try:
             plan = contracts.routes.plan(case)

@@ -30,6 +30,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # Not in XML 1.0's Char production, or C1 controls/DEL that no form field means.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _LINE_BREAKS = re.compile("[\t\n\r]")
+#: what of _NOT_XML a JSON text can hold unescaped (strict JSON has no raw control character in
+#: a string, and a line break outside one is only whitespace)
+_RAW_NOT_TEXT = re.compile("[\x7f-\x9f\ufffe\uffff]")
 
 
 def pointer(parts: Any) -> str:
@@ -58,6 +61,16 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _object_counting(found: list[int]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """:func:`_object` that also counts, in ``found``, the objects with a duplicate key."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = _object(pairs)
+        if type(d) is _DuplicateKeys:
+            found.append(1)
+        return d
+    return hook
+
+
 def _huge_int(text: str) -> Any:
     """Only on the slow path, after ``int()`` refused a literal: find which one it was."""
     if len(text.lstrip("-")) > 4000:
@@ -76,17 +89,31 @@ def parse_json(raw: bytes) -> Any:
     hook that only fires on NaN/Infinity, one regex over the text, and one pass over the
     containers for the depth. The scalars are looked at one by one only when the text holds
     something suspect (a surrogate escape, 16 digits in a row, a 3-digit exponent)."""
+    return parse_json_text(raw)[0]
+
+
+def parse_json_text(raw: bytes) -> tuple[Any, bool]:
+    """:func:`parse_json`, and whether :func:`text_problems` can have nothing to say about the
+    document: its text has no backslash (strict JSON holds no raw control character in a string,
+    so without an escape no string or key holds a control character, a tab or a line break) and
+    no raw character of the other kinds :func:`text_problems` refuses (DEL, C1 controls, U+FFFE,
+    U+FFFF).
+
+    When the text holds nothing suspect, no duplicate key and fewer opening brackets than the
+    nesting limit, the walk over the containers is skipped too: it could find nothing."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"body is not UTF-8 (byte {e.start})") from e
+    duplicated: list[int] = []
+    hook = _object_counting(duplicated)
     try:
         try:
-            doc = json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
+            doc = json.loads(text, object_pairs_hook=hook, parse_constant=_constant)
         except json.JSONDecodeError:
             raise
         except ValueError:  # Python's int-string limit: parse again to learn where
-            doc = json.loads(text, object_pairs_hook=_object, parse_constant=_constant,
+            doc = json.loads(text, object_pairs_hook=hook, parse_constant=_constant,
                              parse_int=_huge_int)
     except json.JSONDecodeError as e:
         raise InputError(f"body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",
@@ -95,10 +122,12 @@ def parse_json(raw: bytes) -> Any:
         raise InputError(f"body is nested deeper than {MAX_DEPTH} levels",
                          [FieldProblem("", f"nested deeper than {MAX_DEPTH} levels")]) from e
     suspect = _SUSPECT.search(text) is not None or "NaN" in text or "Infinity" in text
-    problems = sorted(_json_problems(doc, scalars=suspect), key=lambda p: p.path)
-    if problems:
-        raise InputError(f"body is not acceptable JSON: {summary(problems)}", problems)
-    return doc
+    if (suspect or duplicated or not isinstance(doc, (dict, list))
+            or text.count("{") + text.count("[") >= MAX_DEPTH):
+        problems = sorted(_json_problems(doc, scalars=suspect), key=lambda p: p.path)
+        if problems:
+            raise InputError(f"body is not acceptable JSON: {summary(problems)}", problems)
+    return doc, "\\" not in text and _RAW_NOT_TEXT.search(text) is None
 
 
 # Lone surrogates can only come from \\u escapes (the UTF-8 decoder refuses encoded ones);

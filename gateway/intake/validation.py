@@ -70,16 +70,19 @@ class CaseValidator:
         self._v = SchemaValidator(schema, format_checker=format_checker())
         self._fast = fast_validity(schema, {"date": check_date, "date-time": check_date_time})
 
-    def problems(self, doc: Any) -> list[FieldProblem]:
+    def problems(self, doc: Any, *, plain_text: bool = False) -> list[FieldProblem]:
+        """Every problem of ``doc``; ``plain_text``: its JSON text holds nothing
+        :func:`text_problems` refuses (:func:`~gateway.intake.jsoninput.parse_json_text`)."""
         found = [] if self._fast is not None and self._fast(doc) else \
             [FieldProblem(pointer(e.absolute_path), _message(e)) for e in self._v.iter_errors(doc)]
-        found += text_problems(doc, is_multiline)
+        if not plain_text:
+            found += text_problems(doc, is_multiline)
         if not found and isinstance(doc, dict):
             found = _domain_problems(doc)
         return sorted(found, key=lambda p: p.path)
 
-    def validate(self, doc: Any) -> dict[str, Any]:
-        problems = self.problems(doc)
+    def validate(self, doc: Any, *, plain_text: bool = False) -> dict[str, Any]:
+        problems = self.problems(doc, plain_text=plain_text)
         if problems:
             raise ValidationFailed(f"{len(problems)} problem(s) in the case: {summary(problems)}",
                                    problems)

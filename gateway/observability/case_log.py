@@ -16,6 +16,7 @@ redaction still runs last on every line).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +27,8 @@ import structlog
 from gateway.retry.policy import Decision
 
 _log = structlog.get_logger("gateway.case")
+#: the standard library's logger under it: its level decides (structlog's ``filter_by_level``)
+_level = logging.getLogger("gateway.case")
 
 
 class CaseEvent(StrEnum):
@@ -54,6 +57,8 @@ def case_event(event: CaseEvent, *, correlation_id: str, case_id: str | None = N
                http_status: int | None = None, next_attempt_at: datetime | None = None) -> None:
     """Log ``event`` with the fields given (None: left out). A dead letter is a warning: an
     operator has to act; every other step is info."""
+    if event is not CaseEvent.DEAD_LETTERED and not _level.isEnabledFor(logging.INFO):
+        return  # dropped by the level anyway: not built (two events per accepted case)
     fields: dict[str, Any] = {
         "correlation_id": correlation_id, "case_id": case_id, "delivery_id": delivery_id,
         "partner": partner, "partners": list(partners) if partners is not None else None,
