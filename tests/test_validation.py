@@ -526,9 +526,10 @@ def _slow_parse(raw: bytes) -> tuple[str, Any]:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_json_values, st.booleans(), st.sampled_from(["", "\x00", "\t", "\n", "\x7f", "\x85",
                                                         "\ufffe", "\"", "\\", "\ud800"]),
-       st.integers(0, 40))
+       st.integers(0, 40), st.sampled_from([(",", ":"), (", ", ": "), (" ,\n", " :\t")]))
 def test_the_fast_path_says_what_the_full_walk_says(doc: Any, ascii_only: bool, extra: str,
-                                                    depth: int) -> None:
+                                                    depth: int,
+                                                    separators: tuple[str, str]) -> None:
     """parse_json_text skips the walks only where they could find nothing: for any document
     (with an odd character put in a string, nested to any depth, escaped or raw UTF-8), it
     accepts and refuses what the full walk does, and says "plain" only when text_problems finds
@@ -537,7 +538,7 @@ def test_the_fast_path_says_what_the_full_walk_says(doc: Any, ascii_only: bool, 
     wrapped = {"k": [doc, "a" + extra + "b"]}
     for _ in range(depth):
         wrapped = {"d": wrapped}
-    text = json.dumps(wrapped, ensure_ascii=ascii_only)
+    text = json.dumps(wrapped, ensure_ascii=ascii_only, separators=separators)
     raw = text.encode("utf-8", "surrogatepass")
     expected, expected_doc = _slow_parse(raw)
     try:
@@ -552,7 +553,8 @@ def test_the_fast_path_says_what_the_full_walk_says(doc: Any, ascii_only: bool, 
 
 @pytest.mark.parametrize("raw", [
     b'{"a": 1, "a": 2}', b'[{"x": {"y": 1, "y": 1}}]',
-    b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", b'{"n": 9007199254740993}', b'{"s": "\\ud800"}'])
+    b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", b'{"n": 9007199254740993}', b'{"s": "\\ud800"}',
+    b'{"id": "110105199003071239", "n":\n -9007199254740993}', b'[1,\t1e999]'])
 def test_what_the_fast_path_must_not_skip_is_still_refused(raw: bytes) -> None:
     with pytest.raises(InputError):
         parse_json(raw)

@@ -132,7 +132,9 @@ def parse_json_text(raw: bytes) -> tuple[Any, bool]:
 
 # Lone surrogates can only come from \\u escapes (the UTF-8 decoder refuses encoded ones);
 # integers beyond 2^53 need 16 digits; an infinite float needs a 3-digit exponent or 309 digits.
-_SUSPECT = re.compile(r"\\u[dD][89a-fA-F]|[0-9]{16}|[eE][+-]?[0-9]{3}")
+# A number follows ``:``, ``[`` or ``,`` (a document that is one number is walked anyway): 16
+# digits inside a string (every resident ID number has 18) are no number.
+_SUSPECT = re.compile(r"\\u[dD][89a-fA-F]|[:\[,]\s*-?[0-9]{16}|[0-9][eE][+-]?[0-9]{3}")
 
 
 def summary(problems: list[FieldProblem]) -> str:
