@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
+
 USCC = "001"
 
 
@@ -79,7 +81,9 @@ def mask_values(doc: Any, values: Mapping[str, str]) -> Any:
     sequences by the slower abstract checks."""
     if not values:
         return doc
-    pairs = tuple(values.items())
+    pairs = _present(doc, values)
+    if not pairs:
+        return doc
 
     def text(s: str) -> str:
         for plain, masked in pairs:
@@ -106,6 +110,20 @@ def mask_values(doc: Any, values: Mapping[str, str]) -> Any:
         return d
 
     return walk(doc)
+
+
+def _present(doc: Any, values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The ``values`` that occur somewhere in ``doc`` (all of them when that cannot be told).
+
+    Told from ``doc``'s JSON text, in one pass: JSON escapes character by character, so a string
+    holding a value holds its escaped form in the text. A case view without the case's body
+    usually holds none of them, and then is not walked at all."""
+    try:
+        text = orjson.dumps(doc)
+        return tuple((plain, masked) for plain, masked in values.items()
+                     if orjson.dumps(plain)[1:-1] in text)
+    except TypeError:  # what orjson does not write (an integer beyond 64 bits): walk it all
+        return tuple(values.items())
 
 
 def mask_case(doc: Any, case_body: Mapping[str, Any]) -> Any:
