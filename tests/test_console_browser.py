@@ -57,6 +57,26 @@ def _driver(profile: Path) -> Any:
     return driver
 
 
+def _gone(element: Any) -> Any:
+    """A wait condition: ``element`` has left the document. Selenium's ``staleness_of`` also
+    asks the old element, but mid-navigation chromedriver answers that with "Node with given id
+    does not belong to the document" (an unknown error, not a stale reference): it means gone
+    too (this test's red run in a CI of 2026-12-02)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def check(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+        return False
+    return check
+
+
 def walk(base: str, shots: Path, application_nos: list[str]) -> dict[str, Any]:
     """The operator's walk through the console; what the pages showed, for the asserts."""
     from selenium.webdriver.common.by import By
@@ -88,7 +108,7 @@ def walk(base: str, shots: Path, application_nos: list[str]) -> dict[str, Any]:
         driver.find_element(By.ID, "search").click()
         # the search is a new page with the same table: wait for the old one to go first
         # (its presence alone was true at once, and the links were read mid-navigation)
-        wait.until(ec.staleness_of(before))
+        wait.until(_gone(before))
         wait.until(ec.presence_of_element_located((By.ID, "case-rows")))
         links = driver.find_elements(By.CSS_SELECTOR, "a.case-link")
         seen["found"] = [a.text for a in links]
