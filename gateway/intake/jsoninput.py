@@ -88,7 +88,7 @@ def parse_json(raw: bytes) -> Any:
     The common path adds little to ``json.loads``: one hook per object (duplicate keys), a NaN
     hook that only fires on NaN/Infinity, one regex over the text, and one pass over the
     containers for the depth. The scalars are looked at one by one only when the text holds
-    something suspect (a surrogate escape, 16 digits in a row, a 3-digit exponent)."""
+    something suspect (a surrogate escape, a number of 16 digits, a 3-digit exponent)."""
     return parse_json_text(raw)[0]
 
 
