@@ -113,7 +113,7 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
     natural persons' ID numbers and phone numbers masked wherever they appear
     (:mod:`gateway.security.masking`; the API for callers configured so, never the CLI).
     ``with_body=False``: without the case's body (the answer to a submission, whose caller
-    sent it; not built and not masked only to be dropped)."""
+    sent it: not masked only to be dropped)."""
     children = [child_of(_in_beijing(d)) for d in c.deliveries]
     items = {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()}
     doc: dict[str, Any] = {

@@ -33,12 +33,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.store.batching import GroupCommit
 from gateway.store.models import nonces
-from gateway.store.upsert import cacheable
 
 if TYPE_CHECKING:  # the store imports this module's helpers for its case transactions
     from gateway.store.repository import Store
@@ -94,11 +91,11 @@ def claim_nonces(conn: Connection, insert: Any, rows: Sequence[dict[str, Any]],
     # orders (a replay raced across instances) would otherwise deadlock on PostgreSQL
     rows = sorted(rows, key=lambda r: (r["scope"], r["nonce"]))
     ins = insert(nonces)
-    stmt = cacheable(ins.on_conflict_do_update(
-                         index_elements=[nonces.c.scope, nonces.c.nonce],
-                         set_={"expires_at": ins.excluded.expires_at},
-                         where=nonces.c.expires_at < now)
-                     .returning(nonces.c.scope, nonces.c.nonce))
+    stmt = (ins.on_conflict_do_update(
+                index_elements=[nonces.c.scope, nonces.c.nonce],
+                set_={"expires_at": ins.excluded.expires_at},
+                where=nonces.c.expires_at < now)
+            .returning(nonces.c.scope, nonces.c.nonce))
     return {(r[0], r[1]) for r in conn.execute(stmt, list(rows))}
 
 
@@ -118,8 +115,7 @@ class DbNonceStore:
         self._store = store
         self._prune_every = prune_every
         self._last_prune = float("-inf")
-        self._insert: Any = (pg_insert if store.engine.dialect.name == "postgresql"
-                             else sqlite_insert)
+        self._insert = store._insert  # noqa: SLF001 - the store's INSERT … ON CONFLICT
         self._writes: GroupCommit[_Check, bool] = GroupCommit(
             self._commit, max_batch=max_batch, name="remember nonce")
         #: rows deleted by pruning so far (tests, metrics)

@@ -19,8 +19,6 @@ from typing import Any
 
 from sqlalchemy import (Connection, Table, and_, bindparam, case, func, or_, select, text,
                         update)
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import StoreError
@@ -32,7 +30,7 @@ from gateway.store.models import attempts, cases, deliveries
 from gateway.store.nonces import PendingNonce, ReplayedNonce, claim_nonces, prune_nonces
 from gateway.store.states import DeliveryState
 from gateway.store.types import utcnow
-from gateway.store.upsert import cacheable
+from gateway.store.upsert import insert_for
 
 
 #: how often (seconds) a case transaction that carries nonces also deletes the expired ones
@@ -257,9 +255,9 @@ class Store:
         self._result_writes: GroupCommit[AttemptResult, bool] = GroupCommit(
             self._record_results, max_batch=max_batch, name="record attempt")
         #: built once: a statement object keeps its cache key (see gateway.store.upsert)
-        self._new_cases = cacheable(self._insert(cases)
-                                    .on_conflict_do_nothing(index_elements=[cases.c.application_no])
-                                    .returning(cases.c.id))
+        self._new_cases = (self._insert(cases)
+                           .on_conflict_do_nothing(index_elements=[cases.c.application_no])
+                           .returning(cases.c.id))
 
     @property
     def engine(self) -> AsyncEngine:
@@ -371,7 +369,7 @@ class Store:
 
     def _insert(self, table: Table) -> Any:
         """``INSERT`` with the dialect's ``ON CONFLICT`` clause (SQLite ≥ 3.35 and PostgreSQL)."""
-        return (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(table)
+        return insert_for(self.engine.dialect.name)(table)
 
     # -- reads ---------------------------------------------------------------------------------
     async def find_case_by_application_no(self, application_no: str) -> CaseRecord | None:

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, Table, bindparam, select, type_coerce, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.errors import ConfigError
 from gateway.store import sealing
@@ -41,7 +39,7 @@ async def check_keys(store: Store) -> None:
 
 
 async def _record(store: Store, kid: str) -> None:
-    ins = (pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert)(seal_keys)
+    ins = store._insert(seal_keys)  # noqa: SLF001 - the store's INSERT … ON CONFLICT
     async with store.db.write("record sealing key") as conn:
         await conn.execute(ins.values(kid=kid, first_used_at=utcnow(), retired_at=None)
                            .on_conflict_do_update(index_elements=[seal_keys.c.kid],
