@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -404,13 +404,17 @@ class ChildView:
                 "deadLetter": self.dead_letter}
 
 
-def child_of(d: Any) -> ChildView:
-    """The part for one stored delivery (any object with a ``DeliveryRecord``'s fields)."""
+def child_of(d: Any, tz: tzinfo | None = None) -> ChildView:
+    """The part for one stored delivery (any object with a ``DeliveryRecord``'s fields); with
+    ``tz``, its next attempt's time in that zone (a view shows it; the store keeps UTC)."""
+    due = d.next_attempt_at
+    if tz is not None and due is not None:
+        due = (due if due.tzinfo else due.replace(tzinfo=UTC)).astimezone(tz)
     return ChildView(key=d.id, status=CaseStatus(d.partner_status) if d.partner_status else None,
                      partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
                      delivery=delivery_of(d.state, d.attempts), attempts=d.attempts,
                      last_outcome=d.last_outcome, last_code=d.last_code,
-                     last_message=d.last_message or None, next_attempt_at=d.next_attempt_at)
+                     last_message=d.last_message or None, next_attempt_at=due)
 
 
 def home_part(item_no: str, status: CaseStatus | None = None,

@@ -12,7 +12,6 @@ cases themselves. The store keeps UTC (a naive value is UTC); the instant is the
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
@@ -52,13 +51,6 @@ def beijing_iso_text(v: Any) -> Any:
         return beijing_iso(datetime.fromisoformat(v))
     except ValueError:
         return v
-
-
-def _in_beijing(d: DeliveryRecord) -> DeliveryRecord:
-    """The record with its times in +08:00, for views that render them themselves."""
-    times: dict[str, Any] = {f.name: _beijing(getattr(d, f.name)) for f in dataclasses.fields(d)
-                             if isinstance(getattr(d, f.name), datetime)}
-    return dataclasses.replace(d, **times)
 
 
 def not_carried(mappings: MappingRegistry, body: dict[str, Any],
@@ -114,8 +106,9 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
     (:mod:`gateway.security.masking`; the API for callers configured so, never the CLI).
     ``with_body=False``: without the case's body (the answer to a submission, whose caller
     sent it: not masked only to be dropped)."""
-    children = [child_of(_in_beijing(d)) for d in c.deliveries]
-    items = {no: v.item_dict() for no, v in derive_items(children, c.home_items).items()}
+    children = [child_of(d, BEIJING) for d in c.deliveries]
+    views = derive_items(children, c.home_items)
+    items = {no: v.item_dict() for no, v in views.items()}
     doc: dict[str, Any] = {
         "id": c.id, "applicationNo": c.application_no, "correlationId": c.correlation_id,
         "receivedAt": beijing_iso(c.received_at), "homeItems": c.home_items,
@@ -136,7 +129,9 @@ def case_doc(c: CaseRecord, mappings: MappingRegistry | None = None, *,
         doc["deadlineError"] = str(e)
         table = None
     for no, item in items.items():
-        item.update(item_deadline(c, no, children, table, now or datetime.now(UTC)))
+        # an item with no home part: its view is the derivation over its deliveries already
+        item.update(item_deadline(c, no, children, table, now or datetime.now(UTC),
+                                  carried=None if no in c.home_items else views[no]))
     if identity == "masked":
         masked: dict[str, Any] = mask_case(doc, c.body)
         return masked
@@ -193,20 +188,24 @@ def timeline_doc(c: CaseRecord, data: TimelineData | None = None) -> list[dict[s
 
 
 def item_deadline(c: CaseRecord, item_no: str, children: Iterable[ChildView],
-                  deadlines: Deadlines | None, now: datetime) -> dict[str, Any]:
+                  deadlines: Deadlines | None, now: datetime, *,
+                  carried: BundleView | None = None) -> dict[str, Any]:
     """``deadline`` (+08:00, end of the last working day: :mod:`gateway.domain.deadlines`),
     ``promisedDays`` and where they come from, ``deadlineProvisional``, and ``overdue``: past
     the deadline while a part the gateway carried for the item is not terminal. An item handled
     in Beijing alone is ``overdue: null``: the home platform keeps its deadline and the gateway
-    never hears its status, so it cannot say (and would otherwise flag it forever)."""
+    never hears its status, so it cannot say (and would otherwise flag it forever).
+    ``carried``: the derivation over the item's deliveries, when the caller has it."""
     body_item = next((i for i in c.body.get("items", ()) if isinstance(i, dict)
                       and i.get("itemNo") == item_no), None)
     if deadlines is None or body_item is None:
         return {"deadline": None, "promisedDays": None, "promisedDaysFrom": None,
                 "deadlineProvisional": None, "overdue": None}
     d = deadlines.for_item(body_item, submit_time(c.body, c.received_at))
-    carried = [ch for ch in children if item_no in ch.item_nos]
-    status: BundleView | None = derive_bundle(carried) if carried else None
+    status = carried
+    if status is None:
+        parts = [ch for ch in children if item_no in ch.item_nos]
+        status = derive_bundle(parts) if parts else None
     return {"deadline": beijing_iso(d.due), "promisedDays": d.days,
             "promisedDaysFrom": d.source, "deadlineProvisional": d.provisional,
             "overdue": None if status is None else is_overdue(d.due, status.status, now)}

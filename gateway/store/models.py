@@ -86,7 +86,8 @@ deliveries = Table(
     Column("kind", String(16), nullable=False, server_default="case"),
     Column("payload", SealedJSON("deliveries.payload"), nullable=True),
     UniqueConstraint("idempotency_key"),
-    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    # a partner's due rows in due order (claims, due partners: migration 0010)
+    Index("ix_deliveries_due", "state", "partner", "next_attempt_at"),
     Index("ix_deliveries_case", "case_id"),
     Index("ix_deliveries_status_poll", "partner", "state", "status_checked_at"),
     Index("ix_deliveries_receipt", "partner", "receipt_no"),

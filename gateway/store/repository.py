@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (Connection, Table, and_, bindparam, case, func, or_, select, text,
-                        update)
+from sqlalchemy import (Connection, Table, and_, bindparam, case, exists, func, or_, select,
+                        text, union_all, update)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import StoreError
@@ -167,6 +167,33 @@ def _fenced_update(columns: tuple[str, ...]) -> Any:
     d = deliveries.c
     return (update(deliveries).where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
             .values({k: bindparam(k) for k in columns}))
+
+
+def _due_partners() -> Any:
+    """The partners with a due delivery (``:now``), at a cost that grows with the number of
+    partners, not with the backlog or the history (it was a ``GROUP BY`` over every due row:
+    under a backlog of 1,500 rows, 0.8 ms of SQLite per claim round, 20 % of an end-to-end
+    gateway's CPU). The distinct partners are walked one index step each (a recursive
+    ``min(partner) > previous``: a loose index scan, on SQLite and PostgreSQL alike), and each
+    is asked for one due row: a pending one due by now, or one whose lease expired in flight,
+    each one range of ``ix_deliveries_due`` (state, partner, due time)."""
+    d = deliveries.c
+    now = bindparam("now", type_=d.next_attempt_at.type)
+    walk = select(func.min(d.partner).label("partner")).cte("known", recursive=True)
+    step = deliveries.alias("step")
+    walk = walk.union_all(
+        select(select(func.min(step.c.partner)).where(step.c.partner > walk.c.partner)
+               .scalar_subquery())
+        .where(walk.c.partner.is_not(None)))
+    due = deliveries.alias("due")
+    return select(walk.c.partner).where(walk.c.partner.is_not(None), or_(
+        exists().where(due.c.partner == walk.c.partner, due.c.state == DeliveryState.PENDING,
+                       due.c.next_attempt_at <= now),
+        exists().where(due.c.partner == walk.c.partner, due.c.state == DeliveryState.IN_FLIGHT,
+                       due.c.lease_expires_at < now)))
+
+
+_DUE_PARTNERS = _due_partners()
 
 
 def _delivery_row(case_id: str, d: NewDelivery, now: datetime) -> dict[str, Any]:
@@ -426,31 +453,54 @@ class Store:
 
     async def due_partners(self, now: datetime | None = None) -> set[str]:
         """Partners with at least one due delivery: one cheap read, so a worker asks SQLite for
-        its write lock (and PostgreSQL for row locks) only where there is work."""
-        now = now or utcnow()
+        its write lock (and PostgreSQL for row locks) only where there is work. Its cost does
+        not grow with the backlog or the history: :data:`_DUE_PARTNERS`."""
         async with self.db.read("find due partners") as conn:
-            rows = await conn.execute(select(deliveries.c.partner).where(self._due(now))
-                                      .group_by(deliveries.c.partner))
+            rows = await conn.execute(_DUE_PARTNERS, {"now": now or utcnow()})
             return {r[0] for r in rows}
 
-    def _claim_statement(self, worker: str, token: str, due: Any, limit: int,
-                         lease_seconds: float, now: datetime) -> Any:
-        # A materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``: PostgreSQL
-        # may rescan such a sub-select once per outer row, each rescan skipping the rows this very
-        # statement already updated and locking the next n, so a claim of 4 took every due row.
-        candidates = (select(deliveries.c.id).where(due)
-                      .order_by(deliveries.c.next_attempt_at).limit(limit)
-                      .with_for_update(skip_locked=True)
+    @staticmethod
+    def _claim_statement(worker: str, token: str, now: datetime, limit: int,
+                         lease_seconds: float, partners: Any = None) -> Any:
+        """Lease up to ``limit`` due deliveries (of the partners ``partners`` selects, a
+        condition on ``deliveries.c.partner``; None: any): those whose lease expired in flight
+        first, then the pending ones in due order.
+
+        Two candidate sets, not one ``WHERE pending-and-due OR in-flight-and-expired ORDER BY``:
+        no index serves that OR in due order, so SQLite read every row of the partner (its whole
+        history, through ``ix_deliveries_receipt``) and sorted them on every claim. Apart, each
+        is one range of ``ix_deliveries_due`` (state, partner, due time) and a claim reads about
+        the rows it takes (tests/test_due_queries.py).
+
+        Each set is a materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP
+        LOCKED)``: PostgreSQL may rescan such a sub-select once per outer row, each rescan
+        skipping the rows this very statement already updated and locking the next n, so a
+        claim of 4 took every due row. PostgreSQL refuses ``FOR UPDATE`` on a ``UNION``, so the
+        rows are locked in each set and the union only picks at most ``limit`` of them (a row
+        locked beyond it stays unclaimed, locked until this transaction ends)."""
+        d = deliveries.c
+        scope = [partners] if partners is not None else []
+        expired = (select(d.id).where(d.state == DeliveryState.IN_FLIGHT, d.lease_expires_at < now,
+                                      *scope)
+                   .limit(limit).with_for_update(skip_locked=True)
+                   .cte("expired").prefix_with("MATERIALIZED", dialect="postgresql"))
+        waiting = (select(d.id).where(d.state == DeliveryState.PENDING, d.next_attempt_at <= now,
+                                      *scope)
+                   .order_by(d.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+                   .cte("waiting").prefix_with("MATERIALIZED", dialect="postgresql"))
+        candidates = (union_all(select(expired.c.id), select(waiting.c.id)).limit(limit)
                       .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
+        # no second due test on the updated rows: each was due when its set locked it (SQLite has
+        # one writer; PostgreSQL re-checks a row's WHERE as it locks it), and with one SQLite
+        # read the update by every due row's index instead of by the candidates' ids
         return (update(deliveries)
-                .where(deliveries.c.id.in_(select(candidates.c.id)))
-                .where(due)
+                .where(d.id.in_(select(candidates.c.id)))
                 .values(state=DeliveryState.IN_FLIGHT, lease_owner=worker, lease_token=token,
                         lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now,
                         # a row still in flight had its lease expire mid-send: the partner
                         # may hold it (the SET sees the row as it was before this update)
-                        last_outcome=case((deliveries.c.state == DeliveryState.IN_FLIGHT,
-                                           OUTCOME_UNKNOWN), else_=deliveries.c.last_outcome))
+                        last_outcome=case((d.state == DeliveryState.IN_FLIGHT,
+                                           OUTCOME_UNKNOWN), else_=d.last_outcome))
                 .returning(*DELIVERY_COLUMNS))
 
     async def claim_due(self, worker: str, *, limit: int, lease_seconds: float,
@@ -463,8 +513,10 @@ class Store:
         asked :meth:`due_partners`)."""
         now = now or utcnow()
         due = self._due(now)
+        scope = None
         if partners is not None:
-            due = and_(due, deliveries.c.partner.in_(list(partners)))
+            scope = deliveries.c.partner.in_(list(partners))
+            due = and_(due, scope)
         if check_first:
             # idle polls must not take SQLite's write lock
             async with self.db.read("look for due deliveries") as conn:
@@ -472,7 +524,7 @@ class Store:
                 if found.first() is None:
                     return []
         token = str(uuid.uuid4())
-        stmt = self._claim_statement(worker, token, due, limit, lease_seconds, now)
+        stmt = self._claim_statement(worker, token, now, limit, lease_seconds, scope)
         async with self.db.write("claim deliveries") as conn:
             rows = (await conn.execute(stmt)).all()
         return await self._with_bodies([delivery_from_row(r) for r in rows], token)
@@ -486,8 +538,8 @@ class Store:
         token = str(uuid.uuid4())
         found: dict[str, list[DeliveryRecord]] = {}
         statements = {partner: self._claim_statement(
-            worker, token, and_(self._due(now), deliveries.c.partner == partner), limit,
-            lease_seconds, now) for partner, limit in limits.items() if limit > 0}
+            worker, token, now, limit, lease_seconds, deliveries.c.partner == partner)
+            for partner, limit in limits.items() if limit > 0}
 
         def claim(conn: Connection) -> dict[str, list[Any]]:
             return {partner: list(conn.execute(stmt).all())
