@@ -18,7 +18,7 @@ from sqlalchemy.dialects import sqlite
 from gateway.store import DeliveryState, NewCase, NewDelivery, Store, create_engine
 from gateway.store.migrate import upgrade
 from gateway.store.models import deliveries
-from gateway.store.repository import _DUE_PARTNERS
+from gateway.store.repository import _DUE_PARTNERS, _claim_statement
 from gateway.store.types import utcnow
 
 S = DeliveryState
@@ -134,7 +134,8 @@ async def test_due_work_queries_cost_the_same_under_backlog_and_history(tmp_path
     await migrated.dispose()
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'due.db'}")
     now = utcnow()
-    claim = Store._claim_statement("w", "t", now, 8, 30.0, deliveries.c.partner == "p")
+    claim = _claim_statement(8, "one")
+    claim_params = Store._claim_params("w", "t", now, 30.0, c_partner="p")
     try:
         with engine.connect() as conn:
             conn.execute(sa.insert(sa.table("cases", sa.column("id"), sa.column("application_no"),
@@ -146,11 +147,13 @@ async def test_due_work_queries_cost_the_same_under_backlog_and_history(tmp_path
                            "received_at": now.strftime("%Y-%m-%d %H:%M:%S.%f")}])
             _fill(conn, 0, 2, "p", S.PENDING, now)
             conn.commit()
-            small = (_vm_steps(conn, _DUE_PARTNERS, {"now": now}), _vm_steps(conn, claim))
+            small = (_vm_steps(conn, _DUE_PARTNERS, {"now": now}),
+                     _vm_steps(conn, claim, claim_params))
             _fill(conn, 10, 3000, "p", S.DELIVERED, now)
             _fill(conn, 5000, 3000, "q", S.PENDING, now)
             conn.commit()
-            large = (_vm_steps(conn, _DUE_PARTNERS, {"now": now}), _vm_steps(conn, claim))
+            large = (_vm_steps(conn, _DUE_PARTNERS, {"now": now}),
+                     _vm_steps(conn, claim, claim_params))
             assert conn.execute(_DUE_PARTNERS, {"now": now}).scalars().all() == ["p", "q"]
             for stmt in (_DUE_PARTNERS, claim):  # no value changes SQLite's plan
                 sql = str(stmt.compile(dialect=sqlite.dialect()))

@@ -68,6 +68,20 @@ class Database:
         self._writer = sqlite_writer_engine(engine)
         self._writer_thread = (ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
                                if self._writer is not None else None)
+        #: the writer thread's connection, kept between transactions (a checkout from the pool
+        #: and its return, with their events, were a sixth of the writer's time); only that
+        #: thread touches it
+        self._writer_conn: Connection | None = None
+
+    def _writer_connection(self) -> Connection:
+        """The writer thread's connection, opened again if an error invalidated or closed it."""
+        conn = self._writer_conn
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                conn.close()
+            assert self._writer is not None
+            conn = self._writer_conn = self._writer.connect()
+        return conn
 
     async def write_sync(self, operation: str, work: Callable[[Connection], T], *,
                          durable: bool = True) -> T:
@@ -85,21 +99,31 @@ class Database:
                 if not durable and self.engine.dialect.name == "postgresql":
                     await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 return await conn.run_sync(work)
-        writer = self._writer
+
+        def run(c: Connection) -> T:
+            if durable:
+                with c.begin():
+                    return work(c)
+            raw = c.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA synchronous=NORMAL")  # the driver is in autocommit mode
+            try:
+                with c.begin():
+                    return work(c)
+            finally:
+                raw.execute("PRAGMA synchronous=FULL")
 
         def transaction() -> T:
-            if durable:
-                with writer.begin() as conn:
-                    return work(conn)
-            with writer.connect() as c:
-                raw = c.connection.dbapi_connection
-                assert raw is not None
-                raw.execute("PRAGMA synchronous=NORMAL")  # the driver is in autocommit mode
-                try:
-                    with c.begin():
-                        return work(c)
-                finally:
-                    raw.execute("PRAGMA synchronous=FULL")
+            c = self._writer_connection()
+            try:
+                return run(c)
+            except BaseException:
+                # whatever failed (the work, the commit, the disk), the next transaction starts
+                # on a fresh connection rather than on one in an unknown state
+                self._writer_conn = None
+                with contextlib.suppress(*DATABASE_ERRORS):
+                    c.close()
+                raise
         with translated(operation):
             assert self._write_turn is not None
             async with self._write_turn:
@@ -124,7 +148,13 @@ class Database:
 
     async def close(self) -> None:
         if self._writer is not None and self._writer_thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._writer_thread,
-                                                             self._writer.dispose)
+            writer = self._writer
+
+            def close() -> None:
+                if self._writer_conn is not None:
+                    self._writer_conn.close()
+                    self._writer_conn = None
+                writer.dispose()
+            await asyncio.get_running_loop().run_in_executor(self._writer_thread, close)
             self._writer_thread.shutdown(wait=False)
         await self.engine.dispose()

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (Connection, Table, and_, bindparam, case, exists, func, or_, select,
                         text, union_all, update)
@@ -194,6 +194,58 @@ def _due_partners() -> Any:
 
 
 _DUE_PARTNERS = _due_partners()
+
+
+@functools.lru_cache(maxsize=128)
+def _claim_statement(limit: int, scope: Literal["one", "some", "any"]) -> Any:
+    """Lease up to ``limit`` due deliveries (``one``: of the partner ``:c_partner``; ``some``:
+    of the partners ``:c_partners``; ``any``) to ``:c_worker`` under ``:c_token`` until
+    ``:c_expires``, due by ``:c_now``: those whose lease expired in flight first, then the
+    pending ones in due order. Built once per limit and scope (it took 0.6 ms to build and key,
+    per partner and claim round, on the event loop); :meth:`Store._claim_params` gives the
+    values.
+
+    Two candidate sets, not one ``WHERE pending-and-due OR in-flight-and-expired ORDER BY``:
+    no index serves that OR in due order, so SQLite read every row of the partner (its whole
+    history, through ``ix_deliveries_receipt``) and sorted them on every claim. Apart, each is
+    one range of ``ix_deliveries_due`` (state, partner, due time) and a claim reads about the
+    rows it takes (tests/test_due_queries.py).
+
+    Each set is a materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``:
+    PostgreSQL may rescan such a sub-select once per outer row, each rescan skipping the rows
+    this very statement already updated and locking the next n, so a claim of 4 took every due
+    row. PostgreSQL refuses ``FOR UPDATE`` on a ``UNION``, so the rows are locked in each set
+    and the union only picks at most ``limit`` of them (a row locked beyond it stays unclaimed,
+    locked until this transaction ends). The updated rows are not tested for being due a
+    second time: each was due when its set locked it (SQLite has one writer; PostgreSQL
+    re-checks a row's WHERE as it locks it), and with that test SQLite chose to find the rows
+    to update by every due row's index instead of by the candidates' ids."""
+    d = deliveries.c
+    now = bindparam("c_now", type_=d.next_attempt_at.type)
+    where = {"one": [d.partner == bindparam("c_partner")],
+             "some": [d.partner.in_(bindparam("c_partners", expanding=True))],
+             "any": []}[scope]
+    expired = (select(d.id).where(d.state == DeliveryState.IN_FLIGHT, d.lease_expires_at < now,
+                                  *where)
+               .limit(limit).with_for_update(skip_locked=True)
+               .cte("expired").prefix_with("MATERIALIZED", dialect="postgresql"))
+    waiting = (select(d.id).where(d.state == DeliveryState.PENDING, d.next_attempt_at <= now,
+                                  *where)
+               .order_by(d.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+               .cte("waiting").prefix_with("MATERIALIZED", dialect="postgresql"))
+    candidates = (union_all(select(expired.c.id), select(waiting.c.id)).limit(limit)
+                  .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
+    return (update(deliveries)
+            .where(d.id.in_(select(candidates.c.id)))
+            .values(state=DeliveryState.IN_FLIGHT, lease_owner=bindparam("c_worker"),
+                    lease_token=bindparam("c_token"),
+                    lease_expires_at=bindparam("c_expires", type_=d.lease_expires_at.type),
+                    updated_at=now,
+                    # a row still in flight had its lease expire mid-send: the partner may hold
+                    # it (the SET sees the row as it was before this update)
+                    last_outcome=case((d.state == DeliveryState.IN_FLIGHT, OUTCOME_UNKNOWN),
+                                      else_=d.last_outcome))
+            .returning(*DELIVERY_COLUMNS))
 
 
 def _delivery_row(case_id: str, d: NewDelivery, now: datetime) -> dict[str, Any]:
@@ -460,48 +512,11 @@ class Store:
             return {r[0] for r in rows}
 
     @staticmethod
-    def _claim_statement(worker: str, token: str, now: datetime, limit: int,
-                         lease_seconds: float, partners: Any = None) -> Any:
-        """Lease up to ``limit`` due deliveries (of the partners ``partners`` selects, a
-        condition on ``deliveries.c.partner``; None: any): those whose lease expired in flight
-        first, then the pending ones in due order.
-
-        Two candidate sets, not one ``WHERE pending-and-due OR in-flight-and-expired ORDER BY``:
-        no index serves that OR in due order, so SQLite read every row of the partner (its whole
-        history, through ``ix_deliveries_receipt``) and sorted them on every claim. Apart, each
-        is one range of ``ix_deliveries_due`` (state, partner, due time) and a claim reads about
-        the rows it takes (tests/test_due_queries.py).
-
-        Each set is a materialized CTE, not an ``IN (SELECT … LIMIT n FOR UPDATE SKIP
-        LOCKED)``: PostgreSQL may rescan such a sub-select once per outer row, each rescan
-        skipping the rows this very statement already updated and locking the next n, so a
-        claim of 4 took every due row. PostgreSQL refuses ``FOR UPDATE`` on a ``UNION``, so the
-        rows are locked in each set and the union only picks at most ``limit`` of them (a row
-        locked beyond it stays unclaimed, locked until this transaction ends)."""
-        d = deliveries.c
-        scope = [partners] if partners is not None else []
-        expired = (select(d.id).where(d.state == DeliveryState.IN_FLIGHT, d.lease_expires_at < now,
-                                      *scope)
-                   .limit(limit).with_for_update(skip_locked=True)
-                   .cte("expired").prefix_with("MATERIALIZED", dialect="postgresql"))
-        waiting = (select(d.id).where(d.state == DeliveryState.PENDING, d.next_attempt_at <= now,
-                                      *scope)
-                   .order_by(d.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
-                   .cte("waiting").prefix_with("MATERIALIZED", dialect="postgresql"))
-        candidates = (union_all(select(expired.c.id), select(waiting.c.id)).limit(limit)
-                      .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
-        # no second due test on the updated rows: each was due when its set locked it (SQLite has
-        # one writer; PostgreSQL re-checks a row's WHERE as it locks it), and with one SQLite
-        # read the update by every due row's index instead of by the candidates' ids
-        return (update(deliveries)
-                .where(d.id.in_(select(candidates.c.id)))
-                .values(state=DeliveryState.IN_FLIGHT, lease_owner=worker, lease_token=token,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now,
-                        # a row still in flight had its lease expire mid-send: the partner
-                        # may hold it (the SET sees the row as it was before this update)
-                        last_outcome=case((d.state == DeliveryState.IN_FLIGHT,
-                                           OUTCOME_UNKNOWN), else_=d.last_outcome))
-                .returning(*DELIVERY_COLUMNS))
+    def _claim_params(worker: str, token: str, now: datetime, lease_seconds: float,
+                      **scope: Any) -> dict[str, Any]:
+        """The values of a :func:`_claim_statement` execution."""
+        return {"c_now": now, "c_worker": worker, "c_token": token,
+                "c_expires": now + timedelta(seconds=lease_seconds), **scope}
 
     async def claim_due(self, worker: str, *, limit: int, lease_seconds: float,
                         now: datetime | None = None,
@@ -513,10 +528,8 @@ class Store:
         asked :meth:`due_partners`)."""
         now = now or utcnow()
         due = self._due(now)
-        scope = None
         if partners is not None:
-            scope = deliveries.c.partner.in_(list(partners))
-            due = and_(due, scope)
+            due = and_(due, deliveries.c.partner.in_(list(partners)))
         if check_first:
             # idle polls must not take SQLite's write lock
             async with self.db.read("look for due deliveries") as conn:
@@ -524,9 +537,11 @@ class Store:
                 if found.first() is None:
                     return []
         token = str(uuid.uuid4())
-        stmt = self._claim_statement(worker, token, now, limit, lease_seconds, scope)
+        stmt = _claim_statement(limit, "any" if partners is None else "some")
+        params = self._claim_params(worker, token, now, lease_seconds,
+                                    **({} if partners is None else {"c_partners": list(partners)}))
         async with self.db.write("claim deliveries") as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(stmt, params)).all()
         return await self._with_bodies([delivery_from_row(r) for r in rows], token)
 
     async def claim_for_partners(self, worker: str, limits: Mapping[str, int], *,
@@ -537,13 +552,13 @@ class Store:
         now = now or utcnow()
         token = str(uuid.uuid4())
         found: dict[str, list[DeliveryRecord]] = {}
-        statements = {partner: self._claim_statement(
-            worker, token, now, limit, lease_seconds, deliveries.c.partner == partner)
+        statements = {partner: (_claim_statement(limit, "one"), self._claim_params(
+            worker, token, now, lease_seconds, c_partner=partner))
             for partner, limit in limits.items() if limit > 0}
 
         def claim(conn: Connection) -> dict[str, list[Any]]:
-            return {partner: list(conn.execute(stmt).all())
-                    for partner, stmt in statements.items()}
+            return {partner: list(conn.execute(stmt, params).all())
+                    for partner, (stmt, params) in statements.items()}
         for partner, rows in (await self.db.write_sync("claim deliveries", claim)).items():
             found[partner] = [delivery_from_row(r) for r in rows]
         claims = await self._with_bodies([d for ds in found.values() for d in ds], token)
