@@ -8,6 +8,10 @@ every due row of every partner. Both grew with the table, so a backlog (or a yea
 slowed every claim round. With the partner in the index, each partner's due rows are one range
 in due order: a claim reads the rows it takes, the partners' question one row per partner.
 
+Upgrading: building the index reads the whole deliveries table and, on PostgreSQL, blocks writes
+to it meanwhile (a plain ``CREATE INDEX``); on a table of millions of rows run ``gateway db
+upgrade`` in a quiet moment, with the gateways stopped.
+
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02
