@@ -222,9 +222,11 @@ def _claim_statement(limit: int, scope: Literal["one", "some", "any"]) -> Any:
     to update by every due row's index instead of by the candidates' ids."""
     d = deliveries.c
     now = bindparam("c_now", type_=d.next_attempt_at.type)
-    where: list[Any] = {"one": [d.partner == bindparam("c_partner")],
-                        "some": [d.partner.in_(bindparam("c_partners", expanding=True))],
-                        "any": []}[scope]
+    where: list[Any] = []
+    if scope == "one":
+        where.append(d.partner == bindparam("c_partner"))
+    elif scope == "some":
+        where.append(d.partner.in_(bindparam("c_partners", expanding=True)))
     expired = (select(d.id).where(d.state == DeliveryState.IN_FLIGHT, d.lease_expires_at < now,
                                   *where)
                .limit(limit).with_for_update(skip_locked=True)
