@@ -78,7 +78,8 @@ class Database:
         conn = self._writer_conn
         if conn is None or conn.closed or conn.invalidated:
             if conn is not None:
-                conn.close()
+                with contextlib.suppress(*DATABASE_ERRORS):
+                    conn.close()
             assert self._writer is not None
             conn = self._writer_conn = self._writer.connect()
         return conn
