@@ -61,6 +61,15 @@ def side_config(tree: Path, tmp: Path, tag: str, db: str, sims: dict[str, str],
     return cfg
 
 
+def serve(tree: Path, cfg: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``gateway serve`` of ``tree`` with ``cfg`` (cwd: ``python -m gateway`` imports the
+    gateway package of that tree): the process and its base URL."""
+    port = bw.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--log-level", "WARNING", "serve",
+                             "--config", str(cfg), "--port", str(port)], cwd=tree)
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def add_history(db: str, rows: int) -> None:
     """``rows`` delivered deliveries more in the SQLite database ``db``: copies of one delivered
     row, over the three partners, with their own ids and keys."""
@@ -87,10 +96,7 @@ async def e2e_run(srv: bw.Servers, tree: Path, tag: str, cases: bw.Cases,
     ``delivered``: deliveries/s and the gateway's CPU per delivery."""
     db = await srv.database(tag)
     cfg = side_config(tree, srv.tmp, tag, db, srv.sims, worker=True)
-    port = bw.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--log-level", "WARNING", "serve",
-                             "--config", str(cfg), "--port", str(port)], cwd=tree)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = serve(tree, cfg)
     try:
         await bw.wait_http(base + "/readyz")
         wire = bw.Wire(cfg)
@@ -127,11 +133,7 @@ async def one_run(srv: bw.Servers, tree: Path, tag: str, cases: bw.Cases,
         return await e2e_run(srv, tree, tag, cases, args)
     db = await srv.database(tag)
     cfg = side_config(tree, srv.tmp, tag, db, srv.sims)
-    port = bw.free_port()
-    # cwd: ``python -m gateway`` imports the gateway package of that tree
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--log-level", "WARNING", "serve",
-                             "--config", str(cfg), "--port", str(port)], cwd=tree)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = serve(tree, cfg)
     try:
         await bw.wait_http(base + "/readyz")
         stem = [bw.MIX[0]]
