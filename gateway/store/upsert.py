@@ -69,24 +69,24 @@ def _keyed(stmt: Any, uncached: type) -> Any:
     return stmt
 
 
-class _SqliteInsert(sqlite_dml.Insert):
-    inherit_cache = True
+def _keyed_insert(base: Any) -> Any:
+    """The dialect insert ``base`` with each ``on_conflict_do_*`` clause keyed by
+    :func:`_keyed` (``base`` itself for a clause the key would not cover)."""
 
-    def on_conflict_do_nothing(self, *args: Any, **kw: Any) -> Any:
-        return _keyed(super().on_conflict_do_nothing(*args, **kw), sqlite_dml.Insert)
+    class KeyedInsert(base):  # type: ignore[misc]
+        inherit_cache = True
 
-    def on_conflict_do_update(self, *args: Any, **kw: Any) -> Any:
-        return _keyed(super().on_conflict_do_update(*args, **kw), sqlite_dml.Insert)
+        def on_conflict_do_nothing(self, *args: Any, **kw: Any) -> Any:
+            return _keyed(super().on_conflict_do_nothing(*args, **kw), base)
+
+        def on_conflict_do_update(self, *args: Any, **kw: Any) -> Any:
+            return _keyed(super().on_conflict_do_update(*args, **kw), base)
+
+    return KeyedInsert
 
 
-class _PgInsert(pg_dml.Insert):
-    inherit_cache = True
-
-    def on_conflict_do_nothing(self, *args: Any, **kw: Any) -> Any:
-        return _keyed(super().on_conflict_do_nothing(*args, **kw), pg_dml.Insert)
-
-    def on_conflict_do_update(self, *args: Any, **kw: Any) -> Any:
-        return _keyed(super().on_conflict_do_update(*args, **kw), pg_dml.Insert)
+_SqliteInsert: Callable[[Table], Any] = _keyed_insert(sqlite_dml.Insert)
+_PgInsert: Callable[[Table], Any] = _keyed_insert(pg_dml.Insert)
 
 
 def insert_for(dialect_name: str) -> Callable[[Table], Any]:
