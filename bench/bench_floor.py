@@ -23,10 +23,11 @@ Per repetition and concurrency, with ``bench_wire``'s load generator (its own pr
 Each with its rate, its share of echo's and its CPU per request (user / system, ``/proc``).
 
 Then latency, open loop at ``--latency-rate`` national cases/s: POST → the national simulator
-holds the message, posted directly, through ``floor+prepare`` forwarding the case's mapped
-message after its commit (the exact bytes the gateway would send, built before the clock starts),
-and through ``gateway serve`` with its worker on. Each figure minus ``direct`` is what that path
-adds.
+holds the message, posted directly; through ``floor`` and through ``floor+prepare``, each posting
+the case's mapped message on after its commit (the exact bytes the gateway would send, built
+before the clock starts); and through ``gateway serve`` with its worker on. Each figure minus
+``direct`` is what that path adds: a durable commit before forwarding, the hop through a second
+server, and the Python around them.
 
     .venv/bin/python bench/bench_floor.py --quick        # 1 repetition, 32 connections, ~1 min
     .venv/bin/python bench/bench_floor.py --repeat 3     # 32 and 64 connections, ~5 min
@@ -212,19 +213,20 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: 
     n = max(20, int(args.latency_rate * args.latency_seconds))
     cs = cases.make([bw.MIX[0]], n)
     out["lat_direct"] = await latency(srv, wire, cs, await wire.requests(cs), args)
-    # the forwarding floor is started with the exact messages it forwards after each commit
-    cs = cases.make([bw.MIX[0]], n)
-    forward = {c["applicationNo"]: [u, b.decode(), h]
-               for c, (u, b, h) in zip(cs, await wire.requests(cs), strict=True)}
-    path = srv.tmp / f"forward{rep}.json"
-    path.write_text(json.dumps(forward), encoding="utf-8")
-    port = bw.free_port()
-    p_fwd = srv.spawn(__file__, "--serve", "prepare", str(port), str(srv.tmp / f"fwd{rep}.db"),
-                      str(path))
-    await bw.wait_http(f"http://127.0.0.1:{port}/readyz")
-    out["lat_floor"] = await latency(srv, wire, cs, case_requests(f"http://127.0.0.1:{port}", cs),
-                                     args)
-    await srv.stop(p_fwd)
+    # each forwarding floor is started with the exact messages it forwards after each commit
+    for mode in MODES:
+        cs = cases.make([bw.MIX[0]], n)
+        forward = {c["applicationNo"]: [u, b.decode(), h]
+                   for c, (u, b, h) in zip(cs, await wire.requests(cs), strict=True)}
+        path = srv.tmp / f"forward-{mode}{rep}.json"
+        path.write_text(json.dumps(forward), encoding="utf-8")
+        port = bw.free_port()
+        p_fwd = srv.spawn(__file__, "--serve", mode, str(port),
+                          str(srv.tmp / f"fwd-{mode}{rep}.db"), str(path))
+        await bw.wait_http(f"http://127.0.0.1:{port}/readyz")
+        out[f"lat_{mode}"] = await latency(
+            srv, wire, cs, case_requests(f"http://127.0.0.1:{port}", cs), args)
+        await srv.stop(p_fwd)
     gw_e2e, _, _, p_e2e = await srv.gateway(f"e2e{rep}", True, 64)
     await bw.wait_http(gw_e2e + "/readyz")
     cs = cases.make([bw.MIX[0]], n)
@@ -244,18 +246,18 @@ def report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> None:
     for c in args.concurrency:
         e = f"echo@{c}"
         print(f"\n-- {c} connections " + "-" * 60)
-        print(f"{'':16}{'rate /s':>22}{'% of echo':>22}{'p99 ms':>16}{'CPU ms/req u+s':>24}")
+        print(f"{'':16}{'rate /s':>24}{'% of echo':>22}{'p99 ms':>22}{'CPU ms/req u+s':>22}")
         for key, label in (("echo", "echo"), ("floor", "floor"), ("prepare", "floor+prepare"),
                            ("gateway", "gateway")):
             k = f"{key}@{c}"
             share = [100 * r[k]["rate"] / r[e]["rate"] for r in reps]
             cpu = [r[k]["user_ms"] + r[k]["sys_ms"] for r in reps]
-            print(f"{label:16}{med([r[k]['rate'] for r in reps]):>22}{med(share):>22}"
-                  f"{med([r[k]['p99'] for r in reps]):>16}{med(cpu):>24}")
+            print(f"{label:16}{med([r[k]['rate'] for r in reps]):>24}{med(share):>22}"
+                  f"{med([r[k]['p99'] for r in reps]):>22}{med(cpu):>22}")
     print(f"\n-- latency at {args.latency_rate:g} national cases/s (open loop), POST → partner "
           "has it " + "-" * 10)
-    for key, label in (("lat_direct", "direct"), ("lat_floor", "floor+prepare, forward"),
-                       ("lat_gateway", "gateway")):
+    for key, label in (("lat_direct", "direct"), ("lat_floor", "floor, forward"),
+                       ("lat_prepare", "floor+prepare, forward"), ("lat_gateway", "gateway")):
         p50 = [r[key]["partner_p50"] for r in reps]
         added = [r[key]["partner_p50"] - r["lat_direct"]["partner_p50"] for r in reps]
         print(f"  {label:24} p50 {med(p50)} ms, p99 {med([r[key]['partner_p99'] for r in reps])}"
