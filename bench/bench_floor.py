@@ -44,6 +44,7 @@ import sqlite3
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ MODES = ("floor", "prepare")
 def serve_floor(mode: str, port: int, db: str, forward: str | None) -> None:
     """``mode`` floor: parse + schema check; prepare: the gateway's ``Intake.prepare``. Then one
     row per case in a group commit; 202 after the commit. ``forward``: a JSON file mapping an
-    application number to the (url, body, headers) to post after the commit."""
+    application number to the messages (url, body, headers) to post once its case committed."""
     import aiohttp
     import orjson
     from aiohttp import web
@@ -115,7 +116,7 @@ def serve_floor(mode: str, port: int, db: str, forward: str | None) -> None:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         inbox.put((doc["applicationNo"], raw, fut))
         case_id = await fut
-        if (msg := onward.get(doc["applicationNo"])) is not None:
+        for msg in onward.get(doc["applicationNo"], ()):
             task = asyncio.create_task(send_on(*msg))
             state.setdefault("tasks", set()).add(task)
             task.add_done_callback(state["tasks"].discard)
@@ -208,33 +209,71 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: 
         if stored != args.cases * len(args.concurrency):
             raise SystemExit(f"{mode}: {stored} cases stored, "
                              f"{args.cases * len(args.concurrency)} accepted")
-    # latency: the same national cases, made anew for each path (unique application numbers)
+    # latency and end to end: the same kinds of cases, made anew for each path
     wire = Wire(cfg)
     n = max(20, int(args.latency_rate * args.latency_seconds))
     cs = cases.make([bw.MIX[0]], n)
     out["lat_direct"] = await latency(srv, wire, cs, await wire.requests(cs), args)
-    # each forwarding floor is started with the exact messages it forwards after each commit
+    for c in args.concurrency:
+        out[f"e2e_direct@{c}"] = await end_to_end(srv, await wire.requests(
+            cases.make(bw.MIX, args.cases)), c, args.cases, "/")
+    # each forwarding floor starts with the exact messages it forwards after each commit
     for mode in MODES:
-        cs = cases.make([bw.MIX[0]], n)
-        forward = {c["applicationNo"]: [u, b.decode(), h]
-                   for c, (u, b, h) in zip(cs, await wire.requests(cs), strict=True)}
+        lat_cases = cases.make([bw.MIX[0]], n)
+        mix = {c: cases.make(bw.MIX, args.cases) for c in args.concurrency}
+        every = lat_cases + [x for m in mix.values() for x in m]
+        msgs = iter(await wire.requests(every))  # in the order of the cases and their plans
+        forward = {x["applicationNo"]: [[u, b.decode(), h] for u, b, h in
+                                        (next(msgs) for _ in wire.plan(x))] for x in every}
         path = srv.tmp / f"forward-{mode}{rep}.json"
         path.write_text(json.dumps(forward), encoding="utf-8")
         port = bw.free_port()
+        base = f"http://127.0.0.1:{port}"
         p_fwd = srv.spawn(__file__, "--serve", mode, str(port),
                           str(srv.tmp / f"fwd-{mode}{rep}.db"), str(path))
-        await bw.wait_http(f"http://127.0.0.1:{port}/readyz")
-        out[f"lat_{mode}"] = await latency(
-            srv, wire, cs, case_requests(f"http://127.0.0.1:{port}", cs), args)
+        await bw.wait_http(base + "/readyz")
+        out[f"lat_{mode}"] = await latency(srv, wire, lat_cases,
+                                           case_requests(base, lat_cases), args)
+        for c, m in mix.items():
+            out[f"e2e_{mode}@{c}"] = await end_to_end(
+                srv, case_requests(base, m), c, sum(len(forward[x["applicationNo"]]) for x in m),
+                "/readyz")
         await srv.stop(p_fwd)
-    gw_e2e, _, _, p_e2e = await srv.gateway(f"e2e{rep}", True, 64)
+    gw_e2e, _, _, p_e2e = await srv.gateway(f"e2e{rep}", True, max(args.concurrency))
     await bw.wait_http(gw_e2e + "/readyz")
     cs = cases.make([bw.MIX[0]], n)
     out["lat_gateway"] = await latency(srv, wire, cs, case_requests(gw_e2e, cs), args)
+    for c in args.concurrency:
+        m = cases.make(bw.MIX, args.cases)
+        out[f"e2e_gateway@{c}"] = await end_to_end(
+            srv, case_requests(gw_e2e, m), c, sum(len(wire.plan(x)) for x in m), "/readyz")
     await srv.stop(p_e2e)
     for mode in MODES:  # the floors of the rates are not needed any more
         await srv.stop(floors[mode][2])
     return out
+
+
+async def held(srv: Servers) -> int:
+    """Messages the three simulators hold (each idempotency key once)."""
+    total = 0
+    for base in srv.sims.values():
+        total += (await bw.get_json(base + "/__sim/state?messages=0"))["unique"]
+    return total
+
+
+async def end_to_end(srv: Servers, reqs: list[bw.Request], concurrency: int, expect: int,
+                     probe: str) -> dict[str, float]:
+    """From the first POST (the load generator's clock, not its start-up) until the simulators
+    hold ``expect`` messages: deliveries/s."""
+    for base in srv.sims.values():
+        await bw.post_json(base + "/__sim/reset", {})
+    res = await asyncio.to_thread(run_load, reqs, concurrency, probe=probe)
+    t0 = min(res["starts"])  # wall clock, as time.time() below
+    while await held(srv) < expect:
+        if time.time() - t0 > 600:
+            raise SystemExit(f"end to end: {await held(srv)} of {expect} delivered in 600 s")
+        await asyncio.sleep(0.01)
+    return {"rate": expect / (time.time() - t0)}
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -254,6 +293,15 @@ def report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> None:
             cpu = [r[k]["user_ms"] + r[k]["sys_ms"] for r in reps]
             print(f"{label:16}{med([r[k]['rate'] for r in reps]):>24}{med(share):>22}"
                   f"{med([r[k]['p99'] for r in reps]):>22}{med(cpu):>22}")
+    for c in args.concurrency:
+        print(f"\n-- end to end, REST+SOAP mix, {c} connections: deliveries/s, and the time "
+              "per delivery against posting the mapped messages directly " + "-" * 5)
+        for key, label in (("e2e_direct", "direct"), ("e2e_floor", "floor, forward"),
+                           ("e2e_prepare", "floor+prepare, forward"), ("e2e_gateway", "gateway")):
+            k = f"{key}@{c}"
+            times = [r[f"e2e_direct@{c}"]["rate"] / r[k]["rate"] for r in reps]
+            print(f"  {label:24} {med([r[k]['rate'] for r in reps]):>22}/s"
+                  + ("" if key == "e2e_direct" else f"   {med(times)}× the time"))
     print(f"\n-- latency at {args.latency_rate:g} national cases/s (open loop), POST → partner "
           "has it " + "-" * 10)
     for key, label in (("lat_direct", "direct"), ("lat_floor", "floor, forward"),

@@ -1,6 +1,6 @@
 """The short version of bench/bench_floor.py: the floors and the gateway run in one script, every
 floor stores what it accepted (the script checks its database) and forwards every case after the
-commit, and the figures come out (the long run and its figures: bench/README.md, "Issue 12, the
+commit, end to end too, and the figures come out (the long run and its figures: bench/README.md, "Issue 12, the
 floor")."""
 
 from __future__ import annotations
@@ -25,3 +25,6 @@ def test_bench_floor_runs_and_the_floor_costs_less_than_the_gateway() -> None:
     assert max(cpu["floor"], cpu["floor+prepare"]) < cpu["gateway"], out
     added = re.findall(r"added p50 (-?[\d.]+) ms", out)
     assert len(added) == 3, out  # floor, floor+prepare, gateway
+    # end to end: every path delivered every message (the script waits for the simulators to
+    # hold them all, or stops), each with its time against the direct posts
+    assert len(re.findall(r"[\d.]+× the time", out)) == 3, out
