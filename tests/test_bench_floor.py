@@ -1,7 +1,7 @@
 """The short version of bench/bench_floor.py: the floors and the gateway run in one script, every
 floor stores what it accepted (the script checks its database) and forwards every case after the
-commit, end to end too, and the figures come out (the long run and its figures: bench/README.md, "Issue 12, the
-floor")."""
+commit, end to end too, and the figures come out (the long run and its figures:
+bench/README.md, "Issue 12, the floor")."""
 
 from __future__ import annotations
 
