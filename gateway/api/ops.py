@@ -10,8 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.api.keys import CONTRACTS, METRICS, STORE, WORKER
 from gateway.domain.deadlines import deadlines_for
 from gateway.errors import ConfigError, StoreError
-from gateway.observability.metrics import OVERDUE_REFRESH_SECONDS
+from gateway.observability.metrics import FINAL_COUNTS_REFRESH_SECONDS, OVERDUE_REFRESH_SECONDS
 from gateway.store.overdue import OverdueItems
+from gateway.store.states import OPEN_STATES
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -39,14 +40,34 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    try:
-        counts = await request.app[STORE].delivery_counts()
-    except StoreError:  # metrics must answer even when the database does not
-        counts = {}
-    m.dead_letter_depth(counts.items())
+    await _refresh_deliveries(request.app)
     await _refresh_overdue(request.app)
     body = generate_latest(m.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _refresh_deliveries(app: web.Application) -> None:
+    """``gateway_deliveries{partner,state}`` and ``gateway_dead_letters``. The open states are
+    counted on every scrape (a range of one index, as large as the backlog); delivered and
+    discarded, whose rows grow with every case ever sent, at most every
+    ``FINAL_COUNTS_REFRESH_SECONDS`` (their rates are ``gateway_deliveries_finished_total``).
+    A database that fails leaves the open counts empty: metrics still answer."""
+    m = app[METRICS]
+    store = app[STORE]
+    now = time.monotonic()
+    counts: dict[tuple[str, str], int] = {}
+    try:
+        if m.final_counted_at is None or now - m.final_counted_at >= FINAL_COUNTS_REFRESH_SECONDS:
+            every = await store.delivery_counts()
+            m.final_counts = {(p, st.value): n for (p, st), n in every.items()
+                              if st not in OPEN_STATES}
+            m.final_counted_at = now
+        else:
+            every = await store.delivery_counts(OPEN_STATES)
+        counts = {(p, st.value): n for (p, st), n in every.items()}
+    except StoreError:  # metrics must answer even when the database does not
+        pass
+    m.dead_letter_depth({**m.final_counts, **counts}.items())
 
 
 async def _refresh_overdue(app: web.Application) -> None:

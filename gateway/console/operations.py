@@ -26,7 +26,7 @@ from gateway.delivery.gates import shared_breakers
 from gateway.store.breakers import BreakerRows
 from gateway.store.console_queries import partner_figures
 from gateway.store.dlq import DeadLetterFilter, DeadLetters
-from gateway.store.states import DeliveryState
+from gateway.store.states import OPEN_STATES, DeliveryState
 from gateway.views import beijing_iso, breaker_doc, dead_letter_doc
 
 LIST_LIMIT = 200
@@ -124,7 +124,7 @@ async def partners(request: web.Request, session: Session) -> web.Response:
     settings = request.app[SETTINGS]
     store = request.app[STORE]
     breakers = await shared_breakers(BreakerRows(store), settings.partners)
-    counts = await store.delivery_counts()
+    counts = await store.delivery_counts(OPEN_STATES)  # the backlog: never the whole history
     figures = await partner_figures(store, datetime.now(UTC) - timedelta(hours=1))
     rows: list[dict[str, Any]] = []
     for name in sorted(settings.partners):

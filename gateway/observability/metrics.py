@@ -25,6 +25,8 @@ from gateway.observability.tracing import Tracing
 from gateway.status import CaseStatus
 
 OVERDUE_REFRESH_SECONDS = 30.0
+#: delivered and discarded deliveries are recounted at most this often (gateway/api/ops.py)
+FINAL_COUNTS_REFRESH_SECONDS = 60.0
 
 S = CaseStatus
 #: The stage of the seed's process each canonical status reports on.
@@ -69,7 +71,9 @@ class Metrics:
         self.latency = Histogram("gateway_send_seconds", "Time to send one message to a partner",
                                  ["partner"], registry=r,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-        self.deliveries = Gauge("gateway_deliveries", "Deliveries by partner and state",
+        self.deliveries = Gauge("gateway_deliveries", "Deliveries by partner and state "
+                                "(delivered and discarded recounted at most every "
+                                f"{FINAL_COUNTS_REFRESH_SECONDS:g} s)",
                                 ["partner", "state"], registry=r)
         self.dead_letters = Gauge("gateway_dead_letters",
                                   "Dead-letter depth: deliveries parked dead, by partner",
@@ -84,6 +88,11 @@ class Metrics:
         #: time.monotonic() of the last overdue count: it scans every open delivery, and a
         #: deadline moves by days, so a scrape recounts at most every OVERDUE_REFRESH_SECONDS
         self.overdue_counted_at: float | None = None
+        #: the last count of delivered and discarded deliveries, and when (time.monotonic()):
+        #: they grow with history, so a scrape recounts them at most every
+        #: FINAL_COUNTS_REFRESH_SECONDS and the open states every time
+        self.final_counts: dict[tuple[str, str], int] = {}
+        self.final_counted_at: float | None = None
         self.status_changes = Counter("gateway_status_changes_total",
                                       "Status events that moved a case, by partner, stage "
                                       "(consultation, acceptance, approval, completion), "

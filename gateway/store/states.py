@@ -34,3 +34,7 @@ class DeliveryState(StrEnum):
 
 _AFTER = {Decision.DELIVERED: DeliveryState.DELIVERED, Decision.RETRY: DeliveryState.PENDING,
           Decision.DEAD: DeliveryState.DEAD}
+
+#: The states a delivery can still leave: the backlog and the dead letters an operator watches.
+#: Delivered and discarded are final, and their rows grow with every case ever sent.
+OPEN_STATES = frozenset({DeliveryState.PENDING, DeliveryState.IN_FLIGHT, DeliveryState.DEAD})
