@@ -11,8 +11,9 @@ Per repetition and concurrency, with ``bench_wire``'s load generator (its own pr
 2. ``floor``           a minimal aiohttp app doing only what every durable intake must: read the
                        body, parse it, check it against the Beijing case schema (the gateway's
                        compiled check), insert it into SQLite (WAL, ``synchronous=FULL``) in a
-                       group commit on one writer thread with the raw ``sqlite3`` driver, answer
-                       202 after the commit;
+                       group commit on one writer thread with the raw ``sqlite3`` driver (with
+                       ``--engine postgres``: one asyncpg INSERT per gathered batch, its own
+                       commit), answer 202 after the commit;
 3. ``floor+prepare``   the same with the gateway's own ``Intake.prepare`` (parse, schema, domain
                        checks, normalise, route, render and validate every delivery) instead of
                        parse + schema;
@@ -30,7 +31,8 @@ before the clock starts); and through ``gateway serve`` with its worker on. Each
 server, and the Python around them.
 
     .venv/bin/python bench/bench_floor.py --quick        # 1 repetition, 32 connections, ~1 min
-    .venv/bin/python bench/bench_floor.py --repeat 3     # 32 and 64 connections, ~5 min
+    .venv/bin/python bench/bench_floor.py --repeat 3     # 32 and 64 connections, ~10 min
+    .venv/bin/python bench/bench_floor.py --repeat 3 --engine postgres   # 127.0.0.1:5432
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ MODES = ("floor", "prepare")
 
 def serve_floor(mode: str, port: int, db: str, forward: str | None) -> None:
     """``mode`` floor: parse + schema check; prepare: the gateway's ``Intake.prepare``. Then one
-    row per case in a group commit; 202 after the commit. ``forward``: a JSON file mapping an
+    row per case in a group commit, into ``db`` (a SQLite file, or a ``postgresql://`` URL for
+    asyncpg); 202 after the commit. ``forward``: a JSON file mapping an
     application number to the messages (url, body, headers) to post once its case committed."""
     import aiohttp
     import orjson
@@ -77,15 +80,18 @@ def serve_floor(mode: str, port: int, db: str, forward: str | None) -> None:
         intake = Intake(None, validator, ContractsHolder(load_contracts(settings)))  # type: ignore[arg-type]
     onward: dict[str, list[Any]] = (json.loads(Path(forward).read_text(encoding="utf-8"))
                                     if forward else {})
-    con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, "
-                "application_no TEXT UNIQUE, body BLOB)")
+    postgres = db.startswith("postgresql://")
     inbox: queue.Queue[tuple[str, bytes, asyncio.Future[int]]] = queue.Queue()
+    waiting: asyncio.Queue[tuple[str, bytes, asyncio.Future[int]]] = asyncio.Queue()
     state: dict[str, Any] = {}
 
-    def writer() -> None:  # group commit: everything waiting goes in the next transaction
+    def sqlite_writer() -> None:  # group commit: everything waiting goes in the next transaction
+        con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, "
+                    "application_no TEXT UNIQUE, body BLOB)")
+        state["ready"].set()
         while True:
             batch = [inbox.get()]
             while True:
@@ -103,6 +109,24 @@ def serve_floor(mode: str, port: int, db: str, forward: str | None) -> None:
                     fut.set_result(i)
             state["loop"].call_soon_threadsafe(answer)
 
+    async def pg_writer() -> None:  # the same on PostgreSQL: one INSERT (its own commit) a batch
+        import asyncpg
+        conn = await asyncpg.connect(db)
+        await conn.execute("CREATE TABLE IF NOT EXISTS cases (id bigserial PRIMARY KEY, "
+                           "application_no text UNIQUE, body bytea)")
+        state["ready"].set()
+        while True:
+            batch = [await waiting.get()]
+            while not waiting.empty():
+                batch.append(waiting.get_nowait())
+            rows = await conn.fetch(
+                "INSERT INTO cases (application_no, body) SELECT * FROM unnest($1::text[], "
+                "$2::bytea[]) RETURNING id, application_no",
+                [no for no, _, _ in batch], [body for _, body, _ in batch])
+            ids = {r["application_no"]: r["id"] for r in rows}
+            for no, _, fut in batch:
+                fut.set_result(ids[no])
+
     async def send_on(url: str, body: str, headers: dict[str, str]) -> None:
         async with state["http"].post(url, data=body.encode(), headers=headers) as r:
             await r.read()
@@ -114,7 +138,7 @@ def serve_floor(mode: str, port: int, db: str, forward: str | None) -> None:
         else:
             doc = validator.validate(parse_json_text(raw)[0], plain_text=True)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        inbox.put((doc["applicationNo"], raw, fut))
+        (waiting.put_nowait if postgres else inbox.put)((doc["applicationNo"], raw, fut))
         case_id = await fut
         for msg in onward.get(doc["applicationNo"], ()):
             task = asyncio.create_task(send_on(*msg))
@@ -129,10 +153,22 @@ def serve_floor(mode: str, port: int, db: str, forward: str | None) -> None:
     async def start(app: web.Application) -> None:
         state["loop"] = asyncio.get_running_loop()
         state["http"] = aiohttp.ClientSession()
-        threading.Thread(target=writer, daemon=True, name="floor-writer").start()
+        state["ready"] = threading.Event() if not postgres else asyncio.Event()
+        if postgres:
+            state["writer"] = asyncio.create_task(pg_writer())
+            await state["ready"].wait()
+        else:
+            threading.Thread(target=sqlite_writer, daemon=True, name="floor-writer").start()
+            await asyncio.to_thread(state["ready"].wait)
+
+    async def stop(app: web.Application) -> None:
+        await state["http"].close()
+        if "writer" in state:
+            state["writer"].cancel()
 
     app = web.Application(client_max_size=4 << 20)
     app.on_startup.append(start)
+    app.on_cleanup.append(stop)
     app.router.add_post("/api/v1/cases", submit)
     app.router.add_get("/readyz", ready)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *a: None)
@@ -177,13 +213,45 @@ async def latency(srv: Servers, wire: Wire, cs: list[dict[str, Any]], reqs: list
             "partner_p50": pct(to_partner, 0.5), "partner_p99": pct(to_partner, 0.99)}
 
 
+_FLOOR_DBS: dict[str, str] = {}
+
+
+async def floor_db(srv: Servers, tag: str) -> str:
+    """The floor's database for ``tag`` (the same one when asked again): a SQLite file, or a new
+    PostgreSQL database (dropped with the gateways') as a plain ``postgresql://`` URL."""
+    if tag not in _FLOOR_DBS:
+        if srv.engine == "sqlite":
+            _FLOOR_DBS[tag] = str(srv.tmp / f"{tag}.db")
+        else:
+            from sqlalchemy.engine import make_url
+            url = await srv.database(tag)
+            _FLOOR_DBS[tag] = make_url(url).set(drivername="postgresql").render_as_string(
+                hide_password=False)
+    return _FLOOR_DBS[tag]
+
+
+async def stored_cases(db: str) -> int:
+    if not db.startswith("postgresql://"):
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return int(con.execute("SELECT count(*) FROM cases").fetchone()[0])
+        finally:
+            con.close()
+    import asyncpg
+    conn = await asyncpg.connect(db)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM cases"))
+    finally:
+        await conn.close()
+
+
 async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: int
                      ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     floors: dict[str, tuple[str, int, Any]] = {}
     for mode in MODES:
         port = bw.free_port()
-        p = srv.spawn(__file__, "--serve", mode, str(port), str(srv.tmp / f"{mode}{rep}.db"))
+        p = srv.spawn(__file__, "--serve", mode, str(port), await floor_db(srv, f"{mode}{rep}"))
         floors[mode] = (f"http://127.0.0.1:{port}", p.pid, p)
     gw, _, cfg, p_gw = await srv.gateway(f"intake{rep}", False, max(args.concurrency))
     for base, _, _ in floors.values():
@@ -203,9 +271,7 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: 
                                       p_gw.pid, "/readyz")
     await srv.stop(p_gw)
     for mode in MODES:  # a floor that answered 202 without storing would be no floor
-        con = sqlite3.connect(f"file:{srv.tmp / f'{mode}{rep}.db'}?mode=ro", uri=True)
-        stored = con.execute("SELECT count(*) FROM cases").fetchone()[0]
-        con.close()
+        stored = await stored_cases(await floor_db(srv, f"{mode}{rep}"))
         if stored != args.cases * len(args.concurrency):
             raise SystemExit(f"{mode}: {stored} cases stored, "
                              f"{args.cases * len(args.concurrency)} accepted")
@@ -230,7 +296,7 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: 
         port = bw.free_port()
         base = f"http://127.0.0.1:{port}"
         p_fwd = srv.spawn(__file__, "--serve", mode, str(port),
-                          str(srv.tmp / f"fwd-{mode}{rep}.db"), str(path))
+                          await floor_db(srv, f"fwd-{mode}{rep}"), str(path))
         await bw.wait_http(base + "/readyz")
         out[f"lat_{mode}"] = await latency(srv, wire, lat_cases,
                                            case_requests(base, lat_cases), args)
@@ -280,7 +346,8 @@ async def end_to_end(srv: Servers, reqs: list[bw.Request], concurrency: int, exp
 
 def report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> None:
     med = bw.med
-    print(f"repeat={len(reps)} requests={args.cases} per phase; cpus={os.cpu_count()}; "
+    print(f"engine={args.engine} repeat={len(reps)} requests={args.cases} per phase; "
+          f"cpus={os.cpu_count()}; "
           "median [min–max] over repetitions, ratios within each")
     for c in args.concurrency:
         e = f"echo@{c}"
@@ -314,7 +381,7 @@ def report(args: argparse.Namespace, reps: list[dict[str, Any]]) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="gw-floor-") as tmp:
-        srv = Servers(Path(tmp), "sqlite")
+        srv = Servers(Path(tmp), args.engine)
         try:
             await srv.start_partners()
             cases = Cases()
@@ -333,6 +400,9 @@ if __name__ == "__main__":
                     sys.argv[5] if len(sys.argv) > 5 else None)
         sys.exit(0)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite",
+                    help="the floors' and the gateway's database (postgres: 127.0.0.1:5432, a "
+                         "new database each)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--cases", type=int, default=3000, help="requests per intake phase")

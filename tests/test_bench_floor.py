@@ -9,13 +9,16 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
-def test_bench_floor_runs_and_the_floor_costs_less_than_the_gateway() -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_bench_floor_runs_and_the_floor_costs_less_than_the_gateway(engine: str) -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "bench_floor.py"), "--repeat", "1",
-         "--concurrency", "8", "--cases", "150", "--latency-seconds", "1"],
+         "--concurrency", "8", "--cases", "150", "--latency-seconds", "1", "--engine", engine],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
     cpu = {m[0]: float(m[1]) for m in re.findall(
         r"^(echo|floor|floor\+prepare|gateway) +[\d,.]+ +[\d.]+ +[\d.]+ +([\d.]+)$", out, re.M)}
