@@ -218,21 +218,14 @@ async def latency(srv: Servers, wire: Wire, cs: list[dict[str, Any]], reqs: list
             "partner_p50": pct(to_partner, 0.5), "partner_p99": pct(to_partner, 0.99)}
 
 
-_FLOOR_DBS: dict[str, str] = {}
-
-
 async def floor_db(srv: Servers, tag: str) -> str:
-    """The floor's database for ``tag`` (the same one when asked again): a SQLite file, or a new
-    PostgreSQL database (dropped with the gateways') as a plain ``postgresql://`` URL."""
-    if tag not in _FLOOR_DBS:
-        if srv.engine == "sqlite":
-            _FLOOR_DBS[tag] = str(srv.tmp / f"{tag}.db")
-        else:
-            from sqlalchemy.engine import make_url
-            url = await srv.database(tag)
-            _FLOOR_DBS[tag] = make_url(url).set(drivername="postgresql").render_as_string(
-                hide_password=False)
-    return _FLOOR_DBS[tag]
+    """A new database for a floor: a SQLite file, or a new PostgreSQL database (dropped with the
+    gateways') as a plain ``postgresql://`` URL for asyncpg."""
+    if srv.engine == "sqlite":
+        return str(srv.tmp / f"{tag}.db")
+    from sqlalchemy.engine import make_url
+    return make_url(await srv.database(tag)).set(drivername="postgresql").render_as_string(
+        hide_password=False)
 
 
 async def stored_cases(db: str) -> int:
@@ -253,11 +246,11 @@ async def stored_cases(db: str) -> int:
 async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: int
                      ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    floors: dict[str, tuple[str, int, Any]] = {}
+    floors: dict[str, tuple[str, Any, str]] = {}  # mode: base URL, process, database
     for mode in MODES:
-        port = bw.free_port()
-        p = srv.spawn(__file__, "--serve", mode, str(port), await floor_db(srv, f"{mode}{rep}"))
-        floors[mode] = (f"http://127.0.0.1:{port}", p.pid, p)
+        port, db = bw.free_port(), await floor_db(srv, f"{mode}{rep}")
+        floors[mode] = (f"http://127.0.0.1:{port}",
+                        srv.spawn(__file__, "--serve", mode, str(port), db), db)
     gw, _, cfg, p_gw = await srv.gateway(f"intake{rep}", False, max(args.concurrency))
     for base, _, _ in floors.values():
         await bw.wait_http(base + "/readyz")
@@ -268,15 +261,16 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: 
         n = args.cases
         out[f"echo@{c}"] = measure([(srv.echo + "/echo", sample, plain)] * n, c, srv.echo_pid,
                                    "/echo")
-        for mode, (base, pid, _) in floors.items():
+        for mode, (base, proc, _) in floors.items():
             reqs = [(base + "/api/v1/cases", json.dumps(x, ensure_ascii=False).encode(), plain)
                     for x in cases.make([bw.MIX[0]], n)]
-            out[f"{mode}@{c}"] = measure(reqs, c, pid, "/readyz")
+            out[f"{mode}@{c}"] = measure(reqs, c, proc.pid, "/readyz")
         out[f"gateway@{c}"] = measure(case_requests(gw, cases.make([bw.MIX[0]], n)), c,
                                       p_gw.pid, "/readyz")
     await srv.stop(p_gw)
-    for mode in MODES:  # a floor that answered 202 without storing would be no floor
-        stored = await stored_cases(await floor_db(srv, f"{mode}{rep}"))
+    # a floor that answered 202 without storing would be no floor
+    for mode, (_, _, db) in floors.items():
+        stored = await stored_cases(db)
         if stored != args.cases * len(args.concurrency):
             raise SystemExit(f"{mode}: {stored} cases stored, "
                              f"{args.cases * len(args.concurrency)} accepted")
@@ -319,8 +313,8 @@ async def repetition(args: argparse.Namespace, srv: Servers, cases: Cases, rep: 
         out[f"e2e_gateway@{c}"] = await end_to_end(
             srv, case_requests(gw_e2e, m), c, sum(len(wire.plan(x)) for x in m), "/readyz")
     await srv.stop(p_e2e)
-    for mode in MODES:  # the floors of the rates are not needed any more
-        await srv.stop(floors[mode][2])
+    for _, proc, _ in floors.values():  # the floors of the rates are not needed any more
+        await srv.stop(proc)
     return out
 
 

@@ -404,12 +404,17 @@ class ChildView:
                 "deadLetter": self.dead_letter}
 
 
+def in_zone(t: datetime, tz: tzinfo) -> datetime:
+    """A stored time in ``tz`` (the store keeps UTC; a naive value is UTC)."""
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(tz)
+
+
 def child_of(d: Any, tz: tzinfo | None = None) -> ChildView:
     """The part for one stored delivery (any object with a ``DeliveryRecord``'s fields); with
-    ``tz``, its next attempt's time in that zone (a view shows it; the store keeps UTC)."""
+    ``tz``, its next attempt's time in that zone (a view shows it)."""
     due = d.next_attempt_at
     if tz is not None and due is not None:
-        due = (due if due.tzinfo else due.replace(tzinfo=UTC)).astimezone(tz)
+        due = in_zone(due, tz)
     return ChildView(key=d.id, status=CaseStatus(d.partner_status) if d.partner_status else None,
                      partner=d.partner, item_nos=tuple(d.item_nos), region=d.region,
                      delivery=delivery_of(d.state, d.attempts), attempts=d.attempts,

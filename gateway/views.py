@@ -24,7 +24,8 @@ from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
 from gateway.routing.view import delivery_view
 from gateway.security.masking import mask_case
-from gateway.status import BundleView, ChildView, child_of, derive_bundle, derive_items
+from gateway.status import (BundleView, ChildView, child_of, derive_bundle, derive_items,
+                            in_zone)
 from gateway.store import CaseRecord, DeliveryRecord, DeliveryState
 from gateway.store.timeline import TimelineData
 
@@ -40,7 +41,7 @@ def beijing_iso(v: Any) -> Any:
 
 
 def _beijing(t: datetime) -> datetime:
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(BEIJING)
+    return in_zone(t, BEIJING)
 
 
 def beijing_iso_text(v: Any) -> Any:
